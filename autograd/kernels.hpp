@@ -1,0 +1,107 @@
+#pragma once
+
+// Reference kernels: the arithmetic of the ops as plain loops over raw buffers, written as
+// plainly as the formulas. Op definitions (ops_*.cpp) call these; faster kernels can replace
+// them later without touching the tape, and are tested against them.
+
+#include "autograd/tensor.hpp"
+
+#include <array>
+#include <cstdint>
+
+namespace tapegrad::kernels {
+
+/// y[i] = f(x[i]) for a float tensor; `op` names the caller in errors.
+template <typename F>
+Tensor map(const Tensor& x, const char* op, F f) {
+  return dispatch_floating(x.dtype(), op, [&]<typename T>() {
+    Tensor y = Tensor::empty(x.shape(), x.dtype());
+    const T* in = x.data<T>().data();
+    T* out = y.mutable_data<T>();
+    const int64_t n = x.numel();
+    for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(f(in[i]));
+    return y;
+  });
+}
+
+/// An affine walk over a box: element (i0, i1, ...) sits at offset + sum(i_k * strides[k]).
+struct StridedView {
+  int64_t offset = 0;
+  std::array<int64_t, Shape::kMaxRank> strides{};
+};
+
+/// The strides that read a tensor of `shape` as if broadcast to `to` (0 on broadcast axes).
+StridedView broadcast_view(const Shape& shape, const Shape& to);
+
+/// For each index of the box `extent`: dst[dst_view(index)] = src[src_view(index)].
+/// Transpose, slice, flip, pad and broadcast are all this one loop with different views.
+void strided_copy(const Tensor& src, const StridedView& src_view, const Tensor& dst, const StridedView& dst_view,
+                  const Shape& extent);
+
+/// out[i] = f(a[i], b[i]) with NumPy broadcasting; `op` names the caller in errors.
+template <typename F>
+Tensor zip(const Tensor& a, const Tensor& b, const char* op, F f) {
+  if (a.dtype() != b.dtype()) {
+    fail("{}: dtypes differ ({} {} and {} {}); expected one dtype (convert with .to())", op, a.shape(),
+         dtype_name(a.dtype()), b.shape(), dtype_name(b.dtype()));
+  }
+  const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
+  return dispatch_floating(a.dtype(), op, [&]<typename T>() {
+    Tensor out = Tensor::empty(shape, a.dtype());
+    const T* pa = a.data<T>().data();
+    const T* pb = b.data<T>().data();
+    T* po = out.mutable_data<T>();
+    const int64_t n = shape.numel();
+    if (a.shape() == shape && b.shape() == shape) {
+      for (int64_t i = 0; i < n; ++i) po[i] = static_cast<T>(f(pa[i], pb[i]));
+    } else if (b.numel() == 1 && a.shape() == shape) {
+      const T vb = pb[0];
+      for (int64_t i = 0; i < n; ++i) po[i] = static_cast<T>(f(pa[i], vb));
+    } else if (a.numel() == 1 && b.shape() == shape) {
+      const T va = pa[0];
+      for (int64_t i = 0; i < n; ++i) po[i] = static_cast<T>(f(va, pb[i]));
+    } else if (n > 0) {
+      // General broadcast: an odometer over the outer axes, a strided inner loop.
+      const StridedView va = broadcast_view(a.shape(), shape), vb = broadcast_view(b.shape(), shape);
+      const int rank = shape.rank();
+      const int64_t inner = shape.dims()[rank - 1];
+      const int64_t sa = va.strides[rank - 1], sb = vb.strides[rank - 1];
+      std::array<int64_t, Shape::kMaxRank> index{};
+      for (int64_t o = 0; o < n; o += inner) {
+        int64_t oa = 0, ob = 0;
+        for (int k = 0; k < rank - 1; ++k) {
+          oa += index[k] * va.strides[k];
+          ob += index[k] * vb.strides[k];
+        }
+        for (int64_t i = 0; i < inner; ++i) po[o + i] = static_cast<T>(f(pa[oa + i * sa], pb[ob + i * sb]));
+        for (int k = rank - 2; k >= 0; --k) {
+          if (++index[k] < shape.dims()[k]) break;
+          index[k] = 0;
+        }
+      }
+    }
+    return out;
+  });
+}
+
+/// Sums x over the axes where reduce[axis] is true; the result keeps those axes with size 1.
+/// NOTE: accumulates in double, in a fixed order, whatever the dtype.
+Tensor reduce_sum(const Tensor& x, const std::array<bool, Shape::kMaxRank>& reduce);
+
+/// The sizes and strides of one 2-D convolution, resolved from shapes and options.
+struct ConvGeometry {
+  int64_t batch, in_height, in_width, in_channels;
+  int64_t kernel_height, kernel_width, out_channels;
+  int64_t out_height, out_width;
+  int64_t stride_h, stride_w, dilation_h, dilation_w;
+  int64_t pad_top, pad_left, pad_bottom, pad_right;
+};
+
+/// y (NHWC) = cross-correlation of x (NHWC) with kernel (HWIO).
+void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, const ConvGeometry& g);
+/// dx (NHWC) from dy (NHWC) and kernel (HWIO).
+void conv2d_backward_input(const Tensor& dy, const Tensor& kernel, const Tensor& dx, const ConvGeometry& g);
+/// dkernel (HWIO) from x (NHWC) and dy (NHWC).
+void conv2d_backward_filter(const Tensor& x, const Tensor& dy, const Tensor& dkernel, const ConvGeometry& g);
+
+}  // namespace tapegrad::kernels

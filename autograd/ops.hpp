@@ -1,0 +1,152 @@
+#pragma once
+
+#include "autograd/tensor.hpp"
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+// The differentiable ops. Each is defined once (forward kernel call, shape rule, gradient written
+// with these same ops) in autograd/ops_*.cpp. Binary ops broadcast as NumPy does; the gradient is
+// reduced back to each input's shape in one place, the tape.
+
+namespace tapegrad {
+
+// ---- Elementwise arithmetic (NumPy broadcasting) ----
+
+/// y = a + b;  dy/da = 1, dy/db = 1
+Tensor add(const Tensor& a, const Tensor& b);
+/// y = a - b;  dy/da = 1, dy/db = -1
+Tensor sub(const Tensor& a, const Tensor& b);
+/// y = a * b;  dy/da = b, dy/db = a
+Tensor mul(const Tensor& a, const Tensor& b);
+/// y = a / b;  dy/da = 1/b, dy/db = -a/b^2
+Tensor div(const Tensor& a, const Tensor& b);
+/// y = -x;  dy/dx = -1
+Tensor neg(const Tensor& x);
+
+Tensor operator+(const Tensor& a, const Tensor& b);  ///< add(a, b)
+Tensor operator-(const Tensor& a, const Tensor& b);  ///< sub(a, b)
+Tensor operator*(const Tensor& a, const Tensor& b);  ///< mul(a, b)
+Tensor operator/(const Tensor& a, const Tensor& b);  ///< div(a, b)
+Tensor operator-(const Tensor& x);                   ///< neg(x)
+Tensor operator+(const Tensor& a, double b);         ///< a + scalar of a's dtype
+Tensor operator-(const Tensor& a, double b);         ///< a - scalar of a's dtype
+Tensor operator*(const Tensor& a, double b);         ///< a * scalar of a's dtype
+Tensor operator/(const Tensor& a, double b);         ///< a / scalar of a's dtype
+Tensor operator+(double a, const Tensor& b);         ///< scalar of b's dtype + b
+Tensor operator-(double a, const Tensor& b);         ///< scalar of b's dtype - b
+Tensor operator*(double a, const Tensor& b);         ///< scalar of b's dtype * b
+Tensor operator/(double a, const Tensor& b);         ///< scalar of b's dtype / b
+
+// ---- Elementwise functions ----
+
+/// y = |x|;  dy/dx = sign(x)   NOTE: 0 at x = 0, as TensorFlow.
+Tensor abs(const Tensor& x);
+/// y = x^2;  dy/dx = 2x
+Tensor square(const Tensor& x);
+/// y = x^p;  dy/dx = p x^(p-1)
+Tensor pow(const Tensor& x, double exponent);
+/// y = e^x;  dy/dx = y
+Tensor exp(const Tensor& x);
+/// y = ln x;  dy/dx = 1/x
+Tensor log(const Tensor& x);
+/// y = sign(x) in {-1, 0, 1}; not differentiable (no gradient flows).
+Tensor sign(const Tensor& x);
+
+// ---- Reductions ----
+
+/// y = sum of all elements (0-d);  dy/dx = 1 everywhere
+Tensor sum(const Tensor& x);
+/// y = sum over `axis` (negative counts from the back);  dy/dx = 1 broadcast back
+Tensor sum(const Tensor& x, int axis, bool keepdims = false);
+/// y = sum over each of `axes`;  dy/dx = 1 broadcast back
+Tensor sum(const Tensor& x, const std::vector<int>& axes, bool keepdims = false);
+/// y = mean of all elements;  dy/dx = 1/n
+Tensor mean(const Tensor& x);
+/// y = mean over `axis`;  dy/dx = 1/n broadcast back
+Tensor mean(const Tensor& x, int axis, bool keepdims = false);
+
+// ---- Shape ----
+
+/// Same elements, new shape (one -1 is inferred);  dy/dx = reshape back
+Tensor reshape(const Tensor& x, const Shape& shape);
+/// y = x^T for a matrix;  dy/dx = transpose back
+Tensor transpose(const Tensor& x);
+/// y[i...] = x[permuted i...], axes reordered by `permutation`;  dy/dx = inverse permutation
+Tensor transpose(const Tensor& x, const std::vector<int>& permutation);
+/// y = x repeated to `shape` (NumPy broadcast);  dy/dx = sum_to back
+Tensor broadcast_to(const Tensor& x, const Shape& shape);
+/// y = x summed over broadcast axes down to `shape`;  dy/dx = broadcast_to back
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+/// One axis of a slice: begin, end (exclusive), step > 0, as Python's x[begin:end:step].
+struct Slice {
+  int64_t begin = 0;
+  int64_t end = INT64_MAX;
+  int64_t step = 1;
+};
+/// y = x[s0, s1, ...] (missing trailing axes are taken whole);  dy/dx = dy placed back, zeros elsewhere
+Tensor slice(const Tensor& x, const std::vector<Slice>& slices);
+/// Rows start..stop-1 of a matrix.
+Tensor rows(const Tensor& x, int64_t start, int64_t stop);
+/// Columns start..stop-1 of a matrix.
+Tensor cols(const Tensor& x, int64_t start, int64_t stop);
+/// y = dy of a slice placed into zeros of `shape` (the slice's gradient);  dy/dx = slice back
+Tensor unslice(const Tensor& x, const Shape& shape, const std::vector<Slice>& slices);
+/// y = x with zeros added: before[i] and after[i] on axis i;  dy/dx = slice back
+Tensor pad(const Tensor& x, const std::vector<int64_t>& before, const std::vector<int64_t>& after);
+/// y = x reversed along each of `axes`;  dy/dx = flip back
+Tensor flip(const Tensor& x, const std::vector<int>& axes);
+
+// ---- Convolution ----
+
+/// The chapter's 2-D cross-correlation: Y[i,j] = sum_ab X[i+a, j+b] K[a,b], output (H-h+1)x(W-w+1);
+/// dX = corr2d(pad(dY, h-1, w-1), flip(K)),  dK = corr2d(X, dY)
+Tensor corr2d(const Tensor& x, const Tensor& kernel);
+
+/// Padding of a convolution: TensorFlow's "valid" and "same", or explicit zeros per side.
+struct Padding {
+  enum class Kind { valid, same, explicit_ } kind = Kind::valid;
+  std::array<int64_t, 4> sides{};  ///< top, bottom, left, right (explicit_ only)
+  /// No padding: the output shrinks by the kernel's extent minus one.
+  static Padding valid() { return {}; }
+  /// Output size ceil(input / stride), as TensorFlow pads.
+  static Padding same() { return {Kind::same, {}}; }
+  /// Zeros on each side, in pixels.
+  static Padding explicit_sides(int64_t top, int64_t bottom, int64_t left, int64_t right) {
+    return {Kind::explicit_, {top, bottom, left, right}};
+  }
+  /// The same zeros on every side.
+  static Padding uniform(int64_t pixels) { return explicit_sides(pixels, pixels, pixels, pixels); }
+};
+
+/// Options of `conv2d`: stride and dilation per spatial axis (height, width), and padding.
+struct Conv2DOptions {
+  std::array<int64_t, 2> strides{1, 1};
+  std::array<int64_t, 2> dilations{1, 1};
+  Padding padding{};
+};
+
+/// Batched 2-D convolution as TensorFlow computes it (a cross-correlation): x is NHWC
+/// (batch, height, width, in channels), kernel is HWIO (height, width, in channels, out channels);
+/// y[n,i,j,o] = sum_abc x[n, i*s+a*d-p, j*s+b*d-p, c] kernel[a,b,c,o];
+/// dx = conv2d_backprop_input(dy, kernel),  dkernel = conv2d_backprop_filter(x, dy)
+Tensor conv2d(const Tensor& x, const Tensor& kernel, const Conv2DOptions& options = {});
+/// The gradient of conv2d with respect to its input, for an input of `input_shape`;
+/// linear in both arguments: d/d(dy) = conv2d(g, kernel),  d/d(kernel) = conv2d_backprop_filter(g, dy)
+Tensor conv2d_backprop_input(const Tensor& dy, const Tensor& kernel, const Shape& input_shape,
+                             const Conv2DOptions& options = {});
+/// The gradient of conv2d with respect to its kernel, for a kernel of `kernel_shape`;
+/// d/dx = conv2d_backprop_input(dy, g),  d/d(dy) = conv2d(x, g)
+Tensor conv2d_backprop_filter(const Tensor& x, const Tensor& dy, const Shape& kernel_shape,
+                              const Conv2DOptions& options = {});
+
+// ---- The op registry ----
+
+/// The names of every differentiable op, as each op's definition registers it; the test
+/// registry checks that each has a gradient check.
+const std::vector<std::string>& differentiable_ops();
+
+}  // namespace tapegrad

@@ -1,0 +1,162 @@
+// Convolutions: the chapter's corr2d, and batched conv2d with its two gradient ops (each of which
+// is differentiable again, so tapes nest through convolutions too).
+
+#include "autograd/kernels.hpp"
+#include "autograd/op_registry.hpp"
+#include "autograd/ops.hpp"
+#include "autograd/tape.hpp"
+
+#include <algorithm>
+#include <tuple>
+
+namespace tapegrad {
+
+using detail::register_op;
+
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+void check_pair(const Tensor& a, const Tensor& b, const char* op, const char* a_name, const char* b_name) {
+  if (a.dtype() != b.dtype()) {
+    fail("{}: {} is {} {} but {} is {} {}; expected one dtype", op, a_name, a.shape(), dtype_name(a.dtype()), b_name,
+         b.shape(), dtype_name(b.dtype()));
+  }
+  if (!is_floating(a.dtype())) fail("{}: expected float32 or float64 tensors, got {}", op, dtype_name(a.dtype()));
+}
+
+// Resolves sizes, strides and padding; `op` names the caller in errors.
+kernels::ConvGeometry geometry(const Shape& input, const Shape& kernel, const Conv2DOptions& options, const char* op) {
+  if (input.rank() != 4) fail("{}: input is {}, expected rank 4 (batch, height, width, channels)", op, input);
+  if (kernel.rank() != 4) fail("{}: kernel is {}, expected rank 4 (height, width, in channels, out channels)", op, kernel);
+  if (input[3] != kernel[2]) {
+    fail("{}: input {} has {} channels but kernel {} expects {}", op, input, input[3], kernel, kernel[2]);
+  }
+  if (kernel.numel() == 0) fail("{}: kernel {} is empty", op, kernel);
+  const auto [sh, sw] = options.strides;
+  const auto [dh, dw] = options.dilations;
+  if (sh < 1 || sw < 1 || dh < 1 || dw < 1) {
+    fail("{}: strides {}x{} and dilations {}x{}; expected each at least 1", op, sh, sw, dh, dw);
+  }
+  const int64_t extent_h = (kernel[0] - 1) * dh + 1, extent_w = (kernel[1] - 1) * dw + 1;
+  int64_t top = 0, bottom = 0, left = 0, right = 0;
+  switch (options.padding.kind) {
+    case Padding::Kind::valid: break;
+    case Padding::Kind::same: {
+      // TensorFlow's rule: output ceil(in / stride), the odd pixel of padding at the bottom/right.
+      const int64_t total_h = std::max<int64_t>((ceil_div(input[1], sh) - 1) * sh + extent_h - input[1], 0);
+      const int64_t total_w = std::max<int64_t>((ceil_div(input[2], sw) - 1) * sw + extent_w - input[2], 0);
+      top = total_h / 2, bottom = total_h - top, left = total_w / 2, right = total_w - left;
+      break;
+    }
+    case Padding::Kind::explicit_:
+      std::tie(top, bottom, left, right) = std::tuple(options.padding.sides[0], options.padding.sides[1],
+                                                      options.padding.sides[2], options.padding.sides[3]);
+      if (top < 0 || bottom < 0 || left < 0 || right < 0) {
+        fail("{}: padding {}, {}, {}, {}; expected non-negative sizes", op, top, bottom, left, right);
+      }
+      break;
+  }
+  const int64_t padded_h = input[1] + top + bottom, padded_w = input[2] + left + right;
+  if (extent_h > padded_h || extent_w > padded_w) {
+    fail("{}: kernel {}x{} (dilated {}x{}) is larger than the padded input {}x{}", op, kernel[0], kernel[1], extent_h,
+         extent_w, padded_h, padded_w);
+  }
+  return {input[0],  input[1], input[2], input[3], kernel[0], kernel[1], kernel[3],
+          (padded_h - extent_h) / sh + 1, (padded_w - extent_w) / sw + 1,
+          sh, sw, dh, dw, top, left, bottom, right};
+}
+
+Shape output_shape(const kernels::ConvGeometry& g) { return {g.batch, g.out_height, g.out_width, g.out_channels}; }
+
+// The options with padding made explicit, as attributes: backward ops see the exact geometry.
+std::vector<double> geometry_attrs(const kernels::ConvGeometry& g) {
+  return {double(g.stride_h), double(g.stride_w),  double(g.dilation_h), double(g.dilation_w),
+          double(g.pad_top),  double(g.pad_bottom), double(g.pad_left),   double(g.pad_right)};
+}
+
+Conv2DOptions options_from_attrs(std::span<const double> a) {
+  auto i = [&](size_t k) { return static_cast<int64_t>(a[k]); };
+  return {{i(0), i(1)}, {i(2), i(3)}, Padding::explicit_sides(i(4), i(5), i(6), i(7))};
+}
+
+void check_upstream(const Tensor& dy, const kernels::ConvGeometry& g, const char* op) {
+  if (dy.shape() != output_shape(g)) fail("{}: gradient is {}, expected the convolution's output shape {}", op, dy.shape(), output_shape(g));
+}
+
+}  // namespace
+
+const char* const kConv2D = register_op("conv2d");
+Tensor conv2d(const Tensor& x, const Tensor& kernel, const Conv2DOptions& options) {
+  check_pair(x, kernel, kConv2D, "input", "kernel");
+  const auto g = geometry(x.shape(), kernel.shape(), options, kConv2D);
+  Tensor y = Tensor::empty(output_shape(g), x.dtype());
+  kernels::conv2d_forward(x, kernel, y, g);
+  return record(
+      kConv2D, {x, kernel}, y,
+      [](const BackwardArgs& b) -> Grads {
+        const Conv2DOptions options = options_from_attrs(b.attrs);
+        return {b.needs(0) ? conv2d_backprop_input(b.grad, b.input(1), b.input(0).shape(), options) : Tensor{},
+                b.needs(1) ? conv2d_backprop_filter(b.input(0), b.grad, b.input(1).shape(), options) : Tensor{}};
+      },
+      geometry_attrs(g));
+}
+
+const char* const kConv2DBackpropInput = register_op("conv2d_backprop_input");
+Tensor conv2d_backprop_input(const Tensor& dy, const Tensor& kernel, const Shape& input_shape,
+                             const Conv2DOptions& options) {
+  check_pair(dy, kernel, kConv2DBackpropInput, "gradient", "kernel");
+  const auto g = geometry(input_shape, kernel.shape(), options, kConv2DBackpropInput);
+  check_upstream(dy, g, kConv2DBackpropInput);
+  Tensor dx = Tensor::empty(input_shape, dy.dtype());
+  kernels::conv2d_backward_input(dy, kernel, dx, g);
+  return record(
+      kConv2DBackpropInput, {dy, kernel}, dx,
+      [](const BackwardArgs& b) -> Grads {
+        const Conv2DOptions options = options_from_attrs(b.attrs);
+        return {b.needs(0) ? conv2d(b.grad, b.input(1), options) : Tensor{},
+                b.needs(1) ? conv2d_backprop_filter(b.grad, b.input(0), b.input(1).shape(), options) : Tensor{}};
+      },
+      geometry_attrs(g));
+}
+
+const char* const kConv2DBackpropFilter = register_op("conv2d_backprop_filter");
+Tensor conv2d_backprop_filter(const Tensor& x, const Tensor& dy, const Shape& kernel_shape,
+                              const Conv2DOptions& options) {
+  check_pair(x, dy, kConv2DBackpropFilter, "input", "gradient");
+  const auto g = geometry(x.shape(), kernel_shape, options, kConv2DBackpropFilter);
+  check_upstream(dy, g, kConv2DBackpropFilter);
+  Tensor dkernel = Tensor::empty(kernel_shape, x.dtype());
+  kernels::conv2d_backward_filter(x, dy, dkernel, g);
+  return record(
+      kConv2DBackpropFilter, {x, dy}, dkernel,
+      [](const BackwardArgs& b) -> Grads {
+        const Conv2DOptions options = options_from_attrs(b.attrs);
+        return {b.needs(0) ? conv2d_backprop_input(b.input(1), b.grad, b.input(0).shape(), options) : Tensor{},
+                b.needs(1) ? conv2d(b.input(0), b.grad, options) : Tensor{}};
+      },
+      geometry_attrs(g));
+}
+
+const char* const kCorr2D = register_op("corr2d");
+Tensor corr2d(const Tensor& x, const Tensor& kernel) {
+  check_pair(x, kernel, kCorr2D, "input", "kernel");
+  if (x.rank() != 2 || kernel.rank() != 2) {
+    fail("corr2d: input {} and kernel {}; expected two matrices (rank 2)", x.shape(), kernel.shape());
+  }
+  const int64_t h = kernel.shape()[0], w = kernel.shape()[1];
+  if (h == 0 || w == 0) fail("corr2d: kernel {} is empty", kernel.shape());
+  if (h > x.shape()[0] || w > x.shape()[1]) fail("corr2d: kernel {} is larger than input {}", kernel.shape(), x.shape());
+  // An HxW matrix is laid out exactly as a 1xHxWx1 NHWC image, and an hxw kernel as hxwx1x1 HWIO.
+  const auto g = geometry(Shape{1, x.shape()[0], x.shape()[1], 1}, Shape{h, w, 1, 1}, {}, kCorr2D);
+  Tensor y = Tensor::empty(Shape{g.out_height, g.out_width}, x.dtype());
+  kernels::conv2d_forward(x, kernel, y, g);
+  return record(kCorr2D, {x, kernel}, y, [](const BackwardArgs& b) -> Grads {
+    const Tensor& k = b.input(1);
+    const int64_t kh = k.shape()[0], kw = k.shape()[1];
+    return {b.needs(0) ? corr2d(pad(b.grad, {kh - 1, kw - 1}, {kh - 1, kw - 1}), flip(k, {0, 1})) : Tensor{},
+            b.needs(1) ? corr2d(b.input(0), b.grad) : Tensor{}};
+  });
+}
+
+}  // namespace tapegrad

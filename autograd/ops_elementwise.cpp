@@ -1,0 +1,111 @@
+// Elementwise ops: forward kernel call and gradient side by side.
+
+#include "autograd/kernels.hpp"
+#include "autograd/op_registry.hpp"
+#include "autograd/ops.hpp"
+#include "autograd/tape.hpp"
+
+#include <cmath>
+
+namespace tapegrad {
+
+using detail::register_op;
+
+// ---- Binary arithmetic ----
+
+const char* const kAdd = register_op("add");
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor y = kernels::zip(a, b, kAdd, [](auto u, auto v) { return u + v; });
+  return record(kAdd, {a, b}, y, [](const BackwardArgs& g) -> Grads { return {g.grad, g.grad}; });
+}
+
+const char* const kSub = register_op("sub");
+Tensor sub(const Tensor& a, const Tensor& b) {
+  Tensor y = kernels::zip(a, b, kSub, [](auto u, auto v) { return u - v; });
+  return record(kSub, {a, b}, y, [](const BackwardArgs& g) -> Grads {
+    return {g.grad, g.needs(1) ? -g.grad : Tensor{}};
+  });
+}
+
+const char* const kMul = register_op("mul");
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor y = kernels::zip(a, b, kMul, [](auto u, auto v) { return u * v; });
+  return record(kMul, {a, b}, y, [](const BackwardArgs& g) -> Grads {
+    return {g.needs(0) ? g.grad * g.input(1) : Tensor{}, g.needs(1) ? g.grad * g.input(0) : Tensor{}};
+  });
+}
+
+const char* const kDiv = register_op("div");
+Tensor div(const Tensor& a, const Tensor& b) {
+  Tensor y = kernels::zip(a, b, kDiv, [](auto u, auto v) { return u / v; });
+  return record(kDiv, {a, b}, y, [](const BackwardArgs& g) -> Grads {
+    return {g.needs(0) ? g.grad / g.input(1) : Tensor{},
+            g.needs(1) ? -(g.grad * g.input(0)) / square(g.input(1)) : Tensor{}};
+  });
+}
+
+const char* const kNeg = register_op("neg");
+Tensor neg(const Tensor& x) {
+  Tensor y = kernels::map(x, kNeg, [](auto v) { return -v; });
+  return record(kNeg, {x}, y, [](const BackwardArgs& g) -> Grads { return {-g.grad}; });
+}
+
+Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+Tensor operator-(const Tensor& x) { return neg(x); }
+Tensor operator+(const Tensor& a, double b) { return add(a, Tensor::scalar(b, a.dtype())); }
+Tensor operator-(const Tensor& a, double b) { return sub(a, Tensor::scalar(b, a.dtype())); }
+Tensor operator*(const Tensor& a, double b) { return mul(a, Tensor::scalar(b, a.dtype())); }
+Tensor operator/(const Tensor& a, double b) { return div(a, Tensor::scalar(b, a.dtype())); }
+Tensor operator+(double a, const Tensor& b) { return add(Tensor::scalar(a, b.dtype()), b); }
+Tensor operator-(double a, const Tensor& b) { return sub(Tensor::scalar(a, b.dtype()), b); }
+Tensor operator*(double a, const Tensor& b) { return mul(Tensor::scalar(a, b.dtype()), b); }
+Tensor operator/(double a, const Tensor& b) { return div(Tensor::scalar(a, b.dtype()), b); }
+
+// ---- Unary functions ----
+
+Tensor sign(const Tensor& x) {
+  return kernels::map(x, "sign", [](auto v) { return static_cast<decltype(v)>((v > 0) - (v < 0)); });
+}
+
+const char* const kAbs = register_op("abs");
+Tensor abs(const Tensor& x) {
+  Tensor y = kernels::map(x, kAbs, [](auto v) { return std::abs(v); });
+  // NOTE: sign(0) = 0, so the gradient at the kink x = 0 is 0, as in TensorFlow.
+  return record(kAbs, {x}, y, [](const BackwardArgs& g) -> Grads { return {g.grad * sign(g.input(0))}; });
+}
+
+const char* const kSquare = register_op("square");
+Tensor square(const Tensor& x) {
+  Tensor y = kernels::map(x, kSquare, [](auto v) { return v * v; });
+  return record(kSquare, {x}, y, [](const BackwardArgs& g) -> Grads { return {g.grad * (g.input(0) * 2.0)}; });
+}
+
+const char* const kPow = register_op("pow");
+Tensor pow(const Tensor& x, double exponent) {
+  Tensor y = kernels::map(x, kPow, [exponent](auto v) { return std::pow(v, static_cast<decltype(v)>(exponent)); });
+  return record(
+      kPow, {x}, y,
+      [](const BackwardArgs& g) -> Grads {
+        const double p = g.attrs[0];
+        if (p == 0.0) return {zeros_like(g.input(0))};
+        return {g.grad * (pow(g.input(0), p - 1.0) * p)};
+      },
+      {exponent});
+}
+
+const char* const kExp = register_op("exp");
+Tensor exp(const Tensor& x) {
+  Tensor y = kernels::map(x, kExp, [](auto v) { return std::exp(v); });
+  return record(kExp, {x}, y, [](const BackwardArgs& g) -> Grads { return {g.grad * g.output}; });
+}
+
+const char* const kLog = register_op("log");
+Tensor log(const Tensor& x) {
+  Tensor y = kernels::map(x, kLog, [](auto v) { return std::log(v); });
+  return record(kLog, {x}, y, [](const BackwardArgs& g) -> Grads { return {g.grad / g.input(0)}; });
+}
+
+}  // namespace tapegrad

@@ -1,0 +1,159 @@
+#pragma once
+
+#include "autograd/tensor.hpp"
+#include "autograd/variable.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace tapegrad {
+
+/// The input gradients an op's backward returns, one per input; an undefined Tensor means "none".
+using Grads = std::vector<Tensor>;
+
+/// What an op's backward sees: the upstream gradient, the op's inputs and its output.
+struct BackwardArgs {
+  const Tensor& grad;                ///< d(target)/d(output)
+  std::span<const Tensor> inputs;    ///< the op's inputs, as recorded
+  const Tensor& output;              ///< the op's output
+  std::span<const char> needed;      ///< needed[i] != 0: input i leads to a source (skip the others)
+  std::span<const double> attrs;     ///< the op's numeric attributes, as recorded
+  /// Input i.
+  const Tensor& input(size_t i) const { return inputs[i]; }
+  /// True when the gradient for input i is needed.
+  bool needs(size_t i) const { return needed[i] != 0; }
+};
+
+/// An op's backward: input gradients, expressed with tapegrad ops so that tapes can nest.
+using BackwardFn = Grads (*)(const BackwardArgs&);
+
+/// One recorded op: which op, what went in, what came out, how to go back.
+struct TapeEntry {
+  const char* op;                     ///< the op's name
+  std::vector<Tensor> inputs;         ///< inputs, kept alive for backward
+  std::vector<uint64_t> input_ids;    ///< ids of the inputs (a variable's id for a variable read)
+  Tensor output;                      ///< the op's output
+  BackwardFn backward;                ///< the op's gradient rule
+  std::vector<double> attrs;          ///< the op's numeric attributes (axes, exponents, bounds)
+};
+
+/// What to return for a source the target does not depend on (TensorFlow's UnconnectedGradients).
+enum class UnconnectedGradients { none, zero };
+
+/// Options of a tape, as TensorFlow has them.
+struct TapeOptions {
+  bool persistent = false;               ///< allow several `gradient` calls
+  bool watch_accessed_variables = true;  ///< watch trainable Variables read while recording
+};
+
+/// Options of one `gradient` call.
+struct GradientOptions {
+  std::optional<Tensor> output_gradients;  ///< seed for d(target); default ones
+  UnconnectedGradients unconnected_gradients = UnconnectedGradients::none;
+};
+
+/// Something to differentiate with respect to: a Tensor or a Variable.
+class Source {
+ public:
+  /// A watched tensor.
+  Source(const Tensor& tensor) : id_(tensor.id()), like_(tensor) {}  // NOLINT: implicit by design
+  /// A variable.
+  Source(const Variable& variable) : id_(variable.id()), like_(variable.value()) {}  // NOLINT
+  /// The id the tape knows it by.
+  uint64_t id() const { return id_; }
+  /// A tensor of the source's shape and dtype (for zeros).
+  const Tensor& like() const { return like_; }
+
+ private:
+  uint64_t id_;
+  Tensor like_;
+};
+
+/// Records the ops run on watched tensors while it is alive, then computes gradients by walking
+/// its entries backwards (reverse-mode automatic differentiation). Tapes nest: each active tape
+/// on this thread records the ops whose inputs it watches, so an outer tape can differentiate
+/// an inner tape's `gradient` computation.
+class GradientTape {
+ public:
+  /// Starts recording (pushes this tape on the thread's stack of active tapes).
+  explicit GradientTape(TapeOptions options = {});
+  /// Stops recording and frees everything the tape holds.
+  ~GradientTape();
+  GradientTape(const GradientTape&) = delete;
+  GradientTape& operator=(const GradientTape&) = delete;
+
+  /// Ops on `tensor` (and on what is computed from it) are recorded from now on.
+  void watch(const Tensor& tensor);
+  /// Reads of `variable` are recorded from now on.
+  void watch(const Variable& variable);
+  /// Every watched tensor and variable id.
+  const std::unordered_set<uint64_t>& watched() const { return watched_; }
+
+  /// d(sum of target)/d(source).
+  Tensor gradient(const Tensor& target, const Source& source, const GradientOptions& options = {});
+  /// d(sum of target)/d(source) for each source.
+  std::vector<Tensor> gradient(const Tensor& target, std::span<const Source> sources,
+                               const GradientOptions& options = {});
+  /// As above, for a braced list of sources.
+  std::vector<Tensor> gradient(const Tensor& target, std::initializer_list<Source> sources,
+                               const GradientOptions& options = {});
+  /// As above, for a list of variables (as `trainable_variables()` returns).
+  std::vector<Tensor> gradient(const Tensor& target, const std::vector<Variable>& sources,
+                               const GradientOptions& options = {});
+
+  /// The entries recorded so far, in execution order.
+  const std::vector<TapeEntry>& entries() const { return entries_; }
+  /// The options the tape was made with.
+  const TapeOptions& options() const { return options_; }
+
+  /// True when this tape should record an op with these inputs (internal to ops).
+  bool tracks(uint64_t id) const { return tracked_.contains(id); }
+  /// Appends an entry (internal to ops; use `record`).
+  void append(TapeEntry entry);
+  /// Records a read of `variable` when this tape watches it (internal to Variable).
+  void record_read(const Variable& variable, const Tensor& value);
+  /// True while the tape records.
+  bool recording() const { return paused_ == 0; }
+
+ private:
+  friend class StopRecording;
+  TapeOptions options_;
+  std::vector<TapeEntry> entries_;
+  std::unordered_set<uint64_t> watched_;
+  std::unordered_set<uint64_t> tracked_;      // watched, or the output of a recorded entry
+  std::vector<Tensor> watched_tensors_;       // keeps watched tensors (and so their ids) alive
+  std::vector<Variable> watched_variables_;
+  int paused_ = 0;
+  bool used_ = false;
+};
+
+/// While alive, no tape on this thread records (TensorFlow's `stop_recording`).
+class StopRecording {
+ public:
+  /// Pauses every active tape of this thread.
+  StopRecording();
+  /// Resumes them.
+  ~StopRecording();
+  StopRecording(const StopRecording&) = delete;
+  StopRecording& operator=(const StopRecording&) = delete;
+
+ private:
+  std::vector<GradientTape*> paused_;
+};
+
+/// The tapes active on this thread, outermost first.
+std::span<GradientTape* const> active_tapes();
+
+/// Records `output = op(inputs)` on every active tape that tracks one of the inputs; returns
+/// `output`. This is how an op definition registers its gradient rule.
+Tensor record(const char* op, std::initializer_list<Tensor> inputs, Tensor output, BackwardFn backward,
+              std::vector<double> attrs = {});
+/// As above, for a list of inputs of any length.
+Tensor record(const char* op, std::span<const Tensor> inputs, Tensor output, BackwardFn backward,
+              std::vector<double> attrs = {});
+
+}  // namespace tapegrad

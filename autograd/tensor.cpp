@@ -1,0 +1,232 @@
+#include "autograd/tensor.hpp"
+
+#include "autograd/allocator.hpp"
+#include "autograd/variable.hpp"
+
+#include <fmt/ostream.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <new>
+#include <ostream>
+
+namespace tapegrad {
+
+std::string_view dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::float32: return "float32";
+    case DType::float64: return "float64";
+    case DType::int64: return "int64";
+  }
+  return "unknown";
+}
+
+size_t dtype_size(DType dtype) { return dtype == DType::float32 ? 4 : 8; }
+
+bool is_floating(DType dtype) { return dtype == DType::float32 || dtype == DType::float64; }
+
+namespace {
+constexpr size_t kHeaderBytes = (sizeof(detail::TensorImpl) + 63) / 64 * 64;
+}  // namespace
+
+Tensor Tensor::empty(const Shape& shape, DType dtype) {
+  const size_t data_bytes = static_cast<size_t>(shape.numel()) * dtype_size(dtype);
+  size_t block_bytes = 0;
+  void* block = allocate(kHeaderBytes + data_bytes, &block_bytes);
+  auto* impl = new (block) detail::TensorImpl{};
+  impl->dtype = dtype;
+  impl->shape = shape;
+  impl->id = next_id();
+  impl->block_bytes = block_bytes;
+  impl->data = static_cast<char*>(block) + kHeaderBytes;
+  return Tensor(impl);
+}
+
+Tensor::Tensor(std::span<const double> values, const Shape& shape, DType dtype) {
+  if (static_cast<int64_t>(values.size()) != shape.numel()) {
+    fail("Tensor: {} values given for shape {}, which holds {}", values.size(), shape, shape.numel());
+  }
+  *this = empty(shape, dtype);
+  dispatch(dtype, [&]<typename T>() { std::ranges::transform(values, mutable_data<T>(), [](double v) { return static_cast<T>(v); }); });
+}
+
+Tensor::Tensor(std::initializer_list<double> values, const Shape& shape, DType dtype)
+    : Tensor(std::span<const double>(values.begin(), values.size()), shape, dtype) {}
+
+Tensor Tensor::scalar(double value, DType dtype) { return full(Shape{}, value, dtype); }
+
+Tensor::Tensor(const Tensor& other) noexcept : impl_(other.impl_) {
+  if (impl_ != nullptr) impl_->refcount.fetch_add(1, std::memory_order_relaxed);
+}
+
+Tensor& Tensor::operator=(const Tensor& other) noexcept {
+  Tensor copy(other);
+  std::swap(impl_, copy.impl_);
+  return *this;
+}
+
+Tensor& Tensor::operator=(Tensor&& other) noexcept {
+  std::swap(impl_, other.impl_);
+  return *this;
+}
+
+Tensor::~Tensor() {
+  if (impl_ != nullptr && impl_->refcount.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+    const size_t block_bytes = impl_->block_bytes;
+    impl_->~TensorImpl();
+    deallocate(impl_, block_bytes);
+  }
+}
+
+const detail::TensorImpl& Tensor::checked() const {
+  if (impl_ == nullptr) fail("Tensor: used an undefined tensor (for example an unconnected gradient)");
+  return *impl_;
+}
+
+double Tensor::flat(int64_t position) const {
+  if (position < 0 || position >= numel()) fail("Tensor::flat: position {} is outside a tensor of shape {}", position, shape());
+  return dispatch(dtype(), [&]<typename T>() { return static_cast<double>(data<T>()[position]); });
+}
+
+double Tensor::at(std::initializer_list<int64_t> index) const {
+  const Shape& s = shape();
+  if (static_cast<int>(index.size()) != s.rank()) {
+    fail("Tensor::at: {} indices given for a tensor of shape {}", index.size(), s);
+  }
+  const auto strides = s.strides();
+  int64_t position = 0;
+  int axis = 0;
+  for (int64_t i : index) {
+    if (i < 0 || i >= s.dims()[axis]) fail("Tensor::at: index {} is out of range on axis {} of shape {}", i, axis, s);
+    position += i * strides[axis++];
+  }
+  return flat(position);
+}
+
+double Tensor::item() const {
+  if (numel() != 1) fail("Tensor::item: expected a one-element tensor, got shape {}", shape());
+  return flat(0);
+}
+
+std::vector<double> Tensor::to_vector() const {
+  return dispatch(dtype(), [&]<typename T>() {
+    std::vector<double> values(static_cast<size_t>(numel()));
+    std::ranges::transform(data<T>(), values.begin(), [](T v) { return static_cast<double>(v); });
+    return values;
+  });
+}
+
+Tensor Tensor::with(std::initializer_list<Range> ranges, double value) const {
+  const Shape& s = shape();
+  if (static_cast<int>(ranges.size()) != s.rank()) {
+    fail("Tensor::with: {} ranges given for a tensor of shape {} (expected one per axis)", ranges.size(), s);
+  }
+  std::array<int64_t, Shape::kMaxRank> start{}, stop{};
+  int axis = 0;
+  for (const Range& r : ranges) {
+    start[axis] = std::clamp<int64_t>(r.start, 0, s.dims()[axis]);
+    stop[axis] = std::clamp<int64_t>(r.stop, start[axis], s.dims()[axis]);
+    ++axis;
+  }
+  Tensor copy = to(dtype());
+  dispatch(dtype(), [&]<typename T>() {
+    T* out = copy.mutable_data<T>();
+    const auto strides = s.strides();
+    for (int64_t position = 0; position < s.numel(); ++position) {
+      bool inside = true;
+      for (int a = 0; a < s.rank() && inside; ++a) {
+        const int64_t i = position / strides[a] % s.dims()[a];
+        inside = i >= start[a] && i < stop[a];
+      }
+      if (inside) out[position] = static_cast<T>(value);
+    }
+  });
+  return copy;
+}
+
+Tensor Tensor::to(DType target) const {
+  Tensor out = empty(shape(), target);
+  dispatch(dtype(), [&]<typename From>() {
+    dispatch(target, [&]<typename To>() {
+      std::ranges::transform(data<From>(), out.mutable_data<To>(), [](From v) { return static_cast<To>(v); });
+    });
+  });
+  return out;
+}
+
+Tensor Tensor::reshaped(const Shape& shape) const {
+  if (shape.numel() != numel()) fail("reshaped: cannot view {} ({} elements) as {}", this->shape(), numel(), shape);
+  if (shape == this->shape()) return *this;
+  Tensor out = empty(shape, dtype());
+  std::memcpy(out.mutable_raw_data(), raw_data(), static_cast<size_t>(numel()) * dtype_size(dtype()));
+  return out;
+}
+
+Tensor full(const Shape& shape, double value, DType dtype) {
+  Tensor out = Tensor::empty(shape, dtype);
+  dispatch(dtype, [&]<typename T>() { std::fill_n(out.mutable_data<T>(), shape.numel(), static_cast<T>(value)); });
+  return out;
+}
+
+Tensor zeros(const Shape& shape, DType dtype) { return full(shape, 0.0, dtype); }
+Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
+Tensor zeros_like(const Tensor& like) { return zeros(like.shape(), like.dtype()); }
+Tensor ones_like(const Tensor& like) { return ones(like.shape(), like.dtype()); }
+
+Tensor arange(double start, double stop, double step, DType dtype) {
+  if (step == 0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step)) {
+    fail("arange: expected finite start, stop and a non-zero step, got {}, {}, {}", start, stop, step);
+  }
+  const auto count = static_cast<int64_t>(std::max(0.0, std::ceil((stop - start) / step)));
+  Tensor out = Tensor::empty(Shape{count}, dtype);
+  dispatch(dtype, [&]<typename T>() {
+    T* values = out.mutable_data<T>();
+    for (int64_t i = 0; i < count; ++i) values[i] = static_cast<T>(start + static_cast<double>(i) * step);
+  });
+  return out;
+}
+
+Tensor arange(double stop, DType dtype) { return arange(0.0, stop, 1.0, dtype); }
+
+namespace {
+
+// NumPy prints at most this many elements before it abbreviates with "...".
+constexpr int64_t kSummaryThreshold = 1000;
+constexpr int64_t kEdgeItems = 3;
+
+template <typename T>
+void append_nested(std::string& out, const T* values, const Shape& shape, int axis, int64_t offset,
+                   const std::array<int64_t, Shape::kMaxRank>& strides, bool summarize) {
+  if (axis == shape.rank()) {
+    fmt::format_to(std::back_inserter(out), "{}", values[offset]);
+    return;
+  }
+  const int64_t size = shape.dims()[axis];
+  out += '[';
+  for (int64_t i = 0; i < size; ++i) {
+    if (summarize && size > 2 * kEdgeItems && i == kEdgeItems) {
+      out += "..., ";
+      i = size - kEdgeItems;
+    }
+    append_nested(out, values, shape, axis + 1, offset + i * strides[axis], strides, summarize);
+    if (i + 1 < size) out += ", ";
+  }
+  out += ']';
+}
+
+}  // namespace
+
+std::string to_string(const Tensor& tensor) {
+  if (!tensor.defined()) return "(undefined)";
+  std::string out;
+  dispatch(tensor.dtype(), [&]<typename T>() {
+    append_nested(out, tensor.data<T>().data(), tensor.shape(), 0, 0, tensor.shape().strides(),
+                  tensor.numel() > kSummaryThreshold);
+  });
+  return out;
+}
+
+std::ostream& operator<<(std::ostream& out, const Tensor& tensor) { return out << to_string(tensor); }
+
+}  // namespace tapegrad

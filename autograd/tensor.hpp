@@ -1,0 +1,179 @@
+#pragma once
+
+#include "autograd/error.hpp"
+#include "autograd/shape.hpp"
+
+#include <fmt/format.h>
+
+#include <atomic>
+#include <cstdint>
+#include <initializer_list>
+#include <iosfwd>
+#include <span>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace tapegrad {
+
+/// Element types. float32 is the default; int64 holds labels and indices and is never watched.
+enum class DType : uint8_t { float32, float64, int64 };
+
+/// "float32", "float64" or "int64".
+std::string_view dtype_name(DType dtype);
+/// Bytes per element.
+size_t dtype_size(DType dtype);
+/// True for float32 and float64.
+bool is_floating(DType dtype);
+
+/// The DType of a C++ element type.
+template <typename T>
+constexpr DType dtype_of() {
+  if constexpr (std::is_same_v<T, float>) return DType::float32;
+  else if constexpr (std::is_same_v<T, double>) return DType::float64;
+  else {
+    static_assert(std::is_same_v<T, int64_t>, "tapegrad tensors hold float, double or int64_t");
+    return DType::int64;
+  }
+}
+
+/// Calls `f.template operator()<T>()` with T the C++ type of `dtype`.
+template <typename F>
+decltype(auto) dispatch(DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::float32: return f.template operator()<float>();
+    case DType::float64: return f.template operator()<double>();
+    case DType::int64: return f.template operator()<int64_t>();
+  }
+  return f.template operator()<float>();
+}
+
+/// Calls `f.template operator()<T>()` for float32 or float64; other dtypes are an error of `op`.
+template <typename F>
+decltype(auto) dispatch_floating(DType dtype, const char* op, F&& f) {
+  if (dtype == DType::float64) return f.template operator()<double>();
+  if (dtype != DType::float32) fail("{}: expected a float32 or float64 tensor, got {}", op, dtype_name(dtype));
+  return f.template operator()<float>();
+}
+
+namespace detail {
+/// The shared block behind Tensor handles: header, then the elements in the same allocation.
+struct TensorImpl {
+  std::atomic<int32_t> refcount{1};
+  DType dtype;
+  Shape shape;
+  uint64_t id;
+  size_t block_bytes;
+  void* data;
+};
+}  // namespace detail
+
+/// A half-open range of one axis, for `Tensor::with`; `all` covers the whole axis.
+struct Range {
+  int64_t start = 0;
+  int64_t stop = INT64_MAX;
+};
+/// The whole of an axis.
+inline constexpr Range all{};
+
+/// An n-dimensional, contiguous, row-major array whose values never change once made.
+/// Copying a Tensor copies a handle (a reference count), not the elements.
+class Tensor {
+ public:
+  /// An undefined tensor: what `gradient` returns for an unconnected source.
+  Tensor() = default;
+  /// A tensor holding `values` (row-major) with `shape`; the counts must agree.
+  Tensor(std::span<const double> values, const Shape& shape, DType dtype = DType::float32);
+  /// A tensor from a braced list of values and a shape.
+  Tensor(std::initializer_list<double> values, const Shape& shape, DType dtype = DType::float32);
+  /// A 0-d tensor holding one value.
+  static Tensor scalar(double value, DType dtype = DType::float32);
+  /// A tensor of `shape` whose elements are uninitialised; filled by kernels before anyone reads it.
+  static Tensor empty(const Shape& shape, DType dtype);
+
+  Tensor(const Tensor& other) noexcept;
+  Tensor(Tensor&& other) noexcept : impl_(other.impl_) { other.impl_ = nullptr; }
+  Tensor& operator=(const Tensor& other) noexcept;
+  Tensor& operator=(Tensor&& other) noexcept;
+  ~Tensor();
+
+  /// False for a default-constructed (undefined) tensor.
+  bool defined() const { return impl_ != nullptr; }
+  /// The shape.
+  const Shape& shape() const { return checked().shape; }
+  /// The element type.
+  DType dtype() const { return checked().dtype; }
+  /// The number of dimensions.
+  int rank() const { return shape().rank(); }
+  /// The number of elements.
+  int64_t numel() const { return shape().numel(); }
+  /// A number unique to this tensor among all tensors of the process; tapes key on it.
+  uint64_t id() const { return checked().id; }
+
+  /// The elements, typed; T must match dtype().
+  template <typename T>
+  std::span<const T> data() const {
+    if (dtype_of<T>() != dtype()) fail("Tensor::data: tensor is {}, asked for {}", dtype_name(dtype()), dtype_name(dtype_of<T>()));
+    return {static_cast<const T*>(impl_->data), static_cast<size_t>(numel())};
+  }
+  /// Writable elements; only for kernels filling a tensor they just made with `empty`.
+  template <typename T>
+  T* mutable_data() const {
+    if (dtype_of<T>() != dtype()) fail("Tensor::mutable_data: tensor is {}, asked for {}", dtype_name(dtype()), dtype_name(dtype_of<T>()));
+    return static_cast<T*>(impl_->data);
+  }
+  /// The raw element bytes.
+  const void* raw_data() const { return checked().data; }
+  /// Writable raw bytes; only for kernels filling a tensor they just made with `empty`.
+  void* mutable_raw_data() const { return checked().data; }
+
+  /// The element at a multi-index, as a double.
+  double at(std::initializer_list<int64_t> index) const;
+  /// The element at a flat row-major position, as a double.
+  double flat(int64_t position) const;
+  /// The value of a one-element tensor.
+  double item() const;
+  /// All elements as doubles, row-major.
+  std::vector<double> to_vector() const;
+
+  /// A copy with the box `ranges` (one Range per axis) set to `value`: ones({6, 8}).with({all, {2, 6}}, 0).
+  Tensor with(std::initializer_list<Range> ranges, double value) const;
+  /// A copy converted to `dtype` (not recorded on tapes).
+  Tensor to(DType dtype) const;
+  /// The same elements under another shape of equal size (not recorded; see `reshape` for the op).
+  Tensor reshaped(const Shape& shape) const;
+
+ private:
+  const detail::TensorImpl& checked() const;
+  explicit Tensor(detail::TensorImpl* impl) : impl_(impl) {}
+  detail::TensorImpl* impl_ = nullptr;
+};
+
+/// A tensor of zeros.
+Tensor zeros(const Shape& shape, DType dtype = DType::float32);
+/// A tensor of ones.
+Tensor ones(const Shape& shape, DType dtype = DType::float32);
+/// A tensor of `value` everywhere.
+Tensor full(const Shape& shape, double value, DType dtype = DType::float32);
+/// Zeros with the shape and dtype of `like`.
+Tensor zeros_like(const Tensor& like);
+/// Ones with the shape and dtype of `like`.
+Tensor ones_like(const Tensor& like);
+/// start, start + step, ... below stop, as a 1-d tensor.
+Tensor arange(double start, double stop, double step = 1.0, DType dtype = DType::float32);
+/// 0, 1, ..., stop - 1, as a 1-d tensor.
+Tensor arange(double stop, DType dtype = DType::float32);
+
+/// The nested-list text of a tensor: [[19, 25], [37, 43]].
+std::string to_string(const Tensor& tensor);
+/// Writes `to_string(tensor)`.
+std::ostream& operator<<(std::ostream& out, const Tensor& tensor);
+
+}  // namespace tapegrad
+
+template <>
+struct fmt::formatter<tapegrad::Tensor> : fmt::formatter<std::string> {
+  auto format(const tapegrad::Tensor& tensor, format_context& ctx) const {
+    return fmt::formatter<std::string>::format(tapegrad::to_string(tensor), ctx);
+  }
+};

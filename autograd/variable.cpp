@@ -1,0 +1,56 @@
+#include "autograd/variable.hpp"
+
+#include "autograd/ops.hpp"
+#include "autograd/tape.hpp"
+
+#include <atomic>
+
+namespace tapegrad {
+
+uint64_t next_id() {
+  static std::atomic<uint64_t> counter{1};
+  return counter.fetch_add(1, std::memory_order_relaxed);
+}
+
+Variable::Variable(Tensor initial, std::string name, bool trainable)
+    : state_(std::make_shared<State>(State{std::move(initial), std::move(name), trainable, next_id()})) {
+  if (!state_->value.defined()) fail("Variable '{}': the initial value is an undefined tensor", state_->name);
+}
+
+const Variable::State& Variable::state() const {
+  if (state_ == nullptr) fail("Variable: used an empty variable handle");
+  return *state_;
+}
+
+Tensor Variable::read() const {
+  const Tensor& value = state().value;
+  for (GradientTape* tape : active_tapes()) tape->record_read(*this, value);
+  return value;
+}
+
+const Tensor& Variable::value() const { return state().value; }
+
+void Variable::assign(const Tensor& value) {
+  const Tensor& current = state().value;
+  if (!value.defined() || value.shape() != current.shape() || value.dtype() != current.dtype()) {
+    fail("Variable::assign: '{}' is {} {}, got {} {}", state_->name, current.shape(), dtype_name(current.dtype()),
+         value.defined() ? value.shape().str() : "undefined", value.defined() ? dtype_name(value.dtype()) : "");
+  }
+  state_->value = value;  // tensors never change: the old value stays intact for any tape
+}
+
+void Variable::assign_sub(const Tensor& delta) {
+  StopRecording not_recorded;
+  assign(state().value - delta);
+}
+
+void Variable::assign_add(const Tensor& delta) {
+  StopRecording not_recorded;
+  assign(state().value + delta);
+}
+
+const std::string& Variable::name() const { return state().name; }
+bool Variable::trainable() const { return state().trainable; }
+uint64_t Variable::id() const { return state().id; }
+
+}  // namespace tapegrad
