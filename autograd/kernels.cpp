@@ -1,5 +1,8 @@
 #include "autograd/kernels.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <vector>
 
 namespace tapegrad::kernels {
@@ -44,41 +47,144 @@ void strided_copy(const Tensor& src, const StridedView& src_view, const Tensor& 
   });
 }
 
-Tensor reduce_sum(const Tensor& x, const std::array<bool, Shape::kMaxRank>& reduce) {
+namespace {
+
+// Folds each element of x into acc[its index with the reduced axes set to 0].
+template <typename T, typename Acc, typename Combine>
+Shape reduce_into(const Tensor& x, const std::array<bool, Shape::kMaxRank>& reduce, std::vector<Acc>& acc, Acc init,
+                  Combine combine) {
   const Shape& shape = x.shape();
   Shape out_shape;
   for (int k = 0; k < shape.rank(); ++k) out_shape.push_back(reduce[k] ? 1 : shape.dims()[k]);
-  // Each input element adds into out[its index with reduced axes set to 0].
   StridedView to_out;
   const auto out_strides = out_shape.strides();
   for (int k = 0; k < shape.rank(); ++k) to_out.strides[k] = reduce[k] ? 0 : out_strides[k];
-  return dispatch_floating(x.dtype(), "sum", [&]<typename T>() {
-    std::vector<double> acc(static_cast<size_t>(out_shape.numel()), 0.0);
-    const T* in = x.data<T>().data();
-    const int64_t n = x.numel();
-    const int rank = shape.rank();
-    if (rank == 0 || out_shape.numel() == 1) {
-      double total = 0.0;
-      for (int64_t i = 0; i < n; ++i) total += static_cast<double>(in[i]);
-      if (!acc.empty()) acc[0] = total;
-    } else if (n > 0) {
-      const int64_t inner = shape.dims()[rank - 1];
-      const int64_t s_inner = to_out.strides[rank - 1];
-      std::array<int64_t, Shape::kMaxRank> index{};
-      for (int64_t done = 0; done < n; done += inner) {
-        int64_t o = 0;
-        for (int k = 0; k < rank - 1; ++k) o += index[k] * to_out.strides[k];
-        for (int64_t i = 0; i < inner; ++i) acc[static_cast<size_t>(o + i * s_inner)] += static_cast<double>(in[done + i]);
-        for (int k = rank - 2; k >= 0; --k) {
-          if (++index[k] < shape.dims()[k]) break;
-          index[k] = 0;
-        }
-      }
+  acc.assign(static_cast<size_t>(out_shape.numel()), init);
+  const T* in = x.data<T>().data();
+  const int64_t n = x.numel();
+  const int rank = shape.rank();
+  if (rank == 0 || out_shape.numel() == 1) {
+    for (int64_t i = 0; i < n; ++i) acc[0] = combine(acc[0], in[i]);
+    return out_shape;
+  }
+  if (n == 0) return out_shape;
+  const int64_t inner = shape.dims()[rank - 1];
+  const int64_t s_inner = to_out.strides[rank - 1];
+  std::array<int64_t, Shape::kMaxRank> index{};
+  for (int64_t done = 0; done < n; done += inner) {
+    int64_t o = 0;
+    for (int k = 0; k < rank - 1; ++k) o += index[k] * to_out.strides[k];
+    for (int64_t i = 0; i < inner; ++i) {
+      Acc& slot = acc[static_cast<size_t>(o + i * s_inner)];
+      slot = combine(slot, in[done + i]);
     }
-    Tensor out = Tensor::empty(out_shape, x.dtype());
+    for (int k = rank - 2; k >= 0; --k) {
+      if (++index[k] < shape.dims()[k]) break;
+      index[k] = 0;
+    }
+  }
+  return out_shape;
+}
+
+template <typename T, typename Acc>
+Tensor tensor_from(const std::vector<Acc>& values, const Shape& shape, DType dtype) {
+  Tensor out = Tensor::empty(shape, dtype);
+  std::ranges::transform(values, out.mutable_data<T>(), [](Acc v) { return static_cast<T>(v); });
+  return out;
+}
+
+}  // namespace
+
+Tensor reduce_sum(const Tensor& x, const std::array<bool, Shape::kMaxRank>& reduce) {
+  return dispatch_floating(x.dtype(), "sum", [&]<typename T>() {
+    std::vector<double> acc;
+    const Shape shape = reduce_into<T>(x, reduce, acc, 0.0, [](double a, T v) { return a + static_cast<double>(v); });
+    return tensor_from<T>(acc, shape, x.dtype());
+  });
+}
+
+Tensor reduce_max(const Tensor& x, const std::array<bool, Shape::kMaxRank>& reduce) {
+  return dispatch_floating(x.dtype(), "reduce_max", [&]<typename T>() {
+    std::vector<T> acc;
+    // NOTE: NaN propagates, as in NumPy's max.
+    const Shape shape = reduce_into<T>(x, reduce, acc, -std::numeric_limits<T>::infinity(),
+                                       [](T a, T v) { return (v > a || std::isnan(v)) && !std::isnan(a) ? v : a; });
+    return tensor_from<T>(acc, shape, x.dtype());
+  });
+}
+
+Tensor select(const Tensor& mask, const Tensor& a, const Tensor& b) {
+  return dispatch_floating(a.dtype(), "where", [&]<typename T>() {
+    Tensor out = Tensor::empty(a.shape(), a.dtype());
+    const T* m = mask.data<T>().data();
+    const T* pa = a.data<T>().data();
+    const T* pb = b.data<T>().data();
     T* po = out.mutable_data<T>();
-    for (size_t i = 0; i < acc.size(); ++i) po[i] = static_cast<T>(acc[i]);
+    for (int64_t i = 0; i < a.numel(); ++i) po[i] = m[i] != 0 ? pa[i] : pb[i];
     return out;
+  });
+}
+
+void matmul(const Tensor& a, const Tensor& b, const Tensor& c, int64_t batch, int64_t m, int64_t k, int64_t n,
+            const std::vector<int64_t>& a_offsets, const std::vector<int64_t>& b_offsets) {
+  dispatch_floating(a.dtype(), "matmul", [&]<typename T>() {
+    T* out = c.mutable_data<T>();
+    std::fill_n(out, batch * m * n, T{0});
+    for (int64_t i = 0; i < batch; ++i) {
+      const T* pa = a.data<T>().data() + a_offsets[static_cast<size_t>(i)];
+      const T* pb = b.data<T>().data() + b_offsets[static_cast<size_t>(i)];
+      T* pc = out + i * m * n;
+      // i-k-j order: the inner loop runs along rows of B and C, contiguous in memory.
+      for (int64_t r = 0; r < m; ++r)
+        for (int64_t p = 0; p < k; ++p) {
+          const T scale = pa[r * k + p];
+          for (int64_t col = 0; col < n; ++col) pc[r * n + col] += scale * pb[p * n + col];
+        }
+    }
+  });
+}
+
+void gather(const Tensor& x, const Tensor& indices, const Tensor& y, int64_t outer, int64_t dim, int64_t inner) {
+  const auto idx = indices.data<int64_t>();
+  dispatch(x.dtype(), [&]<typename T>() {
+    const T* in = x.data<T>().data();
+    T* out = y.mutable_data<T>();
+    const auto count = static_cast<int64_t>(idx.size());
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t j = 0; j < count; ++j) {
+        std::copy_n(in + (o * dim + idx[static_cast<size_t>(j)]) * inner, inner, out + (o * count + j) * inner);
+      }
+  });
+}
+
+void scatter_add(const Tensor& dy, const Tensor& indices, const Tensor& y, int64_t outer, int64_t dim, int64_t inner) {
+  const auto idx = indices.data<int64_t>();
+  dispatch_floating(dy.dtype(), "scatter_add", [&]<typename T>() {
+    const T* in = dy.data<T>().data();
+    T* out = y.mutable_data<T>();
+    std::fill_n(out, y.numel(), T{0});
+    const auto count = static_cast<int64_t>(idx.size());
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t j = 0; j < count; ++j) {
+        T* row = out + (o * dim + idx[static_cast<size_t>(j)]) * inner;
+        const T* from = in + (o * count + j) * inner;
+        for (int64_t i = 0; i < inner; ++i) row[i] += from[i];
+      }
+  });
+}
+
+void argmax(const Tensor& x, const Tensor& out, int64_t outer, int64_t dim, int64_t inner) {
+  int64_t* result = out.mutable_data<int64_t>();
+  dispatch_floating(x.dtype(), "argmax", [&]<typename T>() {
+    const T* in = x.data<T>().data();
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < inner; ++i) {
+        int64_t best = 0;
+        for (int64_t j = 1; j < dim; ++j) {
+          if (in[(o * dim + j) * inner + i] > in[(o * dim + best) * inner + i]) best = j;
+        }
+        result[o * inner + i] = best;
+      }
   });
 }
 

@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <vector>
 
 namespace tapegrad::kernels {
 
@@ -84,9 +85,27 @@ Tensor zip(const Tensor& a, const Tensor& b, const char* op, F f) {
   });
 }
 
+/// out[i] = mask[i] != 0 ? a[i] : b[i]; all three of one shape and dtype.
+Tensor select(const Tensor& mask, const Tensor& a, const Tensor& b);
+
 /// Sums x over the axes where reduce[axis] is true; the result keeps those axes with size 1.
 /// NOTE: accumulates in double, in a fixed order, whatever the dtype.
 Tensor reduce_sum(const Tensor& x, const std::array<bool, Shape::kMaxRank>& reduce);
+
+/// The largest element over the axes where reduce[axis] is true; those axes keep size 1.
+Tensor reduce_max(const Tensor& x, const std::array<bool, Shape::kMaxRank>& reduce);
+
+/// C[i] = A[i] B[i] for each batch i: row-major matrices, A[i] m x k at a_offsets[i] of a,
+/// B[i] k x n at b_offsets[i] of b, C[i] m x n, one after another in c.
+void matmul(const Tensor& a, const Tensor& b, const Tensor& c, int64_t batch, int64_t m, int64_t k, int64_t n,
+            const std::vector<int64_t>& a_offsets, const std::vector<int64_t>& b_offsets);
+
+/// For x viewed as (outer, dim, inner): y[o, j, :] = x[o, indices[j], :]; indices are checked.
+void gather(const Tensor& x, const Tensor& indices, const Tensor& y, int64_t outer, int64_t dim, int64_t inner);
+/// For y viewed as (outer, dim, inner), zeroed first: y[o, indices[j], :] += dy[o, j, :].
+void scatter_add(const Tensor& dy, const Tensor& indices, const Tensor& y, int64_t outer, int64_t dim, int64_t inner);
+/// For x viewed as (outer, dim, inner): out[o, i] = the first j with the largest x[o, j, i].
+void argmax(const Tensor& x, const Tensor& out, int64_t outer, int64_t dim, int64_t inner);
 
 /// The sizes and strides of one 2-D convolution, resolved from shapes and options.
 struct ConvGeometry {

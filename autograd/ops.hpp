@@ -143,6 +143,92 @@ Tensor conv2d_backprop_input(const Tensor& dy, const Tensor& kernel, const Shape
 Tensor conv2d_backprop_filter(const Tensor& x, const Tensor& dy, const Shape& kernel_shape,
                               const Conv2DOptions& options = {});
 
+// ---- Activations and elementwise selection ----
+
+/// y = max(x, 0);  dy/dx = 1 where x > 0   NOTE: 0 at x = 0, as TensorFlow.
+Tensor relu(const Tensor& x);
+/// y = 1 / (1 + e^-x);  dy/dx = y (1 - y)
+Tensor sigmoid(const Tensor& x);
+/// y = tanh(x);  dy/dx = 1 - y^2
+Tensor tanh(const Tensor& x);
+/// y = sqrt(x);  dy/dx = 1 / (2 y)
+Tensor sqrt(const Tensor& x);
+/// y = min(max(x, low), high);  dy/dx = 1 where low <= x <= high   NOTE: 1 at the bounds, as TensorFlow.
+Tensor clip(const Tensor& x, double low, double high);
+/// y = max(a, b) (broadcast);  dy/da = 1 where a >= b, else dy/db = 1   NOTE: ties go to a, as TensorFlow.
+Tensor maximum(const Tensor& a, const Tensor& b);
+/// y = min(a, b) (broadcast);  dy/da = 1 where a <= b, else dy/db = 1   NOTE: ties go to a, as TensorFlow.
+Tensor minimum(const Tensor& a, const Tensor& b);
+/// y = cond ? a : b elementwise (all three broadcast; cond is true where non-zero);
+/// dy/da = cond, dy/db = !cond; no gradient for cond
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+/// y = x, with no gradient flowing back (TensorFlow's stop_gradient).
+Tensor stop_gradient(const Tensor& x);
+
+/// 1 where a == b, else 0, in a's dtype (broadcast); not differentiable.
+Tensor equal(const Tensor& a, const Tensor& b);
+/// 1 where a != b, else 0; not differentiable.
+Tensor not_equal(const Tensor& a, const Tensor& b);
+/// 1 where a < b, else 0; not differentiable.
+Tensor less(const Tensor& a, const Tensor& b);
+/// 1 where a <= b, else 0; not differentiable.
+Tensor less_equal(const Tensor& a, const Tensor& b);
+/// 1 where a > b, else 0; not differentiable.
+Tensor greater(const Tensor& a, const Tensor& b);
+/// 1 where a >= b, else 0; not differentiable.
+Tensor greater_equal(const Tensor& a, const Tensor& b);
+
+// ---- Linear algebra ----
+
+/// Matrix product with NumPy's rules: 1-d operands are vectors, batch axes broadcast;
+/// C = A B;  dA = dC B^T,  dB = A^T dC
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ---- More reductions ----
+
+/// reduce_sum: sum over `axes` (all when empty).
+Tensor reduce_sum(const Tensor& x, const std::vector<int>& axes = {}, bool keepdims = false);
+/// reduce_mean: mean over `axes` (all when empty);  dy/dx = 1/n broadcast back
+Tensor reduce_mean(const Tensor& x, const std::vector<int>& axes = {}, bool keepdims = false);
+/// y = max over `axes` (all when empty);  dy/dx = 1/k at each of the k maxima   NOTE: ties share, as TensorFlow.
+Tensor reduce_max(const Tensor& x, const std::vector<int>& axes = {}, bool keepdims = false);
+/// y = log sum exp(x) over `axes`, computed stably;  dy/dx = softmax(x)
+Tensor logsumexp(const Tensor& x, const std::vector<int>& axes = {}, bool keepdims = false);
+/// y = e^x / sum e^x along `axis`, computed stably;  dx = y (dy - sum(dy y))
+Tensor softmax(const Tensor& x, int axis = -1);
+/// y = x - logsumexp(x) along `axis`;  dx = dy - softmax(x) sum(dy)
+Tensor log_softmax(const Tensor& x, int axis = -1);
+/// The index of the largest element along `axis` (the first on ties), as int64; not differentiable.
+Tensor argmax(const Tensor& x, int axis = -1);
+
+// ---- Joining, indexing, reshaping ----
+
+/// Tensors joined along `axis` (other axes equal);  each input's gradient is its slice of dy
+Tensor concat(const std::vector<Tensor>& tensors, int axis = 0);
+/// Tensors of one shape stacked along a new `axis`;  gradients are slices of dy
+Tensor stack(const std::vector<Tensor>& tensors, int axis = 0);
+/// y = x indexed by the int64 `indices` along `axis` (TensorFlow's gather);  dx = gradients added back
+Tensor gather(const Tensor& x, const Tensor& indices, int axis = 0);
+/// The gradient of gather: dy added into zeros of `shape` at `indices` along `axis`;  dx = gather back
+Tensor scatter_add(const Tensor& dy, const Tensor& indices, int axis, const Shape& shape);
+/// One-hot rows: y[..., k] = 1 where indices == k, for int64 `indices`; not differentiable.
+Tensor one_hot(const Tensor& indices, int64_t depth, DType dtype = DType::float32);
+/// x with a new axis of size 1 at `axis` (a reshape).
+Tensor expand_dims(const Tensor& x, int axis);
+/// x without the size-1 `axes` (all size-1 axes when empty) (a reshape).
+Tensor squeeze(const Tensor& x, const std::vector<int>& axes = {});
+
+// ---- Losses ----
+
+/// How a loss reduces its per-example values.
+enum class Reduction { mean, sum, none };
+/// Squared error (prediction - target)^2: mean over all elements, their sum, or each (none).
+Tensor mse(const Tensor& prediction, const Tensor& target, Reduction reduction = Reduction::mean);
+/// Cross-entropy of softmax(logits) (classes on the last axis) against int64 class labels (one
+/// fewer axis) or float class probabilities such as one-hot rows (same shape), computed stably
+/// through log_softmax; per example, then reduced.
+Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduction = Reduction::mean);
+
 // ---- The op registry ----
 
 /// The names of every differentiable op, as each op's definition registers it; the test

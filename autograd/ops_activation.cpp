@@ -1,0 +1,125 @@
+// Activations, comparisons and elementwise selection.
+
+#include "autograd/kernels.hpp"
+#include "autograd/op_registry.hpp"
+#include "autograd/ops.hpp"
+#include "autograd/tape.hpp"
+
+#include <cmath>
+
+namespace tapegrad {
+
+using detail::register_op;
+
+// ---- Comparisons: masks of 0 and 1 in the inputs' dtype, never recorded ----
+
+Tensor equal(const Tensor& a, const Tensor& b) { return kernels::zip(a, b, "equal", [](auto u, auto v) { return u == v; }); }
+Tensor not_equal(const Tensor& a, const Tensor& b) { return kernels::zip(a, b, "not_equal", [](auto u, auto v) { return u != v; }); }
+Tensor less(const Tensor& a, const Tensor& b) { return kernels::zip(a, b, "less", [](auto u, auto v) { return u < v; }); }
+Tensor less_equal(const Tensor& a, const Tensor& b) { return kernels::zip(a, b, "less_equal", [](auto u, auto v) { return u <= v; }); }
+Tensor greater(const Tensor& a, const Tensor& b) { return kernels::zip(a, b, "greater", [](auto u, auto v) { return u > v; }); }
+Tensor greater_equal(const Tensor& a, const Tensor& b) { return kernels::zip(a, b, "greater_equal", [](auto u, auto v) { return u >= v; }); }
+
+Tensor stop_gradient(const Tensor& x) {
+  Tensor copy = x.to(x.dtype());  // a new tensor, which no tape tracks
+  return copy;
+}
+
+// ---- Activations ----
+
+const char* const kRelu = register_op("relu");
+Tensor relu(const Tensor& x) {
+  Tensor y = kernels::map(x, kRelu, [](auto v) { return v > 0 ? v : decltype(v){0}; });
+  // NOTE: the gradient at x = 0 is 0, as in TensorFlow.
+  return record(kRelu, {x}, y, [](const BackwardArgs& g) -> Grads {
+    return {g.grad * greater(g.input(0), zeros_like(g.input(0)))};
+  });
+}
+
+const char* const kSigmoid = register_op("sigmoid");
+Tensor sigmoid(const Tensor& x) {
+  // Stable on both sides: e^x / (1 + e^x) for x < 0, 1 / (1 + e^-x) otherwise.
+  Tensor y = kernels::map(x, kSigmoid, [](auto v) {
+    using T = decltype(v);
+    if (v >= 0) return T{1} / (T{1} + std::exp(-v));
+    const T e = std::exp(v);
+    return e / (T{1} + e);
+  });
+  return record(kSigmoid, {x}, y, [](const BackwardArgs& g) -> Grads {
+    return {g.grad * (g.output * (1.0 - g.output))};
+  });
+}
+
+const char* const kTanh = register_op("tanh");
+Tensor tanh(const Tensor& x) {
+  Tensor y = kernels::map(x, kTanh, [](auto v) { return std::tanh(v); });
+  return record(kTanh, {x}, y, [](const BackwardArgs& g) -> Grads { return {g.grad * (1.0 - square(g.output))}; });
+}
+
+const char* const kSqrt = register_op("sqrt");
+Tensor sqrt(const Tensor& x) {
+  Tensor y = kernels::map(x, kSqrt, [](auto v) { return std::sqrt(v); });
+  return record(kSqrt, {x}, y, [](const BackwardArgs& g) -> Grads { return {g.grad / (g.output * 2.0)}; });
+}
+
+const char* const kClip = register_op("clip");
+Tensor clip(const Tensor& x, double low, double high) {
+  if (!(low <= high)) fail("clip: bounds [{}, {}] for shape {}; expected low <= high", low, high, x.shape());
+  Tensor y = kernels::map(x, kClip, [low, high](auto v) {
+    using T = decltype(v);
+    return std::min(std::max(v, static_cast<T>(low)), static_cast<T>(high));
+  });
+  // NOTE: the gradient is 1 on the bounds themselves (low <= x <= high), as in TensorFlow.
+  return record(
+      kClip, {x}, y,
+      [](const BackwardArgs& g) -> Grads {
+        const Tensor& in = g.input(0);
+        const Tensor inside = greater_equal(in, Tensor::scalar(g.attrs[0], in.dtype())) *
+                              less_equal(in, Tensor::scalar(g.attrs[1], in.dtype()));
+        return {g.grad * inside};
+      },
+      {low, high});
+}
+
+// ---- Selection ----
+
+const char* const kMaximum = register_op("maximum");
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  Tensor y = kernels::zip(a, b, kMaximum, [](auto u, auto v) { return u >= v ? u : v; });
+  // NOTE: where a == b the whole gradient goes to a, as in TensorFlow.
+  return record(kMaximum, {a, b}, y, [](const BackwardArgs& g) -> Grads {
+    const Tensor a_wins = greater_equal(g.input(0), g.input(1));
+    return {g.needs(0) ? g.grad * a_wins : Tensor{}, g.needs(1) ? g.grad * (1.0 - a_wins) : Tensor{}};
+  });
+}
+
+const char* const kMinimum = register_op("minimum");
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  Tensor y = kernels::zip(a, b, kMinimum, [](auto u, auto v) { return u <= v ? u : v; });
+  // NOTE: where a == b the whole gradient goes to a, as in TensorFlow.
+  return record(kMinimum, {a, b}, y, [](const BackwardArgs& g) -> Grads {
+    const Tensor a_wins = less_equal(g.input(0), g.input(1));
+    return {g.needs(0) ? g.grad * a_wins : Tensor{}, g.needs(1) ? g.grad * (1.0 - a_wins) : Tensor{}};
+  });
+}
+
+const char* const kWhere = register_op("where");
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  const Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), kWhere), b.shape(), kWhere);
+  if (a.dtype() != b.dtype()) {
+    fail("where: a is {} {} but b is {} {}; expected one dtype", a.shape(), dtype_name(a.dtype()), b.shape(),
+         dtype_name(b.dtype()));
+  }
+  const Tensor mask = broadcast_to(kernels::map(cond.to(a.dtype()), kWhere, [](auto v) { return v != 0; }), shape);
+  Tensor y;
+  {
+    StopRecording forward_only;  // broadcasting copies; the op itself is recorded once below
+    y = kernels::select(mask, broadcast_to(a, shape), broadcast_to(b, shape));
+  }
+  return record(kWhere, {mask, a, b}, y, [](const BackwardArgs& g) -> Grads {
+    const Tensor& m = g.input(0);
+    return {Tensor{}, g.needs(1) ? g.grad * m : Tensor{}, g.needs(2) ? g.grad * (1.0 - m) : Tensor{}};
+  });
+}
+
+}  // namespace tapegrad

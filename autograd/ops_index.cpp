@@ -1,0 +1,187 @@
+// Joining, indexing and axis bookkeeping: concat, stack, gather, one_hot, expand_dims, squeeze, argmax.
+
+#include "autograd/kernels.hpp"
+#include "autograd/op_registry.hpp"
+#include "autograd/ops.hpp"
+#include "autograd/tape.hpp"
+
+namespace tapegrad {
+
+using detail::register_op;
+
+namespace {
+// The sizes before and after `axis`, as products: x viewed as (outer, dim, inner).
+struct AxisView {
+  int64_t outer = 1, dim = 1, inner = 1;
+};
+AxisView view_around(const Shape& shape, int axis) {
+  AxisView v;
+  for (int k = 0; k < axis; ++k) v.outer *= shape.dims()[k];
+  v.dim = shape.dims()[axis];
+  for (int k = axis + 1; k < shape.rank(); ++k) v.inner *= shape.dims()[k];
+  return v;
+}
+
+void check_indices(const Tensor& indices, int64_t dim, const char* op, const Shape& shape, int axis) {
+  if (indices.dtype() != DType::int64) fail("{}: indices are {}, expected int64", op, dtype_name(indices.dtype()));
+  for (int64_t i : indices.data<int64_t>()) {
+    if (i < 0 || i >= dim) fail("{}: index {} is out of range for axis {} of shape {} (size {})", op, i, axis, shape, dim);
+  }
+}
+
+// shape with axis replaced by the axes of `middle`.
+Shape splice(const Shape& shape, int axis, const Shape& middle) {
+  Shape out;
+  for (int k = 0; k < axis; ++k) out.push_back(shape.dims()[k]);
+  for (int64_t d : middle.dims()) out.push_back(d);
+  for (int k = axis + 1; k < shape.rank(); ++k) out.push_back(shape.dims()[k]);
+  return out;
+}
+}  // namespace
+
+const char* const kConcat = register_op("concat");
+Tensor concat(const std::vector<Tensor>& tensors, int axis) {
+  if (tensors.empty()) fail("concat: expected at least one tensor, got none");
+  const Tensor& first = tensors.front();
+  const int k = normalize_axis(axis, first.rank(), kConcat);
+  int64_t total = 0;
+  for (const Tensor& t : tensors) {
+    if (t.dtype() != first.dtype() || t.rank() != first.rank() || t.shape().with(k, 0) != first.shape().with(k, 0)) {
+      fail("concat: {} {} does not fit {} {} along axis {} (expected one dtype and equal sizes off that axis)", t.shape(),
+           dtype_name(t.dtype()), first.shape(), dtype_name(first.dtype()), axis);
+    }
+    total += t.shape()[k];
+  }
+  const Shape out_shape = first.shape().with(k, total);
+  Tensor y = Tensor::empty(out_shape, first.dtype());
+  const auto out_strides = out_shape.strides();
+  int64_t start = 0;
+  for (const Tensor& t : tensors) {
+    kernels::StridedView src, dst;
+    const auto strides = t.shape().strides();
+    std::copy(strides.begin(), strides.end(), src.strides.begin());
+    std::copy(out_strides.begin(), out_strides.end(), dst.strides.begin());
+    dst.offset = start * out_strides[k];
+    kernels::strided_copy(t, src, y, dst, t.shape());
+    start += t.shape()[k];
+  }
+  return record(
+      kConcat, tensors, y,
+      [](const BackwardArgs& g) -> Grads {
+        const int axis_k = static_cast<int>(g.attrs[0]);
+        Grads grads;
+        int64_t begin = 0;
+        for (size_t i = 0; i < g.inputs.size(); ++i) {
+          const int64_t size = g.inputs[i].shape()[axis_k];
+          std::vector<Slice> slices(static_cast<size_t>(axis_k) + 1);
+          slices.back() = {begin, begin + size, 1};
+          grads.push_back(g.needs(i) ? slice(g.grad, slices) : Tensor{});
+          begin += size;
+        }
+        return grads;
+      },
+      {static_cast<double>(k)});
+}
+
+Tensor stack(const std::vector<Tensor>& tensors, int axis) {
+  if (tensors.empty()) fail("stack: expected at least one tensor, got none");
+  std::vector<Tensor> expanded;
+  for (const Tensor& t : tensors) {
+    if (t.shape() != tensors.front().shape()) fail("stack: shapes {} and {} differ; expected one shape", tensors.front().shape(), t.shape());
+    expanded.push_back(expand_dims(t, axis));
+  }
+  return concat(expanded, axis);
+}
+
+const char* const kGather = register_op("gather");
+Tensor gather(const Tensor& x, const Tensor& indices, int axis) {
+  const int k = normalize_axis(axis, x.rank(), kGather);
+  const AxisView v = view_around(x.shape(), k);
+  check_indices(indices, v.dim, kGather, x.shape(), axis);
+  Tensor y = Tensor::empty(splice(x.shape(), k, indices.shape()), x.dtype());
+  kernels::gather(x, indices, y, v.outer, v.dim, v.inner);
+  return record(
+      kGather, {x, indices}, y,
+      [](const BackwardArgs& g) -> Grads {
+        return {scatter_add(g.grad, g.input(1), static_cast<int>(g.attrs[0]), g.input(0).shape()), Tensor{}};
+      },
+      {static_cast<double>(k)});
+}
+
+const char* const kScatterAdd = register_op("scatter_add");
+Tensor scatter_add(const Tensor& dy, const Tensor& indices, int axis, const Shape& shape) {
+  const int k = normalize_axis(axis, shape.rank(), kScatterAdd);
+  const AxisView v = view_around(shape, k);
+  check_indices(indices, v.dim, kScatterAdd, shape, axis);
+  if (dy.shape() != splice(shape, k, indices.shape())) {
+    fail("scatter_add: values {} do not match {} gathered at indices {} along axis {} (expected {})", dy.shape(), shape,
+         indices.shape(), axis, splice(shape, k, indices.shape()));
+  }
+  Tensor y = Tensor::empty(shape, dy.dtype());
+  kernels::scatter_add(dy, indices, y, v.outer, v.dim, v.inner);
+  return record(
+      kScatterAdd, {dy, indices}, y,
+      [](const BackwardArgs& g) -> Grads {
+        return {gather(g.grad, g.input(1), static_cast<int>(g.attrs[0])), Tensor{}};
+      },
+      {static_cast<double>(k)});
+}
+
+Tensor one_hot(const Tensor& indices, int64_t depth, DType dtype) {
+  if (indices.dtype() != DType::int64) fail("one_hot: indices are {}, expected int64", dtype_name(indices.dtype()));
+  if (depth < 0) fail("one_hot: depth {} is negative", depth);
+  Shape shape = indices.shape();
+  shape.push_back(depth);
+  Tensor y = zeros(shape, dtype);
+  dispatch_floating(dtype, "one_hot", [&]<typename T>() {
+    T* out = y.mutable_data<T>();
+    int64_t row = 0;
+    // NOTE: an index outside [0, depth) gives a row of zeros, as TensorFlow's one_hot.
+    for (int64_t i : indices.data<int64_t>()) {
+      if (i >= 0 && i < depth) out[row * depth + i] = T{1};
+      ++row;
+    }
+  });
+  return y;
+}
+
+Tensor expand_dims(const Tensor& x, int axis) {
+  const int k = normalize_axis(axis, x.rank() + 1, "expand_dims");
+  Shape shape;
+  for (int i = 0; i < x.rank(); ++i) {
+    if (i == k) shape.push_back(1);
+    shape.push_back(x.shape().dims()[i]);
+  }
+  if (k == x.rank()) shape.push_back(1);
+  return reshape(x, shape);
+}
+
+Tensor squeeze(const Tensor& x, const std::vector<int>& axes) {
+  std::array<bool, Shape::kMaxRank> drop{};
+  for (int axis : axes) {
+    const int k = normalize_axis(axis, x.rank(), "squeeze");
+    if (x.shape().dims()[k] != 1) fail("squeeze: axis {} of shape {} has size {}, expected 1", axis, x.shape(), x.shape().dims()[k]);
+    drop[k] = true;
+  }
+  Shape shape;
+  for (int k = 0; k < x.rank(); ++k) {
+    const bool dropped = axes.empty() ? x.shape().dims()[k] == 1 : drop[k];
+    if (!dropped) shape.push_back(x.shape().dims()[k]);
+  }
+  return reshape(x, shape);
+}
+
+Tensor argmax(const Tensor& x, int axis) {
+  const int k = normalize_axis(axis, x.rank(), "argmax");
+  const AxisView v = view_around(x.shape(), k);
+  if (v.dim == 0) fail("argmax: axis {} of shape {} is empty", axis, x.shape());
+  Shape shape;
+  for (int i = 0; i < x.rank(); ++i) {
+    if (i != k) shape.push_back(x.shape().dims()[i]);
+  }
+  Tensor out = Tensor::empty(shape, DType::int64);
+  kernels::argmax(x, out, v.outer, v.dim, v.inner);
+  return out;
+}
+
+}  // namespace tapegrad

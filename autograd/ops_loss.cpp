@@ -1,0 +1,88 @@
+// Softmax, log-softmax and the losses built on them.
+
+#include "autograd/kernels.hpp"
+#include "autograd/op_registry.hpp"
+#include "autograd/ops.hpp"
+#include "autograd/tape.hpp"
+
+namespace tapegrad {
+
+using detail::register_op;
+
+const char* const kSoftmax = register_op("softmax");
+Tensor softmax(const Tensor& x, int axis) {
+  const int k = normalize_axis(axis, x.rank(), kSoftmax);
+  Tensor y;
+  {
+    StopRecording forward_only;  // e^(x - max) never overflows
+    const Tensor e = exp(x - reduce_max(x, {k}, true));
+    y = e / sum(e, k, true);
+  }
+  return record(
+      kSoftmax, {x}, y,
+      [](const BackwardArgs& g) -> Grads {
+        const int axis_k = static_cast<int>(g.attrs[0]);
+        return {g.output * (g.grad - sum(g.grad * g.output, axis_k, true))};
+      },
+      {static_cast<double>(k)});
+}
+
+const char* const kLogSoftmax = register_op("log_softmax");
+Tensor log_softmax(const Tensor& x, int axis) {
+  const int k = normalize_axis(axis, x.rank(), kLogSoftmax);
+  Tensor y;
+  {
+    StopRecording forward_only;
+    y = x - logsumexp(x, {k}, true);
+  }
+  return record(
+      kLogSoftmax, {x}, y,
+      [](const BackwardArgs& g) -> Grads {
+        const int axis_k = static_cast<int>(g.attrs[0]);
+        return {g.grad - exp(g.output) * sum(g.grad, axis_k, true)};
+      },
+      {static_cast<double>(k)});
+}
+
+namespace {
+Tensor reduce_loss(const Tensor& per_example, Reduction reduction) {
+  switch (reduction) {
+    case Reduction::mean: return mean(per_example);
+    case Reduction::sum: return sum(per_example);
+    case Reduction::none: return per_example;
+  }
+  return per_example;
+}
+}  // namespace
+
+Tensor mse(const Tensor& prediction, const Tensor& target, Reduction reduction) {
+  if (prediction.shape() != target.shape()) {
+    fail("mse: prediction {} and target {} differ; expected one shape", prediction.shape(), target.shape());
+  }
+  return reduce_loss(square(prediction - target), reduction);
+}
+
+Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduction) {
+  if (logits.rank() == 0) fail("softmax_cross_entropy: logits are a scalar; expected classes on the last axis");
+  const int64_t classes = logits.shape()[-1];
+  Tensor targets;
+  if (labels.dtype() == DType::int64) {
+    if (Shape(logits.shape().dims().first(static_cast<size_t>(logits.rank() - 1))) != labels.shape()) {
+      fail("softmax_cross_entropy: logits {} and int64 labels {}; expected labels of the logits' shape without its last axis",
+           logits.shape(), labels.shape());
+    }
+    for (int64_t label : labels.data<int64_t>()) {
+      if (label < 0 || label >= classes) fail("softmax_cross_entropy: label {} is out of range for {} classes", label, classes);
+    }
+    targets = one_hot(labels, classes, logits.dtype());
+  } else {
+    if (labels.shape() != logits.shape() || labels.dtype() != logits.dtype()) {
+      fail("softmax_cross_entropy: logits {} {} and labels {} {}; expected int64 class labels or probabilities of the logits' shape and dtype",
+           logits.shape(), dtype_name(logits.dtype()), labels.shape(), dtype_name(labels.dtype()));
+    }
+    targets = labels;
+  }
+  return reduce_loss(-sum(targets * log_softmax(logits, -1), -1), reduction);
+}
+
+}  // namespace tapegrad
