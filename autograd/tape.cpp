@@ -13,7 +13,84 @@ std::vector<GradientTape*>& tape_stack() {
 }
 
 Grads identity_backward(const BackwardArgs& b) { return {b.grad}; }
+
+// How a printout names an entry's input: the entry that made it, a watched source, a variable
+// (for a read), or a constant.
+class Namer {
+ public:
+  explicit Namer(const GradientTape& tape) : tape_(tape) {
+    for (size_t e = 0; e < tape.entries().size(); ++e) producer_.emplace(tape.entries()[e].output.id(), e);
+  }
+  std::string name(const TapeEntry& entry, size_t input) const {
+    const uint64_t id = entry.input_ids[input];
+    if (const auto found = producer_.find(id); found != producer_.end()) return fmt::format("[{}]", found->second);
+    const std::string label = tape_.label(id);
+    if (std::string_view(entry.op) == "read_variable") return fmt::format("variable {}", label);
+    if (!label.empty()) return fmt::format("{} {}", label, entry.inputs[input].shape());
+    return fmt::format("const {}", entry.inputs[input].shape());
+  }
+
+ private:
+  const GradientTape& tape_;
+  std::unordered_map<uint64_t, size_t> producer_;
+};
+
+std::string entry_line(const GradientTape& tape, const Namer& namer, size_t e) {
+  const TapeEntry& entry = tape.entries()[e];
+  std::vector<std::string> inputs;
+  for (size_t i = 0; i < entry.inputs.size(); ++i) inputs.push_back(namer.name(entry, i));
+  std::string attrs;
+  if (!entry.attrs.empty()) attrs = fmt::format("; {}", fmt::join(entry.attrs, ", "));
+  return fmt::format("[{}] {}({}{}) -> {} {}", e, entry.op, fmt::join(inputs, ", "), attrs, entry.output.shape(),
+                     dtype_name(entry.output.dtype()));
+}
+
+std::string trace_line(const Namer& namer, const TapeEntry& entry, size_t e, const Tensor& upstream, const Grads& grads,
+                       const std::vector<char>& needed) {
+  std::string line = fmt::format("backward [{}] {}: upstream {}", e, entry.op, to_string(upstream));
+  for (size_t i = 0; i < grads.size(); ++i) {
+    const bool shown = needed[i] != 0 && grads[i].defined();
+    line += fmt::format("\n    -> d/d {} = {}", namer.name(entry, i), shown ? to_string(grads[i]) : "(not needed)");
+  }
+  return line;
+}
 }  // namespace
+
+std::string to_string(const GradientTape& tape, const TapePrintOptions& options) {
+  const Namer namer(tape);
+  std::string out = fmt::format("GradientTape ({} entries{})", tape.entries().size(),
+                                tape.options().persistent ? ", persistent" : "");
+  for (size_t e = 0; e < tape.entries().size(); ++e) {
+    out += "\n  " + entry_line(tape, namer, e);
+    if (options.values) out += "\n        = " + to_string(tape.entries()[e].output);
+  }
+  return out;
+}
+
+std::string to_dot(const GradientTape& tape) {
+  const Namer namer(tape);
+  std::string out = "digraph tape {\n  rankdir=LR;\n  node [fontname=\"monospace\"];\n";
+  std::unordered_set<uint64_t> leaves;
+  for (size_t e = 0; e < tape.entries().size(); ++e) {
+    const TapeEntry& entry = tape.entries()[e];
+    out += fmt::format("  e{} [shape=box, label=\"[{}] {}\\n{} {}\"];\n", e, e, entry.op, entry.output.shape(),
+                       dtype_name(entry.output.dtype()));
+    for (size_t i = 0; i < entry.inputs.size(); ++i) {
+      const std::string name = namer.name(entry, i);
+      if (name.starts_with("[")) {
+        out += fmt::format("  e{} -> e{};\n", name.substr(1, name.size() - 2), e);
+        continue;
+      }
+      const uint64_t id = entry.input_ids[i];
+      if (leaves.insert(id).second) {
+        out += fmt::format("  t{} [shape=ellipse{}, label=\"{}\"];\n", id,
+                           name.starts_with("const") ? "" : ", style=bold", name);
+      }
+      out += fmt::format("  t{} -> e{};\n", id, e);
+    }
+  }
+  return out + "}\n";
+}
 
 std::span<GradientTape* const> active_tapes() { return tape_stack(); }
 
@@ -24,17 +101,24 @@ GradientTape::~GradientTape() {
   stack.erase(std::find(stack.begin(), stack.end(), this));
 }
 
-void GradientTape::watch(const Tensor& tensor) {
+void GradientTape::watch(const Tensor& tensor, const std::string& name) {
   if (!is_floating(tensor.dtype())) return;  // integer tensors have no gradient and are never watched
-  watched_.insert(tensor.id());
+  if (!watched_.insert(tensor.id()).second) return;
+  labels_.emplace(tensor.id(), name.empty() ? fmt::format("watched#{}", watched_tensors_.size()) : name);
   tracked_.insert(tensor.id());
   watched_tensors_.push_back(tensor);
 }
 
 void GradientTape::watch(const Variable& variable) {
   if (!is_floating(variable.dtype())) return;
-  watched_.insert(variable.id());
+  if (!watched_.insert(variable.id()).second) return;
+  labels_.emplace(variable.id(), variable.name());
   watched_variables_.push_back(variable);
+}
+
+std::string GradientTape::label(uint64_t id) const {
+  const auto found = labels_.find(id);
+  return found == labels_.end() ? std::string() : found->second;
 }
 
 void GradientTape::append(TapeEntry entry) {
@@ -74,13 +158,23 @@ Tensor record(const char* op, std::span<const Tensor> inputs, Tensor output, Bac
   return output;
 }
 
-std::vector<Tensor> GradientTape::gradient(const Tensor& target, std::span<const Source> sources,
-                                           const GradientOptions& options) {
+void GradientTape::begin_gradient(const char* caller) {
   if (used_ && !options_.persistent) {
-    fail("GradientTape::gradient: this tape is not persistent and has computed a gradient already "
-         "(make it with persistent = true to call gradient more than once)");
+    fail("GradientTape::{}: this tape is not persistent and has computed a gradient already "
+         "(make it with persistent = true to call gradient more than once)",
+         caller);
   }
   used_ = true;
+}
+
+std::vector<Tensor> GradientTape::gradient(const Tensor& target, std::span<const Source> sources,
+                                           const GradientOptions& options) {
+  begin_gradient("gradient");
+  return compute(target, sources, options);
+}
+
+std::vector<Tensor> GradientTape::compute(const Tensor& target, std::span<const Source> sources,
+                                          const GradientOptions& options) {
   if (!is_floating(target.dtype())) fail("GradientTape::gradient: target is {}, expected a float tensor", dtype_name(target.dtype()));
 
   Tensor seed = ones_like(target);
@@ -117,6 +211,7 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, std::span<const
   std::unordered_set<uint64_t> source_ids;
   for (const Source& source : sources) source_ids.insert(source.id());
   std::vector<char> needed;
+  const std::optional<Namer> namer = options.trace ? std::optional<Namer>(std::in_place, *this) : std::nullopt;
   for (size_t e = entries_.size(); e-- > 0;) {
     if (!on_path[e]) continue;
     const TapeEntry& entry = entries_[e];
@@ -141,6 +236,7 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, std::span<const
       auto [slot, inserted] = grads.try_emplace(entry.input_ids[i], g);
       if (!inserted) slot->second = slot->second + g;
     }
+    if (options.trace) options.trace(trace_line(*namer, entry, e, upstream, input_grads, needed));
   }
 
   std::vector<Tensor> results;
@@ -171,6 +267,73 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vect
                                            const GradientOptions& options) {
   std::vector<Source> list(sources.begin(), sources.end());
   return gradient(target, std::span<const Source>(list), options);
+}
+
+void GradientTape::reset() {
+  entries_.clear();
+  watched_.clear();
+  labels_.clear();
+  tracked_.clear();
+  watched_tensors_.clear();
+  watched_variables_.clear();
+  used_ = false;
+}
+
+namespace {
+// A tensor of `shape` that is 1 at the flat positions `ones`, else 0.
+Tensor indicator(const Shape& shape, DType dtype, std::span<const int64_t> ones) {
+  std::vector<double> values(static_cast<size_t>(shape.numel()), 0.0);
+  for (int64_t i : ones) values[static_cast<size_t>(i)] = 1.0;
+  return Tensor(values, shape, dtype);
+}
+
+Tensor gradient_or_zeros(const Tensor& grad, const Source& source) { return grad.defined() ? grad : zeros_like(source.like()); }
+}  // namespace
+
+Tensor GradientTape::jacobian(const Tensor& target, const Source& source, UnconnectedGradients unconnected) {
+  begin_gradient("jacobian");
+  std::vector<Tensor> rows;
+  bool connected = false;
+  for (int64_t i = 0; i < target.numel(); ++i) {
+    GradientOptions seeded;
+    seeded.output_gradients = indicator(target.shape(), target.dtype(), std::span<const int64_t>(&i, 1));
+    const Tensor row = compute(target, std::span<const Source>(&source, 1), seeded).front();
+    connected = connected || row.defined();
+    rows.push_back(reshape(gradient_or_zeros(row, source), Shape{source.like().numel()}));
+  }
+  if (!connected && unconnected == UnconnectedGradients::none) return {};
+  Shape shape = target.shape();
+  for (int64_t d : source.like().shape().dims()) shape.push_back(d);
+  if (rows.empty()) return zeros(shape, source.like().dtype());
+  return reshape(stack(rows), shape);
+}
+
+Tensor GradientTape::batch_jacobian(const Tensor& target, const Source& source, UnconnectedGradients unconnected) {
+  begin_gradient("batch_jacobian");
+  const Shape& ts = target.shape();
+  const Shape& ss = source.like().shape();
+  if (ts.rank() < 1 || ss.rank() < 1 || ts[0] != ss[0]) {
+    fail("GradientTape::batch_jacobian: target {} and source {}; expected one batch size on the first axis", ts, ss);
+  }
+  const int64_t batch = ts[0];
+  const int64_t per_target = batch == 0 ? 0 : ts.numel() / batch, per_source = batch == 0 ? 0 : ss.numel() / batch;
+  std::vector<Tensor> columns;
+  bool connected = false;
+  for (int64_t j = 0; j < per_target; ++j) {
+    std::vector<int64_t> positions;
+    for (int64_t b = 0; b < batch; ++b) positions.push_back(b * per_target + j);
+    GradientOptions seeded;
+    seeded.output_gradients = indicator(ts, target.dtype(), positions);
+    const Tensor grad = compute(target, std::span<const Source>(&source, 1), seeded).front();
+    connected = connected || grad.defined();
+    columns.push_back(reshape(gradient_or_zeros(grad, source), Shape{batch, per_source}));
+  }
+  if (!connected && unconnected == UnconnectedGradients::none) return {};
+  Shape shape{batch};
+  for (int k = 1; k < ts.rank(); ++k) shape.push_back(ts[k]);
+  for (int k = 1; k < ss.rank(); ++k) shape.push_back(ss[k]);
+  if (columns.empty()) return zeros(shape, source.like().dtype());
+  return reshape(stack(columns, 1), shape);
 }
 
 StopRecording::StopRecording() : paused_(tape_stack().begin(), tape_stack().end()) {

@@ -4,6 +4,8 @@
 #include "autograd/variable.hpp"
 
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <optional>
 #include <span>
 #include <unordered_map>
@@ -54,6 +56,14 @@ struct TapeOptions {
 struct GradientOptions {
   std::optional<Tensor> output_gradients;  ///< seed for d(target); default ones
   UnconnectedGradients unconnected_gradients = UnconnectedGradients::none;
+  /// When set, receives one line per step of the backward sweep: which entry, the upstream
+  /// gradient, the input gradients it produced (e.g. `[](const std::string& line) { fmt::print("{}\n", line); }`).
+  std::function<void(const std::string&)> trace;
+};
+
+/// Options of a tape's printout.
+struct TapePrintOptions {
+  bool values = false;  ///< also print each entry's output values
 };
 
 /// Something to differentiate with respect to: a Tensor or a Variable.
@@ -86,12 +96,15 @@ class GradientTape {
   GradientTape(const GradientTape&) = delete;
   GradientTape& operator=(const GradientTape&) = delete;
 
-  /// Ops on `tensor` (and on what is computed from it) are recorded from now on.
-  void watch(const Tensor& tensor);
+  /// Ops on `tensor` (and on what is computed from it) are recorded from now on; `name` labels it
+  /// in printouts (default "watched#k", k counting watches).
+  void watch(const Tensor& tensor, const std::string& name = {});
   /// Reads of `variable` are recorded from now on.
   void watch(const Variable& variable);
   /// Every watched tensor and variable id.
   const std::unordered_set<uint64_t>& watched() const { return watched_; }
+  /// The label of a watched tensor or variable in printouts ("" when not watched).
+  std::string label(uint64_t id) const;
 
   /// d(sum of target)/d(source).
   Tensor gradient(const Tensor& target, const Source& source, const GradientOptions& options = {});
@@ -104,6 +117,17 @@ class GradientTape {
   /// As above, for a list of variables (as `trainable_variables()` returns).
   std::vector<Tensor> gradient(const Tensor& target, const std::vector<Variable>& sources,
                                const GradientOptions& options = {});
+
+  /// d(target[i])/d(source) for every element i: shape target.shape + source.shape.
+  Tensor jacobian(const Tensor& target, const Source& source,
+                  UnconnectedGradients unconnected = UnconnectedGradients::none);
+  /// Per-example jacobian: for target (B, ...) and source (B, ...) whose examples are independent,
+  /// d(target[b, i])/d(source[b, j]) with shape (B, target's other axes, source's other axes).
+  Tensor batch_jacobian(const Tensor& target, const Source& source,
+                        UnconnectedGradients unconnected = UnconnectedGradients::none);
+
+  /// Forgets everything recorded and watched; the tape goes on recording.
+  void reset();
 
   /// The entries recorded so far, in execution order.
   const std::vector<TapeEntry>& entries() const { return entries_; }
@@ -121,9 +145,12 @@ class GradientTape {
 
  private:
   friend class StopRecording;
+  void begin_gradient(const char* caller);
+  std::vector<Tensor> compute(const Tensor& target, std::span<const Source> sources, const GradientOptions& options);
   TapeOptions options_;
   std::vector<TapeEntry> entries_;
   std::unordered_set<uint64_t> watched_;
+  std::unordered_map<uint64_t, std::string> labels_;   // printout names of watched tensors and variables
   std::unordered_set<uint64_t> tracked_;      // watched, or the output of a recorded entry
   std::vector<Tensor> watched_tensors_;       // keeps watched tensors (and so their ids) alive
   std::vector<Variable> watched_variables_;
@@ -145,6 +172,12 @@ class StopRecording {
   std::vector<GradientTape*> paused_;
 };
 
+/// The tape as a numbered list of entries in execution order: op, inputs (entry numbers,
+/// watched sources, constants), output shape and dtype; with `values`, the output values too.
+std::string to_string(const GradientTape& tape, const TapePrintOptions& options = {});
+/// The recorded graph in Graphviz's DOT language (render with `dot -Tsvg`).
+std::string to_dot(const GradientTape& tape);
+
 /// The tapes active on this thread, outermost first.
 std::span<GradientTape* const> active_tapes();
 
@@ -157,3 +190,10 @@ Tensor record(const char* op, std::span<const Tensor> inputs, Tensor output, Bac
               std::vector<double> attrs = {});
 
 }  // namespace tapegrad
+
+template <>
+struct fmt::formatter<tapegrad::GradientTape> : fmt::formatter<std::string> {
+  auto format(const tapegrad::GradientTape& tape, format_context& ctx) const {
+    return fmt::formatter<std::string>::format(tapegrad::to_string(tape), ctx);
+  }
+};
