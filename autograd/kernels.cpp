@@ -272,4 +272,110 @@ void conv2d_backward_filter(const Tensor& x, const Tensor& dy, const Tensor& dke
   });
 }
 
+// ---- Pooling: each output pixel (n, oh, ow) of channel c looks at one window of the input ----
+
+namespace {
+// Calls visit(output offset, window's input pixel offsets) for every output pixel; offsets are
+// of channel 0, so a channel c adds c.
+template <typename Visit>
+void for_each_window(const ConvGeometry& g, Visit visit) {
+  std::vector<int64_t> pixels;
+  pixels.reserve(static_cast<size_t>(g.kernel_height * g.kernel_width));
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t oh = 0; oh < g.out_height; ++oh)
+      for (int64_t ow = 0; ow < g.out_width; ++ow) {
+        pixels.clear();
+        for (int64_t kh = 0; kh < g.kernel_height; ++kh) {
+          const int64_t ih = oh * g.stride_h + kh * g.dilation_h - g.pad_top;
+          if (ih < 0 || ih >= g.in_height) continue;
+          for (int64_t kw = 0; kw < g.kernel_width; ++kw) {
+            const int64_t iw = ow * g.stride_w + kw * g.dilation_w - g.pad_left;
+            if (iw >= 0 && iw < g.in_width) pixels.push_back(((n * g.in_height + ih) * g.in_width + iw) * g.in_channels);
+          }
+        }
+        visit(((n * g.out_height + oh) * g.out_width + ow) * g.out_channels, pixels);
+      }
+}
+
+// The offset (channel c added) of the first maximum of x in a window, or -1 for an empty window.
+template <typename T>
+int64_t window_argmax(const T* x, const std::vector<int64_t>& pixels, int64_t c) {
+  int64_t best = -1;
+  for (int64_t p : pixels) {
+    if (best < 0 || x[p + c] > x[best]) best = p + c;
+  }
+  return best;
+}
+}  // namespace
+
+void max_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g) {
+  dispatch_floating(x.dtype(), "max_pool2d", [&]<typename T>() {
+    const T* in = x.data<T>().data();
+    T* out = y.mutable_data<T>();
+    for_each_window(g, [&](int64_t o, const std::vector<int64_t>& pixels) {
+      for (int64_t c = 0; c < g.in_channels; ++c) {
+        const int64_t best = window_argmax(in, pixels, c);
+        out[o + c] = best < 0 ? T{0} : in[best];
+      }
+    });
+  });
+}
+
+void max_pool_backward(const Tensor& dy, const Tensor& x, const Tensor& dx, const ConvGeometry& g) {
+  dispatch_floating(x.dtype(), "max_pool2d_backprop", [&]<typename T>() {
+    const T* in = x.data<T>().data();
+    const T* grad = dy.data<T>().data();
+    T* out = dx.mutable_data<T>();
+    std::fill_n(out, dx.numel(), T{0});
+    for_each_window(g, [&](int64_t o, const std::vector<int64_t>& pixels) {
+      for (int64_t c = 0; c < g.in_channels; ++c) {
+        const int64_t best = window_argmax(in, pixels, c);
+        if (best >= 0) out[best] += grad[o + c];
+      }
+    });
+  });
+}
+
+void max_pool_select(const Tensor& gsrc, const Tensor& x, const Tensor& out, const ConvGeometry& g) {
+  dispatch_floating(x.dtype(), "max_pool2d_select", [&]<typename T>() {
+    const T* in = x.data<T>().data();
+    const T* from = gsrc.data<T>().data();
+    T* to = out.mutable_data<T>();
+    for_each_window(g, [&](int64_t o, const std::vector<int64_t>& pixels) {
+      for (int64_t c = 0; c < g.in_channels; ++c) {
+        const int64_t best = window_argmax(in, pixels, c);
+        to[o + c] = best < 0 ? T{0} : from[best];
+      }
+    });
+  });
+}
+
+void avg_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g) {
+  dispatch_floating(x.dtype(), "avg_pool2d", [&]<typename T>() {
+    const T* in = x.data<T>().data();
+    T* out = y.mutable_data<T>();
+    for_each_window(g, [&](int64_t o, const std::vector<int64_t>& pixels) {
+      for (int64_t c = 0; c < g.in_channels; ++c) {
+        T total{0};
+        for (int64_t p : pixels) total += in[p + c];
+        out[o + c] = pixels.empty() ? T{0} : total / static_cast<T>(pixels.size());
+      }
+    });
+  });
+}
+
+void avg_pool_backward(const Tensor& dy, const Tensor& dx, const ConvGeometry& g) {
+  dispatch_floating(dy.dtype(), "avg_pool2d_backprop", [&]<typename T>() {
+    const T* grad = dy.data<T>().data();
+    T* out = dx.mutable_data<T>();
+    std::fill_n(out, dx.numel(), T{0});
+    for_each_window(g, [&](int64_t o, const std::vector<int64_t>& pixels) {
+      if (pixels.empty()) return;
+      const T share = T{1} / static_cast<T>(pixels.size());
+      for (int64_t p : pixels)
+        for (int64_t c = 0; c < g.in_channels; ++c) out[p + c] += grad[o + c] * share;
+    });
+  });
+}
+
 }  // namespace tapegrad::kernels

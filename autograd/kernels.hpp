@@ -123,4 +123,15 @@ void conv2d_backward_input(const Tensor& dy, const Tensor& kernel, const Tensor&
 /// dkernel (HWIO) from x (NHWC) and dy (NHWC).
 void conv2d_backward_filter(const Tensor& x, const Tensor& dy, const Tensor& dkernel, const ConvGeometry& g);
 
+/// y = window maxima of x (NHWC, in_channels == out_channels); windows wholly in padding give 0.
+void max_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g);
+/// dx (zeroed first) += dy at each window's first maximum of x.
+void max_pool_backward(const Tensor& dy, const Tensor& x, const Tensor& dx, const ConvGeometry& g);
+/// out = gsrc at each window's first maximum of x.
+void max_pool_select(const Tensor& gsrc, const Tensor& x, const Tensor& out, const ConvGeometry& g);
+/// y = window means of x over the pixels inside the input.
+void avg_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g);
+/// dx (zeroed first) += dy / count spread over each window's pixels inside the input.
+void avg_pool_backward(const Tensor& dy, const Tensor& dx, const ConvGeometry& g);
+
 }  // namespace tapegrad::kernels

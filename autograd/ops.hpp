@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -142,6 +143,28 @@ Tensor conv2d_backprop_input(const Tensor& dy, const Tensor& kernel, const Shape
 /// d/dx = conv2d_backprop_input(dy, g),  d/d(dy) = conv2d(x, g)
 Tensor conv2d_backprop_filter(const Tensor& x, const Tensor& dy, const Shape& kernel_shape,
                               const Conv2DOptions& options = {});
+
+// ---- Pooling ----
+
+/// Options of the pooling ops: window, stride (defaults to the window, as Keras) and padding.
+struct Pool2DOptions {
+  std::array<int64_t, 2> window{2, 2};
+  std::optional<std::array<int64_t, 2>> strides;  ///< default: the window
+  Padding padding{};
+};
+
+/// y[n,i,j,c] = max over the window at (i, j) of channel c (NHWC);  dx = dy routed to each
+/// window's maximum   NOTE: the first maximum in row-major window order wins ties, as TensorFlow.
+Tensor max_pool2d(const Tensor& x, const Pool2DOptions& options = {});
+/// The gradient of max_pool2d: dy added at each window's maximum of x;  d/d(dy) = max_pool2d_select
+Tensor max_pool2d_backprop(const Tensor& dy, const Tensor& x, const Pool2DOptions& options = {});
+/// g picked at each window's maximum of x (max_pool2d_backprop's transpose);  d/dg = max_pool2d_backprop
+Tensor max_pool2d_select(const Tensor& g, const Tensor& x, const Pool2DOptions& options = {});
+/// y[n,i,j,c] = mean over the window's pixels inside the input (padding is not counted);
+/// dx = avg_pool2d_backprop(dy)
+Tensor avg_pool2d(const Tensor& x, const Pool2DOptions& options = {});
+/// The gradient of avg_pool2d for an input of `input_shape`;  d/d(dy) = avg_pool2d(g)
+Tensor avg_pool2d_backprop(const Tensor& dy, const Shape& input_shape, const Pool2DOptions& options = {});
 
 // ---- Activations and elementwise selection ----
 

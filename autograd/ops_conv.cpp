@@ -1,6 +1,7 @@
 // Convolutions: the chapter's corr2d, and batched conv2d with its two gradient ops (each of which
 // is differentiable again, so tapes nest through convolutions too).
 
+#include "autograd/conv_geometry.hpp"
 #include "autograd/kernels.hpp"
 #include "autograd/op_registry.hpp"
 #include "autograd/ops.hpp"
@@ -14,8 +15,10 @@ namespace tapegrad {
 using detail::register_op;
 
 namespace {
-
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+}  // namespace
+
+namespace detail {
 
 void check_pair(const Tensor& a, const Tensor& b, const char* op, const char* a_name, const char* b_name) {
   if (a.dtype() != b.dtype()) {
@@ -25,7 +28,6 @@ void check_pair(const Tensor& a, const Tensor& b, const char* op, const char* a_
   if (!is_floating(a.dtype())) fail("{}: expected float32 or float64 tensors, got {}", op, dtype_name(a.dtype()));
 }
 
-// Resolves sizes, strides and padding; `op` names the caller in errors.
 kernels::ConvGeometry geometry(const Shape& input, const Shape& kernel, const Conv2DOptions& options, const char* op) {
   if (input.rank() != 4) fail("{}: input is {}, expected rank 4 (batch, height, width, channels)", op, input);
   if (kernel.rank() != 4) fail("{}: kernel is {}, expected rank 4 (height, width, in channels, out channels)", op, kernel);
@@ -69,7 +71,6 @@ kernels::ConvGeometry geometry(const Shape& input, const Shape& kernel, const Co
 
 Shape output_shape(const kernels::ConvGeometry& g) { return {g.batch, g.out_height, g.out_width, g.out_channels}; }
 
-// The options with padding made explicit, as attributes: backward ops see the exact geometry.
 std::vector<double> geometry_attrs(const kernels::ConvGeometry& g) {
   return {double(g.stride_h), double(g.stride_w),  double(g.dilation_h), double(g.dilation_w),
           double(g.pad_top),  double(g.pad_bottom), double(g.pad_left),   double(g.pad_right)};
@@ -81,10 +82,17 @@ Conv2DOptions options_from_attrs(std::span<const double> a) {
 }
 
 void check_upstream(const Tensor& dy, const kernels::ConvGeometry& g, const char* op) {
-  if (dy.shape() != output_shape(g)) fail("{}: gradient is {}, expected the convolution's output shape {}", op, dy.shape(), output_shape(g));
+  if (dy.shape() != output_shape(g)) fail("{}: gradient is {}, expected the output shape {}", op, dy.shape(), output_shape(g));
 }
 
-}  // namespace
+}  // namespace detail
+
+using detail::check_pair;
+using detail::check_upstream;
+using detail::geometry;
+using detail::geometry_attrs;
+using detail::options_from_attrs;
+using detail::output_shape;
 
 const char* const kConv2D = register_op("conv2d");
 Tensor conv2d(const Tensor& x, const Tensor& kernel, const Conv2DOptions& options) {

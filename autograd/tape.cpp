@@ -127,7 +127,7 @@ void GradientTape::append(TapeEntry entry) {
 }
 
 void GradientTape::record_read(const Variable& variable, const Tensor& value) {
-  if (!recording()) return;
+  if (!recording() || !is_floating(value.dtype())) return;  // integer variables are never watched
   const bool watched = watched_.contains(variable.id());
   if (!watched) {
     if (!options_.watch_accessed_variables || !variable.trainable()) return;

@@ -15,6 +15,9 @@ uint64_t next_id() {
 Variable::Variable(Tensor initial, std::string name, bool trainable)
     : state_(std::make_shared<State>(State{std::move(initial), std::move(name), trainable, next_id()})) {
   if (!state_->value.defined()) fail("Variable '{}': the initial value is an undefined tensor", state_->name);
+  // NOTE: a copy of its own: tapes know a variable's reads by its value's id, which no other
+  // tensor (a watched tensor, another variable's value) may share.
+  state_->value = state_->value.to(state_->value.dtype());
 }
 
 const Variable::State& Variable::state() const {
@@ -36,7 +39,7 @@ void Variable::assign(const Tensor& value) {
     fail("Variable::assign: '{}' is {} {}, got {} {}", state_->name, current.shape(), dtype_name(current.dtype()),
          value.defined() ? value.shape().str() : "undefined", value.defined() ? dtype_name(value.dtype()) : "");
   }
-  state_->value = value;  // tensors never change: the old value stays intact for any tape
+  state_->value = value.to(value.dtype());  // a copy of its own (see the constructor); the old value stays intact
 }
 
 void Variable::assign_sub(const Tensor& delta) {
