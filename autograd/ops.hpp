@@ -53,6 +53,10 @@ Tensor pow(const Tensor& x, double exponent);
 Tensor exp(const Tensor& x);
 /// y = ln x;  dy/dx = 1/x
 Tensor log(const Tensor& x);
+/// y = sin x;  dy/dx = cos x
+Tensor sin(const Tensor& x);
+/// y = cos x;  dy/dx = -sin x
+Tensor cos(const Tensor& x);
 /// y = sign(x) in {-1, 0, 1}; not differentiable (no gradient flows).
 Tensor sign(const Tensor& x);
 

@@ -108,4 +108,16 @@ Tensor log(const Tensor& x) {
   return record(kLog, {x}, y, [](const BackwardArgs& g) -> Grads { return {g.grad / g.input(0)}; });
 }
 
+const char* const kSin = register_op("sin");
+Tensor sin(const Tensor& x) {
+  Tensor y = kernels::map(x, kSin, [](auto v) { return std::sin(v); });
+  return record(kSin, {x}, y, [](const BackwardArgs& g) -> Grads { return {g.grad * cos(g.input(0))}; });
+}
+
+const char* const kCos = register_op("cos");
+Tensor cos(const Tensor& x) {
+  Tensor y = kernels::map(x, kCos, [](auto v) { return std::cos(v); });
+  return record(kCos, {x}, y, [](const BackwardArgs& g) -> Grads { return {-(g.grad * sin(g.input(0)))}; });
+}
+
 }  // namespace tapegrad
