@@ -1,0 +1,75 @@
+// Kernel speed: conv2d forward and backward, and matmul, in GFLOP/s.
+
+#include "autograd/tapegrad.hpp"
+
+#include <benchmark/benchmark.h>
+
+namespace {
+
+using namespace tapegrad;
+
+struct ConvCase {
+  int64_t batch, in_channels, out_channels, size, kernel;
+  bool same;
+};
+
+// The shapes of issue 5's targets: a mid-sized layer, LeNet's two layers, one big single-channel image.
+constexpr ConvCase kConvCases[] = {
+    {32, 16, 32, 28, 3, true},
+    {64, 1, 6, 28, 5, true},
+    {64, 6, 16, 14, 5, false},
+    {1, 1, 1, 256, 3, false},
+};
+
+double conv_flops(const ConvCase& c, const Shape& out) {
+  return 2.0 * static_cast<double>(c.batch * out[1] * out[2] * c.out_channels * c.kernel * c.kernel * c.in_channels);
+}
+
+void conv_label(benchmark::State& state, const ConvCase& c) {
+  state.SetLabel(fmt::format("N={} {}->{} {}x{} {}x{} {}", c.batch, c.in_channels, c.out_channels, c.size, c.size,
+                             c.kernel, c.kernel, c.same ? "same" : "valid"));
+}
+
+void conv2d_forward(benchmark::State& state) {
+  const ConvCase& c = kConvCases[state.range(0)];
+  Generator generator(1);
+  const Tensor x = random_normal({c.batch, c.size, c.size, c.in_channels}, generator);
+  const Tensor w = random_normal({c.kernel, c.kernel, c.in_channels, c.out_channels}, generator);
+  const Conv2DOptions options{.padding = c.same ? Padding::same() : Padding::valid()};
+  Shape out;
+  for (auto _ : state) out = conv2d(x, w, options).shape();
+  conv_label(state, c);
+  state.counters["GFLOP/s"] = benchmark::Counter(conv_flops(c, out) * 1e-9 * static_cast<double>(state.iterations()),
+                                                 benchmark::Counter::kIsRate);
+}
+BENCHMARK(conv2d_forward)->DenseRange(0, 3)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Input and kernel gradients: two passes of the forward's flops.
+void conv2d_backward(benchmark::State& state) {
+  const ConvCase& c = kConvCases[state.range(0)];
+  Generator generator(1);
+  const Tensor x = random_normal({c.batch, c.size, c.size, c.in_channels}, generator);
+  const Tensor w = random_normal({c.kernel, c.kernel, c.in_channels, c.out_channels}, generator);
+  const Conv2DOptions options{.padding = c.same ? Padding::same() : Padding::valid()};
+  const Tensor dy = ones_like(conv2d(x, w, options));
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(conv2d_backprop_input(dy, w, x.shape(), options));
+    benchmark::DoNotOptimize(conv2d_backprop_filter(x, dy, w.shape(), options));
+  }
+  conv_label(state, c);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      2.0 * conv_flops(c, dy.shape()) * 1e-9 * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+BENCHMARK(conv2d_backward)->DenseRange(0, 3)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void matmul_square(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  Generator generator(1);
+  const Tensor a = random_normal({n, n}, generator), b = random_normal({n, n}, generator);
+  for (auto _ : state) benchmark::DoNotOptimize(matmul(a, b));
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(n * n * n) * 1e-9 * static_cast<double>(state.iterations()),
+                                                 benchmark::Counter::kIsRate);
+}
+BENCHMARK(matmul_square)->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
