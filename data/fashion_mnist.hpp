@@ -1,0 +1,51 @@
+#pragma once
+
+#include "data/idx.hpp"
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace tapegrad::data {
+
+/// Which half of a data set: the training images or the held-out test images.
+enum class Split { train, test };
+
+/// "train" or "test".
+std::string_view split_name(Split split);
+
+/// Images and their labels, kept as bytes; Batches converts one batch at a time.
+struct Dataset {
+  /// (N, H, W) unsigned bytes, 0 = background; Fashion-MNIST's are 28x28.
+  IdxArray images;
+  /// (N) unsigned bytes, the class of each image.
+  IdxArray labels;
+
+  /// The number of examples, N.
+  int64_t size() const;
+  /// A copy of the first min(n, size()) examples: the `--limit N` of a training program.
+  Dataset take(int64_t n) const;
+};
+
+/// Fashion-MNIST's ten classes, in label order: class_names()[label].
+const std::array<std::string_view, 10>& class_names();
+
+/// Where Debian's dataset-fashion-mnist package puts the data: /usr/share/datasets/fashion-mnist.
+std::string default_fashion_mnist_directory();
+
+/// The base file name of a split's images ("images") or labels ("labels") file, without ".gz":
+/// "train-images-idx3-ubyte", "t10k-labels-idx1-ubyte".
+std::string fashion_mnist_file_name(Split split, std::string_view part);
+
+/// Loads one split from `directory`, each file either gzip-compressed (name + ".gz", as Debian
+/// ships them) or plain. Checks that images are Nx28x28 unsigned bytes, labels N unsigned bytes
+/// below 10, and the counts agree; errors name the files.
+Dataset load_fashion_mnist(const std::string& directory, Split split);
+
+/// Writes `dataset` into `directory` under the split's file names (".gz" added when `gzip`), so
+/// that load_fashion_mnist reads it back; for tests and examples that make a small data set.
+void write_fashion_mnist(const std::string& directory, Split split, const Dataset& dataset, bool gzip);
+
+}  // namespace tapegrad::data
