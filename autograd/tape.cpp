@@ -3,10 +3,12 @@
 #include "autograd/ops.hpp"
 
 #include <algorithm>
+#include <bit>
 
 namespace tapegrad {
 
 namespace {
+
 std::vector<GradientTape*>& tape_stack() {
   thread_local std::vector<GradientTape*> stack;
   return stack;
@@ -14,61 +16,161 @@ std::vector<GradientTape*>& tape_stack() {
 
 Grads identity_backward(const BackwardArgs& b) { return {b.grad}; }
 
-// How a printout names an entry's input: the entry that made it, a watched source, a variable
-// (for a read), or a constant.
-class Namer {
+// Tensor and variable ids to the tape's node numbers: open addressing with linear probing
+// (ids start at 1, so 0 marks an empty slot). Faster than a node-based hash set on every op.
+class IdIndex {
  public:
-  explicit Namer(const GradientTape& tape) : tape_(tape) {
-    for (size_t e = 0; e < tape.entries().size(); ++e) producer_.emplace(tape.entries()[e].output.id(), e);
+  int32_t find(uint64_t id) const {
+    if (slots_.empty()) return -1;
+    for (size_t i = hash(id);; i = (i + 1) & mask()) {
+      if (slots_[i].id == id) return slots_[i].node;
+      if (slots_[i].id == 0) return -1;
+    }
   }
-  std::string name(const TapeEntry& entry, size_t input) const {
-    const uint64_t id = entry.input_ids[input];
-    if (const auto found = producer_.find(id); found != producer_.end()) return fmt::format("[{}]", found->second);
-    const std::string label = tape_.label(id);
-    if (std::string_view(entry.op) == "read_variable") return fmt::format("variable {}", label);
-    if (!label.empty()) return fmt::format("{} {}", label, entry.inputs[input].shape());
-    return fmt::format("const {}", entry.inputs[input].shape());
+  void insert(uint64_t id, int32_t node) {
+    if (2 * (count_ + 1) > slots_.size()) grow();
+    size_t i = hash(id);
+    while (slots_[i].id != 0 && slots_[i].id != id) i = (i + 1) & mask();
+    if (slots_[i].id == 0) ++count_;
+    slots_[i] = {id, node};
+  }
+  void clear() {
+    if (count_ > 0) std::fill(slots_.begin(), slots_.end(), Slot{});
+    count_ = 0;
   }
 
  private:
-  const GradientTape& tape_;
-  std::unordered_map<uint64_t, size_t> producer_;
+  struct Slot {
+    uint64_t id = 0;
+    int32_t node = -1;
+  };
+  size_t mask() const { return slots_.size() - 1; }
+  size_t hash(uint64_t id) const { return static_cast<size_t>((id * 0x9e3779b97f4a7c15ULL) >> 17) & mask(); }
+  void grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(std::max<size_t>(16, 2 * old.size()), Slot{});
+    count_ = 0;
+    for (const Slot& s : old) {
+      if (s.id != 0) insert(s.id, s.node);
+    }
+  }
+  std::vector<Slot> slots_;
+  size_t count_ = 0;
 };
 
-std::string entry_line(const GradientTape& tape, const Namer& namer, size_t e) {
+}  // namespace
+
+// What a tape tracks. A node is a tensor the tape knows (watched, or an entry's output) or a
+// watched variable; entries name their inputs and output by node, so the backward sweep indexes
+// vectors instead of hashing ids.
+struct detail::TapeStorage {
+  struct Node {
+    int32_t producer = -1;     // the entry that made it, or -1
+    int32_t watch_order = -1;  // its place among watches, or -1 when not watched
+  };
+  std::vector<TapeEntry> entries;
+  std::vector<Node> nodes;
+  IdIndex index;
+  std::vector<Tensor> watched_tensors;  // keeps watched tensors (and so their ids) alive
+  std::vector<Variable> watched_variables;
+  std::vector<std::pair<uint64_t, std::string>> labels;  // printout names given to watch()
+  // Scratch of `gradient`, kept to reuse its memory.
+  std::vector<Tensor> grads;
+  std::vector<char> reaches_source, is_source, on_path;
+
+  void clear() {
+    entries.clear();
+    nodes.clear();
+    index.clear();
+    watched_tensors.clear();
+    watched_variables.clear();
+    labels.clear();
+  }
+};
+
+namespace {
+
+// Storage of finished tapes, for the next tape of the thread: once warm, a tape allocates nothing.
+constexpr size_t kPooledStorage = 8;
+thread_local bool pool_destroyed = false;  // trivially destructible: readable during thread exit
+
+struct StoragePool {
+  std::vector<detail::TapeStorage*> free;
+  ~StoragePool() {
+    for (detail::TapeStorage* storage : free) delete storage;
+    pool_destroyed = true;
+  }
+};
+
+StoragePool* storage_pool() {
+  if (pool_destroyed) return nullptr;
+  thread_local StoragePool pool;
+  return &pool;
+}
+
+detail::TapeStorage* take_storage() {
+  StoragePool* pool = storage_pool();
+  if (pool == nullptr || pool->free.empty()) return new detail::TapeStorage();
+  detail::TapeStorage* storage = pool->free.back();
+  pool->free.pop_back();
+  return storage;
+}
+
+// How a printout names an entry's input: the entry that made it, a watched source, a variable
+// (for a read), or a constant.
+std::string input_name(const GradientTape& tape, const TapeEntry& entry, size_t input) {
+  const uint64_t id = entry.input_ids[input];
+  if (const int64_t producer = tape.producer(id); producer >= 0) return fmt::format("[{}]", producer);
+  const std::string label = tape.label(id);
+  if (std::string_view(entry.op) == "read_variable") return fmt::format("variable {}", label);
+  if (!label.empty()) return fmt::format("{} {}", label, entry.inputs[input].shape());
+  return fmt::format("const {}", entry.inputs[input].shape());
+}
+
+std::string entry_line(const GradientTape& tape, size_t e) {
   const TapeEntry& entry = tape.entries()[e];
   std::vector<std::string> inputs;
-  for (size_t i = 0; i < entry.inputs.size(); ++i) inputs.push_back(namer.name(entry, i));
+  for (size_t i = 0; i < entry.inputs.size(); ++i) inputs.push_back(input_name(tape, entry, i));
   std::string attrs;
   if (!entry.attrs.empty()) attrs = fmt::format("; {}", fmt::join(entry.attrs, ", "));
   return fmt::format("[{}] {}({}{}) -> {} {}", e, entry.op, fmt::join(inputs, ", "), attrs, entry.output.shape(),
                      dtype_name(entry.output.dtype()));
 }
 
-std::string trace_line(const Namer& namer, const TapeEntry& entry, size_t e, const Tensor& upstream, const Grads& grads,
-                       const std::vector<char>& needed) {
+std::string trace_line(const GradientTape& tape, size_t e, const Tensor& upstream, const Grads& grads,
+                       std::span<const char> needed) {
+  const TapeEntry& entry = tape.entries()[e];
   std::string line = fmt::format("backward [{}] {}: upstream {}", e, entry.op, to_string(upstream));
   for (size_t i = 0; i < grads.size(); ++i) {
     const bool shown = needed[i] != 0 && grads[i].defined();
-    line += fmt::format("\n    -> d/d {} = {}", namer.name(entry, i), shown ? to_string(grads[i]) : "(not needed)");
+    line += fmt::format("\n    -> d/d {} = {}", input_name(tape, entry, i), shown ? to_string(grads[i]) : "(not needed)");
   }
   return line;
 }
+
 }  // namespace
 
+void detail::RecycleTapeStorage::operator()(TapeStorage* storage) const {
+  storage->clear();
+  StoragePool* pool = storage_pool();
+  if (pool != nullptr && pool->free.size() < kPooledStorage) {
+    pool->free.push_back(storage);
+  } else {
+    delete storage;
+  }
+}
+
 std::string to_string(const GradientTape& tape, const TapePrintOptions& options) {
-  const Namer namer(tape);
   std::string out = fmt::format("GradientTape ({} entries{})", tape.entries().size(),
                                 tape.options().persistent ? ", persistent" : "");
   for (size_t e = 0; e < tape.entries().size(); ++e) {
-    out += "\n  " + entry_line(tape, namer, e);
+    out += "\n  " + entry_line(tape, e);
     if (options.values) out += "\n        = " + to_string(tape.entries()[e].output);
   }
   return out;
 }
 
 std::string to_dot(const GradientTape& tape) {
-  const Namer namer(tape);
   std::string out = "digraph tape {\n  rankdir=LR;\n  node [fontname=\"monospace\"];\n";
   std::unordered_set<uint64_t> leaves;
   for (size_t e = 0; e < tape.entries().size(); ++e) {
@@ -76,7 +178,7 @@ std::string to_dot(const GradientTape& tape) {
     out += fmt::format("  e{} [shape=box, label=\"[{}] {}\\n{} {}\"];\n", e, e, entry.op, entry.output.shape(),
                        dtype_name(entry.output.dtype()));
     for (size_t i = 0; i < entry.inputs.size(); ++i) {
-      const std::string name = namer.name(entry, i);
+      const std::string name = input_name(tape, entry, i);
       if (name.starts_with("[")) {
         out += fmt::format("  e{} -> e{};\n", name.substr(1, name.size() - 2), e);
         continue;
@@ -94,64 +196,107 @@ std::string to_dot(const GradientTape& tape) {
 
 std::span<GradientTape* const> active_tapes() { return tape_stack(); }
 
-GradientTape::GradientTape(TapeOptions options) : options_(options) { tape_stack().push_back(this); }
+GradientTape::GradientTape(TapeOptions options) : options_(options), storage_(take_storage()) {
+  tape_stack().push_back(this);
+}
 
 GradientTape::~GradientTape() {
   auto& stack = tape_stack();
   stack.erase(std::find(stack.begin(), stack.end(), this));
 }
 
+const std::vector<TapeEntry>& GradientTape::entries() const { return storage_->entries; }
+
+int32_t GradientTape::node(uint64_t id) const { return storage_->index.find(id); }
+
+int32_t GradientTape::add_node(uint64_t id) {
+  int32_t n = storage_->index.find(id);
+  if (n < 0) {
+    n = static_cast<int32_t>(storage_->nodes.size());
+    storage_->nodes.emplace_back();
+    storage_->index.insert(id, n);
+  }
+  return n;
+}
+
+bool GradientTape::watches(uint64_t id) const {
+  const int32_t n = node(id);
+  return n >= 0 && storage_->nodes[static_cast<size_t>(n)].watch_order >= 0;
+}
+
+std::unordered_set<uint64_t> GradientTape::watched() const {
+  std::unordered_set<uint64_t> ids;
+  for (const Tensor& t : storage_->watched_tensors) ids.insert(t.id());
+  for (const Variable& v : storage_->watched_variables) ids.insert(v.id());
+  return ids;
+}
+
+std::string GradientTape::label(uint64_t id) const {
+  for (const auto& [labelled, name] : storage_->labels) {
+    if (labelled == id) return name;
+  }
+  if (!watches(id)) return {};
+  return fmt::format("watched#{}", storage_->nodes[static_cast<size_t>(node(id))].watch_order);
+}
+
+int64_t GradientTape::producer(uint64_t id) const {
+  const int32_t n = node(id);
+  return n < 0 ? -1 : storage_->nodes[static_cast<size_t>(n)].producer;
+}
+
 void GradientTape::watch(const Tensor& tensor, const std::string& name) {
   if (!is_floating(tensor.dtype())) return;  // integer tensors have no gradient and are never watched
-  if (!watched_.insert(tensor.id()).second) return;
-  labels_.emplace(tensor.id(), name.empty() ? fmt::format("watched#{}", watched_tensors_.size()) : name);
-  tracked_.insert(tensor.id());
-  watched_tensors_.push_back(tensor);
+  const int32_t n = add_node(tensor.id());
+  auto& watch_order = storage_->nodes[static_cast<size_t>(n)].watch_order;
+  if (watch_order >= 0) return;
+  watch_order = static_cast<int32_t>(storage_->watched_tensors.size() + storage_->watched_variables.size());
+  storage_->watched_tensors.push_back(tensor);
+  if (!name.empty()) storage_->labels.emplace_back(tensor.id(), name);
 }
 
 void GradientTape::watch(const Variable& variable) {
   if (!is_floating(variable.dtype())) return;
-  if (!watched_.insert(variable.id()).second) return;
-  labels_.emplace(variable.id(), variable.name());
-  watched_variables_.push_back(variable);
-}
-
-std::string GradientTape::label(uint64_t id) const {
-  const auto found = labels_.find(id);
-  return found == labels_.end() ? std::string() : found->second;
+  const int32_t n = add_node(variable.id());
+  auto& watch_order = storage_->nodes[static_cast<size_t>(n)].watch_order;
+  if (watch_order >= 0) return;
+  watch_order = static_cast<int32_t>(storage_->watched_tensors.size() + storage_->watched_variables.size());
+  storage_->watched_variables.push_back(variable);
+  storage_->labels.emplace_back(variable.id(), variable.name());
 }
 
 void GradientTape::append(TapeEntry entry) {
-  tracked_.insert(entry.output.id());
-  entries_.push_back(std::move(entry));
+  entry.output_node = add_node(entry.output.id());
+  storage_->nodes[static_cast<size_t>(entry.output_node)].producer = static_cast<int32_t>(storage_->entries.size());
+  storage_->entries.push_back(std::move(entry));
 }
 
 void GradientTape::record_read(const Variable& variable, const Tensor& value) {
   if (!recording() || !is_floating(value.dtype())) return;  // integer variables are never watched
-  const bool watched = watched_.contains(variable.id());
-  if (!watched) {
+  if (!watches(variable.id())) {
     if (!options_.watch_accessed_variables || !variable.trainable()) return;
     watch(variable);
   }
-  if (tracked_.contains(value.id())) return;  // this value was read already: one entry is enough
-  append(TapeEntry{"read_variable", {value}, {variable.id()}, value, identity_backward, {}});
+  if (tracks(value.id())) return;  // this value was read already: one entry is enough
+  append(TapeEntry{"read_variable", {value}, {variable.id()}, {node(variable.id())}, value, -1, identity_backward, {}});
 }
 
 Tensor record(const char* op, std::initializer_list<Tensor> inputs, Tensor output, BackwardFn backward,
-              std::vector<double> attrs) {
-  return record(op, std::span<const Tensor>(inputs.begin(), inputs.size()), std::move(output), backward,
-                std::move(attrs));
+              const Attrs& attrs) {
+  return record(op, std::span<const Tensor>(inputs.begin(), inputs.size()), std::move(output), backward, attrs);
 }
 
-Tensor record(const char* op, std::span<const Tensor> inputs, Tensor output, BackwardFn backward,
-              std::vector<double> attrs) {
+Tensor record(const char* op, std::span<const Tensor> inputs, Tensor output, BackwardFn backward, const Attrs& attrs) {
   if (!is_floating(output.dtype())) return output;
   for (GradientTape* tape : tape_stack()) {
     if (!tape->recording()) continue;
-    const bool tracked = std::ranges::any_of(inputs, [&](const Tensor& t) { return tape->tracks(t.id()); });
+    SmallVector<int32_t, 3> nodes;
+    bool tracked = false;
+    for (const Tensor& t : inputs) {
+      nodes.push_back(tape->node(t.id()));
+      tracked = tracked || nodes[nodes.size() - 1] >= 0;
+    }
     if (!tracked) continue;
-    TapeEntry entry{op, {inputs.begin(), inputs.end()}, {}, output, backward, attrs};
-    entry.input_ids.reserve(inputs.size());
+    TapeEntry entry{op, {inputs.begin(), inputs.end()}, {}, std::move(nodes), output, -1, backward, attrs};
     for (const Tensor& t : inputs) entry.input_ids.push_back(t.id());
     tape->append(std::move(entry));
   }
@@ -176,14 +321,15 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, std::span<const
 std::vector<Tensor> GradientTape::compute(const Tensor& target, std::span<const Source> sources,
                                           const GradientOptions& options) {
   if (!is_floating(target.dtype())) fail("GradientTape::gradient: target is {}, expected a float tensor", dtype_name(target.dtype()));
-
-  Tensor seed = ones_like(target);
+  Tensor seed;
   if (options.output_gradients) {
     seed = *options.output_gradients;
     if (seed.shape() != target.shape() || seed.dtype() != target.dtype()) {
       fail("GradientTape::gradient: output_gradients is {} {}, expected the target's {} {}", seed.shape(),
            dtype_name(seed.dtype()), target.shape(), dtype_name(target.dtype()));
     }
+  } else {
+    seed = ones_like(target);
   }
 
   // The ops of the backward sweep are recorded by outer tapes that watch them, never by this one.
@@ -193,36 +339,39 @@ std::vector<Tensor> GradientTape::compute(const Tensor& target, std::span<const 
     ~Resume() { --paused; }
   } resume{paused_};
 
-  // Forward pass over the entries: which ones lie on a path from a source.
-  std::unordered_set<uint64_t> reaches_source;
-  for (const Source& source : sources) reaches_source.insert(source.id());
-  std::vector<bool> on_path(entries_.size(), false);
-  for (size_t e = 0; e < entries_.size(); ++e) {
-    const auto& ids = entries_[e].input_ids;
-    if (std::ranges::any_of(ids, [&](uint64_t id) { return reaches_source.contains(id); })) {
-      on_path[e] = true;
-      reaches_source.insert(entries_[e].output.id());
+  detail::TapeStorage& s = *storage_;
+  const size_t node_count = s.nodes.size();
+  s.reaches_source.assign(node_count, 0);
+  s.is_source.assign(node_count, 0);
+  for (const Source& source : sources) {
+    if (const int32_t n = node(source.id()); n >= 0) s.reaches_source[n] = s.is_source[n] = 1;
+  }
+  // Forward over the entries: which lie on a path from a source.
+  s.on_path.assign(s.entries.size(), 0);
+  for (size_t e = 0; e < s.entries.size(); ++e) {
+    const TapeEntry& entry = s.entries[e];
+    for (int32_t n : entry.input_nodes) {
+      if (n >= 0 && s.reaches_source[n] != 0) s.on_path[e] = 1;
     }
+    if (s.on_path[e] != 0) s.reaches_source[entry.output_node] = 1;
   }
 
-  // Backward sweep: entries in reverse execution order are a topological order.
-  std::unordered_map<uint64_t, Tensor> grads;
-  grads.emplace(target.id(), seed);
-  std::unordered_set<uint64_t> source_ids;
-  for (const Source& source : sources) source_ids.insert(source.id());
-  std::vector<char> needed;
-  const std::optional<Namer> namer = options.trace ? std::optional<Namer>(std::in_place, *this) : std::nullopt;
-  for (size_t e = entries_.size(); e-- > 0;) {
-    if (!on_path[e]) continue;
-    const TapeEntry& entry = entries_[e];
-    const auto found = grads.find(entry.output.id());
-    if (found == grads.end()) continue;
-    const Tensor upstream = found->second;
-    if (!source_ids.contains(entry.output.id())) grads.erase(found);
+  // Backward: entries in reverse execution order are a topological order. No recursion.
+  s.grads.assign(node_count, Tensor{});
+  if (const int32_t t = node(target.id()); t >= 0) s.grads[t] = seed;
+  SmallVector<char, 4> needed;
+  for (size_t e = s.entries.size(); e-- > 0;) {
+    if (s.on_path[e] == 0) continue;
+    const TapeEntry& entry = s.entries[e];
+    Tensor& out_grad = s.grads[entry.output_node];
+    if (!out_grad.defined()) continue;
+    const Tensor upstream = out_grad;
+    if (s.is_source[entry.output_node] == 0) out_grad = Tensor{};  // consumed: free it early
 
-    needed.assign(entry.inputs.size(), 0);
-    for (size_t i = 0; i < entry.inputs.size(); ++i) needed[i] = reaches_source.contains(entry.input_ids[i]) ? 1 : 0;
-    const BackwardArgs args{upstream, entry.inputs, entry.output, needed, entry.attrs};
+    needed.clear();
+    for (int32_t n : entry.input_nodes) needed.push_back(n >= 0 && s.reaches_source[n] != 0 ? 1 : 0);
+    const BackwardArgs args{upstream, {entry.inputs.data(), entry.inputs.size()}, entry.output,
+                            {needed.data(), needed.size()}, {entry.attrs.data(), entry.attrs.size()}};
     Grads input_grads = entry.backward(args);
     if (input_grads.size() != entry.inputs.size()) {
       fail("GradientTape::gradient: the backward of {} returned {} gradients for {} inputs", entry.op,
@@ -233,24 +382,25 @@ std::vector<Tensor> GradientTape::compute(const Tensor& target, std::span<const 
       if (needed[i] == 0 || !g.defined()) continue;
       const Tensor& input = entry.inputs[i];
       if (g.shape() != input.shape()) g = sum_to(g, input.shape());  // the one place broadcasting is undone
-      auto [slot, inserted] = grads.try_emplace(entry.input_ids[i], g);
-      if (!inserted) slot->second = slot->second + g;
+      Tensor& slot = s.grads[entry.input_nodes[i]];
+      slot = slot.defined() ? slot + g : g;
     }
-    if (options.trace) options.trace(trace_line(*namer, entry, e, upstream, input_grads, needed));
+    if (options.trace) options.trace(trace_line(*this, e, upstream, input_grads, {needed.data(), needed.size()}));
   }
 
   std::vector<Tensor> results;
   results.reserve(sources.size());
   for (const Source& source : sources) {
-    const auto found = grads.find(source.id());
-    if (found != grads.end()) {
-      results.push_back(found->second);
+    const int32_t n = node(source.id());
+    if (n >= 0 && s.grads[n].defined()) {
+      results.push_back(s.grads[n]);
     } else if (options.unconnected_gradients == UnconnectedGradients::zero) {
       results.push_back(zeros_like(source.like()));
     } else {
       results.emplace_back();
     }
   }
+  s.grads.clear();
   return results;
 }
 
@@ -270,12 +420,7 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, const std::vect
 }
 
 void GradientTape::reset() {
-  entries_.clear();
-  watched_.clear();
-  labels_.clear();
-  tracked_.clear();
-  watched_tensors_.clear();
-  watched_variables_.clear();
+  storage_->clear();
   used_ = false;
 }
 

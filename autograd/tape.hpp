@@ -1,21 +1,24 @@
 #pragma once
 
+#include "autograd/small_vector.hpp"
 #include "autograd/tensor.hpp"
 #include "autograd/variable.hpp"
 
 #include <cstdint>
 #include <functional>
-#include <string>
+#include <memory>
 #include <optional>
 #include <span>
-#include <unordered_map>
+#include <string>
 #include <unordered_set>
 #include <vector>
 
 namespace tapegrad {
 
 /// The input gradients an op's backward returns, one per input; an undefined Tensor means "none".
-using Grads = std::vector<Tensor>;
+using Grads = SmallVector<Tensor, 3>;
+/// An op's numeric attributes (axes, exponents, bounds), kept on its tape entry.
+using Attrs = SmallVector<double, 8>;
 
 /// What an op's backward sees: the upstream gradient, the op's inputs and its output.
 struct BackwardArgs {
@@ -35,12 +38,14 @@ using BackwardFn = Grads (*)(const BackwardArgs&);
 
 /// One recorded op: which op, what went in, what came out, how to go back.
 struct TapeEntry {
-  const char* op;                     ///< the op's name
-  std::vector<Tensor> inputs;         ///< inputs, kept alive for backward
-  std::vector<uint64_t> input_ids;    ///< ids of the inputs (a variable's id for a variable read)
-  Tensor output;                      ///< the op's output
-  BackwardFn backward;                ///< the op's gradient rule
-  std::vector<double> attrs;          ///< the op's numeric attributes (axes, exponents, bounds)
+  const char* op;                          ///< the op's name
+  SmallVector<Tensor, 3> inputs;           ///< inputs, kept alive for backward
+  SmallVector<uint64_t, 3> input_ids;      ///< ids of the inputs (a variable's id for a variable read)
+  SmallVector<int32_t, 3> input_nodes;     ///< the tape's node of each input, -1 when untracked
+  Tensor output;                           ///< the op's output
+  int32_t output_node;                     ///< the tape's node of the output
+  BackwardFn backward;                     ///< the op's gradient rule
+  Attrs attrs;                             ///< the op's numeric attributes
 };
 
 /// What to return for a source the target does not depend on (TensorFlow's UnconnectedGradients).
@@ -65,6 +70,15 @@ struct GradientOptions {
 struct TapePrintOptions {
   bool values = false;  ///< also print each entry's output values
 };
+
+namespace detail {
+/// A tape's entries, nodes and scratch (defined in tape.cpp).
+struct TapeStorage;
+/// Hands a finished tape's storage to the next tape of the thread.
+struct RecycleTapeStorage {
+  void operator()(TapeStorage* storage) const;
+};
+}  // namespace detail
 
 /// Something to differentiate with respect to: a Tensor or a Variable.
 class Source {
@@ -101,10 +115,14 @@ class GradientTape {
   void watch(const Tensor& tensor, const std::string& name = {});
   /// Reads of `variable` are recorded from now on.
   void watch(const Variable& variable);
-  /// Every watched tensor and variable id.
-  const std::unordered_set<uint64_t>& watched() const { return watched_; }
+  /// True when the tensor or variable with `id` is watched.
+  bool watches(uint64_t id) const;
+  /// The ids of every watched tensor and variable.
+  std::unordered_set<uint64_t> watched() const;
   /// The label of a watched tensor or variable in printouts ("" when not watched).
   std::string label(uint64_t id) const;
+  /// The number of the entry whose output has `id`, or -1.
+  int64_t producer(uint64_t id) const;
 
   /// d(sum of target)/d(source).
   Tensor gradient(const Tensor& target, const Source& source, const GradientOptions& options = {});
@@ -130,13 +148,15 @@ class GradientTape {
   void reset();
 
   /// The entries recorded so far, in execution order.
-  const std::vector<TapeEntry>& entries() const { return entries_; }
+  const std::vector<TapeEntry>& entries() const;
   /// The options the tape was made with.
   const TapeOptions& options() const { return options_; }
 
-  /// True when this tape should record an op with these inputs (internal to ops).
-  bool tracks(uint64_t id) const { return tracked_.contains(id); }
-  /// Appends an entry (internal to ops; use `record`).
+  /// The tape's node for a tracked tensor (watched, or an entry's output), else -1 (internal).
+  int32_t node(uint64_t id) const;
+  /// True when ops on the tensor with `id` are recorded.
+  bool tracks(uint64_t id) const { return node(id) >= 0; }
+  /// Appends an entry whose input_nodes are filled in (internal to ops; use `record`).
   void append(TapeEntry entry);
   /// Records a read of `variable` when this tape watches it (internal to Variable).
   void record_read(const Variable& variable, const Tensor& value);
@@ -147,13 +167,9 @@ class GradientTape {
   friend class StopRecording;
   void begin_gradient(const char* caller);
   std::vector<Tensor> compute(const Tensor& target, std::span<const Source> sources, const GradientOptions& options);
+  int32_t add_node(uint64_t id);
   TapeOptions options_;
-  std::vector<TapeEntry> entries_;
-  std::unordered_set<uint64_t> watched_;
-  std::unordered_map<uint64_t, std::string> labels_;   // printout names of watched tensors and variables
-  std::unordered_set<uint64_t> tracked_;      // watched, or the output of a recorded entry
-  std::vector<Tensor> watched_tensors_;       // keeps watched tensors (and so their ids) alive
-  std::vector<Variable> watched_variables_;
+  std::unique_ptr<detail::TapeStorage, detail::RecycleTapeStorage> storage_;
   int paused_ = 0;
   bool used_ = false;
 };
@@ -184,10 +200,10 @@ std::span<GradientTape* const> active_tapes();
 /// Records `output = op(inputs)` on every active tape that tracks one of the inputs; returns
 /// `output`. This is how an op definition registers its gradient rule.
 Tensor record(const char* op, std::initializer_list<Tensor> inputs, Tensor output, BackwardFn backward,
-              std::vector<double> attrs = {});
+              const Attrs& attrs = {});
 /// As above, for a list of inputs of any length.
 Tensor record(const char* op, std::span<const Tensor> inputs, Tensor output, BackwardFn backward,
-              std::vector<double> attrs = {});
+              const Attrs& attrs = {});
 
 }  // namespace tapegrad
 
