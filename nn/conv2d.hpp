@@ -1,0 +1,60 @@
+#pragma once
+
+#include "autograd/ops.hpp"
+#include "nn/initializers.hpp"
+#include "nn/module.hpp"
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace tapegrad::nn {
+
+/// Options of `Conv2D`, in Keras's order and with its defaults, except the kernel initializer:
+/// random normal (stddev 0.05), as the book's layers start.
+struct Conv2DOptions {
+  std::array<int64_t, 2> strides{1, 1};        ///< step of the window (height, width)
+  Padding padding = Padding::valid();          ///< "valid" (none), "same", or explicit zeros
+  std::array<int64_t, 2> dilation_rate{1, 1};  ///< spacing of the kernel's taps (height, width)
+  bool use_bias = true;                        ///< add a bias per filter
+  Initializer kernel_initializer = random_normal();
+  Initializer bias_initializer = zeros();
+  std::optional<uint64_t> seed{};  ///< fixes the initial weights; default: the default generator
+  DType dtype = DType::float32;    ///< dtype of the weights and of the inputs
+  std::string name{};              ///< default: "conv2d", "conv2d_1", ...
+};
+
+/// A 2-D convolution layer, as Keras's Conv2D: y = conv2d(x, kernel) + bias, x NHWC
+/// (batch, height, width, channels); the kernel (HWIO: height, width, in channels, filters) is
+/// made on the first call from the input's channel count; the bias has shape (filters).
+class Conv2D : public Module {
+ public:
+  /// `filters` output channels, a kernel of `kernel_size` (height, width).
+  Conv2D(int64_t filters, std::array<int64_t, 2> kernel_size, Conv2DOptions options = {});
+
+  /// The kernel (HWIO); the layer must be built.
+  const Variable& kernel() const;
+  /// The bias (filters); the layer must be built with use_bias.
+  const Variable& bias() const;
+  /// The number of output channels.
+  int64_t filters() const { return filters_; }
+  /// The kernel's height and width.
+  const std::array<int64_t, 2>& kernel_size() const { return kernel_size_; }
+  /// The options the layer was made with.
+  const Conv2DOptions& options() const { return options_; }
+
+ protected:
+  void build(const Shape& input_shape) override;
+  Tensor call(const Tensor& x) override;
+
+ private:
+  void check_input(const Shape& input_shape) const;
+  int64_t filters_;
+  std::array<int64_t, 2> kernel_size_;
+  Conv2DOptions options_;
+  Variable kernel_;
+  Variable bias_;
+};
+
+}  // namespace tapegrad::nn

@@ -1,0 +1,136 @@
+#include "nn/initializers.hpp"
+
+#include "autograd/error.hpp"
+
+#include <cmath>
+#include <mutex>
+#include <vector>
+
+namespace tapegrad::nn {
+
+Fans compute_fans(const Shape& shape) {
+  const auto dims = shape.dims();
+  switch (dims.size()) {
+    case 0: return {1, 1};
+    case 1: return {dims[0], dims[0]};
+    case 2: return {dims[0], dims[1]};
+    default: {
+      int64_t receptive_field = 1;
+      for (size_t i = 0; i + 2 < dims.size(); ++i) receptive_field *= dims[i];
+      return {receptive_field * dims[dims.size() - 2], receptive_field * dims[dims.size() - 1]};
+    }
+  }
+}
+
+Initializer::Initializer(Kind kind, std::string name, double a, double b, Fan fan, double scale)
+    : kind_(kind), name_(std::move(name)), a_(a), b_(b), fan_(fan), scale_(scale) {}
+
+namespace {
+
+// NOTE: Keras draws Glorot normal and He normal from a normal truncated at two standard
+// deviations, and divides the wanted standard deviation by 0.87962566103423978, the standard
+// deviation of a unit normal so truncated, so that the values have the wanted spread. We do the
+// same (rejection sampling from Generator::normal): same distribution, not Keras's numbers.
+constexpr double kTruncatedStddev = 0.87962566103423978;
+
+Tensor draw_truncated_normal(const Shape& shape, Generator& generator, double mean, double stddev, DType dtype) {
+  std::vector<double> values(static_cast<size_t>(shape.numel()));
+  for (double& value : values) {
+    double z = generator.normal();
+    while (std::abs(z) > 2.0) z = generator.normal();
+    value = mean + stddev * z;
+  }
+  return Tensor(values, shape, dtype);
+}
+
+}  // namespace
+
+Tensor Initializer::make(const Shape& shape, DType dtype, Generator& generator, Fans fans) const {
+  if (!is_floating(dtype)) fail("initializer {}: expected float32 or float64, got {}", name_, dtype_name(dtype));
+  if (fan_ == Fan::none) {
+    switch (kind_) {
+      case Kind::constant: return full(shape, a_, dtype);
+      case Kind::normal: return tapegrad::random_normal(shape, generator, a_, b_, dtype);
+      case Kind::uniform: return tapegrad::random_uniform(shape, generator, a_, b_, dtype);
+      case Kind::truncated_normal: return draw_truncated_normal(shape, generator, a_, b_, dtype);
+    }
+  }
+  // Variance scaling (Glorot, He): values of variance scale / fan.
+  if (fans.in < 1 || fans.out < 1) {
+    fail("initializer {}: fans must be positive, got fan_in {} and fan_out {} (shape {})", name_, fans.in, fans.out,
+         shape);
+  }
+  const double fan = fan_ == Fan::in ? static_cast<double>(fans.in) : static_cast<double>(fans.in + fans.out) / 2.0;
+  const double variance = scale_ / fan;
+  if (kind_ == Kind::uniform) {
+    const double limit = std::sqrt(3.0 * variance);  // a uniform in [-limit, limit) has variance limit^2 / 3
+    return tapegrad::random_uniform(shape, generator, -limit, limit, dtype);
+  }
+  return draw_truncated_normal(shape, generator, 0.0, std::sqrt(variance) / kTruncatedStddev, dtype);
+}
+
+Initializer random_normal(double mean, double stddev) {
+  if (!(stddev >= 0)) fail("random_normal: stddev must be >= 0, got {}", stddev);
+  return {Initializer::Kind::normal, fmt::format("random_normal(mean={}, stddev={})", mean, stddev), mean, stddev};
+}
+
+Initializer random_uniform(double low, double high) {
+  if (!(low <= high)) fail("random_uniform: expected low <= high, got {} and {}", low, high);
+  return {Initializer::Kind::uniform, fmt::format("random_uniform(low={}, high={})", low, high), low, high};
+}
+
+Initializer truncated_normal(double mean, double stddev) {
+  if (!(stddev >= 0)) fail("truncated_normal: stddev must be >= 0, got {}", stddev);
+  return {Initializer::Kind::truncated_normal, fmt::format("truncated_normal(mean={}, stddev={})", mean, stddev), mean,
+          stddev};
+}
+
+Initializer constant(double value) {
+  return {Initializer::Kind::constant, fmt::format("constant({})", value), value, 0.0};
+}
+
+Initializer zeros() { return constant(0.0); }
+Initializer ones() { return constant(1.0); }
+
+Initializer glorot_uniform() {
+  return {Initializer::Kind::uniform, "glorot_uniform", 0.0, 0.0, Initializer::Fan::average, 1.0};
+}
+
+Initializer glorot_normal() {
+  return {Initializer::Kind::truncated_normal, "glorot_normal", 0.0, 0.0, Initializer::Fan::average, 1.0};
+}
+
+Initializer he_normal() {
+  return {Initializer::Kind::truncated_normal, "he_normal", 0.0, 0.0, Initializer::Fan::in, 2.0};
+}
+
+namespace {
+
+// Any fixed value would do; it only has to be the same on every run.
+constexpr uint64_t kDefaultSeed = 0;
+
+struct DefaultGenerator {
+  std::mutex mutex;
+  Generator generator{kDefaultSeed};
+};
+
+DefaultGenerator& default_generator() {
+  static DefaultGenerator instance;
+  return instance;
+}
+
+}  // namespace
+
+void set_seed(uint64_t seed) {
+  DefaultGenerator& g = default_generator();
+  const std::lock_guard lock(g.mutex);
+  g.generator = Generator(seed);
+}
+
+uint64_t next_seed() {
+  DefaultGenerator& g = default_generator();
+  const std::lock_guard lock(g.mutex);
+  return g.generator.next_u64();
+}
+
+}  // namespace tapegrad::nn

@@ -1,0 +1,82 @@
+#pragma once
+
+#include "autograd/random.hpp"
+#include "autograd/tensor.hpp"
+#include "autograd/variable.hpp"
+#include "nn/initializers.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tapegrad::nn {
+
+/// The base of every layer, as Keras's Layer: it owns named variables ("conv2d/kernel"), creates
+/// them on the first call from the input's shape (`build`), then computes (`call`).
+/// A module is neither copied nor moved: its variables and sub-modules are shared by reference.
+class Module {
+ public:
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  /// The module's name, unique per kind unless given: "conv2d", "conv2d_1", ...
+  const std::string& name() const { return name_; }
+  /// The dtype the module's variables are made in and its inputs must have.
+  DType dtype() const { return dtype_; }
+  /// True once `build` has run (after the first call).
+  bool built() const { return built_; }
+
+  /// Every variable: this module's own in creation order, then each tracked sub-module's.
+  std::vector<Variable> weights() const;
+  /// The trainable ones among `weights()`, in the same order.
+  std::vector<Variable> trainable_variables() const;
+  /// The values of `weights()`, in the same order (Keras's get_weights).
+  std::vector<Tensor> get_weights() const;
+  /// Assigns `values` to `weights()`, in order; the count, each shape and each dtype must match,
+  /// else nothing is assigned and a tapegrad::Error names the layer, the variable and the shapes.
+  void set_weights(const std::vector<Tensor>& values);
+
+  /// y = call(x), after build(x.shape()) on the first call (Keras's __call__).
+  Tensor operator()(const Tensor& x);
+
+ protected:
+  /// A module named `name`, or, when `name` is empty, `default_name` made unique ("conv2d_1").
+  /// Variables are made in `dtype`; `seed` fixes the generator of `add_weight`'s initializers
+  /// (without one, it is seeded from the process-wide default generator, see `set_seed`).
+  explicit Module(std::string_view default_name, std::string name = {}, DType dtype = DType::float32,
+                  std::optional<uint64_t> seed = std::nullopt);
+
+  /// Creates the variables for inputs of `input_shape`; runs once, before the first `call`.
+  virtual void build(const Shape& input_shape);
+  /// The forward computation, written with tapegrad's ops.
+  virtual Tensor call(const Tensor& x) = 0;
+
+  /// A new variable "<module name>/<name>" holding `initial`; names are unique within a module.
+  Variable add_weight(const std::string& name, const Tensor& initial, bool trainable = true);
+  /// A new variable of `shape` in the module's dtype, filled by `initializer` from `generator()`.
+  Variable add_weight(const std::string& name, const Shape& shape, const Initializer& initializer,
+                      bool trainable = true);
+  /// The generator of this module's initial values, made on first use (from the seed, or from
+  /// the default generator).
+  Generator& generator();
+  /// Includes `child`'s variables in `weights()` after this module's own. `child` must outlive
+  /// this module (hold it as a member, or own it).
+  void track(Module& child);
+
+ private:
+  std::string name_;
+  DType dtype_;
+  std::optional<uint64_t> seed_;
+  std::optional<Generator> generator_;
+  std::vector<Variable> own_;
+  std::vector<Module*> children_;
+  bool built_ = false;
+};
+
+/// Forgets the names handed out so far, so the next "conv2d" is "conv2d" again (as Keras's
+/// clear_session does for layer names).
+void reset_names();
+
+}  // namespace tapegrad::nn

@@ -1,0 +1,6 @@
+#pragma once
+
+// Everything of tapegrad::optim: the Optimizer base and the optimizers.
+
+#include "optim/optimizer.hpp"
+#include "optim/sgd.hpp"

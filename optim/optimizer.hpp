@@ -1,0 +1,58 @@
+#pragma once
+
+#include "autograd/tensor.hpp"
+#include "autograd/variable.hpp"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace tapegrad::optim {
+
+/// The base of the optimizers, as Keras's: it sees variables and their gradients, never layers,
+/// and keeps per-variable state (slots such as momentum) between steps.
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+
+  /// One step: updates variables[i] with gradients[i]. The lists must be of one length; an
+  /// undefined gradient (a variable the loss does not depend on) leaves its variable alone, as
+  /// TensorFlow does with a None gradient; each gradient must have its variable's shape and dtype.
+  /// Everything is checked before any variable changes.
+  void apply_gradients(const std::vector<Tensor>& gradients, const std::vector<Variable>& variables);
+
+  /// The learning rate.
+  double learning_rate() const { return learning_rate_; }
+  /// Changes the learning rate (for a schedule).
+  void set_learning_rate(double learning_rate);
+  /// The number of `apply_gradients` calls so far (Keras's `iterations`).
+  int64_t iterations() const { return iterations_; }
+  /// The optimizer's name, e.g. "SGD".
+  const std::string& name() const { return name_; }
+  /// The slot `slot` of `variable` (e.g. "momentum"), or an undefined tensor when it has none.
+  Tensor get_slot(const Variable& variable, const std::string& slot) const;
+
+ protected:
+  /// An optimizer called `name` (in its errors) with a learning rate.
+  Optimizer(std::string name, double learning_rate);
+
+  /// A variable's state between steps: named tensors, made by the optimizer on the first step.
+  using Slots = std::map<std::string, Tensor, std::less<>>;
+  /// Updates one variable with its gradient (of the same shape and dtype); `slots` is that
+  /// variable's state, empty before its first step.
+  virtual void update_step(Variable& variable, const Tensor& gradient, Slots& slots) = 0;
+
+ private:
+  struct VariableState {
+    Variable variable;  // keeps the id in use while the state exists
+    Slots slots;
+  };
+  std::string name_;
+  double learning_rate_;
+  int64_t iterations_ = 0;
+  std::unordered_map<uint64_t, VariableState> state_;  // by Variable::id()
+};
+
+}  // namespace tapegrad::optim

@@ -1,0 +1,548 @@
+// GradientTape: TensorFlow's semantics, graph edge cases, nested tapes.
+
+#include "autograd/tapegrad.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace tapegrad;
+
+namespace {
+
+// Checks every element of `t` against `expected` within `tolerance` (relative and absolute).
+void check_values(const Tensor& t, const std::vector<double>& expected, double tolerance = 1e-6) {
+  // CHECK, not REQUIRE: one bad gradient must not hide the other subcases.
+  CHECK_MESSAGE(t.defined(), "expected a gradient, got an undefined tensor");
+  if (!t.defined()) return;
+  const std::vector<double> values = t.to_vector();
+  CHECK(values.size() == expected.size());
+  if (values.size() != expected.size()) return;
+  for (size_t i = 0; i < values.size(); ++i) {
+    INFO("element ", i, " of ", to_string(t));
+    CHECK(values[i] == doctest::Approx(expected[i]).epsilon(tolerance));
+  }
+}
+
+Tensor f64(std::initializer_list<double> values) {
+  return Tensor(values, Shape{static_cast<int64_t>(values.size())}, DType::float64);
+}
+
+}  // namespace
+
+TEST_CASE("GradientTape: watch") {
+  SUBCASE("a watched tensor gets its gradient") {
+    const Tensor x({1, 2, 3}, {3});
+    GradientTape tape;
+    tape.watch(x);
+    CHECK(tape.watched().contains(x.id()));
+    const Tensor y = sum(x * x);
+    check_values(tape.gradient(y, x), {2, 4, 6});
+  }
+  SUBCASE("an unwatched tensor is not recorded and gets no gradient") {
+    const Tensor x({1, 2, 3}, {3});
+    const Tensor w({1, 1, 1}, {3});
+    GradientTape tape;
+    tape.watch(w);
+    const Tensor y = sum(x * x);
+    CHECK(tape.entries().empty());
+    CHECK_FALSE(tape.gradient(y, x).defined());
+  }
+  SUBCASE("ops on watched tensors are entries, in execution order") {
+    const Tensor x({1, 2}, {2});
+    GradientTape tape;
+    tape.watch(x);
+    const Tensor y = exp(x * x + x);
+    REQUIRE(tape.entries().size() == 3);
+    CHECK(std::string(tape.entries()[0].op) == "mul");
+    CHECK(std::string(tape.entries()[1].op) == "add");
+    CHECK(std::string(tape.entries()[2].op) == "exp");
+    CHECK(tape.entries()[2].output.id() == y.id());
+    CHECK(tape.entries()[1].input_ids[0] == tape.entries()[0].output.id());
+    CHECK(tape.entries()[1].input_ids[1] == x.id());
+  }
+}
+
+TEST_CASE("GradientTape: variables") {
+  SUBCASE("watch_accessed_variables (default): trainable variables read are watched") {
+    Variable v(Tensor({1, 2}, {2}), "v");
+    GradientTape tape;
+    const Tensor y = sum(v * v + v);
+    CHECK(tape.watched().contains(v.id()));
+    check_values(tape.gradient(y, v), {3, 5});
+  }
+  SUBCASE("watch_accessed_variables = false: only what is watched explicitly") {
+    Variable v(Tensor({1, 2}, {2}), "v");
+    Variable w(Tensor({3, 4}, {2}), "w");
+    GradientTape tape({.watch_accessed_variables = false});
+    tape.watch(w);
+    const Tensor y = sum(v * w);
+    CHECK_FALSE(tape.watched().contains(v.id()));
+    CHECK(tape.watched().contains(w.id()));
+    const auto grads = tape.gradient(y, {v, w});
+    CHECK_FALSE(grads[0].defined());
+    check_values(grads[1], {1, 2});
+  }
+  SUBCASE("a non-trainable variable is not watched unless asked") {
+    Variable c(Tensor({2, 3}, {2}), "c", false);
+    Variable v(Tensor({5, 7}, {2}), "v");
+    {
+      GradientTape tape;
+      const Tensor y = sum(c * v);
+      CHECK_FALSE(tape.watched().contains(c.id()));
+      const auto grads = tape.gradient(y, {c, v});
+      CHECK_FALSE(grads[0].defined());
+      check_values(grads[1], {2, 3});
+    }
+    {
+      GradientTape tape;
+      tape.watch(c);
+      const Tensor y = sum(c * v);
+      check_values(tape.gradient(y, c), {5, 7});
+    }
+  }
+  SUBCASE("each variable gets its own gradient, even when made from one tensor") {
+    const Tensor init({1, 1}, {2});
+    Variable a(init, "a"), b(init, "b");
+    GradientTape tape;
+    const Tensor y = sum(a * 2.0 + b * 3.0);
+    const auto grads = tape.gradient(y, {a, b});
+    check_values(grads[0], {2, 2});
+    check_values(grads[1], {3, 3});
+  }
+  SUBCASE("a variable assigned another variable's value keeps its own gradient") {
+    Variable a(Tensor({1, 2}, {2}), "a"), b(zeros({2}), "b");
+    b.assign(a.value());
+    GradientTape tape;
+    const Tensor y = sum(a * 2.0 + b * b);
+    const auto grads = tape.gradient(y, {a, b});
+    check_values(grads[0], {2, 2});
+    check_values(grads[1], {2, 4});
+  }
+  SUBCASE("a watched tensor that also initialised a variable keeps its own gradient") {
+    const Tensor x({1, 2}, {2});
+    Variable v(x, "v");
+    GradientTape tape;
+    tape.watch(x);
+    const Tensor y = sum(v * 2.0 + x * 3.0);
+    const auto grads = tape.gradient(y, {v, x});
+    check_values(grads[0], {2, 2});
+    check_values(grads[1], {3, 3});
+  }
+  SUBCASE("assign after recording does not change what the tape recorded") {
+    Variable v(Tensor({1, 2}, {2}), "v");
+    GradientTape tape;
+    const Tensor y = sum(v * v);
+    v.assign(Tensor({10, 20}, {2}));
+    CHECK(y.item() == 5);
+    check_values(tape.gradient(y, v), {2, 4});  // d(v.v)/dv at the recorded value [1, 2]
+    check_values(v.value(), {10, 20});
+  }
+  SUBCASE("assign_sub and assign_add are not recorded") {
+    Variable v(Tensor({1, 2}, {2}), "v");
+    GradientTape tape;
+    v.assign_sub(Tensor({0.5, 0.5}, {2}));
+    v.assign_add(Tensor({0.25, 0.25}, {2}));
+    CHECK(tape.entries().empty());
+    check_values(v.value(), {0.75, 1.75});
+  }
+}
+
+TEST_CASE("GradientTape: persistent or not") {
+  const Tensor x = f64({1, 2, 3});
+  SUBCASE("a persistent tape gives many gradients") {
+    GradientTape tape({.persistent = true});
+    tape.watch(x);
+    const Tensor y = x * x;
+    const Tensor z = y * x;
+    check_values(tape.gradient(y, x), {2, 4, 6});
+    check_values(tape.gradient(z, x), {3, 12, 27});
+    check_values(tape.gradient(y, x), {2, 4, 6});
+    check_values(tape.gradient(z, y), {1, 2, 3});
+  }
+  SUBCASE("a non-persistent tape refuses a second gradient") {
+    GradientTape tape;
+    tape.watch(x);
+    const Tensor y = x * x;
+    check_values(tape.gradient(y, x), {2, 4, 6});
+    CHECK_THROWS_WITH_AS(tape.gradient(y, x), doctest::Contains("persistent"), Error);
+  }
+  SUBCASE("gradient inside the tape's scope, as the book's loop does: the kernel is learned") {
+    const Tensor X = ones({6, 8}).with({all, {2, 6}}, 0);
+    const Tensor Y = corr2d(X, Tensor({1, -1}, {1, 2}));
+    Variable K(Tensor({0.3, 0.2}, {1, 2}), "K");
+    double first_loss = 0, last_loss = 0;
+    for (int epoch = 0; epoch < 10; ++epoch) {
+      GradientTape tape({.watch_accessed_variables = false});
+      tape.watch(K);
+      const Tensor l = pow(abs(corr2d(X, K) - Y), 2);
+      const Tensor grad = tape.gradient(l, K);
+      K.assign(K.value() - grad * 3e-2);
+      last_loss = sum(l).item();
+      if (epoch == 0) first_loss = last_loss;
+      const Tensor after = K.value() * 2.0;  // the tape still records nothing unwatched after gradient
+      CHECK(after.defined());
+    }
+    CHECK(last_loss < first_loss / 100);
+    CHECK(K.value().flat(0) == doctest::Approx(1.0).epsilon(0.05));
+    CHECK(K.value().flat(1) == doctest::Approx(-1.0).epsilon(0.05));
+  }
+}
+
+TEST_CASE("GradientTape: targets and seeds") {
+  const Tensor x = f64({1, 2, 3});
+  SUBCASE("a non-scalar target: the gradient of its sum") {
+    GradientTape tape({.persistent = true});
+    tape.watch(x);
+    const Tensor y = x * x;
+    const Tensor s = sum(y);
+    CHECK(tape.gradient(y, x).to_vector() == tape.gradient(s, x).to_vector());
+    check_values(tape.gradient(y, x), {2, 4, 6});
+  }
+  SUBCASE("output_gradients seeds the target's gradient") {
+    GradientTape tape;
+    tape.watch(x);
+    const Tensor y = x * x;
+    GradientOptions options;
+    options.output_gradients = f64({1, -1, 0.5});
+    check_values(tape.gradient(y, x, options), {2, -4, 3});
+  }
+  SUBCASE("a source that is the target itself gets ones") {
+    GradientTape tape({.persistent = true});
+    tape.watch(x);
+    check_values(tape.gradient(x, x), {1, 1, 1});
+    const Tensor y = x * 5.0;
+    check_values(tape.gradient(y, y), {1, 1, 1});
+    Variable v(Tensor({4, 5}, {2}), "v");
+    const Tensor read = v.read();
+    check_values(tape.gradient(read, v), {1, 1});
+  }
+  SUBCASE("an intermediate can be a source") {
+    GradientTape tape;
+    tape.watch(x);
+    const Tensor b = x * 2.0;
+    const Tensor c = b * b;
+    const auto grads = tape.gradient(c, {b, x});
+    check_values(grads[0], {4, 8, 12});   // 2b
+    check_values(grads[1], {8, 16, 24});  // 8x
+  }
+  SUBCASE("mean: 1/n everywhere") {
+    GradientTape tape;
+    tape.watch(x);
+    check_values(tape.gradient(mean(x), x), {1.0 / 3, 1.0 / 3, 1.0 / 3});
+  }
+  SUBCASE("scalar operands") {
+    GradientTape tape;
+    tape.watch(x);
+    const Tensor y = 1.0 / x + (2.0 - x) * 3.0 + x / 4.0 - 1.0;
+    check_values(tape.gradient(y, x), {-1 - 3 + 0.25, -0.25 - 3 + 0.25, -1.0 / 9 - 3 + 0.25});
+  }
+}
+
+TEST_CASE("GradientTape: unconnected sources") {
+  const Tensor x = f64({1, 2});
+  const Tensor z = f64({5, 6, 7});
+  SUBCASE("undefined by default") {
+    GradientTape tape;
+    tape.watch(x);
+    tape.watch(z);
+    const Tensor y = sum(x * 2.0);
+    const auto grads = tape.gradient(y, {x, z});
+    check_values(grads[0], {2, 2});
+    CHECK_FALSE(grads[1].defined());
+  }
+  SUBCASE("zeros of the source's shape and dtype on request") {
+    GradientTape tape;
+    tape.watch(x);
+    tape.watch(z);
+    Variable unused(zeros({2, 2}), "unused");
+    const Tensor y = sum(x * 2.0);
+    GradientOptions options;
+    options.unconnected_gradients = UnconnectedGradients::zero;
+    const auto grads = tape.gradient(y, {z, unused, x}, options);
+    REQUIRE(grads[0].defined());
+    CHECK(grads[0].shape() == Shape{3});
+    CHECK(grads[0].dtype() == DType::float64);
+    check_values(grads[0], {0, 0, 0});
+    CHECK(grads[1].shape() == Shape{2, 2});
+    CHECK(grads[1].dtype() == DType::float32);
+    check_values(grads[1], {0, 0, 0, 0});
+    check_values(grads[2], {2, 2});
+  }
+  SUBCASE("a source recorded on the tape but off the target's path") {
+    GradientTape tape;
+    tape.watch(x);
+    tape.watch(z);
+    const Tensor other = z * z;  // recorded, but y does not use it
+    const Tensor y = sum(x * x);
+    CHECK(other.defined());
+    CHECK_FALSE(tape.gradient(y, z).defined());
+  }
+}
+
+TEST_CASE("GradientTape: graph shapes") {
+  SUBCASE("a reused intermediate: b = a + a; c = b * b gives dc/da = 8a") {
+    const Tensor a = f64({1, -2, 3});
+    GradientTape tape;
+    tape.watch(a);
+    const Tensor b = a + a;
+    const Tensor c = b * b;
+    check_values(tape.gradient(c, a), {8, -16, 24});
+  }
+  SUBCASE("one tensor on several paths: y = x * x * x + exp(x)") {
+    const Tensor x = f64({0.5, 1.5});
+    GradientTape tape;
+    tape.watch(x);
+    const Tensor y = x * x * x + exp(x);
+    check_values(tape.gradient(y, x), {3 * 0.25 + std::exp(0.5), 3 * 2.25 + std::exp(1.5)}, 1e-12);
+  }
+  SUBCASE("broadcast inputs get gradients of their own shapes") {
+    const Tensor col({1, 2, 3}, {3, 1}, DType::float64);
+    const Tensor row({10, 20, 30, 40}, {1, 4}, DType::float64);
+    const Tensor s = Tensor::scalar(2, DType::float64);
+    GradientTape tape;
+    tape.watch(col);
+    tape.watch(row);
+    tape.watch(s);
+    const Tensor y = col * row + s;
+    const auto grads = tape.gradient(y, {col, row, s});
+    CHECK(grads[0].shape() == Shape{3, 1});
+    CHECK(grads[1].shape() == Shape{1, 4});
+    CHECK(grads[2].shape() == Shape{});
+    check_values(grads[0], {100, 100, 100});
+    check_values(grads[1], {6, 6, 6, 6});
+    check_values(grads[2], {12});
+  }
+  SUBCASE("a chain of 100,000 multiplications: no stack overflow, the right gradient") {
+    const Tensor x0 = Tensor::scalar(1.0, DType::float64);
+    GradientTape tape;
+    tape.watch(x0);
+    Tensor x = x0;
+    for (int i = 0; i < 100000; ++i) x = x * 1.0001;
+    CHECK(tape.entries().size() == 100000);
+    const double expected = std::pow(1.0001, 100000);
+    CHECK(x.item() == doctest::Approx(expected).epsilon(1e-9));
+    CHECK(tape.gradient(x, x0).item() == doctest::Approx(expected).epsilon(1e-9));
+  }
+  SUBCASE("a chain of 100,000 additions on a matrix") {
+    const Tensor x0 = zeros({2, 3});
+    GradientTape tape;
+    tape.watch(x0);
+    Tensor x = x0;
+    for (int i = 0; i < 100000; ++i) x = x + 1.0;
+    CHECK(x.flat(0) == 100000);
+    check_values(tape.gradient(x, x0), {1, 1, 1, 1, 1, 1});
+  }
+  SUBCASE("a tape frees what it holds when it is destroyed") {
+    Generator generator(3);
+    const Tensor x = random_normal({64, 64}, generator);
+    const size_t before = allocator_stats().in_use;
+    {
+      GradientTape tape;
+      tape.watch(x);
+      Tensor y = x;
+      for (int i = 0; i < 50; ++i) y = exp(y * 0.01);
+      const Tensor g = tape.gradient(y, x);
+      CHECK(g.defined());
+      CHECK(allocator_stats().in_use > before);
+    }
+    CHECK(allocator_stats().in_use == before);
+  }
+}
+
+TEST_CASE("GradientTape: pausing and what is never watched") {
+  SUBCASE("StopRecording pauses every active tape") {
+    const Tensor x = f64({1, 2});
+    GradientTape outer;
+    GradientTape tape;
+    outer.watch(x);
+    tape.watch(x);
+    const Tensor y = x * x;
+    Tensor z;
+    {
+      StopRecording pause;
+      CHECK_FALSE(tape.recording());
+      CHECK_FALSE(outer.recording());
+      z = x * x * 3.0;
+    }
+    CHECK(tape.recording());
+    CHECK(tape.entries().size() == 1);
+    CHECK(outer.entries().size() == 1);
+    const Tensor total = y + z;  // z is a constant to both tapes
+    check_values(tape.gradient(total, x), {2, 4});
+    check_values(outer.gradient(total, x), {2, 4});
+  }
+  SUBCASE("integer tensors are never watched") {
+    const Tensor labels({1, 2, 3}, {3}, DType::int64);
+    GradientTape tape;
+    tape.watch(labels);
+    CHECK(tape.watched().empty());
+    CHECK_FALSE(tape.gradient(sum(labels.to(DType::float32) * 2.0), labels).defined());
+  }
+  SUBCASE("integer variables are never watched, even when read") {
+    Variable labels(Tensor({1, 2, 3}, {3}, DType::int64), "labels");
+    GradientTape tape;
+    const Tensor read = labels.read();
+    CHECK(read.dtype() == DType::int64);
+    CHECK_FALSE(tape.watched().contains(labels.id()));
+    CHECK(tape.entries().empty());
+    tape.watch(labels);
+    CHECK(tape.watched().empty());
+  }
+  SUBCASE("a tape records only ops of its own thread") {
+    const Tensor x = f64({1, 2});
+    GradientTape tape;
+    tape.watch(x);
+    Tensor from_thread;
+    std::thread worker([&] { from_thread = x * x; });
+    worker.join();
+    CHECK(tape.entries().empty());
+    CHECK_FALSE(tape.gradient(from_thread, x).defined());
+  }
+  SUBCASE("a failed op leaves the tape usable") {
+    const Tensor x = f64({1, 2});
+    GradientTape tape;
+    tape.watch(x);
+    const Tensor y = x * x;
+    CHECK_THROWS_AS(x + f64({1, 2, 3}), Error);
+    check_values(tape.gradient(y, x), {2, 4});
+  }
+}
+
+TEST_CASE("GradientTape: several sources at once") {
+  const Tensor x = f64({1, 2});
+  Variable v(Tensor({3, 4}, {2}, DType::float64), "v");
+  Variable w(Tensor({5, 6}, {2}, DType::float64), "w");
+  SUBCASE("a braced list of tensors and variables") {
+    GradientTape tape;
+    tape.watch(x);
+    const Tensor y = sum(x * v * w);
+    const auto grads = tape.gradient(y, {x, v, w});
+    REQUIRE(grads.size() == 3);
+    check_values(grads[0], {15, 24});
+    check_values(grads[1], {5, 12});
+    check_values(grads[2], {3, 8});
+  }
+  SUBCASE("a vector of variables, as trainable_variables() returns") {
+    GradientTape tape;
+    const Tensor y = sum(v * v * w);
+    const std::vector<Variable> variables{v, w};
+    const auto grads = tape.gradient(y, variables);
+    REQUIRE(grads.size() == 2);
+    check_values(grads[0], {30, 48});
+    check_values(grads[1], {9, 16});
+  }
+  SUBCASE("a span of sources") {
+    GradientTape tape;
+    tape.watch(x);
+    const Tensor y = sum(x * w);
+    const std::vector<Source> sources{w, x};
+    const auto grads = tape.gradient(y, std::span<const Source>(sources));
+    check_values(grads[0], {1, 2});
+    check_values(grads[1], {5, 6});
+  }
+}
+
+TEST_CASE("GradientTape: nested tapes differentiate gradients") {
+  SUBCASE("d2/dx2 of x^3 = 6x, with mul and with pow") {
+    const Tensor x = f64({2, -1});
+    for (const bool use_pow : {false, true}) {
+      INFO("use_pow ", use_pow);
+      GradientTape outer;
+      outer.watch(x);
+      Tensor dy;
+      {
+        GradientTape inner;
+        inner.watch(x);
+        const Tensor y = use_pow ? pow(x, 3) : x * x * x;
+        dy = inner.gradient(y, x);
+      }
+      check_values(dy, {12, 3});
+      check_values(outer.gradient(dy, x), {12, -6});
+    }
+  }
+  SUBCASE("third derivative with three tapes: d3/dx3 of x^4 = 24x") {
+    const Tensor x = f64({1.5});
+    GradientTape t3;
+    t3.watch(x);
+    Tensor d2;
+    {
+      GradientTape t2;
+      t2.watch(x);
+      Tensor d1;
+      {
+        GradientTape t1;
+        t1.watch(x);
+        d1 = t1.gradient(pow(x, 4), x);
+      }
+      d2 = t2.gradient(d1, x);
+    }
+    check_values(d2, {12 * 1.5 * 1.5});
+    check_values(t3.gradient(d2, x), {24 * 1.5});
+  }
+  SUBCASE("second derivatives of exp, log and div") {
+    const Tensor x = f64({0.5, 2.0});
+    GradientTape outer({.persistent = true});
+    outer.watch(x);
+    std::vector<Tensor> first;
+    {
+      GradientTape inner({.persistent = true});
+      inner.watch(x);
+      first.push_back(inner.gradient(exp(x), x));
+      first.push_back(inner.gradient(log(x), x));
+      first.push_back(inner.gradient(1.0 / x, x));
+    }
+    check_values(outer.gradient(first[0], x), {std::exp(0.5), std::exp(2.0)}, 1e-12);
+    check_values(outer.gradient(first[1], x), {-4, -0.25}, 1e-12);
+    check_values(outer.gradient(first[2], x), {16, 0.25}, 1e-12);
+  }
+  SUBCASE("through corr2d: d/dK of sum(d/dK sum(corr2d(X, K)^2)) against finite differences") {
+    Generator generator(11);
+    const Tensor X = random_normal({5, 6}, generator, 0, 1, DType::float64);
+    const std::vector<double> k0 = random_normal({2, 3}, generator, 0, 1, DType::float64).to_vector();
+    // The first derivative, summed: s(K) = sum(dL/dK) for L = sum(corr2d(X, K)^2).
+    auto first_derivative = [&](const Tensor& K) {
+      GradientTape tape;
+      tape.watch(K);
+      return tape.gradient(sum(square(corr2d(X, K))), K);
+    };
+    const Tensor K(k0, Shape{2, 3}, DType::float64);
+    GradientTape outer;
+    outer.watch(K);
+    const Tensor dK = first_derivative(K);
+    REQUIRE(outer.entries().size() > 0);
+    const Tensor second = outer.gradient(dK, K);
+    REQUIRE(second.defined());
+    const std::vector<double> analytic = second.to_vector();
+    const double eps = 1e-5;
+    for (size_t i = 0; i < k0.size(); ++i) {
+      std::vector<double> plus = k0, minus = k0;
+      plus[i] += eps;
+      minus[i] -= eps;
+      const double numeric = (sum(first_derivative(Tensor(plus, Shape{2, 3}, DType::float64))).item() -
+                              sum(first_derivative(Tensor(minus, Shape{2, 3}, DType::float64))).item()) /
+                             (2 * eps);
+      INFO("kernel element ", i);
+      CHECK(analytic[i] == doctest::Approx(numeric).epsilon(1e-6));
+    }
+  }
+  SUBCASE("gradcheck of a gradient: the outer tape sees through conv2d's backward") {
+    // f(x, k) = d/dk sum(conv2d(x, k)^2): its gradient checks conv2d_backprop_filter's own gradient.
+    const auto f = [](const std::vector<Tensor>& in) {
+      GradientTape tape;
+      tape.watch(in[1]);
+      Conv2DOptions options;
+      options.strides = {2, 1};
+      options.padding = Padding::same();
+      return tape.gradient(sum(square(conv2d(in[0], in[1], options))), in[1]);
+    };
+    Generator generator(12);
+    const std::vector<Tensor> inputs{random_normal({2, 5, 4, 2}, generator), random_normal({3, 2, 2, 3}, generator)};
+    const GradcheckResult result = gradcheck(f, inputs);
+    INFO(result.summary());
+    CHECK(result.passed);
+  }
+}
