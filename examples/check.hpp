@@ -19,9 +19,9 @@ struct CheckFailed : std::runtime_error {
 };
 
 /// Throws CheckFailed with the formatted message unless `ok`.
-template <typename... Args>
-void check(bool ok, fmt::format_string<Args...> format, Args&&... args) {
-  if (!ok) throw CheckFailed("check failed: " + fmt::format(format, std::forward<Args>(args)...));
+template <typename... T>
+void check(bool ok, fmt::format_string<T...> format, T&&... values) {
+  if (!ok) throw CheckFailed("check failed: " + fmt::format(format, std::forward<T>(values)...));
 }
 
 /// Throws CheckFailed unless `got` has `want`'s shape and exactly its values.

@@ -13,16 +13,19 @@ namespace tapegrad::nn {
 
 /// Options of `Conv2D`, in Keras's order and with its defaults, except the kernel initializer:
 /// random normal (stddev 0.05), as the book's layers start.
+// NOTE: every member has a default member initializer, `{}` included: GCC 12 warns
+// (-Wmissing-field-initializers) when a designated initializer such as {.use_bias = false} leaves
+// out a member that has none.
 struct Conv2DOptions {
-  std::array<int64_t, 2> strides{1, 1};        ///< step of the window (height, width)
-  Padding padding = Padding::valid();          ///< "valid" (none), "same", or explicit zeros
-  std::array<int64_t, 2> dilation_rate{1, 1};  ///< spacing of the kernel's taps (height, width)
-  bool use_bias = true;                        ///< add a bias per filter
-  Initializer kernel_initializer = random_normal();
-  Initializer bias_initializer = zeros();
-  std::optional<uint64_t> seed{};  ///< fixes the initial weights; default: the default generator
-  DType dtype = DType::float32;    ///< dtype of the weights and of the inputs
-  std::string name{};              ///< default: "conv2d", "conv2d_1", ...
+  std::array<int64_t, 2> strides{1, 1};              ///< step of the window (height, width)
+  Padding padding = Padding::valid();                ///< "valid" (none), "same", or explicit zeros
+  std::array<int64_t, 2> dilation_rate{1, 1};        ///< spacing of the kernel's taps (height, width)
+  bool use_bias = true;                              ///< add a bias per filter
+  Initializer kernel_initializer = random_normal();  ///< the kernel's first values
+  Initializer bias_initializer = zeros();            ///< the bias's first values
+  std::optional<uint64_t> seed{};                    ///< fixes the initial weights; default: the default generator
+  DType dtype = DType::float32;                      ///< dtype of the weights and of the inputs
+  std::string name{};                                ///< default: "conv2d", "conv2d_1", ...
 };
 
 /// A 2-D convolution layer, as Keras's Conv2D: y = conv2d(x, kernel) + bias, x NHWC

@@ -38,8 +38,8 @@ class Initializer {
     return make(shape, dtype, generator, compute_fans(shape));
   }
 
-  // The factories below build initializers; none is a public constructor, so a name always says
-  // what the initializer draws.
+  // No public constructor: every initializer comes from a factory below, and its name says what
+  // it draws.
   friend Initializer random_normal(double mean, double stddev);
   friend Initializer random_uniform(double low, double high);
   friend Initializer truncated_normal(double mean, double stddev);

@@ -13,7 +13,7 @@ namespace {
 // Keras's layer names: the first "conv2d", then "conv2d_1", "conv2d_2", ...
 struct NameCounters {
   std::mutex mutex;
-  std::map<std::string, int64_t, std::less<>> next;
+  std::map<std::string, int64_t> next;
 };
 
 NameCounters& name_counters() {
@@ -24,8 +24,7 @@ NameCounters& name_counters() {
 std::string unique_name(std::string_view base) {
   NameCounters& counters = name_counters();
   const std::lock_guard lock(counters.mutex);
-  auto [slot, inserted] = counters.next.try_emplace(std::string(base), 0);
-  const int64_t n = slot->second++;
+  const int64_t n = counters.next[std::string(base)]++;
   return n == 0 ? std::string(base) : fmt::format("{}_{}", base, n);
 }
 

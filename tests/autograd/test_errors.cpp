@@ -45,8 +45,8 @@ TEST_CASE("errors: corr2d") {
     CHECK_THROWS_WITH_AS(corr2d(ones({4, 4}), ones({2, 5})), "corr2d: kernel 2x5 is larger than input 4x4", Error);
   }
   SUBCASE("not matrices") {
-    CHECK_THROWS_WITH_AS(corr2d(ones({3}), ones({2, 2})), "corr2d: input 3 and kernel 2x2; expected two matrices (rank 2)",
-                         Error);
+    CHECK_THROWS_WITH_AS(corr2d(ones({3}), ones({2, 2})),
+                         "corr2d: input 3 and kernel 2x2; expected two matrices (rank 2)", Error);
     CHECK_THROWS_WITH_AS(corr2d(ones({1, 3, 3}), ones({2, 2})), Contains("corr2d: input 1x3x3"), Error);
     CHECK_THROWS_WITH_AS(corr2d(ones({3, 3}), Tensor::scalar(1)), Contains("kernel scalar"), Error);
   }
@@ -83,7 +83,8 @@ TEST_CASE("errors: conv2d") {
   SUBCASE("strides, dilations and padding out of range") {
     Conv2DOptions options;
     options.strides = {0, 1};
-    CHECK_THROWS_WITH_AS(conv2d(ones({1, 5, 5, 1}), ones({3, 3, 1, 1}), options), Contains("conv2d: strides 0x1"), Error);
+    CHECK_THROWS_WITH_AS(conv2d(ones({1, 5, 5, 1}), ones({3, 3, 1, 1}), options), Contains("conv2d: strides 0x1"),
+                         Error);
     options.strides = {1, 1};
     options.dilations = {1, -2};
     CHECK_THROWS_WITH_AS(conv2d(ones({1, 5, 5, 1}), ones({3, 3, 1, 1}), options), Contains("dilations 1x-2"), Error);
@@ -143,8 +144,8 @@ TEST_CASE("errors: shape ops") {
   }
   SUBCASE("pad and flip") {
     CHECK_THROWS_WITH_AS(pad(ones({2, 2}), {-1, 0}, {0, 0}), Contains("pad: padding [-1, 0] before"), Error);
-    CHECK_THROWS_WITH_AS(pad(ones({2, 2}), {1}, {0, 0}), Contains("for shape 2x2; expected one non-negative size per axis"),
-                         Error);
+    CHECK_THROWS_WITH_AS(pad(ones({2, 2}), {1}, {0, 0}),
+                         Contains("for shape 2x2; expected one non-negative size per axis"), Error);
     CHECK_THROWS_WITH_AS(flip(ones({2, 2}), {0, 0}), "flip: axis 0 appears twice in [0, 0]", Error);
     CHECK_THROWS_WITH_AS(flip(ones({2, 2}), {2}), "flip: axis 2 is out of range for rank 2", Error);
   }
@@ -191,8 +192,8 @@ TEST_CASE("errors: tensors") {
     CHECK_THROWS_WITH_AS(random_normal({2}, generator, 0, -1), "random_normal: stddev must be >= 0, got -1", Error);
     CHECK_THROWS_WITH_AS(random_uniform({2}, generator, 1, 0), "random_uniform: expected low <= high, got 1 and 0",
                          Error);
-    CHECK_THROWS_WITH_AS(random_normal({2}, generator, 0, 1, DType::int64), Contains("random_normal: expected a float32"),
-                         Error);
+    CHECK_THROWS_WITH_AS(random_normal({2}, generator, 0, 1, DType::int64),
+                         Contains("random_normal: expected a float32"), Error);
   }
 }
 
@@ -203,7 +204,8 @@ TEST_CASE("errors: variables and tapes") {
     CHECK_THROWS_WITH_AS(w.assign(ones({2, 2}, DType::float64)), Contains("got 2x2 float64"), Error);
     CHECK_THROWS_WITH_AS(w.assign(Tensor{}), Contains("got undefined"), Error);
     CHECK_THROWS_WITH_AS(w.assign_sub(ones({3})), Contains("sub: shapes 2x2 and 3"), Error);
-    CHECK_THROWS_WITH_AS(w.assign_add(ones({3, 2, 2})), Contains("Variable::assign: 'w' is 2x2 float32, got 3x2x2"), Error);
+    CHECK_THROWS_WITH_AS(w.assign_add(ones({3, 2, 2})), Contains("Variable::assign: 'w' is 2x2 float32, got 3x2x2"),
+                         Error);
     CHECK(w.value().to_vector() == std::vector<double>(4, 1.0));  // unchanged by the failed assignments
   }
   SUBCASE("variables without a value") {

@@ -74,10 +74,14 @@ std::vector<OpCase> make_registry() {
     add_case(op, "5 with 5, magnitude 1e3", {{{5}}, {{5}, second}}, f, 1e3);
     add_case(op, "5 with 5, magnitude 1e-3", {{{5}}, {{5}, second}}, f, 1e-3);
   };
-  binary("add", [](const Inputs& x) { return add(x[0], x[1]); }, any);
-  binary("sub", [](const Inputs& x) { return sub(x[0], x[1]); }, any);
-  binary("mul", [](const Inputs& x) { return mul(x[0], x[1]); }, any);
-  binary("div", [](const Inputs& x) { return div(x[0], x[1]); }, away);
+  binary(
+      "add", [](const Inputs& x) { return add(x[0], x[1]); }, any);
+  binary(
+      "sub", [](const Inputs& x) { return sub(x[0], x[1]); }, any);
+  binary(
+      "mul", [](const Inputs& x) { return mul(x[0], x[1]); }, any);
+  binary(
+      "div", [](const Inputs& x) { return div(x[0], x[1]); }, away);
   add_case("add", "tensor + double", {{{3}}}, [](const Inputs& x) { return x[0] + 2.5; });
   add_case("sub", "double - tensor", {{{3}}}, [](const Inputs& x) { return 2.5 - x[0]; });
   add_case("mul", "tensor used twice: x * x", {{{2, 2}}}, [](const Inputs& x) { return x[0] * x[0]; });
@@ -92,12 +96,18 @@ std::vector<OpCase> make_registry() {
     add_case(op, fmt::format("5, magnitude {}", large), {{{5}, domain}}, f, large);
     add_case(op, fmt::format("5, magnitude {}", small), {{{5}, domain}}, f, small);
   };
-  unary("neg", [](const Inputs& x) { return neg(x[0]); }, any, 1e3, 1e-3);
-  unary("abs", [](const Inputs& x) { return abs(x[0]); }, away, 1e3, 1e-3);
-  unary("square", [](const Inputs& x) { return square(x[0]); }, any, 1e3, 1e-3);
-  unary("exp", [](const Inputs& x) { return exp(x[0]); }, any, 5, 1e-3);
-  unary("log", [](const Inputs& x) { return log(x[0]); }, positive, 1e3, 1e-3);
-  unary("pow", [](const Inputs& x) { return pow(x[0], 3); }, positive, 1e2, 1e-2);
+  unary(
+      "neg", [](const Inputs& x) { return neg(x[0]); }, any, 1e3, 1e-3);
+  unary(
+      "abs", [](const Inputs& x) { return abs(x[0]); }, away, 1e3, 1e-3);
+  unary(
+      "square", [](const Inputs& x) { return square(x[0]); }, any, 1e3, 1e-3);
+  unary(
+      "exp", [](const Inputs& x) { return exp(x[0]); }, any, 5, 1e-3);
+  unary(
+      "log", [](const Inputs& x) { return log(x[0]); }, positive, 1e3, 1e-3);
+  unary(
+      "pow", [](const Inputs& x) { return pow(x[0], 3); }, positive, 1e2, 1e-2);
   add_case("pow", "x^0.5", {{{3, 4}, positive}}, [](const Inputs& x) { return pow(x[0], 0.5); });
   add_case("pow", "x^-1.5", {{{3, 4}, positive}}, [](const Inputs& x) { return pow(x[0], -1.5); });
   add_case("pow", "x^2 of any sign", {{{3, 4}}}, [](const Inputs& x) { return pow(x[0], 2); });
@@ -111,8 +121,10 @@ std::vector<OpCase> make_registry() {
   add_case("sum", "axes 0 and 2 of 2x3x4", {{{2, 3, 4}}}, [](const Inputs& x) { return sum(x[0], {0, 2}); });
   add_case("sum", "a scalar", {{{}}}, [](const Inputs& x) { return sum(x[0]); });
   add_case("sum", "mean over axis 1, keepdims", {{{3, 5}}}, [](const Inputs& x) { return mean(x[0], 1, true); });
-  add_case("sum", "magnitude 1e3", {{{4, 3}}}, [](const Inputs& x) { return sum(x[0], 1); }, 1e3);
-  add_case("sum", "magnitude 1e-3", {{{4, 3}}}, [](const Inputs& x) { return sum(x[0], 0); }, 1e-3);
+  add_case(
+      "sum", "magnitude 1e3", {{{4, 3}}}, [](const Inputs& x) { return sum(x[0], 1); }, 1e3);
+  add_case(
+      "sum", "magnitude 1e-3", {{{4, 3}}}, [](const Inputs& x) { return sum(x[0], 0); }, 1e-3);
 
   // Shape ops.
   add_case("reshape", "2x6 to 3x4", {{{2, 6}}}, [](const Inputs& x) { return reshape(x[0], {3, 4}); });
@@ -127,14 +139,17 @@ std::vector<OpCase> make_registry() {
   add_case("sum_to", "2x3x4 to 3x1", {{{2, 3, 4}}}, [](const Inputs& x) { return sum_to(x[0], {3, 1}); });
   add_case("sum_to", "3x4 to scalar", {{{3, 4}}}, [](const Inputs& x) { return sum_to(x[0], {}); });
   add_case("sum_to", "3x4 to 4", {{{3, 4}}}, [](const Inputs& x) { return sum_to(x[0], {4}); });
-  add_case("slice", "rows 1..3, every other column", {{{5, 6}}},
-           [](const Inputs& x) { return slice(x[0], {{1, 4}, {0, 6, 2}}); });
+  add_case("slice", "rows 1..3, every other column", {{{5, 6}}}, [](const Inputs& x) {
+    return slice(x[0], {{1, 4}, {0, 6, 2}});
+  });
   add_case("slice", "negative begin", {{{7}}}, [](const Inputs& x) { return slice(x[0], {{-3}}); });
-  add_case("slice", "step 3 on the middle axis", {{{2, 7, 3}}},
-           [](const Inputs& x) { return slice(x[0], {{}, {1, INT64_MAX, 3}}); });
+  add_case("slice", "step 3 on the middle axis", {{{2, 7, 3}}}, [](const Inputs& x) {
+    return slice(x[0], {{}, {1, INT64_MAX, 3}});
+  });
   add_case("slice", "rows and cols", {{{4, 5}}}, [](const Inputs& x) { return cols(rows(x[0], 1, 3), 2, 5); });
-  add_case("unslice", "2x3 into 5x6", {{{2, 3}}},
-           [](const Inputs& x) { return unslice(x[0], {5, 6}, {{1, 5, 2}, {0, 6, 2}}); });
+  add_case("unslice", "2x3 into 5x6", {{{2, 3}}}, [](const Inputs& x) {
+    return unslice(x[0], {5, 6}, {{1, 5, 2}, {0, 6, 2}});
+  });
   add_case("unslice", "3 into 7 from the back", {{{3}}}, [](const Inputs& x) { return unslice(x[0], {7}, {{-3}}); });
   add_case("pad", "3x4, uneven", {{{3, 4}}}, [](const Inputs& x) { return pad(x[0], {1, 0}, {2, 3}); });
   add_case("pad", "2x2x2 on one axis", {{{2, 2, 2}}}, [](const Inputs& x) { return pad(x[0], {0, 0, 2}, {0, 0, 1}); });
@@ -149,8 +164,10 @@ std::vector<OpCase> make_registry() {
   add_case("corr2d", "kernel as large as the input", {{{4, 3}}, {{4, 3}}},
            [](const Inputs& x) { return corr2d(x[0], x[1]); });
   add_case("corr2d", "1x5 with 1x1", {{{1, 5}}, {{1, 1}}}, [](const Inputs& x) { return corr2d(x[0], x[1]); });
-  add_case("corr2d", "magnitude 1e3", {{{4, 4}}, {{2, 3}}}, [](const Inputs& x) { return corr2d(x[0], x[1]); }, 1e3);
-  add_case("corr2d", "magnitude 1e-3", {{{4, 4}}, {{2, 3}}}, [](const Inputs& x) { return corr2d(x[0], x[1]); }, 1e-3);
+  add_case(
+      "corr2d", "magnitude 1e3", {{{4, 4}}, {{2, 3}}}, [](const Inputs& x) { return corr2d(x[0], x[1]); }, 1e3);
+  add_case(
+      "corr2d", "magnitude 1e-3", {{{4, 4}}, {{2, 3}}}, [](const Inputs& x) { return corr2d(x[0], x[1]); }, 1e-3);
 
   // Batched convolution and its two gradient ops, over strides, dilations and paddings.
   struct ConvShape {
@@ -166,7 +183,9 @@ std::vector<OpCase> make_registry() {
       {"dilation 2", {1, 7, 6, 2}, {2, 2, 2, 3}, conv_options({1, 1}, {2, 2}, Padding::valid())},
       {"'same', stride 1", {2, 5, 4, 2}, {3, 2, 2, 2}, conv_options({1, 1}, {1, 1}, Padding::same())},
       {"'same', stride 2, odd padding", {1, 6, 6, 1}, {3, 3, 1, 2}, conv_options({2, 2}, {1, 1}, Padding::same())},
-      {"explicit padding 1, 0, 2, 1", {1, 4, 5, 2}, {3, 3, 2, 1},
+      {"explicit padding 1, 0, 2, 1",
+       {1, 4, 5, 2},
+       {3, 3, 2, 1},
        conv_options({1, 1}, {1, 1}, Padding::explicit_sides(1, 0, 2, 1))},
       {"stride 2, dilation 2, 'same'", {2, 7, 6, 1}, {2, 3, 1, 2}, conv_options({2, 2}, {2, 2}, Padding::same())},
       {"1x1 kernel, 3 to 2 channels", {2, 3, 3, 3}, {1, 1, 3, 2}, {}},
@@ -177,17 +196,18 @@ std::vector<OpCase> make_registry() {
     const Shape y_shape = conv_output_shape(x_shape, kernel_shape, options);
     add_case("conv2d", c.label, {{x_shape}, {kernel_shape}},
              [options](const Inputs& x) { return conv2d(x[0], x[1], options); });
-    add_case("conv2d_backprop_input", c.label, {{y_shape}, {kernel_shape}}, [options, x_shape](const Inputs& x) {
-      return conv2d_backprop_input(x[0], x[1], x_shape, options);
-    });
+    add_case("conv2d_backprop_input", c.label, {{y_shape}, {kernel_shape}},
+             [options, x_shape](const Inputs& x) { return conv2d_backprop_input(x[0], x[1], x_shape, options); });
     add_case("conv2d_backprop_filter", c.label, {{x_shape}, {y_shape}}, [options, kernel_shape](const Inputs& x) {
       return conv2d_backprop_filter(x[0], x[1], kernel_shape, options);
     });
   }
-  add_case("conv2d", "magnitude 1e3", {{{1, 4, 4, 2}}, {{2, 2, 2, 2}}},
-           [](const Inputs& x) { return conv2d(x[0], x[1]); }, 1e3);
-  add_case("conv2d", "magnitude 1e-3", {{{1, 4, 4, 2}}, {{2, 2, 2, 2}}},
-           [](const Inputs& x) { return conv2d(x[0], x[1]); }, 1e-3);
+  add_case(
+      "conv2d", "magnitude 1e3", {{{1, 4, 4, 2}}, {{2, 2, 2, 2}}}, [](const Inputs& x) { return conv2d(x[0], x[1]); },
+      1e3);
+  add_case(
+      "conv2d", "magnitude 1e-3", {{{1, 4, 4, 2}}, {{2, 2, 2, 2}}}, [](const Inputs& x) { return conv2d(x[0], x[1]); },
+      1e-3);
   return cases;
 }
 
@@ -390,8 +410,8 @@ TEST_CASE("conv2d: the book's cases") {
     const Tensor Y = conv2d(X, K3);
     CHECK(Y.shape() == Shape{1, 2, 2, 3});
     // Output channel o adds o * (the sum of each 2x2x2 window: 20, 28, 44, 52) to [[56, 72], [104, 120]].
-    CHECK(Y.to_vector() == std::vector<double>{56, 56 + 20, 56 + 40, 72, 72 + 28, 72 + 56, 104, 104 + 44, 104 + 88,
-                                               120, 120 + 52, 120 + 104});
+    CHECK(Y.to_vector() == std::vector<double>{56, 56 + 20, 56 + 40, 72, 72 + 28, 72 + 56, 104, 104 + 44, 104 + 88, 120,
+                                               120 + 52, 120 + 104});
   }
   SUBCASE("a 1x1 convolution is a matrix multiplication") {
     Generator generator(8);
@@ -501,7 +521,8 @@ TEST_CASE("elementwise ops: forward values against std:: functions") {
     const Tensor x32 = x.to(DType::float32);
     const Tensor e = exp(x32);
     CHECK(e.dtype() == DType::float32);
-    for (int64_t i = 0; i < e.numel(); ++i) CHECK(e.flat(i) == static_cast<double>(std::exp(static_cast<float>(x32.flat(i)))));
+    for (int64_t i = 0; i < e.numel(); ++i)
+      CHECK(e.flat(i) == static_cast<double>(std::exp(static_cast<float>(x32.flat(i)))));
   }
   SUBCASE("abs and sign at 0") {
     CHECK(abs(Tensor({0, -0.0}, {2})).to_vector() == std::vector<double>{0, 0});

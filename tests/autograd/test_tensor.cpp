@@ -344,7 +344,8 @@ TEST_CASE("Allocator: freed blocks are reused") {
     CHECK(allocator_stats().cached < second.cached);
   }
   SUBCASE("blocks: 64-byte aligned, at most a quarter bigger than asked, reused by size") {
-    for (size_t bytes : {size_t{1}, size_t{64}, size_t{65}, size_t{1000}, size_t{1025}, size_t{5000}, size_t{1} << 20}) {
+    for (size_t bytes :
+         {size_t{1}, size_t{64}, size_t{65}, size_t{1000}, size_t{1025}, size_t{5000}, size_t{1} << 20}) {
       INFO("bytes ", bytes);
       size_t block_bytes = 0;
       void* block = allocate(bytes, &block_bytes);
