@@ -208,6 +208,141 @@ std::vector<OpCase> make_registry() {
   add_case(
       "conv2d", "magnitude 1e-3", {{{1, 4, 4, 2}}, {{2, 2, 2, 2}}}, [](const Inputs& x) { return conv2d(x[0], x[1]); },
       1e-3);
+
+  // Activations (inputs kept away from the kinks, whose values the kink tests pin).
+  unary(
+      "relu", [](const Inputs& x) { return relu(x[0]); }, away, 1e3, 1e-3);
+  unary(
+      "sigmoid", [](const Inputs& x) { return sigmoid(x[0]); }, any, 5, 1e-3);
+  add_case("sigmoid", "large negative and positive inputs", {{{4}}}, [](const Inputs& x) {
+    return sigmoid(x[0] * 30.0);
+  });
+  unary(
+      "tanh", [](const Inputs& x) { return tanh(x[0]); }, any, 3, 1e-3);
+  unary(
+      "sqrt", [](const Inputs& x) { return sqrt(x[0]); }, positive, 1e3, 1e-2);
+  unary(
+      "sin", [](const Inputs& x) { return sin(x[0]); }, any, 1e2, 1e-3);
+  // NOTE: not at 1e-3: there cos is 1 - 5e-7 while its gradient is 1e-3, so the central
+  // difference (step 1e-9) loses the gradient's digits to the rounding of cos itself.
+  unary(
+      "cos", [](const Inputs& x) { return cos(x[0]); }, any, 1e2, 1e-1);
+  add_case("clip", "3x4 within [-0.5, 0.5]", {{{3, 4}}}, [](const Inputs& x) { return clip(x[0], -0.5, 0.5); });
+  add_case("clip", "2x1x3, one bound open", {{{2, 1, 3}}}, [](const Inputs& x) { return clip(x[0], -INFINITY, 0.3); });
+  add_case(
+      "clip", "magnitude 1e3", {{{5}}}, [](const Inputs& x) { return clip(x[0], -700, 700); }, 1e3);
+  binary(
+      "maximum", [](const Inputs& x) { return maximum(x[0], x[1]); }, any);
+  binary(
+      "minimum", [](const Inputs& x) { return minimum(x[0], x[1]); }, any);
+  const Tensor mask34 = Tensor({1, 0, 0, 1, 1, 1, 0, 0, 1, 0, 1, 0}, {3, 4}, DType::float64);
+  add_case("where", "3x4 mask, 3x4 and 3x4", {{{3, 4}}, {{3, 4}}}, [mask34](const Inputs& x) {
+    return where(mask34, x[0], x[1]);
+  });
+  add_case("where", "3x4 mask, 3x1 and 4 (broadcast)", {{{3, 1}}, {{4}}}, [mask34](const Inputs& x) {
+    return where(mask34, x[0], x[1]);
+  });
+  add_case("where", "mask from a comparison", {{{2, 3}}, {{2, 3}}}, [](const Inputs& x) {
+    return where(greater(x[0], x[1]), x[0] * x[1], x[1]);
+  });
+
+  // Matrix products.
+  auto matmul_case = [&](std::string label, Shape a, Shape b) {
+    add_case("matmul", std::move(label), {{a}, {b}}, [](const Inputs& x) { return matmul(x[0], x[1]); });
+  };
+  matmul_case("3x4 @ 4x5", {3, 4}, {4, 5});
+  matmul_case("matrix @ vector", {3, 4}, {4});
+  matmul_case("vector @ matrix", {4}, {4, 2});
+  matmul_case("vector @ vector", {5}, {5});
+  matmul_case("batched 2x3x4 @ 2x4x2", {2, 3, 4}, {2, 4, 2});
+  matmul_case("batch broadcast 2x1x3x4 @ 3x4x5", {2, 1, 3, 4}, {3, 4, 5});
+  matmul_case("batched @ matrix", {2, 3, 4}, {4, 3});
+  add_case(
+      "matmul", "magnitude 1e2", {{{2, 3}}, {{3, 2}}}, [](const Inputs& x) { return matmul(x[0], x[1]); }, 1e2);
+  add_case(
+      "matmul", "magnitude 1e-3", {{{2, 3}}, {{3, 2}}}, [](const Inputs& x) { return matmul(x[0], x[1]); }, 1e-3);
+
+  // Reductions with a maximum, and the softmax family.
+  add_case("reduce_max", "all of 3x4", {{{3, 4}}}, [](const Inputs& x) { return reduce_max(x[0]); });
+  add_case("reduce_max", "axis 1 of 2x3x4", {{{2, 3, 4}}}, [](const Inputs& x) { return reduce_max(x[0], {1}); });
+  add_case("reduce_max", "axes 0, 2 of 2x3x4, keepdims", {{{2, 3, 4}}}, [](const Inputs& x) {
+    return reduce_max(x[0], {0, 2}, true);
+  });
+  add_case(
+      "reduce_max", "magnitude 1e3", {{{4, 3}}}, [](const Inputs& x) { return reduce_max(x[0], {0}); }, 1e3);
+  add_case("logsumexp", "all of 3x4", {{{3, 4}}}, [](const Inputs& x) { return logsumexp(x[0]); });
+  add_case("logsumexp", "axis -1 of 2x3x4, keepdims", {{{2, 3, 4}}}, [](const Inputs& x) {
+    return logsumexp(x[0], {-1}, true);
+  });
+  add_case(
+      "logsumexp", "magnitude 1e2 (no overflow)", {{{3, 4}}}, [](const Inputs& x) { return logsumexp(x[0], {1}); },
+      1e2);
+  add_case("softmax", "3x4 over the last axis", {{{3, 4}}}, [](const Inputs& x) { return softmax(x[0]); });
+  add_case("softmax", "2x3x4 over axis 1", {{{2, 3, 4}}}, [](const Inputs& x) { return softmax(x[0], 1); });
+  add_case("softmax", "a 5-vector", {{{5}}}, [](const Inputs& x) { return softmax(x[0]); });
+  add_case(
+      "softmax", "magnitude 10", {{{2, 4}}}, [](const Inputs& x) { return softmax(x[0]); }, 10);
+  add_case("log_softmax", "3x4", {{{3, 4}}}, [](const Inputs& x) { return log_softmax(x[0]); });
+  add_case("log_softmax", "2x3x4 over axis 0", {{{2, 3, 4}}}, [](const Inputs& x) { return log_softmax(x[0], 0); });
+  add_case(
+      "log_softmax", "magnitude 1e2", {{{2, 5}}}, [](const Inputs& x) { return log_softmax(x[0]); }, 1e2);
+  add_case("log_softmax", "cross-entropy with int64 labels", {{{3, 4}}}, [](const Inputs& x) {
+    return softmax_cross_entropy(x[0], Tensor({1, 0, 3}, {3}, DType::int64));
+  });
+  add_case("log_softmax", "cross-entropy with probabilities, summed", {{{3, 4}}, {{3, 4}}}, [](const Inputs& x) {
+    return softmax_cross_entropy(x[0], softmax(x[1]), Reduction::sum);
+  });
+
+  // Joining and indexing.
+  add_case("concat", "3x4 and 3x2 on axis 1", {{{3, 4}}, {{3, 2}}}, [](const Inputs& x) {
+    return concat({x[0], x[1]}, 1);
+  });
+  add_case("concat", "three along axis 0", {{{1, 3}}, {{2, 3}}, {{3, 3}}}, [](const Inputs& x) {
+    return concat({x[0], x[1], x[2]}, 0);
+  });
+  add_case("concat", "stack of two on a new last axis", {{{2, 3}}, {{2, 3}}}, [](const Inputs& x) {
+    return stack({x[0], x[1]}, -1);
+  });
+  const Tensor indices = Tensor({2, 0, 2, 1}, {2, 2}, DType::int64);
+  add_case("gather", "axis 1 of 3x4x2 by 2x2 indices (repeats)", {{{3, 4, 2}}}, [indices](const Inputs& x) {
+    return gather(x[0], indices, 1);
+  });
+  add_case("gather", "rows of 5x3", {{{5, 3}}}, [](const Inputs& x) {
+    return gather(x[0], Tensor({4, 0, 4}, {3}, DType::int64), 0);
+  });
+  add_case("scatter_add", "into axis 1 of 3x4x2", {{{3, 2, 2, 2}}}, [indices](const Inputs& x) {
+    return scatter_add(x[0], indices, 1, {3, 4, 2});
+  });
+
+  // Pooling and its gradient ops.
+  Generator pool_generator(11);
+  struct PoolShape {
+    std::string label;
+    Shape x;
+    Pool2DOptions options;
+  };
+  const std::vector<PoolShape> pool_shapes{
+      {"2x2 windows", {2, 4, 6, 3}, {}},
+      {"3x2 windows, stride 2x1, 'same'", {1, 5, 4, 2}, {{3, 2}, std::array<int64_t, 2>{2, 1}, Padding::same()}},
+      {"3x3, stride 2, explicit padding 1", {1, 5, 5, 1}, {{3, 3}, std::array<int64_t, 2>{2, 2}, Padding::uniform(1)}},
+  };
+  for (const PoolShape& c : pool_shapes) {
+    const Pool2DOptions options = c.options;
+    const Shape x_shape = c.x;
+    const Tensor fixed_x = random_normal(x_shape, pool_generator, 0, 1, DType::float64);
+    const Shape y_shape = max_pool2d(fixed_x, options).shape();
+    add_case("max_pool2d", c.label, {{x_shape}}, [options](const Inputs& x) { return max_pool2d(x[0], options); });
+    add_case("avg_pool2d", c.label, {{x_shape}}, [options](const Inputs& x) { return avg_pool2d(x[0], options); });
+    add_case("max_pool2d_backprop", c.label, {{y_shape}}, [options, fixed_x](const Inputs& x) {
+      return max_pool2d_backprop(x[0], fixed_x, options);
+    });
+    add_case("max_pool2d_select", c.label, {{x_shape}}, [options, fixed_x](const Inputs& x) {
+      return max_pool2d_select(x[0], fixed_x, options);
+    });
+    add_case("avg_pool2d_backprop", c.label, {{y_shape}}, [options, x_shape](const Inputs& x) {
+      return avg_pool2d_backprop(x[0], x_shape, options);
+    });
+  }
   return cases;
 }
 
