@@ -75,7 +75,7 @@ Tensor mean(const Tensor& x, int axis, bool keepdims = false);
 
 // ---- Shape ----
 
-/// Same elements, new shape (one -1 is inferred);  dy/dx = reshape back
+/// Same elements, new shape of the same size;  dy/dx = reshape back
 Tensor reshape(const Tensor& x, const Shape& shape);
 /// y = x^T for a matrix;  dy/dx = transpose back
 Tensor transpose(const Tensor& x);

@@ -16,6 +16,12 @@ std::vector<GradientTape*>& tape_stack() {
 
 Grads identity_backward(const BackwardArgs& b) { return {b.grad}; }
 
+// The StopRecording scopes alive on this thread: a tape that ends inside one leaves its list.
+std::vector<StopRecording*>& active_pauses() {
+  thread_local std::vector<StopRecording*> pauses;
+  return pauses;
+}
+
 // Tensor and variable ids to the tape's node numbers: open addressing with linear probing
 // (ids start at 1, so 0 marks an empty slot). Faster than a node-based hash set on every op.
 class IdIndex {
@@ -203,6 +209,7 @@ GradientTape::GradientTape(TapeOptions options) : options_(options), storage_(ta
 GradientTape::~GradientTape() {
   auto& stack = tape_stack();
   stack.erase(std::find(stack.begin(), stack.end(), this));
+  for (StopRecording* pause : active_pauses()) std::erase(pause->paused_, this);
 }
 
 const std::vector<TapeEntry>& GradientTape::entries() const { return storage_->entries; }
@@ -312,25 +319,29 @@ void GradientTape::begin_gradient(const char* caller) {
   used_ = true;
 }
 
+namespace {
+// Checked before a tape is used up, so that a call with bad arguments leaves it usable.
+void check_target(const Tensor& target, const GradientOptions& options, const char* caller) {
+  if (!is_floating(target.dtype())) {
+    fail("GradientTape::{}: target is {} {}, expected a float tensor", caller, target.shape(), dtype_name(target.dtype()));
+  }
+  if (const auto& seed = options.output_gradients; seed && (seed->shape() != target.shape() || seed->dtype() != target.dtype())) {
+    fail("GradientTape::{}: output_gradients is {} {}, expected the target's {} {}", caller, seed->shape(),
+         dtype_name(seed->dtype()), target.shape(), dtype_name(target.dtype()));
+  }
+}
+}  // namespace
+
 std::vector<Tensor> GradientTape::gradient(const Tensor& target, std::span<const Source> sources,
                                            const GradientOptions& options) {
+  check_target(target, options, "gradient");
   begin_gradient("gradient");
   return compute(target, sources, options);
 }
 
 std::vector<Tensor> GradientTape::compute(const Tensor& target, std::span<const Source> sources,
                                           const GradientOptions& options) {
-  if (!is_floating(target.dtype())) fail("GradientTape::gradient: target is {}, expected a float tensor", dtype_name(target.dtype()));
-  Tensor seed;
-  if (options.output_gradients) {
-    seed = *options.output_gradients;
-    if (seed.shape() != target.shape() || seed.dtype() != target.dtype()) {
-      fail("GradientTape::gradient: output_gradients is {} {}, expected the target's {} {}", seed.shape(),
-           dtype_name(seed.dtype()), target.shape(), dtype_name(target.dtype()));
-    }
-  } else {
-    seed = ones_like(target);
-  }
+  const Tensor seed = options.output_gradients ? *options.output_gradients : ones_like(target);
 
   // The ops of the backward sweep are recorded by outer tapes that watch them, never by this one.
   ++paused_;
@@ -436,6 +447,7 @@ Tensor gradient_or_zeros(const Tensor& grad, const Source& source) { return grad
 }  // namespace
 
 Tensor GradientTape::jacobian(const Tensor& target, const Source& source, UnconnectedGradients unconnected) {
+  check_target(target, {}, "jacobian");
   begin_gradient("jacobian");
   std::vector<Tensor> rows;
   bool connected = false;
@@ -454,6 +466,7 @@ Tensor GradientTape::jacobian(const Tensor& target, const Source& source, Unconn
 }
 
 Tensor GradientTape::batch_jacobian(const Tensor& target, const Source& source, UnconnectedGradients unconnected) {
+  check_target(target, {}, "batch_jacobian");
   begin_gradient("batch_jacobian");
   const Shape& ts = target.shape();
   const Shape& ss = source.like().shape();
@@ -483,10 +496,13 @@ Tensor GradientTape::batch_jacobian(const Tensor& target, const Source& source, 
 
 StopRecording::StopRecording() : paused_(tape_stack().begin(), tape_stack().end()) {
   for (GradientTape* tape : paused_) ++tape->paused_;
+  active_pauses().push_back(this);
 }
 
 StopRecording::~StopRecording() {
   for (GradientTape* tape : paused_) --tape->paused_;
+  auto& pauses = active_pauses();
+  pauses.erase(std::find(pauses.begin(), pauses.end(), this));
 }
 
 }  // namespace tapegrad

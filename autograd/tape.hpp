@@ -185,6 +185,7 @@ class StopRecording {
   StopRecording& operator=(const StopRecording&) = delete;
 
  private:
+  friend class GradientTape;
   std::vector<GradientTape*> paused_;
 };
 

@@ -28,7 +28,17 @@ bool is_floating(DType dtype) { return dtype == DType::float32 || dtype == DType
 
 namespace {
 constexpr size_t kHeaderBytes = (sizeof(detail::TensorImpl) + 63) / 64 * 64;
+
+// v as a T; a NaN, an infinity or a value out of range has no int64 and is an error of `op`.
+template <typename T, typename From>
+T convert(From v, const char* op) {
+  if constexpr (std::is_integral_v<T> && !std::is_integral_v<From>) {
+    if (!(v >= -0x1p63 && v < 0x1p63)) fail("{}: {} has no int64 value", op, v);
+  }
+  return static_cast<T>(v);
+}
 }  // namespace
+
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
   const size_t data_bytes = static_cast<size_t>(shape.numel()) * dtype_size(dtype);
@@ -48,7 +58,9 @@ Tensor::Tensor(std::span<const double> values, const Shape& shape, DType dtype) 
     fail("Tensor: {} values given for shape {}, which holds {}", values.size(), shape, shape.numel());
   }
   *this = empty(shape, dtype);
-  dispatch(dtype, [&]<typename T>() { std::ranges::transform(values, mutable_data<T>(), [](double v) { return static_cast<T>(v); }); });
+  dispatch(dtype, [&]<typename T>() {
+    std::ranges::transform(values, mutable_data<T>(), [](double v) { return convert<T>(v, "Tensor"); });
+  });
 }
 
 Tensor::Tensor(std::initializer_list<double> values, const Shape& shape, DType dtype)
@@ -139,7 +151,7 @@ Tensor Tensor::with(std::initializer_list<Range> ranges, double value) const {
         const int64_t i = position / strides[a] % s.dims()[a];
         inside = i >= start[a] && i < stop[a];
       }
-      if (inside) out[position] = static_cast<T>(value);
+      if (inside) out[position] = convert<T>(value, "Tensor::with");
     }
   });
   return copy;
@@ -149,7 +161,7 @@ Tensor Tensor::to(DType target) const {
   Tensor out = empty(shape(), target);
   dispatch(dtype(), [&]<typename From>() {
     dispatch(target, [&]<typename To>() {
-      std::ranges::transform(data<From>(), out.mutable_data<To>(), [](From v) { return static_cast<To>(v); });
+      std::ranges::transform(data<From>(), out.mutable_data<To>(), [](From v) { return convert<To>(v, "Tensor::to"); });
     });
   });
   return out;
@@ -165,7 +177,7 @@ Tensor Tensor::reshaped(const Shape& shape) const {
 
 Tensor full(const Shape& shape, double value, DType dtype) {
   Tensor out = Tensor::empty(shape, dtype);
-  dispatch(dtype, [&]<typename T>() { std::fill_n(out.mutable_data<T>(), shape.numel(), static_cast<T>(value)); });
+  dispatch(dtype, [&]<typename T>() { std::fill_n(out.mutable_data<T>(), shape.numel(), convert<T>(value, "full")); });
   return out;
 }
 
@@ -182,7 +194,7 @@ Tensor arange(double start, double stop, double step, DType dtype) {
   Tensor out = Tensor::empty(Shape{count}, dtype);
   dispatch(dtype, [&]<typename T>() {
     T* values = out.mutable_data<T>();
-    for (int64_t i = 0; i < count; ++i) values[i] = static_cast<T>(start + static_cast<double>(i) * step);
+    for (int64_t i = 0; i < count; ++i) values[i] = convert<T>(start + static_cast<double>(i) * step, "arange");
   });
   return out;
 }

@@ -240,7 +240,7 @@ TEST_CASE("errors: variables and tapes") {
     GradientTape tape({.persistent = true});
     tape.watch(x);
     CHECK_THROWS_WITH_AS(tape.gradient(Tensor({1}, {1}, DType::int64), x),
-                         "GradientTape::gradient: target is int64, expected a float tensor", Error);
+                         "GradientTape::gradient: target is 1 int64, expected a float tensor", Error);
     CHECK_THROWS_WITH_AS(tape.gradient(Tensor{}, x), Contains("undefined"), Error);
     CHECK_THROWS_WITH_AS(tape.watch(Tensor{}), Contains("undefined"), Error);
   }

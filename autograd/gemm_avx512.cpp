@@ -1,0 +1,164 @@
+// gemm's AVX-512 micro-kernels: float 14 x 32 and double 14 x 16 for packed A (28 accumulators of the
+// 32 zmm registers), and narrow ones for products with few columns that read A in place. The driver
+// (gemm.cpp) calls them only on CPUs with AVX-512F and VL.
+
+#include "autograd/gemm.hpp"
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+// Everything from here to pop_options is compiled for AVX-512, whatever the build's flags. It all has
+// internal linkage (anonymous namespace) and uses no std:: templates: an inline function instantiated
+// here and shared with other files could be the copy the linker keeps for code that runs on any CPU.
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx2,fma")
+
+namespace tapegrad::kernels::gemm_detail {
+namespace {
+
+struct F32x16 {
+  using T = float;
+  using V = __m512;
+  static constexpr int kLanes = 16;
+  static __mmask16 mask(int n) { return static_cast<__mmask16>((1u << n) - 1); }
+  static V zero() { return _mm512_setzero_ps(); }
+  static V load(const T* p) { return _mm512_loadu_ps(p); }
+  static V load(const T* p, int n) { return _mm512_maskz_loadu_ps(mask(n), p); }
+  static void store(T* p, V v) { _mm512_storeu_ps(p, v); }
+  static void store(T* p, V v, int n) { _mm512_mask_storeu_ps(p, mask(n), v); }
+  static V broadcast(const T* p) { return _mm512_set1_ps(*p); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+};
+
+struct F64x8 {
+  using T = double;
+  using V = __m512d;
+  static constexpr int kLanes = 8;
+  static __mmask8 mask(int n) { return static_cast<__mmask8>((1u << n) - 1); }
+  static V zero() { return _mm512_setzero_pd(); }
+  static V load(const T* p) { return _mm512_loadu_pd(p); }
+  static V load(const T* p, int n) { return _mm512_maskz_loadu_pd(mask(n), p); }
+  static void store(T* p, V v) { _mm512_storeu_pd(p, v); }
+  static void store(T* p, V v, int n) { _mm512_mask_storeu_pd(p, mask(n), v); }
+  static V broadcast(const T* p) { return _mm512_set1_pd(*p); }
+  static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+};
+
+// One tile of C, kMR x (kNV vectors): acc = C or 0, then acc = fma(a(r, p), b(p, :), acc) for p in
+// order, then back to C. Only the first `rows` rows and `cols` columns of C are touched.
+template <class VT, int kMR, int kNV, bool kRowMajorA>
+__attribute__((always_inline)) inline void tile(int64_t depth, const typename VT::T* a, int64_t a_stride,
+                                                const typename VT::T* b, typename VT::T* c, int64_t ldc, int rows,
+                                                int cols, bool load_c) {
+  using V = typename VT::V;
+  constexpr int kW = VT::kLanes, kNR = kW * kNV;
+  const bool full = rows == kMR && cols == kNR;
+  V acc[kMR][kNV];
+#pragma GCC unroll 16
+  for (int r = 0; r < kMR; ++r) {
+#pragma GCC unroll 4
+    for (int v = 0; v < kNV; ++v) acc[r][v] = VT::zero();
+  }
+  if (load_c && full) {
+#pragma GCC unroll 16
+    for (int r = 0; r < kMR; ++r) {
+#pragma GCC unroll 4
+      for (int v = 0; v < kNV; ++v) acc[r][v] = VT::load(c + r * ldc + v * kW);
+    }
+  } else if (load_c) {
+#pragma GCC unroll 16
+    for (int r = 0; r < kMR; ++r) {
+#pragma GCC unroll 4
+      for (int v = 0; v < kNV; ++v) {
+        const int lanes = cols - v * kW;
+        if (r >= rows || lanes <= 0) continue;
+        acc[r][v] = lanes >= kW ? VT::load(c + r * ldc + v * kW) : VT::load(c + r * ldc + v * kW, lanes);
+      }
+    }
+  }
+  for (int64_t p = 0; p < depth; ++p) {
+    V bv[kNV];
+#pragma GCC unroll 4
+    for (int v = 0; v < kNV; ++v) bv[v] = VT::load(b + p * kNR + v * kW);
+#pragma GCC unroll 16
+    for (int r = 0; r < kMR; ++r) {
+      const V av = VT::broadcast(kRowMajorA ? a + r * a_stride + p : a + p * a_stride + r);
+#pragma GCC unroll 4
+      for (int v = 0; v < kNV; ++v) acc[r][v] = VT::fma(av, bv[v], acc[r][v]);
+    }
+  }
+  if (full) {
+#pragma GCC unroll 16
+    for (int r = 0; r < kMR; ++r) {
+#pragma GCC unroll 4
+      for (int v = 0; v < kNV; ++v) VT::store(c + r * ldc + v * kW, acc[r][v]);
+    }
+  } else {
+#pragma GCC unroll 16
+    for (int r = 0; r < kMR; ++r) {
+#pragma GCC unroll 4
+      for (int v = 0; v < kNV; ++v) {
+        const int lanes = cols - v * kW;
+        if (r >= rows || lanes <= 0) continue;
+        if (lanes >= kW) {
+          VT::store(c + r * ldc + v * kW, acc[r][v]);
+        } else {
+          VT::store(c + r * ldc + v * kW, acc[r][v], lanes);
+        }
+      }
+    }
+  }
+}
+
+// Every tile of a block: row tiles outer (A's kMR x depth panel stays in L1), column panels inner.
+template <class VT, int kMR, int kNV, bool kRowMajorA>
+void run_tiles(const Block<typename VT::T>& block) {
+  using T = typename VT::T;
+  constexpr int kNR = VT::kLanes * kNV;
+  for (int64_t i = 0, t = 0; i < block.rows; i += kMR, ++t) {
+    const T* a = block.a + t * block.a_tile;
+    const int rows = block.rows - i < kMR ? static_cast<int>(block.rows - i) : kMR;
+    for (int64_t j = 0; j < block.cols; j += kNR) {
+      const int cols = block.cols - j < kNR ? static_cast<int>(block.cols - j) : kNR;
+      tile<VT, kMR, kNV, kRowMajorA>(block.depth, a, block.a_stride, block.b + j * block.depth,
+                                     block.c + i * block.ldc + j, block.ldc, rows, cols, block.load_c);
+    }
+  }
+}
+
+template <class VT, int kMR, int kNV>
+void run(const Block<typename VT::T>& block) {
+  if (block.a_row_major) {
+    run_tiles<VT, kMR, kNV, true>(block);
+  } else {
+    run_tiles<VT, kMR, kNV, false>(block);
+  }
+}
+
+}  // namespace
+}  // namespace tapegrad::kernels::gemm_detail
+
+#pragma GCC pop_options
+
+namespace tapegrad::kernels::gemm_detail {
+
+template <>
+const Kernels<float>& avx512_kernels<float>() {
+  static const Kernels<float> kernels{
+      .wide = {14, 32, &run<F32x16, 14, 2>},
+      .narrow = {{12, 16, &run<F32x16, 12, 1>}, {8, 32, &run<F32x16, 8, 2>}},
+  };
+  return kernels;
+}
+
+template <>
+const Kernels<double>& avx512_kernels<double>() {
+  static const Kernels<double> kernels{
+      .wide = {14, 16, &run<F64x8, 14, 2>},
+      .narrow = {{12, 8, &run<F64x8, 12, 1>}, {8, 16, &run<F64x8, 8, 2>}},
+  };
+  return kernels;
+}
+
+}  // namespace tapegrad::kernels::gemm_detail

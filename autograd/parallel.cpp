@@ -1,0 +1,29 @@
+#include "autograd/parallel.hpp"
+
+#include "autograd/error.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+
+namespace tapegrad {
+
+namespace {
+
+// 0 until set_num_threads is called: then num_threads() answers with the machine's cores.
+std::atomic<int> g_num_threads{0};
+
+}  // namespace
+
+void set_num_threads(int n) {
+  if (n < 1) fail("set_num_threads: {} threads; expected at least 1", n);
+  g_num_threads.store(n, std::memory_order_relaxed);
+}
+
+int num_threads() {
+  const int n = g_num_threads.load(std::memory_order_relaxed);
+  return n > 0 ? n : std::max(1, omp_get_num_procs());
+}
+
+}  // namespace tapegrad
