@@ -58,7 +58,7 @@ void portable_run(const Block<T>& block) {
         }
       }
       for (int64_t p = 0; p < block.depth; ++p) {
-        for (int r = 0; r < kMR; ++r) {
+        for (int64_t r = 0; r < rows; ++r) {
           const T av = block.a_row_major ? a[r * block.a_stride + p] : a[p * block.a_stride + r];
           for (int q = 0; q < kNR; ++q) acc[r][q] += av * b[p * kNR + q];
         }
@@ -96,26 +96,24 @@ struct Operand {
   const T* at(int64_t i, int64_t j) const { return data + i * row_stride + j * col_stride; }
 };
 
-// A's rows x depth block into panels of mr rows, zero-padded: panel t at dst + t * mr * depth, its
-// element (r, p) at [p * mr + r].
+// A's rows x depth block into panels of mr rows: panel t at dst + t * mr * depth, its element (r, p) at
+// [p * mr + r]. A last panel of fewer rows is not padded (the kernels never read past `rows`).
 template <typename T>
 void pack_a(const Operand<T>& a, int64_t rows, int64_t depth, int mr, T* dst) {
   for (int64_t i = 0; i < rows; i += mr) {
     const int64_t height = std::min<int64_t>(mr, rows - i);
     T* panel = dst + i * depth;
-    if (a.col_stride == 1) {
-      for (int64_t r = 0; r < height; ++r) {
-        const T* src = a.at(i + r, 0);
-        for (int64_t p = 0; p < depth; ++p) panel[p * mr + r] = src[p];
+    if (a.col_stride == 1 && height == mr) {
+      // Row-major A: mr sequential reads, one sequential write.
+      const T* src = a.at(i, 0);
+      const int64_t stride = a.row_stride;
+      for (int64_t p = 0; p < depth; ++p) {
+        for (int r = 0; r < mr; ++r) panel[p * mr + r] = src[r * stride + p];
       }
     } else {
       for (int64_t p = 0; p < depth; ++p) {
-        const T* src = a.at(i, p);
-        for (int64_t r = 0; r < height; ++r) panel[p * mr + r] = src[r * a.row_stride];
+        for (int64_t r = 0; r < height; ++r) panel[p * mr + r] = *a.at(i + r, p);
       }
-    }
-    if (height < mr) {
-      for (int64_t p = 0; p < depth; ++p) std::fill(panel + p * mr + height, panel + (p + 1) * mr, T(0));
     }
   }
 }
@@ -128,19 +126,15 @@ void pack_b(const Operand<T>& b, int64_t depth, int64_t cols, int nr, T* dst) {
     const int64_t width = std::min<int64_t>(nr, cols - j);
     T* panel = dst + j * depth;
     if (b.col_stride == 1) {
+      const T* src = b.at(0, j);
       for (int64_t p = 0; p < depth; ++p) {
-        const T* src = b.at(p, j);
-        T* out = panel + p * nr;
-        std::copy(src, src + width, out);
-        std::fill(out + width, out + nr, T(0));
+        for (int64_t q = 0; q < width; ++q) panel[p * nr + q] = src[p * b.row_stride + q];
+        for (int64_t q = width; q < nr; ++q) panel[p * nr + q] = T(0);
       }
     } else {
-      for (int64_t q = 0; q < width; ++q) {
-        const T* src = b.at(0, j + q);
-        for (int64_t p = 0; p < depth; ++p) panel[p * nr + q] = src[p * b.row_stride];
-      }
-      if (width < nr) {
-        for (int64_t p = 0; p < depth; ++p) std::fill(panel + p * nr + width, panel + (p + 1) * nr, T(0));
+      for (int64_t p = 0; p < depth; ++p) {
+        for (int64_t q = 0; q < width; ++q) panel[p * nr + q] = *b.at(p, j + q);
+        for (int64_t q = width; q < nr; ++q) panel[p * nr + q] = T(0);
       }
     }
   }
@@ -205,7 +199,7 @@ void run_rect(const Plan<T>& plan, const Operand<T>& a, const Operand<T>& b, T* 
   const int mr = kernel.mr, nr = kernel.nr;
   const int64_t kc_max = std::min(plan.kc, k), mc_max = std::min(plan.mc, m1 - m0);
   const int64_t nc_max = std::min(plan.nc, n1 - n0);
-  T* a_buf = t_a_scratch.get<T>(round_up(plan.pack_a ? mc_max : mr, mr) * kc_max);
+  T* a_buf = plan.pack_a ? t_a_scratch.get<T>(mc_max * kc_max) : nullptr;
   T* b_buf = t_b_scratch.get<T>(round_up(nc_max, nr) * kc_max);
   const bool pack_b_once = n1 - n0 <= plan.nc;
   for (int64_t pc = 0; pc < k; pc += plan.kc) {
@@ -215,40 +209,29 @@ void run_rect(const Plan<T>& plan, const Operand<T>& a, const Operand<T>& b, T* 
     for (int64_t ic = m0; ic < m1; ic += plan.mc) {
       const int64_t mc = std::min(plan.mc, m1 - ic);
       const Operand<T> a_block{a.at(ic, pc), a.row_stride, a.col_stride};
-      // `main` covers the rows read from packed panels or, unpacked, the whole tiles; `edge` the rest.
-      Block<T> main{}, edge{};
-      main.depth = edge.depth = kc;
-      main.b = edge.b = b_buf;
-      main.ldc = edge.ldc = ldc;
-      main.load_c = edge.load_c = load_c;
+      Block<T> block{};
+      block.rows = mc;
+      block.depth = kc;
+      block.b = b_buf;
+      block.ldc = ldc;
+      block.load_c = load_c;
       if (plan.pack_a) {
         pack_a(a_block, mc, kc, mr, a_buf);
-        main.rows = mc;
-        main.a = a_buf;
-        main.a_stride = mr;
-        main.a_tile = mr * kc;
+        block.a = a_buf;
+        block.a_stride = mr;
+        block.a_tile = mr * kc;
       } else {
-        main.rows = mc / mr * mr;
-        main.a = a_block.data;
-        main.a_row_major = a.col_stride == 1;
-        main.a_stride = main.a_row_major ? a.row_stride : a.col_stride;
-        main.a_tile = mr * a.row_stride;
-        edge.rows = mc - main.rows;
-        if (edge.rows > 0) {
-          pack_a(Operand<T>{a_block.at(main.rows, 0), a.row_stride, a.col_stride}, edge.rows, kc, mr, a_buf);
-          edge.a = a_buf;
-          edge.a_stride = mr;
-          edge.a_tile = mr * kc;
-        }
+        block.a = a_block.data;
+        block.a_row_major = a.col_stride == 1;
+        block.a_stride = block.a_row_major ? a.row_stride : a.col_stride;
+        block.a_tile = mr * a.row_stride;
       }
       for (int64_t jc = n0; jc < n1; jc += plan.nc) {
         const int64_t nc = std::min(plan.nc, n1 - jc);
         if (!pack_b_once) pack_b(Operand<T>{b.at(pc, jc), b.row_stride, b.col_stride}, kc, nc, nr, b_buf);
-        main.cols = edge.cols = nc;
-        main.c = c + ic * ldc + jc;
-        edge.c = main.c + main.rows * ldc;
-        if (main.rows > 0) kernel.run(main);
-        if (edge.rows > 0) kernel.run(edge);
+        block.cols = nc;
+        block.c = c + ic * ldc + jc;
+        kernel.run(block);
       }
     }
   }

@@ -64,7 +64,7 @@ struct Block {
   int64_t rows = 0, cols = 0, depth = 0;
   /// A, in row tiles of the kernel's mr rows: tile t starts at a + t * a_tile, and its element (r, p) is
   /// at [r * a_stride + p] if a_row_major, else at [p * a_stride + r] (packed panels: a_stride = mr).
-  /// Rows past `rows` are read only from packed (zero-padded) panels.
+  /// Rows past `rows` are never read.
   const T* a = nullptr;
   bool a_row_major = false;
   int64_t a_stride = 0, a_tile = 0;

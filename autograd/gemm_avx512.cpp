@@ -45,34 +45,23 @@ struct F64x8 {
   static V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
 };
 
-// One tile of C, kMR x (kNV vectors): acc = C or 0, then acc = fma(a(r, p), b(p, :), acc) for p in
-// order, then back to C. Only the first `rows` rows and `cols` columns of C are touched.
+// One tile of C, kMR rows x (kNV vectors): acc = C or 0, then acc = fma(a(r, p), b(p, :), acc) for p in
+// order, then back to C. Only the first `cols` columns of C are touched.
 template <class VT, int kMR, int kNV, bool kRowMajorA>
 __attribute__((always_inline)) inline void tile(int64_t depth, const typename VT::T* a, int64_t a_stride,
-                                                const typename VT::T* b, typename VT::T* c, int64_t ldc, int rows,
-                                                int cols, bool load_c) {
+                                                const typename VT::T* b, typename VT::T* c, int64_t ldc, int cols,
+                                                bool load_c) {
   using V = typename VT::V;
   constexpr int kW = VT::kLanes, kNR = kW * kNV;
-  const bool full = rows == kMR && cols == kNR;
   V acc[kMR][kNV];
 #pragma GCC unroll 16
   for (int r = 0; r < kMR; ++r) {
 #pragma GCC unroll 4
-    for (int v = 0; v < kNV; ++v) acc[r][v] = VT::zero();
-  }
-  if (load_c && full) {
-#pragma GCC unroll 16
-    for (int r = 0; r < kMR; ++r) {
-#pragma GCC unroll 4
-      for (int v = 0; v < kNV; ++v) acc[r][v] = VT::load(c + r * ldc + v * kW);
-    }
-  } else if (load_c) {
-#pragma GCC unroll 16
-    for (int r = 0; r < kMR; ++r) {
-#pragma GCC unroll 4
-      for (int v = 0; v < kNV; ++v) {
-        const int lanes = cols - v * kW;
-        if (r >= rows || lanes <= 0) continue;
+    for (int v = 0; v < kNV; ++v) {
+      const int lanes = cols - v * kW;
+      if (!load_c || lanes <= 0) {
+        acc[r][v] = VT::zero();
+      } else {
         acc[r][v] = lanes >= kW ? VT::load(c + r * ldc + v * kW) : VT::load(c + r * ldc + v * kW, lanes);
       }
     }
@@ -88,27 +77,43 @@ __attribute__((always_inline)) inline void tile(int64_t depth, const typename VT
       for (int v = 0; v < kNV; ++v) acc[r][v] = VT::fma(av, bv[v], acc[r][v]);
     }
   }
-  if (full) {
 #pragma GCC unroll 16
-    for (int r = 0; r < kMR; ++r) {
+  for (int r = 0; r < kMR; ++r) {
 #pragma GCC unroll 4
-      for (int v = 0; v < kNV; ++v) VT::store(c + r * ldc + v * kW, acc[r][v]);
-    }
-  } else {
-#pragma GCC unroll 16
-    for (int r = 0; r < kMR; ++r) {
-#pragma GCC unroll 4
-      for (int v = 0; v < kNV; ++v) {
-        const int lanes = cols - v * kW;
-        if (r >= rows || lanes <= 0) continue;
-        if (lanes >= kW) {
-          VT::store(c + r * ldc + v * kW, acc[r][v]);
-        } else {
-          VT::store(c + r * ldc + v * kW, acc[r][v], lanes);
-        }
+    for (int v = 0; v < kNV; ++v) {
+      const int lanes = cols - v * kW;
+      if (lanes >= kW) {
+        VT::store(c + r * ldc + v * kW, acc[r][v]);
+      } else if (lanes > 0) {
+        VT::store(c + r * ldc + v * kW, acc[r][v], lanes);
       }
     }
   }
+}
+
+// The rows of a last, partial row tile (fewer than kMR) in tiles of 8, 4, 2 and 1 rows.
+template <class VT, int kMR, int kNV, bool kRowMajorA>
+void edge_rows(int rows, int64_t depth, const typename VT::T* a, int64_t a_stride, const typename VT::T* b,
+               typename VT::T* c, int64_t ldc, int cols, bool load_c) {
+  const auto at = [&](int r) { return kRowMajorA ? a + r * a_stride : a + r; };
+  int r = 0;
+  if constexpr (kMR > 8) {
+    if (rows - r >= 8) {
+      tile<VT, 8, kNV, kRowMajorA>(depth, at(r), a_stride, b, c + r * ldc, ldc, cols, load_c);
+      r += 8;
+    }
+  }
+  if constexpr (kMR > 4) {
+    if (rows - r >= 4) {
+      tile<VT, 4, kNV, kRowMajorA>(depth, at(r), a_stride, b, c + r * ldc, ldc, cols, load_c);
+      r += 4;
+    }
+  }
+  if (rows - r >= 2) {
+    tile<VT, 2, kNV, kRowMajorA>(depth, at(r), a_stride, b, c + r * ldc, ldc, cols, load_c);
+    r += 2;
+  }
+  if (rows - r >= 1) tile<VT, 1, kNV, kRowMajorA>(depth, at(r), a_stride, b, c + r * ldc, ldc, cols, load_c);
 }
 
 // Every tile of a block: row tiles outer (A's kMR x depth panel stays in L1), column panels inner.
@@ -118,11 +123,17 @@ void run_tiles(const Block<typename VT::T>& block) {
   constexpr int kNR = VT::kLanes * kNV;
   for (int64_t i = 0, t = 0; i < block.rows; i += kMR, ++t) {
     const T* a = block.a + t * block.a_tile;
-    const int rows = block.rows - i < kMR ? static_cast<int>(block.rows - i) : kMR;
+    const int64_t rows = block.rows - i;
     for (int64_t j = 0; j < block.cols; j += kNR) {
       const int cols = block.cols - j < kNR ? static_cast<int>(block.cols - j) : kNR;
-      tile<VT, kMR, kNV, kRowMajorA>(block.depth, a, block.a_stride, block.b + j * block.depth,
-                                     block.c + i * block.ldc + j, block.ldc, rows, cols, block.load_c);
+      const T* b = block.b + j * block.depth;
+      T* c = block.c + i * block.ldc + j;
+      if (rows >= kMR) {
+        tile<VT, kMR, kNV, kRowMajorA>(block.depth, a, block.a_stride, b, c, block.ldc, cols, block.load_c);
+      } else {
+        edge_rows<VT, kMR, kNV, kRowMajorA>(static_cast<int>(rows), block.depth, a, block.a_stride, b, c, block.ldc,
+                                            cols, block.load_c);
+      }
     }
   }
 }

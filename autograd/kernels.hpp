@@ -39,15 +39,16 @@ StridedView broadcast_view(const Shape& shape, const Shape& to);
 void strided_copy(const Tensor& src, const StridedView& src_view, const Tensor& dst, const StridedView& dst_view,
                   const Shape& extent);
 
-/// out[i] = f(a[i], b[i]) with NumPy broadcasting; `op` names the caller in errors.
-template <typename F>
+/// out[i] = f(a[i], b[i]) with NumPy broadcasting, for float tensors (int64 too when `kAnyDtype`,
+/// as comparisons allow); `op` names the caller in errors.
+template <bool kAnyDtype = false, typename F>
 Tensor zip(const Tensor& a, const Tensor& b, const char* op, F f) {
   if (a.dtype() != b.dtype()) {
     fail("{}: dtypes differ ({} {} and {} {}); expected one dtype (convert with .to())", op, a.shape(),
          dtype_name(a.dtype()), b.shape(), dtype_name(b.dtype()));
   }
   const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
-  return dispatch_floating(a.dtype(), op, [&]<typename T>() {
+  const auto kernel = [&]<typename T>() {
     Tensor out = Tensor::empty(shape, a.dtype());
     const T* pa = a.data<T>().data();
     const T* pb = b.data<T>().data();
@@ -82,7 +83,9 @@ Tensor zip(const Tensor& a, const Tensor& b, const char* op, F f) {
       }
     }
     return out;
-  });
+  };
+  if constexpr (kAnyDtype) return dispatch(a.dtype(), kernel);
+  else return dispatch_floating(a.dtype(), op, kernel);
 }
 
 /// out[i] = mask[i] != 0 ? a[i] : b[i]; all three of one shape and dtype.

@@ -11,14 +11,14 @@ namespace tapegrad {
 
 using detail::register_op;
 
-// ---- Comparisons: masks of 0 and 1 in the inputs' dtype, never recorded ----
+// ---- Comparisons: masks of 0 and 1 in the inputs' dtype (int64 labels too), never recorded ----
 
-Tensor equal(const Tensor& a, const Tensor& b) { return kernels::zip(a, b, "equal", [](auto u, auto v) { return u == v; }); }
-Tensor not_equal(const Tensor& a, const Tensor& b) { return kernels::zip(a, b, "not_equal", [](auto u, auto v) { return u != v; }); }
-Tensor less(const Tensor& a, const Tensor& b) { return kernels::zip(a, b, "less", [](auto u, auto v) { return u < v; }); }
-Tensor less_equal(const Tensor& a, const Tensor& b) { return kernels::zip(a, b, "less_equal", [](auto u, auto v) { return u <= v; }); }
-Tensor greater(const Tensor& a, const Tensor& b) { return kernels::zip(a, b, "greater", [](auto u, auto v) { return u > v; }); }
-Tensor greater_equal(const Tensor& a, const Tensor& b) { return kernels::zip(a, b, "greater_equal", [](auto u, auto v) { return u >= v; }); }
+Tensor equal(const Tensor& a, const Tensor& b) { return kernels::zip<true>(a, b, "equal", [](auto u, auto v) { return u == v; }); }
+Tensor not_equal(const Tensor& a, const Tensor& b) { return kernels::zip<true>(a, b, "not_equal", [](auto u, auto v) { return u != v; }); }
+Tensor less(const Tensor& a, const Tensor& b) { return kernels::zip<true>(a, b, "less", [](auto u, auto v) { return u < v; }); }
+Tensor less_equal(const Tensor& a, const Tensor& b) { return kernels::zip<true>(a, b, "less_equal", [](auto u, auto v) { return u <= v; }); }
+Tensor greater(const Tensor& a, const Tensor& b) { return kernels::zip<true>(a, b, "greater", [](auto u, auto v) { return u > v; }); }
+Tensor greater_equal(const Tensor& a, const Tensor& b) { return kernels::zip<true>(a, b, "greater_equal", [](auto u, auto v) { return u >= v; }); }
 
 Tensor stop_gradient(const Tensor& x) {
   Tensor copy = x.to(x.dtype());  // a new tensor, which no tape tracks

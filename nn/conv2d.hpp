@@ -33,6 +33,9 @@ struct Conv2DOptions {
 /// made on the first call from the input's channel count; the bias has shape (filters).
 class Conv2D : public Module {
  public:
+  /// The options type (lets `Sequential::add<Conv2D>(6, {5, 5}, {...})` take a braced list).
+  using Options = Conv2DOptions;
+
   /// `filters` output channels, a kernel of `kernel_size` (height, width).
   Conv2D(int64_t filters, std::array<int64_t, 2> kernel_size, Conv2DOptions options = {});
 
@@ -46,6 +49,8 @@ class Conv2D : public Module {
   const std::array<int64_t, 2>& kernel_size() const { return kernel_size_; }
   /// The options the layer was made with.
   const Conv2DOptions& options() const { return options_; }
+  /// "Conv2D".
+  std::string class_name() const override { return "Conv2D"; }
 
  protected:
   void build(const Shape& input_shape) override;

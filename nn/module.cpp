@@ -41,7 +41,10 @@ void reset_names() {
 }
 
 Module::Module(std::string_view default_name, std::string name, DType dtype, std::optional<uint64_t> seed)
-    : name_(name.empty() ? unique_name(default_name) : std::move(name)), dtype_(dtype), seed_(seed) {
+    : kind_(default_name),
+      name_(name.empty() ? unique_name(default_name) : std::move(name)),
+      dtype_(dtype),
+      seed_(seed) {
   if (!is_floating(dtype)) fail("{}: a layer's dtype must be float32 or float64, got {}", name_, dtype_name(dtype));
 }
 
@@ -60,6 +63,12 @@ std::vector<Variable> Module::trainable_variables() const {
   std::vector<Variable> trainable = weights();
   std::erase_if(trainable, [](const Variable& v) { return !v.trainable(); });
   return trainable;
+}
+
+int64_t Module::count_params() const {
+  int64_t count = 0;
+  for (const Variable& v : weights()) count += v.shape().numel();
+  return count;
 }
 
 std::vector<Tensor> Module::get_weights() const {
@@ -88,7 +97,7 @@ void Module::set_weights(const std::vector<Tensor>& values) {
 
 Tensor Module::operator()(const Tensor& x) {
   if (!x.defined()) fail("{}: called with an undefined tensor", name_);
-  if (is_floating(x.dtype()) && x.dtype() != dtype_) {
+  if (checks_input_dtype() && is_floating(x.dtype()) && x.dtype() != dtype_) {
     fail("{}: input is {} {}, but the layer computes in {} (set the layer's dtype, or convert the input with .to())",
          name_, x.shape(), dtype_name(x.dtype()), dtype_name(dtype_));
   }

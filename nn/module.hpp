@@ -23,7 +23,8 @@ class Module {
 
   /// The module's name, unique per kind unless given: "conv2d", "conv2d_1", ...
   const std::string& name() const { return name_; }
-  /// The dtype the module's variables are made in and its inputs must have.
+  /// The dtype the module's variables are made in and its inputs must have (a module whose
+  /// `checks_input_dtype` is false computes in its input's dtype).
   DType dtype() const { return dtype_; }
   /// True once `build` has run (after the first call).
   bool built() const { return built_; }
@@ -32,6 +33,8 @@ class Module {
   std::vector<Variable> weights() const;
   /// The trainable ones among `weights()`, in the same order.
   std::vector<Variable> trainable_variables() const;
+  /// The number of scalars in `weights()` (Keras's count_params); 0 before the first call.
+  int64_t count_params() const;
   /// The values of `weights()`, in the same order (Keras's get_weights).
   std::vector<Tensor> get_weights() const;
   /// Assigns `values` to `weights()`, in order; the count, each shape and each dtype must match,
@@ -40,6 +43,9 @@ class Module {
 
   /// y = call(x), after build(x.shape()) on the first call (Keras's __call__).
   Tensor operator()(const Tensor& x);
+
+  /// The layer's type as `summary` shows it, e.g. "Conv2D"; by default the module's default name.
+  virtual std::string class_name() const { return kind_; }
 
  protected:
   /// A module named `name`, or, when `name` is empty, `default_name` made unique ("conv2d_1").
@@ -52,6 +58,9 @@ class Module {
   virtual void build(const Shape& input_shape);
   /// The forward computation, written with tapegrad's ops.
   virtual Tensor call(const Tensor& x) = 0;
+  /// True when inputs must have the module's dtype (layers with weights); a layer without weights,
+  /// such as an activation, returns false and computes in its input's dtype.
+  virtual bool checks_input_dtype() const { return true; }
 
   /// A new variable "<module name>/<name>" holding `initial`; names are unique within a module.
   Variable add_weight(const std::string& name, const Tensor& initial, bool trainable = true);
@@ -66,6 +75,7 @@ class Module {
   void track(Module& child);
 
  private:
+  std::string kind_;
   std::string name_;
   DType dtype_;
   std::optional<uint64_t> seed_;

@@ -4,16 +4,37 @@
 
 namespace tapegrad::optim {
 
-/// Plain stochastic gradient descent: w <- w - learning_rate * g. The product is computed in the
-/// variable's dtype, then subtracted, exactly as the book's hand-written update `w - lr * g`, so
-/// both give the same bits.
+/// Options of `SGD`; the defaults give plain gradient descent.
+struct SGDOptions {
+  double momentum = 0.0;      ///< in [0, 1]; 0: no velocity is kept
+  bool nesterov = false;      ///< Nesterov's momentum (needs momentum > 0)
+  double weight_decay = 0.0;  ///< L2 penalty: g <- g + weight_decay * w, as PyTorch's SGD
+};
+
+/// Stochastic gradient descent, with Keras's momentum formula:
+///   plain:    w <- w - learning_rate * g
+///   momentum: v <- momentum * v - learning_rate * g;  w <- w + v
+///   Nesterov: v <- momentum * v - learning_rate * g;  w <- w + momentum * v - learning_rate * g
+/// v starts at 0 (slot "momentum", kept per variable). Plain SGD computes the product in the
+/// variable's dtype, then subtracts it, exactly as the book's hand-written update `w - lr * g`,
+/// so both give the same bits.
+// NOTE: weight_decay follows PyTorch's SGD, an L2 term added to the gradient before everything
+// else (so it goes through the momentum too): g <- g + weight_decay * w. Keras's `weight_decay`
+// is instead decoupled (w <- w - learning_rate * weight_decay * w, as Adam's here); for plain SGD
+// the two are the same.
 class SGD : public Optimizer {
  public:
   /// SGD with `learning_rate` (Keras's default 0.01).
-  explicit SGD(double learning_rate = 0.01);
+  explicit SGD(double learning_rate = 0.01, SGDOptions options = {});
+
+  /// The options the optimizer was made with.
+  const SGDOptions& options() const { return options_; }
 
  protected:
   void update_step(Variable& variable, const Tensor& gradient, Slots& slots) override;
+
+ private:
+  SGDOptions options_;
 };
 
 }  // namespace tapegrad::optim

@@ -1,0 +1,537 @@
+// Forward values of the everyday op set (activations, selection, comparisons, matmul, reductions,
+// the softmax family, joining and indexing, losses, pooling) against plain formulas in the test.
+
+#include "autograd/tapegrad.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+using namespace tapegrad;
+
+namespace {
+
+// Checks `actual` element by element: exactly when tolerance is 0, else within it (relative and absolute).
+void check_close(const Tensor& actual, const std::vector<double>& expected, double tolerance = 1e-12) {
+  const std::vector<double> values = actual.to_vector();
+  REQUIRE(values.size() == expected.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    INFO("element ", i, " of ", to_string(actual));
+    if (tolerance == 0) CHECK(values[i] == expected[i]);
+    else CHECK(values[i] == doctest::Approx(expected[i]).epsilon(tolerance));
+  }
+}
+
+// `count` values spread over [-3, 3] with both signs, zero included.
+std::vector<double> spread(size_t count) {
+  std::vector<double> v;
+  for (size_t i = 0; i < count; ++i) v.push_back(-3.0 + 6.0 * static_cast<double>(i) / static_cast<double>(count - 1));
+  return v;
+}
+
+std::vector<double> map(const std::vector<double>& xs, const std::function<double(double)>& f) {
+  std::vector<double> out;
+  for (double v : xs) out.push_back(f(v));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("forward: activations against std:: formulas") {
+  const std::vector<double> xs = spread(13);  // includes 0 and +-0.5
+  const Tensor x(xs, Shape{13}, DType::float64);
+  SUBCASE("relu") {
+    check_close(relu(x), map(xs, [](double v) { return v > 0 ? v : 0.0; }), 0);
+  }
+  SUBCASE("sigmoid") {
+    check_close(sigmoid(x), map(xs, [](double v) { return 1 / (1 + std::exp(-v)); }), 1e-15);
+  }
+  SUBCASE("tanh") {
+    check_close(tanh(x), map(xs, [](double v) { return std::tanh(v); }), 1e-15);
+  }
+  SUBCASE("sin and cos") {
+    check_close(sin(x), map(xs, [](double v) { return std::sin(v); }), 1e-15);
+    check_close(cos(x), map(xs, [](double v) { return std::cos(v); }), 1e-15);
+  }
+  SUBCASE("sqrt of non-negative values, NaN below 0") {
+    const std::vector<double> ys = map(xs, [](double v) { return std::abs(v); });
+    check_close(sqrt(Tensor(ys, Shape{13}, DType::float64)), map(ys, [](double v) { return std::sqrt(v); }), 1e-15);
+    CHECK(std::isnan(sqrt(Tensor({-1}, {1})).item()));
+  }
+  SUBCASE("clip to [-1, 2]") {
+    check_close(clip(x, -1, 2), map(xs, [](double v) { return std::min(std::max(v, -1.0), 2.0); }), 0);
+  }
+  SUBCASE("float32 in, float32 out, same values as float in C++") {
+    const Tensor x32 = x.to(DType::float32);
+    const Tensor y = sigmoid(x32);
+    CHECK(y.dtype() == DType::float32);
+    for (int64_t i = 0; i < 13; ++i) {
+      const float v = static_cast<float>(x32.flat(i));
+      CHECK(y.flat(i) == doctest::Approx(1.0f / (1.0f + std::exp(-v))).epsilon(1e-6));
+    }
+    CHECK(relu(x32).dtype() == DType::float32);
+    CHECK(tanh(x32).dtype() == DType::float32);
+  }
+  SUBCASE("a 2-d shape is kept") {
+    const Tensor m = reshape(x, {1, 13});
+    CHECK(relu(m).shape() == Shape{1, 13});
+    CHECK(clip(m, 0, 1).shape() == Shape{1, 13});
+  }
+}
+
+TEST_CASE("forward: maximum, minimum, comparisons and where, with broadcasting") {
+  const Tensor col({1, 2, 3}, {3, 1}, DType::float64);
+  const Tensor row({0, 2, 4, 1}, {1, 4}, DType::float64);
+  const std::vector<double> c = col.to_vector(), r = row.to_vector();
+  // The 3x4 grid of f(col[i], row[j]).
+  const auto grid = [&](double (*f)(double, double)) {
+    std::vector<double> out;
+    for (double a : c)
+      for (double b : r) out.push_back(f(a, b));
+    return out;
+  };
+  SUBCASE("maximum and minimum of 3x1 and 1x4 give 3x4") {
+    const Tensor hi = maximum(col, row), lo = minimum(col, row);
+    CHECK(hi.shape() == Shape{3, 4});
+    CHECK(lo.shape() == Shape{3, 4});
+    check_close(hi, grid([](double a, double b) { return a > b ? a : b; }), 0);
+    check_close(lo, grid([](double a, double b) { return a < b ? a : b; }), 0);
+    CHECK(maximum(row, Tensor::scalar(1.5, DType::float64)).to_vector() == std::vector<double>{1.5, 2, 4, 1.5});
+  }
+  SUBCASE("comparisons give 0 or 1 in the input dtype") {
+    struct Comparison {
+      const char* name;
+      Tensor (*op)(const Tensor&, const Tensor&);
+      double (*formula)(double, double);
+    };
+    const std::vector<Comparison> comparisons{
+        {"equal", equal, [](double a, double b) { return a == b ? 1.0 : 0.0; }},
+        {"not_equal", not_equal, [](double a, double b) { return a != b ? 1.0 : 0.0; }},
+        {"less", less, [](double a, double b) { return a < b ? 1.0 : 0.0; }},
+        {"less_equal", less_equal, [](double a, double b) { return a <= b ? 1.0 : 0.0; }},
+        {"greater", greater, [](double a, double b) { return a > b ? 1.0 : 0.0; }},
+        {"greater_equal", greater_equal, [](double a, double b) { return a >= b ? 1.0 : 0.0; }},
+    };
+    for (const Comparison& cmp : comparisons) {
+      for (const DType dtype : {DType::float32, DType::float64, DType::int64}) {
+        INFO(std::string(cmp.name), " on ", dtype_name(dtype));
+        const Tensor y = cmp.op(col.to(dtype), row.to(dtype));
+        CHECK(y.dtype() == dtype);
+        CHECK(y.shape() == Shape{3, 4});
+        check_close(y, grid(cmp.formula), 0);
+      }
+    }
+  }
+  SUBCASE("accuracy from int64 predictions and labels: equal(argmax(logits), labels)") {
+    const Tensor logits({0.1, 2, -1, 3, 0, 0.5, 1, 1, 4}, {3, 3});
+    const Tensor labels({1, 2, 2}, {3}, DType::int64);
+    const Tensor correct = equal(argmax(logits), labels);  // predictions [1, 0, 2]
+    CHECK(correct.dtype() == DType::int64);
+    CHECK(correct.to_vector() == std::vector<double>{1, 0, 1});
+    CHECK(mean(correct.to(DType::float64)).item() == doctest::Approx(2.0 / 3).epsilon(1e-15));
+  }
+  SUBCASE("comparisons are not recorded") {
+    GradientTape tape;
+    tape.watch(col);
+    const Tensor mask = greater(col, row);
+    CHECK(tape.entries().empty());
+  }
+  SUBCASE("where with a 3x1 condition, a 1x4 and a scalar") {
+    const Tensor cond({1, 0, 1}, {3, 1}, DType::float64);
+    const Tensor y = where(cond, row, Tensor::scalar(-7, DType::float64));
+    CHECK(y.shape() == Shape{3, 4});
+    check_close(y, {0, 2, 4, 1, -7, -7, -7, -7, 0, 2, 4, 1}, 0);
+  }
+  SUBCASE("where with a 1x4 condition from a comparison; any non-zero is true") {
+    const Tensor cond({0, 2.5, -1, 0}, {1, 4}, DType::float64);
+    const Tensor y = where(cond, col, row);
+    check_close(y, {0, 1, 1, 1, 0, 2, 2, 1, 0, 3, 3, 1}, 0);
+    const Tensor z = where(greater(col, row), col, row);  // the maximum, elementwise
+    check_close(z, maximum(col, row).to_vector(), 0);
+  }
+}
+
+TEST_CASE("forward: matmul") {
+  // C[i, j] = sum_k A[i, k] B[k, j], as loops over flat row-major values.
+  const auto product = [](const std::vector<double>& a, const std::vector<double>& b, int64_t m, int64_t k, int64_t n) {
+    std::vector<double> out(static_cast<size_t>(m * n), 0.0);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t l = 0; l < k; ++l)
+          out[static_cast<size_t>(i * n + j)] += a[static_cast<size_t>(i * k + l)] * b[static_cast<size_t>(l * n + j)];
+    return out;
+  };
+  Generator generator(41);
+  SUBCASE("2-d: 3x4 @ 4x5") {
+    const Tensor a = random_normal({3, 4}, generator, 0, 1, DType::float64);
+    const Tensor b = random_normal({4, 5}, generator, 0, 1, DType::float64);
+    const Tensor c = matmul(a, b);
+    CHECK(c.shape() == Shape{3, 5});
+    check_close(c, product(a.to_vector(), b.to_vector(), 3, 4, 5));
+  }
+  SUBCASE("small integers by hand") {
+    const Tensor a({1, 2, 3, 4}, {2, 2});
+    const Tensor b({5, 6, 7, 8}, {2, 2});
+    CHECK(matmul(a, b).to_vector() == std::vector<double>{19, 22, 43, 50});
+  }
+  SUBCASE("matrix @ vector, vector @ matrix, vector @ vector") {
+    const Tensor a({1, 2, 3, 4, 5, 6}, {2, 3});
+    const Tensor v({1, 0, -1}, {3});
+    const Tensor u({2, -1}, {2});
+    const Tensor mv = matmul(a, v);
+    CHECK(mv.shape() == Shape{2});
+    CHECK(mv.to_vector() == std::vector<double>{1 - 3, 4 - 6});
+    const Tensor vm = matmul(u, a);
+    CHECK(vm.shape() == Shape{3});
+    CHECK(vm.to_vector() == std::vector<double>{2 - 4, 4 - 5, 6 - 6});
+    const Tensor vv = matmul(v, Tensor({4, 5, 6}, {3}));
+    CHECK(vv.shape() == Shape{});
+    CHECK(vv.item() == 4 - 6);
+  }
+  SUBCASE("batched with broadcast batch axes: 2x1x3x4 @ 3x4x5 -> 2x3x3x5") {
+    const Tensor a = random_normal({2, 1, 3, 4}, generator, 0, 1, DType::float64);
+    const Tensor b = random_normal({3, 4, 5}, generator, 0, 1, DType::float64);
+    const Tensor c = matmul(a, b);
+    REQUIRE(c.shape() == Shape{2, 3, 3, 5});
+    const std::vector<double> av = a.to_vector(), bv = b.to_vector(), cv = c.to_vector();
+    for (size_t i = 0; i < 2; ++i)
+      for (size_t j = 0; j < 3; ++j) {
+        INFO("batch ", i, ", ", j);
+        // c[i, j] = a[i, 0] @ b[j].
+        const std::vector<double> ai(av.begin() + static_cast<std::ptrdiff_t>(i * 12),
+                                     av.begin() + static_cast<std::ptrdiff_t>(i * 12 + 12));
+        const std::vector<double> bj(bv.begin() + static_cast<std::ptrdiff_t>(j * 20),
+                                     bv.begin() + static_cast<std::ptrdiff_t>(j * 20 + 20));
+        const std::vector<double> expected = product(ai, bj, 3, 4, 5);
+        for (size_t e = 0; e < 15; ++e) CHECK(cv[(i * 3 + j) * 15 + e] == doctest::Approx(expected[e]).epsilon(1e-12));
+      }
+  }
+  SUBCASE("batched @ matrix: 2x3x4 @ 4x2") {
+    const Tensor a = random_normal({2, 3, 4}, generator, 0, 1, DType::float64);
+    const Tensor b = random_normal({4, 2}, generator, 0, 1, DType::float64);
+    const Tensor c = matmul(a, b);
+    REQUIRE(c.shape() == Shape{2, 3, 2});
+    check_close(c, product(a.to_vector(), b.to_vector(), 6, 4, 2));  // the batch stacks as rows
+  }
+}
+
+TEST_CASE("forward: reduce_sum, reduce_mean and reduce_max over axis sets") {
+  // x[i, j, k] = a scrambled but known value: (7 * (12 i + 4 j + k)) mod 24 - 11.
+  std::vector<double> xs;
+  for (int p = 0; p < 24; ++p) xs.push_back((7 * p) % 24 - 11);
+  const Tensor x(xs, Shape{2, 3, 4}, DType::float64);
+  const auto value = [&](int i, int j, int k) { return xs[static_cast<size_t>(12 * i + 4 * j + k)]; };
+  SUBCASE("over axis 1: sums, means and maxima of each (i, k)") {
+    std::vector<double> sums, means, maxima;
+    for (int i = 0; i < 2; ++i)
+      for (int k = 0; k < 4; ++k) {
+        double s = 0, m = -INFINITY;
+        for (int j = 0; j < 3; ++j) {
+          s += value(i, j, k);
+          m = std::max(m, value(i, j, k));
+        }
+        sums.push_back(s);
+        means.push_back(s / 3);
+        maxima.push_back(m);
+      }
+    for (const bool keepdims : {false, true}) {
+      INFO("keepdims ", keepdims);
+      const Shape shape = keepdims ? Shape{2, 1, 4} : Shape{2, 4};
+      CHECK(reduce_sum(x, {1}, keepdims).shape() == shape);
+      CHECK(reduce_mean(x, {1}, keepdims).shape() == shape);
+      CHECK(reduce_max(x, {1}, keepdims).shape() == shape);
+      check_close(reduce_sum(x, {1}, keepdims), sums, 0);
+      check_close(reduce_mean(x, {1}, keepdims), means, 1e-15);
+      check_close(reduce_max(x, {1}, keepdims), maxima, 0);
+    }
+  }
+  SUBCASE("over axes {0, 2} (and {-1, 0}): one value per j") {
+    std::vector<double> sums, maxima;
+    for (int j = 0; j < 3; ++j) {
+      double s = 0, m = -INFINITY;
+      for (int i = 0; i < 2; ++i)
+        for (int k = 0; k < 4; ++k) {
+          s += value(i, j, k);
+          m = std::max(m, value(i, j, k));
+        }
+      sums.push_back(s);
+      maxima.push_back(m);
+    }
+    CHECK(reduce_sum(x, {0, 2}).shape() == Shape{3});
+    CHECK(reduce_max(x, {0, 2}, true).shape() == Shape{1, 3, 1});
+    check_close(reduce_sum(x, {0, 2}), sums, 0);
+    check_close(reduce_sum(x, {-1, 0}), sums, 0);
+    check_close(reduce_mean(x, {0, 2}, true), map(sums, [](double s) { return s / 8; }), 1e-15);
+    check_close(reduce_max(x, {0, 2}, true), maxima, 0);
+  }
+  SUBCASE("over all axes: empty list, and every axis listed") {
+    double total = 0;
+    for (double v : xs) total += v;
+    const double largest = *std::max_element(xs.begin(), xs.end());
+    CHECK(reduce_sum(x).shape() == Shape{});
+    CHECK(reduce_sum(x).item() == total);
+    CHECK(reduce_mean(x).item() == doctest::Approx(total / 24).epsilon(1e-15));
+    CHECK(reduce_max(x).item() == largest);
+    CHECK(reduce_max(x, {}, true).shape() == Shape{1, 1, 1});
+    CHECK(reduce_sum(x, {0, 1, 2}, true).shape() == Shape{1, 1, 1});
+    CHECK(reduce_sum(x, {0, 1, 2}, true).item() == total);
+  }
+  SUBCASE("a repeated axis is an error") { CHECK_THROWS_AS(reduce_sum(x, {1, -2}), Error); }
+}
+
+TEST_CASE("forward: logsumexp, softmax, log_softmax, argmax") {
+  const Tensor x({0.5, -1, 2, 0, 3, 3, -2, 1, -0.5, 4, 0.25, -3}, {3, 4}, DType::float64);
+  const std::vector<double> xs = x.to_vector();
+  SUBCASE("logsumexp over the last axis: log(sum(exp(x))) per row, keepdims or not") {
+    std::vector<double> expected;
+    for (size_t i = 0; i < 3; ++i) {
+      double s = 0;
+      for (size_t j = 0; j < 4; ++j) s += std::exp(xs[i * 4 + j]);
+      expected.push_back(std::log(s));
+    }
+    check_close(logsumexp(x, {1}), expected, 1e-14);
+    CHECK(logsumexp(x, {-1}, true).shape() == Shape{3, 1});
+    double all = 0;
+    for (double v : xs) all += std::exp(v);
+    CHECK(logsumexp(x).item() == doctest::Approx(std::log(all)).epsilon(1e-14));
+  }
+  SUBCASE("softmax: e^x / sum e^x per row; rows sum to 1") {
+    const Tensor y = softmax(x);
+    CHECK(y.shape() == Shape{3, 4});
+    for (size_t i = 0; i < 3; ++i) {
+      double s = 0;
+      for (size_t j = 0; j < 4; ++j) s += std::exp(xs[i * 4 + j]);
+      double row_total = 0;
+      for (size_t j = 0; j < 4; ++j) {
+        const double yij = y.at({static_cast<int64_t>(i), static_cast<int64_t>(j)});
+        CHECK(yij == doctest::Approx(std::exp(xs[i * 4 + j]) / s).epsilon(1e-14));
+        row_total += yij;
+      }
+      CHECK(row_total == doctest::Approx(1.0).epsilon(1e-14));
+    }
+  }
+  SUBCASE("softmax over axis 0: columns sum to 1") {
+    const Tensor column_sums = sum(softmax(x, 0), 0);
+    check_close(column_sums, {1, 1, 1, 1}, 1e-14);
+  }
+  SUBCASE("log_softmax = log(softmax)") {
+    check_close(log_softmax(x), log(softmax(x)).to_vector(), 1e-13);
+    check_close(log_softmax(x, 0), log(softmax(x, 0)).to_vector(), 1e-13);
+  }
+  SUBCASE("argmax: int64, the first index on ties") {
+    const Tensor rows = argmax(x);  // row 1 is [3, 3, -2, 1]: a tie at 0 and 1
+    CHECK(rows.dtype() == DType::int64);
+    CHECK(rows.shape() == Shape{3});
+    CHECK(rows.to_vector() == std::vector<double>{2, 0, 1});
+    const Tensor columns = argmax(x, 0);  // columns: [0.5, 3, -0.5], [-1, 3, 4], [2, -2, 0.25], [0, 1, -3]
+    CHECK(columns.to_vector() == std::vector<double>{1, 2, 0, 1});
+    CHECK(argmax(Tensor({5, 5, 5}, {3})).item() == 0);
+    CHECK(argmax(Tensor({1, 7, 2, 7}, {4})).item() == 1);
+  }
+}
+
+TEST_CASE("forward: concat, stack, gather, one_hot, expand_dims, squeeze") {
+  const Tensor a({1, 2, 3, 4, 5, 6}, {2, 3});
+  const Tensor b({7, 8, 9}, {1, 3});
+  SUBCASE("concat on axis 0 and axis 1") {
+    const Tensor rows = concat({a, b}, 0);
+    CHECK(rows.shape() == Shape{3, 3});
+    CHECK(rows.to_vector() == std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8, 9});
+    const Tensor cols = concat({a, Tensor({10, 20}, {2, 1}), a}, -1);
+    CHECK(cols.shape() == Shape{2, 7});
+    CHECK(cols.to_vector() == std::vector<double>{1, 2, 3, 10, 1, 2, 3, 4, 5, 6, 20, 4, 5, 6});
+    CHECK_THROWS_AS(concat({a, b}, 1), Error);
+  }
+  SUBCASE("stack on a new first, middle and last axis") {
+    const Tensor c({10, 20, 30, 40, 50, 60}, {2, 3});
+    const Tensor s0 = stack({a, c});
+    CHECK(s0.shape() == Shape{2, 2, 3});
+    CHECK(s0.to_vector() == std::vector<double>{1, 2, 3, 4, 5, 6, 10, 20, 30, 40, 50, 60});
+    const Tensor s1 = stack({a, c}, 1);
+    CHECK(s1.shape() == Shape{2, 2, 3});
+    CHECK(s1.to_vector() == std::vector<double>{1, 2, 3, 10, 20, 30, 4, 5, 6, 40, 50, 60});
+    const Tensor s2 = stack({a, c}, -1);
+    CHECK(s2.shape() == Shape{2, 3, 2});
+    CHECK(s2.to_vector() == std::vector<double>{1, 10, 2, 20, 3, 30, 4, 40, 5, 50, 6, 60});
+    CHECK_THROWS_AS(stack({a, b}), Error);
+  }
+  SUBCASE("gather along axis 0: rows, with repeats, from a 2-d index") {
+    const Tensor m = reshape(arange(12), {4, 3});
+    const Tensor g = gather(m, Tensor({3, 0, 3}, {3}, DType::int64), 0);
+    CHECK(g.shape() == Shape{3, 3});
+    CHECK(g.to_vector() == std::vector<double>{9, 10, 11, 0, 1, 2, 9, 10, 11});
+    const Tensor g2 = gather(m, Tensor({1, 2, 0, 1}, {2, 2}, DType::int64), 0);
+    CHECK(g2.shape() == Shape{2, 2, 3});
+    CHECK(g2.to_vector() == std::vector<double>{3, 4, 5, 6, 7, 8, 0, 1, 2, 3, 4, 5});
+  }
+  SUBCASE("gather along axis 1: columns") {
+    const Tensor m = reshape(arange(12), {4, 3});
+    const Tensor g = gather(m, Tensor({2, 0}, {2}, DType::int64), 1);
+    CHECK(g.shape() == Shape{4, 2});
+    CHECK(g.to_vector() == std::vector<double>{2, 0, 5, 3, 8, 6, 11, 9});
+    const Tensor cube = reshape(arange(24), {2, 3, 4});
+    const Tensor h = gather(cube, Tensor({1, 1}, {2}, DType::int64), 1);
+    CHECK(h.shape() == Shape{2, 2, 4});
+    CHECK(h.to_vector() == std::vector<double>{4, 5, 6, 7, 4, 5, 6, 7, 16, 17, 18, 19, 16, 17, 18, 19});
+    CHECK_THROWS_AS(gather(m, Tensor({3}, {1}, DType::int64), 1), Error);
+  }
+  SUBCASE("one_hot: rows of zeros with a 1; an index out of range gives a zero row") {
+    const Tensor y = one_hot(Tensor({2, 0, 5, -1, 1}, {5}, DType::int64), 3);
+    CHECK(y.shape() == Shape{5, 3});
+    CHECK(y.dtype() == DType::float32);
+    CHECK(y.to_vector() == std::vector<double>{0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0});
+    const Tensor z = one_hot(Tensor({1, 0, 2, 2}, {2, 2}, DType::int64), 3, DType::float64);
+    CHECK(z.shape() == Shape{2, 2, 3});
+    CHECK(z.dtype() == DType::float64);
+    CHECK(z.to_vector() == std::vector<double>{0, 1, 0, 1, 0, 0, 0, 0, 1, 0, 0, 1});
+  }
+  SUBCASE("expand_dims and squeeze: shapes, same values") {
+    CHECK(expand_dims(a, 0).shape() == Shape{1, 2, 3});
+    CHECK(expand_dims(a, 1).shape() == Shape{2, 1, 3});
+    CHECK(expand_dims(a, 2).shape() == Shape{2, 3, 1});
+    CHECK(expand_dims(a, -1).shape() == Shape{2, 3, 1});
+    CHECK(expand_dims(a, 1).to_vector() == a.to_vector());
+    const Tensor t = zeros({1, 3, 1, 2});
+    CHECK(squeeze(t).shape() == Shape{3, 2});
+    CHECK(squeeze(t, {0}).shape() == Shape{3, 1, 2});
+    CHECK(squeeze(t, {-2}).shape() == Shape{1, 3, 2});
+    CHECK(squeeze(t, {0, 2}).shape() == Shape{3, 2});
+    CHECK(squeeze(Tensor({4}, {1})).shape() == Shape{});
+    CHECK(squeeze(expand_dims(a, 1), {1}).to_vector() == a.to_vector());
+  }
+  SUBCASE("squeeze of an axis whose size is not 1 is an error that names it") {
+    CHECK_THROWS_WITH_AS(squeeze(zeros({1, 3, 1}), {1}), doctest::Contains("squeeze"), Error);
+    CHECK_THROWS_WITH_AS(squeeze(zeros({1, 3, 1}), {1}), doctest::Contains("1x3x1"), Error);
+  }
+}
+
+TEST_CASE("forward: losses") {
+  const Tensor prediction({1, 2, 3, 4}, {2, 2}, DType::float64);
+  const Tensor target({1.5, 0, 3, 7}, {2, 2}, DType::float64);
+  SUBCASE("mse: mean, sum and none") {
+    const std::vector<double> squares{0.25, 4, 0, 9};
+    check_close(mse(prediction, target, Reduction::none), squares, 0);
+    CHECK(mse(prediction, target, Reduction::none).shape() == Shape{2, 2});
+    CHECK(mse(prediction, target, Reduction::sum).item() == 13.25);
+    CHECK(mse(prediction, target).item() == 13.25 / 4);
+    CHECK(mse(prediction, target, Reduction::mean).shape() == Shape{});
+    CHECK_THROWS_AS(mse(prediction, Tensor({1, 2}, {2}, DType::float64)), Error);
+  }
+  const Tensor logits({2, 1, 0.1, -1, 0.5, 3, 0, 0, 0}, {3, 3}, DType::float64);
+  const Tensor labels({0, 2, 1}, {3}, DType::int64);
+  // -log softmax(row)[label], by hand.
+  std::vector<double> by_hand;
+  const std::vector<double> lv = logits.to_vector();
+  const std::vector<int> label_values{0, 2, 1};
+  for (size_t i = 0; i < 3; ++i) {
+    double s = 0;
+    for (size_t j = 0; j < 3; ++j) s += std::exp(lv[i * 3 + j]);
+    by_hand.push_back(-std::log(std::exp(lv[i * 3 + static_cast<size_t>(label_values[i])]) / s));
+  }
+  SUBCASE("softmax_cross_entropy with int labels: -log(softmax[label]) per example") {
+    const Tensor none = softmax_cross_entropy(logits, labels, Reduction::none);
+    CHECK(none.shape() == Shape{3});
+    check_close(none, by_hand, 1e-14);
+    const double total = by_hand[0] + by_hand[1] + by_hand[2];
+    CHECK(softmax_cross_entropy(logits, labels, Reduction::sum).item() == doctest::Approx(total).epsilon(1e-14));
+    CHECK(softmax_cross_entropy(logits, labels).item() == doctest::Approx(total / 3).epsilon(1e-14));
+    CHECK(by_hand[2] == doctest::Approx(std::log(3.0)).epsilon(1e-15));  // uniform logits: log(classes)
+  }
+  SUBCASE("int labels give the one-hot form's values") {
+    const Tensor onehot = one_hot(labels, 3, DType::float64);
+    for (const Reduction reduction : {Reduction::mean, Reduction::sum, Reduction::none}) {
+      check_close(softmax_cross_entropy(logits, onehot, reduction),
+                  softmax_cross_entropy(logits, labels, reduction).to_vector(), 1e-15);
+    }
+  }
+  SUBCASE("soft labels: -sum p log softmax") {
+    const Tensor p({0.5, 0.5, 0, 0, 0.25, 0.75, 1, 0, 0}, {3, 3}, DType::float64);
+    const std::vector<double> pv = p.to_vector();
+    std::vector<double> expected;
+    for (size_t i = 0; i < 3; ++i) {
+      double s = 0;
+      for (size_t j = 0; j < 3; ++j) s += std::exp(lv[i * 3 + j]);
+      double loss = 0;
+      for (size_t j = 0; j < 3; ++j) loss -= pv[i * 3 + j] * (lv[i * 3 + j] - std::log(s));
+      expected.push_back(loss);
+    }
+    check_close(softmax_cross_entropy(logits, p, Reduction::none), expected, 1e-14);
+  }
+  SUBCASE("a label out of range (or negative) is a tapegrad::Error") {
+    CHECK_THROWS_WITH_AS(softmax_cross_entropy(logits, Tensor({0, 3, 1}, {3}, DType::int64)),
+                         doctest::Contains("out of range"), Error);
+    CHECK_THROWS_AS(softmax_cross_entropy(logits, Tensor({0, -1, 1}, {3}, DType::int64)), Error);
+    CHECK_THROWS_AS(softmax_cross_entropy(logits, Tensor({0, 1}, {2}, DType::int64)), Error);
+  }
+}
+
+TEST_CASE("forward: max_pool2d and avg_pool2d on the book's values") {
+  Pool2DOptions stride1;
+  stride1.strides = std::array<int64_t, 2>{1, 1};
+  SUBCASE("arange(9) as 1x3x3x1, 2x2 windows, stride 1: max [[4, 5], [7, 8]], avg [[2, 3], [5, 6]]") {
+    const Tensor x = reshape(arange(9), {1, 3, 3, 1});
+    const Tensor hi = max_pool2d(x, stride1), mean = avg_pool2d(x, stride1);
+    CHECK(hi.shape() == Shape{1, 2, 2, 1});
+    CHECK(mean.shape() == Shape{1, 2, 2, 1});
+    CHECK(hi.to_vector() == std::vector<double>{4, 5, 7, 8});
+    CHECK(mean.to_vector() == std::vector<double>{2, 3, 5, 6});
+  }
+  SUBCASE("arange(16) as 1x4x4x1: a 3x3 window with its default stride 3 gives [[10]]") {
+    const Tensor x = reshape(arange(16), {1, 4, 4, 1});
+    Pool2DOptions options;
+    options.window = {3, 3};
+    const Tensor y = max_pool2d(x, options);
+    CHECK(y.shape() == Shape{1, 1, 1, 1});
+    CHECK(y.item() == 10);
+  }
+  SUBCASE("arange(16), 3x3 windows, padding 1, stride 2: max [[5, 7], [13, 15]]") {
+    const Tensor x = reshape(arange(16), {1, 4, 4, 1});
+    Pool2DOptions options;
+    options.window = {3, 3};
+    options.strides = std::array<int64_t, 2>{2, 2};
+    options.padding = Padding::uniform(1);
+    const Tensor y = max_pool2d(x, options);
+    CHECK(y.shape() == Shape{1, 2, 2, 1});
+    CHECK(y.to_vector() == std::vector<double>{5, 7, 13, 15});
+  }
+  SUBCASE("padding of max_pool2d never wins, even over negative pixels") {
+    const Tensor x = reshape(arange(16), {1, 4, 4, 1}) - 100.0;
+    Pool2DOptions options;
+    options.window = {3, 3};
+    options.strides = std::array<int64_t, 2>{2, 2};
+    options.padding = Padding::uniform(1);
+    CHECK(max_pool2d(x, options).to_vector() == std::vector<double>{-95, -93, -87, -85});
+  }
+  SUBCASE("avg_pool2d with padding divides by the pixels inside the input, not the window") {
+    const Tensor x = reshape(arange(16, DType::float64), {1, 4, 4, 1});
+    Pool2DOptions options;
+    options.window = {3, 3};
+    options.strides = std::array<int64_t, 2>{2, 2};
+    options.padding = Padding::uniform(1);
+    const Tensor y = avg_pool2d(x, options);
+    CHECK(y.shape() == Shape{1, 2, 2, 1});
+    // The top-left window covers rows -1..1, columns -1..1: inside are 0, 1, 4, 5, so (0+1+4+5)/4, not /9.
+    CHECK(y.at({0, 0, 0, 0}) == (0 + 1 + 4 + 5) / 4.0);
+    // Top-right: rows 0..1, columns 1..3; bottom-left: rows 1..3, columns 0..1; bottom-right: all 9 inside.
+    CHECK(y.at({0, 0, 1, 0}) == doctest::Approx((1 + 2 + 3 + 5 + 6 + 7) / 6.0).epsilon(1e-15));
+    CHECK(y.at({0, 1, 0, 0}) == doctest::Approx((4 + 5 + 8 + 9 + 12 + 13) / 6.0).epsilon(1e-15));
+    CHECK(y.at({0, 1, 1, 0}) == doctest::Approx((5 + 6 + 7 + 9 + 10 + 11 + 13 + 14 + 15) / 9.0).epsilon(1e-15));
+  }
+  SUBCASE("channels and batch pool independently") {
+    // Two images, two channels: channel 1 is channel 0 negated; image 1 is image 0 plus 100.
+    std::vector<double> values;
+    for (int n = 0; n < 2; ++n)
+      for (int p = 0; p < 9; ++p) {
+        values.push_back(p + 100.0 * n);
+        values.push_back(-(p + 100.0 * n));
+      }
+    const Tensor x(values, Shape{2, 3, 3, 2}, DType::float64);
+    const Tensor y = max_pool2d(x, stride1);
+    CHECK(y.shape() == Shape{2, 2, 2, 2});
+    CHECK(y.to_vector() == std::vector<double>{4, 0, 5, -1, 7, -3, 8, -4, 104, -100, 105, -101, 107, -103, 108, -104});
+  }
+}
