@@ -1,5 +1,7 @@
 #include "autograd/kernels.hpp"
 
+#include "autograd/gemm.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -129,17 +131,9 @@ void matmul(const Tensor& a, const Tensor& b, const Tensor& c, int64_t batch, in
             const std::vector<int64_t>& a_offsets, const std::vector<int64_t>& b_offsets) {
   dispatch_floating(a.dtype(), "matmul", [&]<typename T>() {
     T* out = c.mutable_data<T>();
-    std::fill_n(out, batch * m * n, T{0});
     for (int64_t i = 0; i < batch; ++i) {
-      const T* pa = a.data<T>().data() + a_offsets[static_cast<size_t>(i)];
-      const T* pb = b.data<T>().data() + b_offsets[static_cast<size_t>(i)];
-      T* pc = out + i * m * n;
-      // i-k-j order: the inner loop runs along rows of B and C, contiguous in memory.
-      for (int64_t r = 0; r < m; ++r)
-        for (int64_t p = 0; p < k; ++p) {
-          const T scale = pa[r * k + p];
-          for (int64_t col = 0; col < n; ++col) pc[r * n + col] += scale * pb[p * n + col];
-        }
+      gemm<T>(false, false, m, n, k, a.data<T>().data() + a_offsets[static_cast<size_t>(i)], k,
+              b.data<T>().data() + b_offsets[static_cast<size_t>(i)], n, out + i * m * n, n, false);
     }
   });
 }
@@ -190,7 +184,7 @@ void argmax(const Tensor& x, const Tensor& out, int64_t outer, int64_t dim, int6
 
 // The three convolution loops share one index rule: input pixel (ih, iw) = (oh*s + kh*d - pad, ...).
 
-void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, const ConvGeometry& g) {
+void conv2d_forward_reference(const Tensor& x, const Tensor& kernel, const Tensor& y, const ConvGeometry& g) {
   dispatch_floating(x.dtype(), "conv2d", [&]<typename T>() {
     const T* in = x.data<T>().data();
     const T* k = kernel.data<T>().data();
@@ -217,7 +211,7 @@ void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, cons
   });
 }
 
-void conv2d_backward_input(const Tensor& dy, const Tensor& kernel, const Tensor& dx, const ConvGeometry& g) {
+void conv2d_backward_input_reference(const Tensor& dy, const Tensor& kernel, const Tensor& dx, const ConvGeometry& g) {
   dispatch_floating(dy.dtype(), "conv2d_backprop_input", [&]<typename T>() {
     const T* grad = dy.data<T>().data();
     const T* k = kernel.data<T>().data();
@@ -246,7 +240,7 @@ void conv2d_backward_input(const Tensor& dy, const Tensor& kernel, const Tensor&
   });
 }
 
-void conv2d_backward_filter(const Tensor& x, const Tensor& dy, const Tensor& dkernel, const ConvGeometry& g) {
+void conv2d_backward_filter_reference(const Tensor& x, const Tensor& dy, const Tensor& dkernel, const ConvGeometry& g) {
   dispatch_floating(x.dtype(), "conv2d_backprop_filter", [&]<typename T>() {
     const T* in = x.data<T>().data();
     const T* grad = dy.data<T>().data();

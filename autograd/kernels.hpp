@@ -99,7 +99,7 @@ Tensor reduce_sum(const Tensor& x, const std::array<bool, Shape::kMaxRank>& redu
 Tensor reduce_max(const Tensor& x, const std::array<bool, Shape::kMaxRank>& reduce);
 
 /// C[i] = A[i] B[i] for each batch i: row-major matrices, A[i] m x k at a_offsets[i] of a,
-/// B[i] k x n at b_offsets[i] of b, C[i] m x n, one after another in c.
+/// B[i] k x n at b_offsets[i] of b, C[i] m x n, one after another in c. Runs on gemm (gemm.hpp).
 void matmul(const Tensor& a, const Tensor& b, const Tensor& c, int64_t batch, int64_t m, int64_t k, int64_t n,
             const std::vector<int64_t>& a_offsets, const std::vector<int64_t>& b_offsets);
 
@@ -119,12 +119,20 @@ struct ConvGeometry {
   int64_t pad_top, pad_left, pad_bottom, pad_right;
 };
 
-/// y (NHWC) = cross-correlation of x (NHWC) with kernel (HWIO).
+/// y (NHWC) = cross-correlation of x (NHWC) with kernel (HWIO): the image unrolled into columns
+/// (im2col), times the kernel as a (kh*kw*in) x out matrix, on gemm (kernels_conv.cpp).
 void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, const ConvGeometry& g);
-/// dx (NHWC) from dy (NHWC) and kernel (HWIO).
+/// dx (NHWC) from dy (NHWC) and kernel (HWIO): dy times the kernel transposed, folded back (col2im).
 void conv2d_backward_input(const Tensor& dy, const Tensor& kernel, const Tensor& dx, const ConvGeometry& g);
-/// dkernel (HWIO) from x (NHWC) and dy (NHWC).
+/// dkernel (HWIO) from x (NHWC) and dy (NHWC): the columns transposed times dy.
 void conv2d_backward_filter(const Tensor& x, const Tensor& dy, const Tensor& dkernel, const ConvGeometry& g);
+
+/// The reference of conv2d_forward: the formula as loops, the yardstick the fast kernel is tested against.
+void conv2d_forward_reference(const Tensor& x, const Tensor& kernel, const Tensor& y, const ConvGeometry& g);
+/// The reference of conv2d_backward_input.
+void conv2d_backward_input_reference(const Tensor& dy, const Tensor& kernel, const Tensor& dx, const ConvGeometry& g);
+/// The reference of conv2d_backward_filter.
+void conv2d_backward_filter_reference(const Tensor& x, const Tensor& dy, const Tensor& dkernel, const ConvGeometry& g);
 
 /// y = window maxima of x (NHWC, in_channels == out_channels); windows wholly in padding give 0.
 void max_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g);
