@@ -6,9 +6,9 @@ namespace tapegrad {
 
 /// What the caching allocator holds, in bytes, over all threads.
 struct AllocatorStats {
-  size_t in_use = 0;   ///< handed out and not yet freed
-  size_t cached = 0;   ///< freed and kept for reuse
-  size_t fresh = 0;    ///< ever taken from the system
+  size_t in_use = 0;  ///< handed out and not yet freed
+  size_t cached = 0;  ///< freed and kept for reuse
+  size_t fresh = 0;   ///< ever taken from the system
 };
 
 /// A block of at least `bytes`, 64-byte aligned, from this thread's cache of freed blocks of the

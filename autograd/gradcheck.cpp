@@ -26,7 +26,8 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     GradientTape tape;
     for (const Tensor& t : x) tape.watch(t);
     const Tensor y = function(x);
-    if (!y.defined() || y.dtype() != DType::float64) fail("gradcheck: the function must return a float64 tensor for float64 inputs");
+    if (!y.defined() || y.dtype() != DType::float64)
+      fail("gradcheck: the function must return a float64 tensor for float64 inputs");
     Generator generator(options.seed);
     projection = random_normal(y.shape(), generator, 0.0, 1.0, DType::float64);
     GradientOptions seeded;

@@ -19,12 +19,12 @@ struct GradcheckOptions {
 
 /// The outcome of `gradcheck`: pass or fail, and its worst element.
 struct GradcheckResult {
-  bool passed = true;         ///< every element within atol + rtol * |numeric|
-  int input = -1;             ///< which input holds the worst element
-  int64_t position = -1;      ///< its flat row-major position
-  double analytic = 0.0;      ///< the tape's value there
-  double numeric = 0.0;       ///< the central difference there
-  double error = 0.0;         ///< |analytic - numeric|
+  bool passed = true;     ///< every element within atol + rtol * |numeric|
+  int input = -1;         ///< which input holds the worst element
+  int64_t position = -1;  ///< its flat row-major position
+  double analytic = 0.0;  ///< the tape's value there
+  double numeric = 0.0;   ///< the central difference there
+  double error = 0.0;     ///< |analytic - numeric|
   /// One line, e.g. "worst: input 1 [3]: analytic 0.5, numeric 0.5000001, error 1e-07".
   std::string summary() const;
 };

@@ -284,7 +284,8 @@ void for_each_window(const ConvGeometry& g, Visit visit) {
           if (ih < 0 || ih >= g.in_height) continue;
           for (int64_t kw = 0; kw < g.kernel_width; ++kw) {
             const int64_t iw = ow * g.stride_w + kw * g.dilation_w - g.pad_left;
-            if (iw >= 0 && iw < g.in_width) pixels.push_back(((n * g.in_height + ih) * g.in_width + iw) * g.in_channels);
+            if (iw >= 0 && iw < g.in_width)
+              pixels.push_back(((n * g.in_height + ih) * g.in_width + iw) * g.in_channels);
           }
         }
         visit(((n * g.out_height + oh) * g.out_width + ow) * g.out_channels, pixels);

@@ -13,12 +13,24 @@ using detail::register_op;
 
 // ---- Comparisons: masks of 0 and 1 in the inputs' dtype (int64 labels too), never recorded ----
 
-Tensor equal(const Tensor& a, const Tensor& b) { return kernels::zip<true>(a, b, "equal", [](auto u, auto v) { return u == v; }); }
-Tensor not_equal(const Tensor& a, const Tensor& b) { return kernels::zip<true>(a, b, "not_equal", [](auto u, auto v) { return u != v; }); }
-Tensor less(const Tensor& a, const Tensor& b) { return kernels::zip<true>(a, b, "less", [](auto u, auto v) { return u < v; }); }
-Tensor less_equal(const Tensor& a, const Tensor& b) { return kernels::zip<true>(a, b, "less_equal", [](auto u, auto v) { return u <= v; }); }
-Tensor greater(const Tensor& a, const Tensor& b) { return kernels::zip<true>(a, b, "greater", [](auto u, auto v) { return u > v; }); }
-Tensor greater_equal(const Tensor& a, const Tensor& b) { return kernels::zip<true>(a, b, "greater_equal", [](auto u, auto v) { return u >= v; }); }
+Tensor equal(const Tensor& a, const Tensor& b) {
+  return kernels::zip<true>(a, b, "equal", [](auto u, auto v) { return u == v; });
+}
+Tensor not_equal(const Tensor& a, const Tensor& b) {
+  return kernels::zip<true>(a, b, "not_equal", [](auto u, auto v) { return u != v; });
+}
+Tensor less(const Tensor& a, const Tensor& b) {
+  return kernels::zip<true>(a, b, "less", [](auto u, auto v) { return u < v; });
+}
+Tensor less_equal(const Tensor& a, const Tensor& b) {
+  return kernels::zip<true>(a, b, "less_equal", [](auto u, auto v) { return u <= v; });
+}
+Tensor greater(const Tensor& a, const Tensor& b) {
+  return kernels::zip<true>(a, b, "greater", [](auto u, auto v) { return u > v; });
+}
+Tensor greater_equal(const Tensor& a, const Tensor& b) {
+  return kernels::zip<true>(a, b, "greater_equal", [](auto u, auto v) { return u >= v; });
+}
 
 Tensor stop_gradient(const Tensor& x) {
   Tensor copy = x.to(x.dtype());  // a new tensor, which no tape tracks
@@ -31,9 +43,8 @@ const char* const kRelu = register_op("relu");
 Tensor relu(const Tensor& x) {
   Tensor y = kernels::map(x, kRelu, [](auto v) { return v > 0 ? v : decltype(v){0}; });
   // NOTE: the gradient at x = 0 is 0, as in TensorFlow.
-  return record(kRelu, {x}, y, [](const BackwardArgs& g) -> Grads {
-    return {g.grad * greater(g.input(0), zeros_like(g.input(0)))};
-  });
+  return record(kRelu, {x}, y,
+                [](const BackwardArgs& g) -> Grads { return {g.grad * greater(g.input(0), zeros_like(g.input(0)))}; });
 }
 
 const char* const kSigmoid = register_op("sigmoid");
@@ -45,9 +56,8 @@ Tensor sigmoid(const Tensor& x) {
     const T e = std::exp(v);
     return e / (T{1} + e);
   });
-  return record(kSigmoid, {x}, y, [](const BackwardArgs& g) -> Grads {
-    return {g.grad * (g.output * (1.0 - g.output))};
-  });
+  return record(kSigmoid, {x}, y,
+                [](const BackwardArgs& g) -> Grads { return {g.grad * (g.output * (1.0 - g.output))}; });
 }
 
 const char* const kTanh = register_op("tanh");
@@ -70,15 +80,14 @@ Tensor clip(const Tensor& x, double low, double high) {
     return std::min(std::max(v, static_cast<T>(low)), static_cast<T>(high));
   });
   // NOTE: the gradient is 1 on the bounds themselves (low <= x <= high), as in TensorFlow.
-  return record(
-      kClip, {x}, y,
-      [](const BackwardArgs& g) -> Grads {
-        const Tensor& in = g.input(0);
-        const Tensor inside = greater_equal(in, Tensor::scalar(g.attrs[0], in.dtype())) *
-                              less_equal(in, Tensor::scalar(g.attrs[1], in.dtype()));
-        return {g.grad * inside};
-      },
-      {low, high});
+  return record(kClip, {x}, y,
+                [](const BackwardArgs& g) -> Grads {
+                  const Tensor& in = g.input(0);
+                  const Tensor inside = greater_equal(in, Tensor::scalar(g.attrs[0], in.dtype())) *
+                                        less_equal(in, Tensor::scalar(g.attrs[1], in.dtype()));
+                  return {g.grad * inside};
+                },
+                {low, high});
 }
 
 // ---- Selection ----

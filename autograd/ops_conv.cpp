@@ -30,7 +30,8 @@ void check_pair(const Tensor& a, const Tensor& b, const char* op, const char* a_
 
 kernels::ConvGeometry geometry(const Shape& input, const Shape& kernel, const Conv2DOptions& options, const char* op) {
   if (input.rank() != 4) fail("{}: input is {}, expected rank 4 (batch, height, width, channels)", op, input);
-  if (kernel.rank() != 4) fail("{}: kernel is {}, expected rank 4 (height, width, in channels, out channels)", op, kernel);
+  if (kernel.rank() != 4)
+    fail("{}: kernel is {}, expected rank 4 (height, width, in channels, out channels)", op, kernel);
   if (input[3] != kernel[2]) {
     fail("{}: input {} has {} channels but kernel {} expects {}", op, input, input[3], kernel, kernel[2]);
   }
@@ -64,15 +65,29 @@ kernels::ConvGeometry geometry(const Shape& input, const Shape& kernel, const Co
     fail("{}: kernel {}x{} (dilated {}x{}) is larger than the padded input {}x{}", op, kernel[0], kernel[1], extent_h,
          extent_w, padded_h, padded_w);
   }
-  return {input[0],  input[1], input[2], input[3], kernel[0], kernel[1], kernel[3],
-          (padded_h - extent_h) / sh + 1, (padded_w - extent_w) / sw + 1,
-          sh, sw, dh, dw, top, left, bottom, right};
+  return {input[0],
+          input[1],
+          input[2],
+          input[3],
+          kernel[0],
+          kernel[1],
+          kernel[3],
+          (padded_h - extent_h) / sh + 1,
+          (padded_w - extent_w) / sw + 1,
+          sh,
+          sw,
+          dh,
+          dw,
+          top,
+          left,
+          bottom,
+          right};
 }
 
 Shape output_shape(const kernels::ConvGeometry& g) { return {g.batch, g.out_height, g.out_width, g.out_channels}; }
 
 std::vector<double> geometry_attrs(const kernels::ConvGeometry& g) {
-  return {double(g.stride_h), double(g.stride_w),  double(g.dilation_h), double(g.dilation_w),
+  return {double(g.stride_h), double(g.stride_w),   double(g.dilation_h), double(g.dilation_w),
           double(g.pad_top),  double(g.pad_bottom), double(g.pad_left),   double(g.pad_right)};
 }
 
@@ -82,7 +97,8 @@ Conv2DOptions options_from_attrs(std::span<const double> a) {
 }
 
 void check_upstream(const Tensor& dy, const kernels::ConvGeometry& g, const char* op) {
-  if (dy.shape() != output_shape(g)) fail("{}: gradient is {}, expected the output shape {}", op, dy.shape(), output_shape(g));
+  if (dy.shape() != output_shape(g))
+    fail("{}: gradient is {}, expected the output shape {}", op, dy.shape(), output_shape(g));
 }
 
 }  // namespace detail
@@ -154,7 +170,8 @@ Tensor corr2d(const Tensor& x, const Tensor& kernel) {
   }
   const int64_t h = kernel.shape()[0], w = kernel.shape()[1];
   if (h == 0 || w == 0) fail("corr2d: kernel {} is empty", kernel.shape());
-  if (h > x.shape()[0] || w > x.shape()[1]) fail("corr2d: kernel {} is larger than input {}", kernel.shape(), x.shape());
+  if (h > x.shape()[0] || w > x.shape()[1])
+    fail("corr2d: kernel {} is larger than input {}", kernel.shape(), x.shape());
   // An HxW matrix is laid out exactly as a 1xHxWx1 NHWC image, and an hxw kernel as hxwx1x1 HWIO.
   const auto g = geometry(Shape{1, x.shape()[0], x.shape()[1], 1}, Shape{h, w, 1, 1}, {}, kCorr2D);
   Tensor y = Tensor::empty(Shape{g.out_height, g.out_width}, x.dtype());

@@ -86,14 +86,13 @@ Tensor square(const Tensor& x) {
 const char* const kPow = register_op("pow");
 Tensor pow(const Tensor& x, double exponent) {
   Tensor y = kernels::map(x, kPow, [exponent](auto v) { return std::pow(v, static_cast<decltype(v)>(exponent)); });
-  return record(
-      kPow, {x}, y,
-      [](const BackwardArgs& g) -> Grads {
-        const double p = g.attrs[0];
-        if (p == 0.0) return {zeros_like(g.input(0))};
-        return {g.grad * (pow(g.input(0), p - 1.0) * p)};
-      },
-      {exponent});
+  return record(kPow, {x}, y,
+                [](const BackwardArgs& g) -> Grads {
+                  const double p = g.attrs[0];
+                  if (p == 0.0) return {zeros_like(g.input(0))};
+                  return {g.grad * (pow(g.input(0), p - 1.0) * p)};
+                },
+                {exponent});
 }
 
 const char* const kExp = register_op("exp");

@@ -25,7 +25,8 @@ AxisView view_around(const Shape& shape, int axis) {
 void check_indices(const Tensor& indices, int64_t dim, const char* op, const Shape& shape, int axis) {
   if (indices.dtype() != DType::int64) fail("{}: indices are {}, expected int64", op, dtype_name(indices.dtype()));
   for (int64_t i : indices.data<int64_t>()) {
-    if (i < 0 || i >= dim) fail("{}: index {} is out of range for axis {} of shape {} (size {})", op, i, axis, shape, dim);
+    if (i < 0 || i >= dim)
+      fail("{}: index {} is out of range for axis {} of shape {} (size {})", op, i, axis, shape, dim);
   }
 }
 
@@ -47,8 +48,8 @@ Tensor concat(const std::vector<Tensor>& tensors, int axis) {
   int64_t total = 0;
   for (const Tensor& t : tensors) {
     if (t.dtype() != first.dtype() || t.rank() != first.rank() || t.shape().with(k, 0) != first.shape().with(k, 0)) {
-      fail("concat: {} {} does not fit {} {} along axis {} (expected one dtype and equal sizes off that axis)", t.shape(),
-           dtype_name(t.dtype()), first.shape(), dtype_name(first.dtype()), axis);
+      fail("concat: {} {} does not fit {} {} along axis {} (expected one dtype and equal sizes off that axis)",
+           t.shape(), dtype_name(t.dtype()), first.shape(), dtype_name(first.dtype()), axis);
     }
     total += t.shape()[k];
   }
@@ -65,29 +66,29 @@ Tensor concat(const std::vector<Tensor>& tensors, int axis) {
     kernels::strided_copy(t, src, y, dst, t.shape());
     start += t.shape()[k];
   }
-  return record(
-      kConcat, tensors, y,
-      [](const BackwardArgs& g) -> Grads {
-        const int axis_k = static_cast<int>(g.attrs[0]);
-        Grads grads;
-        int64_t begin = 0;
-        for (size_t i = 0; i < g.inputs.size(); ++i) {
-          const int64_t size = g.inputs[i].shape()[axis_k];
-          std::vector<Slice> slices(static_cast<size_t>(axis_k) + 1);
-          slices.back() = {begin, begin + size, 1};
-          grads.push_back(g.needs(i) ? slice(g.grad, slices) : Tensor{});
-          begin += size;
-        }
-        return grads;
-      },
-      {static_cast<double>(k)});
+  return record(kConcat, tensors, y,
+                [](const BackwardArgs& g) -> Grads {
+                  const int axis_k = static_cast<int>(g.attrs[0]);
+                  Grads grads;
+                  int64_t begin = 0;
+                  for (size_t i = 0; i < g.inputs.size(); ++i) {
+                    const int64_t size = g.inputs[i].shape()[axis_k];
+                    std::vector<Slice> slices(static_cast<size_t>(axis_k) + 1);
+                    slices.back() = {begin, begin + size, 1};
+                    grads.push_back(g.needs(i) ? slice(g.grad, slices) : Tensor{});
+                    begin += size;
+                  }
+                  return grads;
+                },
+                {static_cast<double>(k)});
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, int axis) {
   if (tensors.empty()) fail("stack: expected at least one tensor, got none");
   std::vector<Tensor> expanded;
   for (const Tensor& t : tensors) {
-    if (t.shape() != tensors.front().shape()) fail("stack: shapes {} and {} differ; expected one shape", tensors.front().shape(), t.shape());
+    if (t.shape() != tensors.front().shape())
+      fail("stack: shapes {} and {} differ; expected one shape", tensors.front().shape(), t.shape());
     expanded.push_back(expand_dims(t, axis));
   }
   return concat(expanded, axis);
@@ -100,12 +101,11 @@ Tensor gather(const Tensor& x, const Tensor& indices, int axis) {
   check_indices(indices, v.dim, kGather, x.shape(), axis);
   Tensor y = Tensor::empty(splice(x.shape(), k, indices.shape()), x.dtype());
   kernels::gather(x, indices, y, v.outer, v.dim, v.inner);
-  return record(
-      kGather, {x, indices}, y,
-      [](const BackwardArgs& g) -> Grads {
-        return {scatter_add(g.grad, g.input(1), static_cast<int>(g.attrs[0]), g.input(0).shape()), Tensor{}};
-      },
-      {static_cast<double>(k)});
+  return record(kGather, {x, indices}, y,
+                [](const BackwardArgs& g) -> Grads {
+                  return {scatter_add(g.grad, g.input(1), static_cast<int>(g.attrs[0]), g.input(0).shape()), Tensor{}};
+                },
+                {static_cast<double>(k)});
 }
 
 const char* const kScatterAdd = register_op("scatter_add");
@@ -119,12 +119,11 @@ Tensor scatter_add(const Tensor& dy, const Tensor& indices, int axis, const Shap
   }
   Tensor y = Tensor::empty(shape, dy.dtype());
   kernels::scatter_add(dy, indices, y, v.outer, v.dim, v.inner);
-  return record(
-      kScatterAdd, {dy, indices}, y,
-      [](const BackwardArgs& g) -> Grads {
-        return {gather(g.grad, g.input(1), static_cast<int>(g.attrs[0])), Tensor{}};
-      },
-      {static_cast<double>(k)});
+  return record(kScatterAdd, {dy, indices}, y,
+                [](const BackwardArgs& g) -> Grads {
+                  return {gather(g.grad, g.input(1), static_cast<int>(g.attrs[0])), Tensor{}};
+                },
+                {static_cast<double>(k)});
 }
 
 Tensor one_hot(const Tensor& indices, int64_t depth, DType dtype) {
@@ -160,7 +159,8 @@ Tensor squeeze(const Tensor& x, const std::vector<int>& axes) {
   std::array<bool, Shape::kMaxRank> drop{};
   for (int axis : axes) {
     const int k = normalize_axis(axis, x.rank(), "squeeze");
-    if (x.shape().dims()[k] != 1) fail("squeeze: axis {} of shape {} has size {}, expected 1", axis, x.shape(), x.shape().dims()[k]);
+    if (x.shape().dims()[k] != 1)
+      fail("squeeze: axis {} of shape {} has size {}, expected 1", axis, x.shape(), x.shape().dims()[k]);
     drop[k] = true;
   }
   Shape shape;

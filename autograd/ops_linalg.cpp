@@ -46,17 +46,20 @@ std::vector<int64_t> batch_offsets(const Shape& shape, const Shape& batch) {
 
 const char* const kMatmul = register_op("matmul");
 Tensor matmul(const Tensor& a, const Tensor& b) {
-  if (a.rank() == 0 || b.rank() == 0) fail("matmul: operands {} and {}; expected at least one axis each", a.shape(), b.shape());
+  if (a.rank() == 0 || b.rank() == 0)
+    fail("matmul: operands {} and {}; expected at least one axis each", a.shape(), b.shape());
   // NumPy's vector rules: a 1-d left operand is a row, a 1-d right operand a column, removed after.
   if (a.rank() == 1 && b.rank() == 1) return reshape(matmul(expand_dims(a, 0), expand_dims(b, 1)), Shape{});
   if (a.rank() == 1) return squeeze(matmul(expand_dims(a, 0), b), {-2});
   if (b.rank() == 1) return squeeze(matmul(a, expand_dims(b, 1)), {-1});
   if (a.dtype() != b.dtype()) {
-    fail("matmul: {} {} @ {} {}; expected one dtype", a.shape(), dtype_name(a.dtype()), b.shape(), dtype_name(b.dtype()));
+    fail("matmul: {} {} @ {} {}; expected one dtype", a.shape(), dtype_name(a.dtype()), b.shape(),
+         dtype_name(b.dtype()));
   }
   const int64_t m = a.shape()[-2], k = a.shape()[-1], n = b.shape()[-1];
   if (b.shape()[-2] != k) {
-    fail("matmul: {} @ {}: a's last axis ({}) must equal b's second-to-last ({})", a.shape(), b.shape(), k, b.shape()[-2]);
+    fail("matmul: {} @ {}: a's last axis ({}) must equal b's second-to-last ({})", a.shape(), b.shape(), k,
+         b.shape()[-2]);
   }
   const Shape batch = broadcast_shapes(batch_of(a.shape()), batch_of(b.shape()), kMatmul);
   Shape out = batch;

@@ -18,13 +18,12 @@ Tensor softmax(const Tensor& x, int axis) {
     const Tensor e = exp(x - reduce_max(x, {k}, true));
     y = e / sum(e, k, true);
   }
-  return record(
-      kSoftmax, {x}, y,
-      [](const BackwardArgs& g) -> Grads {
-        const int axis_k = static_cast<int>(g.attrs[0]);
-        return {g.output * (g.grad - sum(g.grad * g.output, axis_k, true))};
-      },
-      {static_cast<double>(k)});
+  return record(kSoftmax, {x}, y,
+                [](const BackwardArgs& g) -> Grads {
+                  const int axis_k = static_cast<int>(g.attrs[0]);
+                  return {g.output * (g.grad - sum(g.grad * g.output, axis_k, true))};
+                },
+                {static_cast<double>(k)});
 }
 
 const char* const kLogSoftmax = register_op("log_softmax");
@@ -35,13 +34,12 @@ Tensor log_softmax(const Tensor& x, int axis) {
     StopRecording forward_only;
     y = x - logsumexp(x, {k}, true);
   }
-  return record(
-      kLogSoftmax, {x}, y,
-      [](const BackwardArgs& g) -> Grads {
-        const int axis_k = static_cast<int>(g.attrs[0]);
-        return {g.grad - exp(g.output) * sum(g.grad, axis_k, true)};
-      },
-      {static_cast<double>(k)});
+  return record(kLogSoftmax, {x}, y,
+                [](const BackwardArgs& g) -> Grads {
+                  const int axis_k = static_cast<int>(g.attrs[0]);
+                  return {g.grad - exp(g.output) * sum(g.grad, axis_k, true)};
+                },
+                {static_cast<double>(k)});
 }
 
 namespace {
@@ -68,16 +66,19 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, Reducti
   Tensor targets;
   if (labels.dtype() == DType::int64) {
     if (Shape(logits.shape().dims().first(static_cast<size_t>(logits.rank() - 1))) != labels.shape()) {
-      fail("softmax_cross_entropy: logits {} and int64 labels {}; expected labels of the logits' shape without its last axis",
+      fail("softmax_cross_entropy: logits {} and int64 labels {}; expected labels of the logits' shape without its "
+           "last axis",
            logits.shape(), labels.shape());
     }
     for (int64_t label : labels.data<int64_t>()) {
-      if (label < 0 || label >= classes) fail("softmax_cross_entropy: label {} is out of range for {} classes", label, classes);
+      if (label < 0 || label >= classes)
+        fail("softmax_cross_entropy: label {} is out of range for {} classes", label, classes);
     }
     targets = one_hot(labels, classes, logits.dtype());
   } else {
     if (labels.shape() != logits.shape() || labels.dtype() != logits.dtype()) {
-      fail("softmax_cross_entropy: logits {} {} and labels {} {}; expected int64 class labels or probabilities of the logits' shape and dtype",
+      fail("softmax_cross_entropy: logits {} {} and labels {} {}; expected int64 class labels or probabilities of the "
+           "logits' shape and dtype",
            logits.shape(), dtype_name(logits.dtype()), labels.shape(), dtype_name(labels.dtype()));
     }
     targets = labels;

@@ -66,7 +66,8 @@ Tensor max_pool2d_backprop(const Tensor& dy, const Tensor& x, const Pool2DOption
 const char* const kMaxPool2DSelect = register_op("max_pool2d_select");
 Tensor max_pool2d_select(const Tensor& g, const Tensor& x, const Pool2DOptions& options) {
   detail::check_pair(g, x, kMaxPool2DSelect, "values", "input");
-  if (g.shape() != x.shape()) fail("max_pool2d_select: values {} and input {}; expected one shape", g.shape(), x.shape());
+  if (g.shape() != x.shape())
+    fail("max_pool2d_select: values {} and input {}; expected one shape", g.shape(), x.shape());
   const auto geometry = pool_geometry(x.shape(), options, kMaxPool2DSelect);
   Tensor out = Tensor::empty(detail::output_shape(geometry), x.dtype());
   kernels::max_pool_select(g, x, out, geometry);

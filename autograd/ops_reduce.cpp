@@ -103,7 +103,8 @@ Tensor reduce_mean(const Tensor& x, const std::vector<int>& axes, bool keepdims)
 const char* const kReduceMax = register_op("reduce_max");
 Tensor reduce_max(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   const auto reduce = axis_mask(x.shape(), axes, kReduceMax);
-  if (reduced_count(x.shape(), reduce) == 0) fail("reduce_max: the maximum over no elements (shape {}) is undefined", x.shape());
+  if (reduced_count(x.shape(), reduce) == 0)
+    fail("reduce_max: the maximum over no elements (shape {}) is undefined", x.shape());
   Tensor y = kernels::reduce_max(x, reduce).reshaped(reduced_shape(x.shape(), reduce, keepdims));
   // NOTE: tied maxima share the gradient equally, as in TensorFlow.
   return record(

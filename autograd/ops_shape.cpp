@@ -55,7 +55,8 @@ ResolvedSlices resolve_slices(const Shape& shape, const std::vector<Slice>& slic
   for (int k = 0; k < shape.rank(); ++k) {
     Slice s = k < static_cast<int>(slices.size()) ? slices[k] : Slice{};
     const int64_t size = shape.dims()[k];
-    if (s.step <= 0) fail("{}: step {} on axis {} of shape {}; expected a positive step (use flip to reverse)", op, s.step, k, shape);
+    if (s.step <= 0)
+      fail("{}: step {} on axis {} of shape {}; expected a positive step (use flip to reverse)", op, s.step, k, shape);
     if (s.begin < 0) s.begin += size;
     if (s.end < 0) s.end += size;
     s.begin = std::clamp<int64_t>(s.begin, 0, size);
@@ -77,7 +78,8 @@ std::vector<double> slice_attrs(const std::vector<Slice>& slices) {
 std::vector<Slice> slices_from_attrs(std::span<const double> attrs) {
   std::vector<Slice> slices;
   for (size_t i = 0; i + 2 < attrs.size(); i += 3) {
-    slices.push_back({static_cast<int64_t>(attrs[i]), static_cast<int64_t>(attrs[i + 1]), static_cast<int64_t>(attrs[i + 2])});
+    slices.push_back(
+        {static_cast<int64_t>(attrs[i]), static_cast<int64_t>(attrs[i + 1]), static_cast<int64_t>(attrs[i + 2])});
   }
   return slices;
 }
@@ -86,9 +88,11 @@ std::vector<Slice> slices_from_attrs(std::span<const double> attrs) {
 
 const char* const kReshape = register_op("reshape");
 Tensor reshape(const Tensor& x, const Shape& shape) {
-  if (shape.numel() != x.numel()) fail("reshape: cannot reshape {} ({} elements) to {} ({} elements)", x.shape(), x.numel(), shape, shape.numel());
+  if (shape.numel() != x.numel())
+    fail("reshape: cannot reshape {} ({} elements) to {} ({} elements)", x.shape(), x.numel(), shape, shape.numel());
   if (shape == x.shape()) return x;
-  return record(kReshape, {x}, x.reshaped(shape), [](const BackwardArgs& g) -> Grads { return {reshape(g.grad, g.input(0).shape())}; });
+  return record(kReshape, {x}, x.reshaped(shape),
+                [](const BackwardArgs& g) -> Grads { return {reshape(g.grad, g.input(0).shape())}; });
 }
 
 const char* const kTranspose = register_op("transpose");
@@ -121,18 +125,21 @@ Tensor transpose(const Tensor& x, const std::vector<int>& permutation) {
 }
 
 Tensor transpose(const Tensor& x) {
-  if (x.rank() != 2) fail("transpose: expected a matrix (rank 2), got shape {}; pass a permutation for other ranks", x.shape());
+  if (x.rank() != 2)
+    fail("transpose: expected a matrix (rank 2), got shape {}; pass a permutation for other ranks", x.shape());
   return transpose(x, {1, 0});
 }
 
 const char* const kBroadcastTo = register_op("broadcast_to");
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   if (x.rank() > shape.rank() || broadcast_shapes(x.shape(), shape, "broadcast_to") != shape) {
-    fail("broadcast_to: cannot broadcast {} to {} (expected sizes equal or 1, aligned from the right)", x.shape(), shape);
+    fail("broadcast_to: cannot broadcast {} to {} (expected sizes equal or 1, aligned from the right)", x.shape(),
+         shape);
   }
   if (x.shape() == shape) return x;
   Tensor y = gather_view(x, kernels::broadcast_view(x.shape(), shape), shape);
-  return record(kBroadcastTo, {x}, y, [](const BackwardArgs& g) -> Grads { return {sum_to(g.grad, g.input(0).shape())}; });
+  return record(kBroadcastTo, {x}, y,
+                [](const BackwardArgs& g) -> Grads { return {sum_to(g.grad, g.input(0).shape())}; });
 }
 
 const char* const kSumTo = register_op("sum_to");
@@ -145,7 +152,8 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   const int lead = x.rank() - shape.rank();
   for (int k = 0; k < x.rank(); ++k) reduce[k] = k < lead || (shape.dims()[k - lead] == 1 && x.shape().dims()[k] != 1);
   Tensor y = kernels::reduce_sum(x, reduce).reshaped(shape);
-  return record(kSumTo, {x}, y, [](const BackwardArgs& g) -> Grads { return {broadcast_to(g.grad, g.input(0).shape())}; });
+  return record(kSumTo, {x}, y,
+                [](const BackwardArgs& g) -> Grads { return {broadcast_to(g.grad, g.input(0).shape())}; });
 }
 
 const char* const kSlice = register_op("slice");
@@ -171,7 +179,8 @@ Tensor cols(const Tensor& x, int64_t start, int64_t stop) {
 const char* const kUnslice = register_op("unslice");
 Tensor unslice(const Tensor& x, const Shape& shape, const std::vector<Slice>& slices) {
   const ResolvedSlices r = resolve_slices(shape, slices, kUnslice);
-  if (r.shape != x.shape()) fail("unslice: the slice of {} is {}, but the tensor given is {}", shape, r.shape, x.shape());
+  if (r.shape != x.shape())
+    fail("unslice: the slice of {} is {}, but the tensor given is {}", shape, r.shape, x.shape());
   Tensor y = embed(x, shape, r.view);
   return record(
       kUnslice, {x}, y, [](const BackwardArgs& g) -> Grads { return {slice(g.grad, slices_from_attrs(g.attrs))}; },

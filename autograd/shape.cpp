@@ -9,7 +9,8 @@ namespace tapegrad {
 Shape::Shape(std::initializer_list<int64_t> dims) : Shape(std::span<const int64_t>(dims.begin(), dims.size())) {}
 
 Shape::Shape(std::span<const int64_t> dims) {
-  if (dims.size() > kMaxRank) fail("Shape: rank {} is more than the {} dimensions tapegrad supports", dims.size(), kMaxRank);
+  if (dims.size() > kMaxRank)
+    fail("Shape: rank {} is more than the {} dimensions tapegrad supports", dims.size(), kMaxRank);
   for (int64_t size : dims) {
     if (size < 0) fail("Shape: dimension {} is negative", size);
     dims_[rank_++] = size;

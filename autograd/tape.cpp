@@ -149,7 +149,8 @@ std::string trace_line(const GradientTape& tape, size_t e, const Tensor& upstrea
   std::string line = fmt::format("backward [{}] {}: upstream {}", e, entry.op, to_string(upstream));
   for (size_t i = 0; i < grads.size(); ++i) {
     const bool shown = needed[i] != 0 && grads[i].defined();
-    line += fmt::format("\n    -> d/d {} = {}", input_name(tape, entry, i), shown ? to_string(grads[i]) : "(not needed)");
+    line +=
+        fmt::format("\n    -> d/d {} = {}", input_name(tape, entry, i), shown ? to_string(grads[i]) : "(not needed)");
   }
   return line;
 }
@@ -323,9 +324,11 @@ namespace {
 // Checked before a tape is used up, so that a call with bad arguments leaves it usable.
 void check_target(const Tensor& target, const GradientOptions& options, const char* caller) {
   if (!is_floating(target.dtype())) {
-    fail("GradientTape::{}: target is {} {}, expected a float tensor", caller, target.shape(), dtype_name(target.dtype()));
+    fail("GradientTape::{}: target is {} {}, expected a float tensor", caller, target.shape(),
+         dtype_name(target.dtype()));
   }
-  if (const auto& seed = options.output_gradients; seed && (seed->shape() != target.shape() || seed->dtype() != target.dtype())) {
+  if (const auto& seed = options.output_gradients;
+      seed && (seed->shape() != target.shape() || seed->dtype() != target.dtype())) {
     fail("GradientTape::{}: output_gradients is {} {}, expected the target's {} {}", caller, seed->shape(),
          dtype_name(seed->dtype()), target.shape(), dtype_name(target.dtype()));
   }
@@ -381,8 +384,11 @@ std::vector<Tensor> GradientTape::compute(const Tensor& target, std::span<const 
 
     needed.clear();
     for (int32_t n : entry.input_nodes) needed.push_back(n >= 0 && s.reaches_source[n] != 0 ? 1 : 0);
-    const BackwardArgs args{upstream, {entry.inputs.data(), entry.inputs.size()}, entry.output,
-                            {needed.data(), needed.size()}, {entry.attrs.data(), entry.attrs.size()}};
+    const BackwardArgs args{upstream,
+                            {entry.inputs.data(), entry.inputs.size()},
+                            entry.output,
+                            {needed.data(), needed.size()},
+                            {entry.attrs.data(), entry.attrs.size()}};
     Grads input_grads = entry.backward(args);
     if (input_grads.size() != entry.inputs.size()) {
       fail("GradientTape::gradient: the backward of {} returned {} gradients for {} inputs", entry.op,
@@ -443,7 +449,9 @@ Tensor indicator(const Shape& shape, DType dtype, std::span<const int64_t> ones)
   return Tensor(values, shape, dtype);
 }
 
-Tensor gradient_or_zeros(const Tensor& grad, const Source& source) { return grad.defined() ? grad : zeros_like(source.like()); }
+Tensor gradient_or_zeros(const Tensor& grad, const Source& source) {
+  return grad.defined() ? grad : zeros_like(source.like());
+}
 }  // namespace
 
 Tensor GradientTape::jacobian(const Tensor& target, const Source& source, UnconnectedGradients unconnected) {

@@ -22,11 +22,11 @@ using Attrs = SmallVector<double, 8>;
 
 /// What an op's backward sees: the upstream gradient, the op's inputs and its output.
 struct BackwardArgs {
-  const Tensor& grad;                ///< d(target)/d(output)
-  std::span<const Tensor> inputs;    ///< the op's inputs, as recorded
-  const Tensor& output;              ///< the op's output
-  std::span<const char> needed;      ///< needed[i] != 0: input i leads to a source (skip the others)
-  std::span<const double> attrs;     ///< the op's numeric attributes, as recorded
+  const Tensor& grad;              ///< d(target)/d(output)
+  std::span<const Tensor> inputs;  ///< the op's inputs, as recorded
+  const Tensor& output;            ///< the op's output
+  std::span<const char> needed;    ///< needed[i] != 0: input i leads to a source (skip the others)
+  std::span<const double> attrs;   ///< the op's numeric attributes, as recorded
   /// Input i.
   const Tensor& input(size_t i) const { return inputs[i]; }
   /// True when the gradient for input i is needed.
@@ -38,14 +38,14 @@ using BackwardFn = Grads (*)(const BackwardArgs&);
 
 /// One recorded op: which op, what went in, what came out, how to go back.
 struct TapeEntry {
-  const char* op;                          ///< the op's name
-  SmallVector<Tensor, 3> inputs;           ///< inputs, kept alive for backward
-  SmallVector<uint64_t, 3> input_ids;      ///< ids of the inputs (a variable's id for a variable read)
-  SmallVector<int32_t, 3> input_nodes;     ///< the tape's node of each input, -1 when untracked
-  Tensor output;                           ///< the op's output
-  int32_t output_node;                     ///< the tape's node of the output
-  BackwardFn backward;                     ///< the op's gradient rule
-  Attrs attrs;                             ///< the op's numeric attributes
+  const char* op;                       ///< the op's name
+  SmallVector<Tensor, 3> inputs;        ///< inputs, kept alive for backward
+  SmallVector<uint64_t, 3> input_ids;   ///< ids of the inputs (a variable's id for a variable read)
+  SmallVector<int32_t, 3> input_nodes;  ///< the tape's node of each input, -1 when untracked
+  Tensor output;                        ///< the op's output
+  int32_t output_node;                  ///< the tape's node of the output
+  BackwardFn backward;                  ///< the op's gradient rule
+  Attrs attrs;                          ///< the op's numeric attributes
 };
 
 /// What to return for a source the target does not depend on (TensorFlow's UnconnectedGradients).

@@ -39,7 +39,6 @@ T convert(From v, const char* op) {
 }
 }  // namespace
 
-
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
   const size_t data_bytes = static_cast<size_t>(shape.numel()) * dtype_size(dtype);
   size_t block_bytes = 0;
@@ -97,7 +96,8 @@ const detail::TensorImpl& Tensor::checked() const {
 }
 
 double Tensor::flat(int64_t position) const {
-  if (position < 0 || position >= numel()) fail("Tensor::flat: position {} is outside a tensor of shape {}", position, shape());
+  if (position < 0 || position >= numel())
+    fail("Tensor::flat: position {} is outside a tensor of shape {}", position, shape());
   return dispatch(dtype(), [&]<typename T>() { return static_cast<double>(data<T>()[position]); });
 }
 

@@ -113,13 +113,15 @@ class Tensor {
   /// The elements, typed; T must match dtype().
   template <typename T>
   std::span<const T> data() const {
-    if (dtype_of<T>() != dtype()) fail("Tensor::data: tensor is {}, asked for {}", dtype_name(dtype()), dtype_name(dtype_of<T>()));
+    if (dtype_of<T>() != dtype())
+      fail("Tensor::data: tensor is {}, asked for {}", dtype_name(dtype()), dtype_name(dtype_of<T>()));
     return {static_cast<const T*>(impl_->data), static_cast<size_t>(numel())};
   }
   /// Writable elements; only for kernels filling a tensor they just made with `empty`.
   template <typename T>
   T* mutable_data() const {
-    if (dtype_of<T>() != dtype()) fail("Tensor::mutable_data: tensor is {}, asked for {}", dtype_name(dtype()), dtype_name(dtype_of<T>()));
+    if (dtype_of<T>() != dtype())
+      fail("Tensor::mutable_data: tensor is {}, asked for {}", dtype_name(dtype()), dtype_name(dtype_of<T>()));
     return static_cast<T*>(impl_->data);
   }
   /// The raw element bytes.

@@ -67,8 +67,9 @@ void matmul_square(benchmark::State& state) {
   Generator generator(1);
   const Tensor a = random_normal({n, n}, generator), b = random_normal({n, n}, generator);
   for (auto _ : state) benchmark::DoNotOptimize(matmul(a, b));
-  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * static_cast<double>(n * n * n) * 1e-9 * static_cast<double>(state.iterations()),
-                                                 benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * static_cast<double>(n * n * n) * 1e-9 * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
 }
 BENCHMARK(matmul_square)->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
 

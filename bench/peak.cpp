@@ -105,8 +105,8 @@ void peak_memory_bandwidth(benchmark::State& state) {
     benchmark::ClobberMemory();
   }
   // A copy reads and writes every byte.
-  state.counters["GB/s"] = benchmark::Counter(2.0 * bytes * 1e-9 * static_cast<double>(state.iterations()),
-                                              benchmark::Counter::kIsRate);
+  state.counters["GB/s"] =
+      benchmark::Counter(2.0 * bytes * 1e-9 * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(peak_memory_bandwidth)->Unit(benchmark::kMillisecond)->UseRealTime();
 

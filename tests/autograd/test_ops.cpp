@@ -214,9 +214,8 @@ std::vector<OpCase> make_registry() {
       "relu", [](const Inputs& x) { return relu(x[0]); }, away, 1e3, 1e-3);
   unary(
       "sigmoid", [](const Inputs& x) { return sigmoid(x[0]); }, any, 5, 1e-3);
-  add_case("sigmoid", "large negative and positive inputs", {{{4}}}, [](const Inputs& x) {
-    return sigmoid(x[0] * 30.0);
-  });
+  add_case("sigmoid", "large negative and positive inputs", {{{4}}},
+           [](const Inputs& x) { return sigmoid(x[0] * 30.0); });
   unary(
       "tanh", [](const Inputs& x) { return tanh(x[0]); }, any, 3, 1e-3);
   unary(
@@ -236,15 +235,12 @@ std::vector<OpCase> make_registry() {
   binary(
       "minimum", [](const Inputs& x) { return minimum(x[0], x[1]); }, any);
   const Tensor mask34 = Tensor({1, 0, 0, 1, 1, 1, 0, 0, 1, 0, 1, 0}, {3, 4}, DType::float64);
-  add_case("where", "3x4 mask, 3x4 and 3x4", {{{3, 4}}, {{3, 4}}}, [mask34](const Inputs& x) {
-    return where(mask34, x[0], x[1]);
-  });
-  add_case("where", "3x4 mask, 3x1 and 4 (broadcast)", {{{3, 1}}, {{4}}}, [mask34](const Inputs& x) {
-    return where(mask34, x[0], x[1]);
-  });
-  add_case("where", "mask from a comparison", {{{2, 3}}, {{2, 3}}}, [](const Inputs& x) {
-    return where(greater(x[0], x[1]), x[0] * x[1], x[1]);
-  });
+  add_case("where", "3x4 mask, 3x4 and 3x4", {{{3, 4}}, {{3, 4}}},
+           [mask34](const Inputs& x) { return where(mask34, x[0], x[1]); });
+  add_case("where", "3x4 mask, 3x1 and 4 (broadcast)", {{{3, 1}}, {{4}}},
+           [mask34](const Inputs& x) { return where(mask34, x[0], x[1]); });
+  add_case("where", "mask from a comparison", {{{2, 3}}, {{2, 3}}},
+           [](const Inputs& x) { return where(greater(x[0], x[1]), x[0] * x[1], x[1]); });
 
   // Matrix products.
   auto matmul_case = [&](std::string label, Shape a, Shape b) {
@@ -271,9 +267,8 @@ std::vector<OpCase> make_registry() {
   add_case(
       "reduce_max", "magnitude 1e3", {{{4, 3}}}, [](const Inputs& x) { return reduce_max(x[0], {0}); }, 1e3);
   add_case("logsumexp", "all of 3x4", {{{3, 4}}}, [](const Inputs& x) { return logsumexp(x[0]); });
-  add_case("logsumexp", "axis -1 of 2x3x4, keepdims", {{{2, 3, 4}}}, [](const Inputs& x) {
-    return logsumexp(x[0], {-1}, true);
-  });
+  add_case("logsumexp", "axis -1 of 2x3x4, keepdims", {{{2, 3, 4}}},
+           [](const Inputs& x) { return logsumexp(x[0], {-1}, true); });
   add_case(
       "logsumexp", "magnitude 1e2 (no overflow)", {{{3, 4}}}, [](const Inputs& x) { return logsumexp(x[0], {1}); },
       1e2);
@@ -289,9 +284,8 @@ std::vector<OpCase> make_registry() {
   add_case("log_softmax", "cross-entropy with int64 labels", {{{3, 4}}}, [](const Inputs& x) {
     return softmax_cross_entropy(x[0], Tensor({1, 0, 3}, {3}, DType::int64));
   });
-  add_case("log_softmax", "cross-entropy with probabilities, summed", {{{3, 4}}, {{3, 4}}}, [](const Inputs& x) {
-    return softmax_cross_entropy(x[0], softmax(x[1]), Reduction::sum);
-  });
+  add_case("log_softmax", "cross-entropy with probabilities, summed", {{{3, 4}}, {{3, 4}}},
+           [](const Inputs& x) { return softmax_cross_entropy(x[0], softmax(x[1]), Reduction::sum); });
 
   // Joining and indexing.
   add_case("concat", "3x4 and 3x2 on axis 1", {{{3, 4}}, {{3, 2}}}, [](const Inputs& x) {
@@ -304,9 +298,8 @@ std::vector<OpCase> make_registry() {
     return stack({x[0], x[1]}, -1);
   });
   const Tensor indices = Tensor({2, 0, 2, 1}, {2, 2}, DType::int64);
-  add_case("gather", "axis 1 of 3x4x2 by 2x2 indices (repeats)", {{{3, 4, 2}}}, [indices](const Inputs& x) {
-    return gather(x[0], indices, 1);
-  });
+  add_case("gather", "axis 1 of 3x4x2 by 2x2 indices (repeats)", {{{3, 4, 2}}},
+           [indices](const Inputs& x) { return gather(x[0], indices, 1); });
   add_case("gather", "rows of 5x3", {{{5, 3}}}, [](const Inputs& x) {
     return gather(x[0], Tensor({4, 0, 4}, {3}, DType::int64), 0);
   });
@@ -333,15 +326,12 @@ std::vector<OpCase> make_registry() {
     const Shape y_shape = max_pool2d(fixed_x, options).shape();
     add_case("max_pool2d", c.label, {{x_shape}}, [options](const Inputs& x) { return max_pool2d(x[0], options); });
     add_case("avg_pool2d", c.label, {{x_shape}}, [options](const Inputs& x) { return avg_pool2d(x[0], options); });
-    add_case("max_pool2d_backprop", c.label, {{y_shape}}, [options, fixed_x](const Inputs& x) {
-      return max_pool2d_backprop(x[0], fixed_x, options);
-    });
-    add_case("max_pool2d_select", c.label, {{x_shape}}, [options, fixed_x](const Inputs& x) {
-      return max_pool2d_select(x[0], fixed_x, options);
-    });
-    add_case("avg_pool2d_backprop", c.label, {{y_shape}}, [options, x_shape](const Inputs& x) {
-      return avg_pool2d_backprop(x[0], x_shape, options);
-    });
+    add_case("max_pool2d_backprop", c.label, {{y_shape}},
+             [options, fixed_x](const Inputs& x) { return max_pool2d_backprop(x[0], fixed_x, options); });
+    add_case("max_pool2d_select", c.label, {{x_shape}},
+             [options, fixed_x](const Inputs& x) { return max_pool2d_select(x[0], fixed_x, options); });
+    add_case("avg_pool2d_backprop", c.label, {{y_shape}},
+             [options, x_shape](const Inputs& x) { return avg_pool2d_backprop(x[0], x_shape, options); });
   }
   return cases;
 }
