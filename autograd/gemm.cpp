@@ -28,13 +28,19 @@ using gemm_detail::Kernels;
 
 // ---- Instruction set ----
 
+bool cpu_has_avx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+bool cpu_has_avx512() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
+}
+
+// The widest instruction set this CPU runs.
 GemmIsa best_isa() {
-  static const GemmIsa best = [] {
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")) return GemmIsa::avx512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return GemmIsa::avx2;
-    return GemmIsa::portable;
-  }();
+  static const GemmIsa best = cpu_has_avx512() ? GemmIsa::avx512 : cpu_has_avx2() ? GemmIsa::avx2 : GemmIsa::portable;
   return best;
 }
 
@@ -99,7 +105,12 @@ struct Operand {
 // A's rows x depth block into panels of mr rows: panel t at dst + t * mr * depth, its element (r, p) at
 // [p * mr + r]. A last panel of fewer rows is not padded (the kernels never read past `rows`).
 template <typename T>
-void pack_a(const Operand<T>& a, int64_t rows, int64_t depth, int mr, T* dst) {
+void pack_a(const Kernel<T>& kernel, const Operand<T>& a, int64_t rows, int64_t depth, T* dst) {
+  if (a.col_stride == 1 && kernel.pack_a != nullptr) {
+    kernel.pack_a(a.data, a.row_stride, rows, depth, dst);
+    return;
+  }
+  const int mr = kernel.mr;
   for (int64_t i = 0; i < rows; i += mr) {
     const int64_t height = std::min<int64_t>(mr, rows - i);
     T* panel = dst + i * depth;
@@ -118,24 +129,21 @@ void pack_a(const Operand<T>& a, int64_t rows, int64_t depth, int mr, T* dst) {
   }
 }
 
-// B's depth x cols block into panels of nr columns, zero-padded: panel u at dst + u * nr * depth, its
-// element (p, q) at [p * nr + q].
+// B's depth x cols block into the kernel's panels of nr columns, zero-padded: panel u at
+// dst + u * nr * depth, its element (p, q) at [p * nr + q].
 template <typename T>
-void pack_b(const Operand<T>& b, int64_t depth, int64_t cols, int nr, T* dst) {
+void pack_b(const Kernel<T>& kernel, const Operand<T>& b, int64_t depth, int64_t cols, T* dst) {
+  if (b.col_stride == 1 && kernel.pack_b != nullptr) {
+    kernel.pack_b(b.data, b.row_stride, depth, cols, dst);
+    return;
+  }
+  const int nr = kernel.nr;
   for (int64_t j = 0; j < cols; j += nr) {
     const int64_t width = std::min<int64_t>(nr, cols - j);
     T* panel = dst + j * depth;
-    if (b.col_stride == 1) {
-      const T* src = b.at(0, j);
-      for (int64_t p = 0; p < depth; ++p) {
-        for (int64_t q = 0; q < width; ++q) panel[p * nr + q] = src[p * b.row_stride + q];
-        for (int64_t q = width; q < nr; ++q) panel[p * nr + q] = T(0);
-      }
-    } else {
-      for (int64_t p = 0; p < depth; ++p) {
-        for (int64_t q = 0; q < width; ++q) panel[p * nr + q] = *b.at(p, j + q);
-        for (int64_t q = width; q < nr; ++q) panel[p * nr + q] = T(0);
-      }
+    for (int64_t p = 0; p < depth; ++p) {
+      for (int64_t q = 0; q < width; ++q) panel[p * nr + q] = *b.at(p, j + q);
+      for (int64_t q = width; q < nr; ++q) panel[p * nr + q] = T(0);
     }
   }
 }
@@ -148,7 +156,7 @@ class Scratch {
   T* get(int64_t count) {
     const size_t bytes = static_cast<size_t>(count) * sizeof(T);
     if (bytes > size_) {
-      data_.reset(static_cast<std::byte*>(::operator new(bytes, std::align_val_t{64})));
+      data_.reset(static_cast<std::byte*>(::operator new (bytes, std::align_val_t{64})));
       size_ = bytes;
     }
     return reinterpret_cast<T*>(data_.get());
@@ -156,7 +164,7 @@ class Scratch {
 
  private:
   struct Free {
-    void operator()(std::byte* p) const { ::operator delete(p, std::align_val_t{64}); }
+    void operator()(std::byte* p) const { ::operator delete (p, std::align_val_t{64}); }
   };
   std::unique_ptr<std::byte, Free> data_;
   size_t size_ = 0;
@@ -175,39 +183,50 @@ struct Plan {
 
 int64_t round_up(int64_t x, int64_t step) { return (x + step - 1) / step * step; }
 
-// Cache blocking: an mr x KC panel of A about half of L1 (48 KiB here), a KC x NC block of B about half
-// of L2 (1 MiB), MC rows of A (packed once per depth block) big enough that repacking B is rare.
+// Cache blocking, in bytes so float and double get the same: an mr x KC panel of A fills about half of
+// L1 (48 KiB here) and stays there while the kernel sweeps a KC x NC block of B that fills about half of
+// L2 (1 MiB); MC rows of A are packed once per depth block, enough that repacking B is rare.
+constexpr int64_t kDepthBytes = 2048, kBlockBBytes = 512 << 10, kBlockABytes = 2 << 20;
+
+// The kernel and block sizes for a product with n columns. A narrow kernel reads A in place: with few
+// columns, packing A would cost as much as the arithmetic.
 template <typename T>
 Plan<T> make_plan(const Kernels<T>& kernels, int64_t n) {
+  const int64_t kc = kDepthBytes / static_cast<int64_t>(sizeof(T));
   for (const Kernel<T>& narrow : kernels.narrow) {
-    if (narrow.run != nullptr && n <= narrow.nr) {
-      return {&narrow, false, 2048 / static_cast<int64_t>(sizeof(T)), 1 << 30, narrow.nr};
-    }
+    if (narrow.run != nullptr && n <= narrow.nr) return {&narrow, false, kc, int64_t{1} << 40, narrow.nr};
   }
   const Kernel<T>& wide = kernels.wide;
-  const int64_t kc = 1536 / static_cast<int64_t>(sizeof(T));
-  const int64_t nc = std::max<int64_t>(wide.nr, (512 << 10) / (kc * static_cast<int64_t>(sizeof(T))) / wide.nr * wide.nr);
-  const int64_t mc = std::max<int64_t>(wide.mr, (1536 << 10) / (kc * static_cast<int64_t>(sizeof(T))) / wide.mr * wide.mr);
+  const int64_t row_bytes = kc * static_cast<int64_t>(sizeof(T));
+  const int64_t nc = std::max<int64_t>(1, kBlockBBytes / row_bytes / wide.nr) * wide.nr;
+  const int64_t mc = std::max<int64_t>(1, kBlockABytes / row_bytes / wide.mr) * wide.mr;
   return {&wide, true, kc, mc, nc};
+}
+
+// The block size that splits `extent` into the fewest blocks of at most `limit`, as equal as multiples of
+// `step` allow (the last block may be smaller).
+int64_t even_block(int64_t extent, int64_t limit, int64_t step) {
+  const int64_t blocks = (extent + limit - 1) / limit;
+  return round_up((extent + blocks - 1) / blocks, step);
 }
 
 // C's rows [m0, m1) x columns [n0, n1), on this thread.
 template <typename T>
-void run_rect(const Plan<T>& plan, const Operand<T>& a, const Operand<T>& b, T* c, int64_t ldc, int64_t k,
-              int64_t m0, int64_t m1, int64_t n0, int64_t n1, bool accumulate) {
+void run_rect(const Plan<T>& plan, const Operand<T>& a, const Operand<T>& b, T* c, int64_t ldc, int64_t k, int64_t m0,
+              int64_t m1, int64_t n0, int64_t n1, bool accumulate) {
   const Kernel<T>& kernel = *plan.kernel;
   const int mr = kernel.mr, nr = kernel.nr;
-  const int64_t kc_max = std::min(plan.kc, k), mc_max = std::min(plan.mc, m1 - m0);
-  const int64_t nc_max = std::min(plan.nc, n1 - n0);
-  T* a_buf = plan.pack_a ? t_a_scratch.get<T>(mc_max * kc_max) : nullptr;
-  T* b_buf = t_b_scratch.get<T>(round_up(nc_max, nr) * kc_max);
-  const bool pack_b_once = n1 - n0 <= plan.nc;
-  for (int64_t pc = 0; pc < k; pc += plan.kc) {
-    const int64_t kc = std::min(plan.kc, k - pc);
+  const int64_t kc_block = even_block(k, plan.kc, 8), mc_block = even_block(m1 - m0, plan.mc, mr);
+  const int64_t nc_block = even_block(n1 - n0, plan.nc, nr);
+  T* a_buf = plan.pack_a ? t_a_scratch.get<T>(mc_block * kc_block) : nullptr;
+  T* b_buf = t_b_scratch.get<T>(nc_block * kc_block);
+  const bool pack_b_once = n1 - n0 <= nc_block;
+  for (int64_t pc = 0; pc < k; pc += kc_block) {
+    const int64_t kc = std::min(kc_block, k - pc);
     const bool load_c = accumulate || pc > 0;
-    if (pack_b_once) pack_b(Operand<T>{b.at(pc, n0), b.row_stride, b.col_stride}, kc, n1 - n0, nr, b_buf);
-    for (int64_t ic = m0; ic < m1; ic += plan.mc) {
-      const int64_t mc = std::min(plan.mc, m1 - ic);
+    if (pack_b_once) pack_b(kernel, Operand<T>{b.at(pc, n0), b.row_stride, b.col_stride}, kc, n1 - n0, b_buf);
+    for (int64_t ic = m0; ic < m1; ic += mc_block) {
+      const int64_t mc = std::min(mc_block, m1 - ic);
       const Operand<T> a_block{a.at(ic, pc), a.row_stride, a.col_stride};
       Block<T> block{};
       block.rows = mc;
@@ -216,7 +235,7 @@ void run_rect(const Plan<T>& plan, const Operand<T>& a, const Operand<T>& b, T* 
       block.ldc = ldc;
       block.load_c = load_c;
       if (plan.pack_a) {
-        pack_a(a_block, mc, kc, mr, a_buf);
+        pack_a(kernel, a_block, mc, kc, a_buf);
         block.a = a_buf;
         block.a_stride = mr;
         block.a_tile = mr * kc;
@@ -226,9 +245,9 @@ void run_rect(const Plan<T>& plan, const Operand<T>& a, const Operand<T>& b, T* 
         block.a_stride = block.a_row_major ? a.row_stride : a.col_stride;
         block.a_tile = mr * a.row_stride;
       }
-      for (int64_t jc = n0; jc < n1; jc += plan.nc) {
-        const int64_t nc = std::min(plan.nc, n1 - jc);
-        if (!pack_b_once) pack_b(Operand<T>{b.at(pc, jc), b.row_stride, b.col_stride}, kc, nc, nr, b_buf);
+      for (int64_t jc = n0; jc < n1; jc += nc_block) {
+        const int64_t nc = std::min(nc_block, n1 - jc);
+        if (!pack_b_once) pack_b(kernel, Operand<T>{b.at(pc, jc), b.row_stride, b.col_stride}, kc, nc, b_buf);
         block.cols = nc;
         block.c = c + ic * ldc + jc;
         kernel.run(block);
@@ -239,6 +258,60 @@ void run_rect(const Plan<T>& plan, const Operand<T>& a, const Operand<T>& b, T* 
 
 // Products below this many flops run on one thread: starting a team costs more than it saves.
 constexpr double kMinParallelFlops = 1 << 21;
+
+// C = (accumulate ? C : 0) + op(A) op(B) for k > 0, on up to num_threads() threads.
+template <typename T>
+void multiply(const Kernels<T>& kernels, bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k,
+              const T* a, int64_t lda, const T* b, int64_t ldb, T* c, int64_t ldc, bool accumulate) {
+  const Plan<T> plan = make_plan(kernels, n);
+  const Operand<T> op_a{a, transpose_a ? 1 : lda, transpose_a ? lda : 1};
+  const Operand<T> op_b{b, transpose_b ? 1 : ldb, transpose_b ? ldb : 1};
+
+  // Threads split C's rows (or, when it has fewer row tiles than column panels, its columns) into
+  // whole tiles; each element is computed by one thread in one fixed order.
+  const int64_t row_tiles = (m + plan.kernel->mr - 1) / plan.kernel->mr;
+  const int64_t col_tiles = (n + plan.kernel->nr - 1) / plan.kernel->nr;
+  const bool split_rows = row_tiles >= col_tiles || row_tiles >= 4 * num_threads();
+  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+  const int parts = flops < kMinParallelFlops
+                        ? 1
+                        : static_cast<int>(std::min<int64_t>(num_threads(), split_rows ? row_tiles : col_tiles));
+  if (parts == 1) {
+    run_rect(plan, op_a, op_b, c, ldc, k, 0, m, 0, n, accumulate);
+    return;
+  }
+#pragma omp parallel for num_threads(parts) schedule(static)
+  for (int part = 0; part < parts; ++part) {
+    const int64_t tiles = split_rows ? row_tiles : col_tiles;
+    const int64_t step = split_rows ? plan.kernel->mr : plan.kernel->nr;
+    const int64_t size = split_rows ? m : n;
+    const int64_t begin = std::min(size, tiles * part / parts * step);
+    const int64_t end = std::min(size, tiles * (part + 1) / parts * step);
+    if (split_rows) {
+      run_rect(plan, op_a, op_b, c, ldc, k, begin, end, 0, n, accumulate);
+    } else {
+      run_rect(plan, op_a, op_b, c, ldc, k, 0, m, begin, end, accumulate);
+    }
+  }
+}
+
+// Vector lanes the narrow kernels spend per step of the sum on a rows x cols product.
+template <typename T>
+int64_t lane_cost(const Kernels<T>& kernels, int64_t rows, int64_t cols) {
+  const int64_t lanes = kernels.narrow[0].nr;
+  return rows * ((cols + lanes - 1) / lanes) * lanes;
+}
+
+// Whether to compute C^T = op(B)^T op(A)^T instead, when C has few rows and columns, the sum is long
+// (a convolution's kernel gradient: 25 x 6 x 50176) and C's rows fill vectors much better than its
+// columns. Only when op(A)^T is row-major (transpose_a): packing it is then a plain copy.
+template <typename T>
+bool compute_transposed(const Kernels<T>& kernels, bool transpose_a, int64_t m, int64_t n, int64_t k) {
+  if (!transpose_a || kernels.narrow[0].run == nullptr || m * n > (1 << 16) || k < 64) return false;
+  return 4 * lane_cost(kernels, n, m) < 3 * lane_cost(kernels, m, n);
+}
+
+thread_local Scratch t_c_scratch;
 
 }  // namespace
 
@@ -263,36 +336,22 @@ void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, c
     }
     return;
   }
-
-  const Plan<T> plan = make_plan(kernels_for<T>(gemm_isa()), n);
-  const Operand<T> op_a{a, transpose_a ? 1 : lda, transpose_a ? lda : 1};
-  const Operand<T> op_b{b, transpose_b ? 1 : ldb, transpose_b ? ldb : 1};
-
-  // Threads split C's rows (or, when it has fewer row tiles than column panels, its columns) into
-  // whole tiles; each element is computed by one thread in one fixed order.
-  const int64_t row_tiles = (m + plan.kernel->mr - 1) / plan.kernel->mr;
-  const int64_t col_tiles = (n + plan.kernel->nr - 1) / plan.kernel->nr;
-  const bool split_rows = row_tiles >= col_tiles || row_tiles >= 4 * num_threads();
-  const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-  const int parts =
-      flops < kMinParallelFlops ? 1 : static_cast<int>(std::min<int64_t>(num_threads(), split_rows ? row_tiles : col_tiles));
-  if (parts == 1) {
-    run_rect(plan, op_a, op_b, c, ldc, k, 0, m, 0, n, accumulate);
+  const Kernels<T>& kernels = kernels_for<T>(gemm_isa());
+  if (compute_transposed(kernels, transpose_a, m, n, k)) {
+    // C^T into an n x m buffer and back: every element is still the same chain of fmas.
+    T* ct = t_c_scratch.get<T>(m * n);
+    if (accumulate) {
+      for (int64_t i = 0; i < m; ++i) {
+        for (int64_t j = 0; j < n; ++j) ct[j * m + i] = c[i * ldc + j];
+      }
+    }
+    multiply(kernels, !transpose_b, !transpose_a, n, m, k, b, ldb, a, lda, ct, m, accumulate);
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) c[i * ldc + j] = ct[j * m + i];
+    }
     return;
   }
-#pragma omp parallel for num_threads(parts) schedule(static)
-  for (int part = 0; part < parts; ++part) {
-    const int64_t tiles = split_rows ? row_tiles : col_tiles;
-    const int64_t step = split_rows ? plan.kernel->mr : plan.kernel->nr;
-    const int64_t size = split_rows ? m : n;
-    const int64_t begin = std::min(size, tiles * part / parts * step);
-    const int64_t end = std::min(size, tiles * (part + 1) / parts * step);
-    if (split_rows) {
-      run_rect(plan, op_a, op_b, c, ldc, k, begin, end, 0, n, accumulate);
-    } else {
-      run_rect(plan, op_a, op_b, c, ldc, k, 0, m, begin, end, accumulate);
-    }
-  }
+  multiply(kernels, transpose_a, transpose_b, m, n, k, a, lda, b, ldb, c, ldc, accumulate);
 }
 
 template <typename T>
@@ -323,8 +382,8 @@ GemmIsa gemm_isa() {
 
 bool gemm_isa_supported(GemmIsa isa) {
   switch (isa) {
-    case GemmIsa::avx512: return best_isa() == GemmIsa::avx512;
-    case GemmIsa::avx2: return best_isa() != GemmIsa::portable;
+    case GemmIsa::avx512: return cpu_has_avx512();
+    case GemmIsa::avx2: return cpu_has_avx2();
     default: return true;
   }
 }
@@ -343,8 +402,8 @@ template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, const float*, i
                           int64_t, bool);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, const double*, int64_t, const double*, int64_t,
                            double*, int64_t, bool);
-template void gemm_reference<float>(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*,
-                                    int64_t, float*, int64_t, bool);
+template void gemm_reference<float>(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t,
+                                    float*, int64_t, bool);
 template void gemm_reference<double>(bool, bool, int64_t, int64_t, int64_t, const double*, int64_t, const double*,
                                      int64_t, double*, int64_t, bool);
 

@@ -11,6 +11,7 @@
 // (accumulate) or 0, whatever the blocking or the thread count, so results are bit-identical for any
 // number of threads. They differ from gemm_reference by rounding only (the reference multiplies and adds
 // separately), and between instruction sets (the portable path has no FMA).
+// NOTE: no flush-to-zero: denormal inputs or partial sums take the CPU's slow path.
 
 #include <cstdint>
 
@@ -19,7 +20,8 @@ namespace tapegrad::kernels {
 /// C = (accumulate ? C : 0) + op(A) op(B), op(X) = X or X^T; C is m x n (leading dimension ldc),
 /// op(A) is m x k, op(B) is k x n, all row-major: A is stored m x k (k x m if transpose_a) with
 /// leading dimension lda, B is stored k x n (n x k if transpose_b) with leading dimension ldb.
-/// k may be 0 (C = accumulate ? C : 0). Without accumulate, C is only written, never read.
+/// k may be 0 (C = accumulate ? C : 0). Without accumulate, C is only written, never read. C must not
+/// overlap A or B. Safe to call from several threads at once; runs on up to num_threads() threads.
 template <typename T>
 void gemm(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int64_t k, const T* a, int64_t lda, const T* b,
           int64_t ldb, T* c, int64_t ldc, bool accumulate);
@@ -47,10 +49,10 @@ const char* gemm_isa_name(GemmIsa isa);
 
 extern template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t,
                                  float*, int64_t, bool);
-extern template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, const double*, int64_t, const double*,
-                                  int64_t, double*, int64_t, bool);
-extern template void gemm_reference<float>(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t,
-                                           const float*, int64_t, float*, int64_t, bool);
+extern template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, const double*, int64_t, const double*, int64_t,
+                                  double*, int64_t, bool);
+extern template void gemm_reference<float>(bool, bool, int64_t, int64_t, int64_t, const float*, int64_t, const float*,
+                                           int64_t, float*, int64_t, bool);
 extern template void gemm_reference<double>(bool, bool, int64_t, int64_t, int64_t, const double*, int64_t,
                                             const double*, int64_t, double*, int64_t, bool);
 
@@ -77,11 +79,16 @@ struct Block {
   bool load_c = false;
 };
 
-/// A micro-kernel family: tiles of mr x nr, and the loop over a block's tiles.
+/// A micro-kernel family: tiles of mr x nr, the loop over a block's tiles, and, where not null, faster
+/// packing of row-major operands: A's rows x depth block (leading dimension lda) into panels of mr rows
+/// (panel t at dst + t * mr * depth, element (r, p) at [p * mr + r]), and B's depth x cols block
+/// (leading dimension ldb) into panels as Block::b describes.
 template <typename T>
 struct Kernel {
   int mr = 0, nr = 0;
   void (*run)(const Block<T>&) = nullptr;
+  void (*pack_b)(const T* b, int64_t ldb, int64_t depth, int64_t cols, T* dst) = nullptr;
+  void (*pack_a)(const T* a, int64_t lda, int64_t rows, int64_t depth, T* dst) = nullptr;
 };
 
 /// One instruction set's kernels for T: `wide` for packed A; `narrow` (nr ascending, unused ones with

@@ -23,7 +23,9 @@ struct F32x8 {
   using V = __m256;
   static constexpr int kLanes = 8;
   // Lanes below n set (the sign bit is what maskload and maskstore look at).
-  static __m256i mask(int n) { return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)); }
+  static __m256i mask(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
   static V zero() { return _mm256_setzero_ps(); }
   static V load(const T* p) { return _mm256_loadu_ps(p); }
   static V load(const T* p, int n) { return _mm256_maskload_ps(p, mask(n)); }
@@ -149,6 +151,28 @@ void run(const Block<typename VT::T>& block) {
   }
 }
 
+// A row-major B's depth x cols block into zero-padded panels of kNV vectors: a vector load and store
+// for every kLanes values.
+template <class VT, int kNV>
+void pack_b(const typename VT::T* b, int64_t ldb, int64_t depth, int64_t cols, typename VT::T* dst) {
+  constexpr int kW = VT::kLanes, kNR = kW * kNV;
+  for (int64_t p = 0; p < depth; ++p) {
+    const typename VT::T* row = b + p * ldb;
+    for (int64_t j = 0; j < cols; j += kNR) {
+      typename VT::T* out = dst + j * depth + p * kNR;
+#pragma GCC unroll 4
+      for (int v = 0; v < kNV; ++v) {
+        const int64_t lanes = cols - j - v * kW;
+        if (lanes >= kW) {
+          VT::store(out + v * kW, VT::load(row + j + v * kW));
+        } else {
+          VT::store(out + v * kW, lanes > 0 ? VT::load(row + j + v * kW, static_cast<int>(lanes)) : VT::zero());
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tapegrad::kernels::gemm_detail
 
@@ -159,8 +183,8 @@ namespace tapegrad::kernels::gemm_detail {
 template <>
 const Kernels<float>& avx2_kernels<float>() {
   static const Kernels<float> kernels{
-      .wide = {6, 16, &run<F32x8, 6, 2>},
-      .narrow = {{12, 8, &run<F32x8, 12, 1>}, {6, 16, &run<F32x8, 6, 2>}},
+      .wide = {6, 16, &run<F32x8, 6, 2>, &pack_b<F32x8, 2>},
+      .narrow = {{12, 8, &run<F32x8, 12, 1>, &pack_b<F32x8, 1>}, {6, 16, &run<F32x8, 6, 2>, &pack_b<F32x8, 2>}},
   };
   return kernels;
 }
@@ -168,8 +192,8 @@ const Kernels<float>& avx2_kernels<float>() {
 template <>
 const Kernels<double>& avx2_kernels<double>() {
   static const Kernels<double> kernels{
-      .wide = {6, 8, &run<F64x4, 6, 2>},
-      .narrow = {{12, 4, &run<F64x4, 12, 1>}, {6, 8, &run<F64x4, 6, 2>}},
+      .wide = {6, 8, &run<F64x4, 6, 2>, &pack_b<F64x4, 2>},
+      .narrow = {{12, 4, &run<F64x4, 12, 1>, &pack_b<F64x4, 1>}, {6, 8, &run<F64x4, 6, 2>, &pack_b<F64x4, 2>}},
   };
   return kernels;
 }

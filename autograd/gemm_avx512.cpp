@@ -147,6 +147,92 @@ void run(const Block<typename VT::T>& block) {
   }
 }
 
+// A row-major B's depth x cols block into zero-padded panels of kNV vectors: a vector load and store
+// for every kLanes values.
+template <class VT, int kNV>
+void pack_b(const typename VT::T* b, int64_t ldb, int64_t depth, int64_t cols, typename VT::T* dst) {
+  constexpr int kW = VT::kLanes, kNR = kW * kNV;
+  for (int64_t p = 0; p < depth; ++p) {
+    const typename VT::T* row = b + p * ldb;
+    for (int64_t j = 0; j < cols; j += kNR) {
+      typename VT::T* out = dst + j * depth + p * kNR;
+#pragma GCC unroll 4
+      for (int v = 0; v < kNV; ++v) {
+        const int64_t lanes = cols - j - v * kW;
+        if (lanes >= kW) {
+          VT::store(out + v * kW, VT::load(row + j + v * kW));
+        } else {
+          VT::store(out + v * kW, lanes > 0 ? VT::load(row + j + v * kW, static_cast<int>(lanes)) : VT::zero());
+        }
+      }
+    }
+  }
+}
+
+// NOTE: GCC 12's unpack and shuffle intrinsics start from _mm512_undefined_ps(), which
+// -Wmaybe-uninitialized reports as a use of an uninitialised value; it is not one.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+// Transposes 16 vectors in place: afterwards r[j] holds lane j of every input, in order.
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+#pragma GCC unroll 2
+  for (int i = 0; i < 2; ++i) {
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
+      t[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xdd);
+    }
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < 8; ++j) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
+    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
+  }
+}
+
+// A row-major A's rows x depth block into panels of kMR (<= 16) rows, 16 x 16 blocks at a time through
+// registers: a transpose, where scalar copies would do a load and a store per value.
+template <int kMR>
+void pack_a_f32(const float* a, int64_t lda, int64_t rows, int64_t depth, float* dst) {
+  static_assert(kMR <= 16);
+  for (int64_t i = 0; i < rows; i += kMR) {
+    const int height = rows - i < kMR ? static_cast<int>(rows - i) : kMR;
+    const __mmask16 row_mask = F32x16::mask(height);
+    const float* src = a + i * lda;
+    float* panel = dst + i * depth;
+    for (int64_t p = 0; p < depth; p += 16) {
+      const int width = depth - p < 16 ? static_cast<int>(depth - p) : 16;
+      __m512 r[16];
+#pragma GCC unroll 16
+      for (int q = 0; q < 16; ++q) {
+        if (q >= height) {
+          r[q] = _mm512_setzero_ps();
+        } else {
+          r[q] = width == 16 ? F32x16::load(src + q * lda + p) : F32x16::load(src + q * lda + p, width);
+        }
+      }
+      transpose16(r);
+      for (int j = 0; j < width; ++j) _mm512_mask_storeu_ps(panel + (p + j) * kMR, row_mask, r[j]);
+    }
+  }
+}
+
+#pragma GCC diagnostic pop
+
 }  // namespace
 }  // namespace tapegrad::kernels::gemm_detail
 
@@ -157,8 +243,8 @@ namespace tapegrad::kernels::gemm_detail {
 template <>
 const Kernels<float>& avx512_kernels<float>() {
   static const Kernels<float> kernels{
-      .wide = {14, 32, &run<F32x16, 14, 2>},
-      .narrow = {{12, 16, &run<F32x16, 12, 1>}, {8, 32, &run<F32x16, 8, 2>}},
+      .wide = {14, 32, &run<F32x16, 14, 2>, &pack_b<F32x16, 2>, &pack_a_f32<14>},
+      .narrow = {{12, 16, &run<F32x16, 12, 1>, &pack_b<F32x16, 1>}, {8, 32, &run<F32x16, 8, 2>, &pack_b<F32x16, 2>}},
   };
   return kernels;
 }
@@ -166,8 +252,8 @@ const Kernels<float>& avx512_kernels<float>() {
 template <>
 const Kernels<double>& avx512_kernels<double>() {
   static const Kernels<double> kernels{
-      .wide = {14, 16, &run<F64x8, 14, 2>},
-      .narrow = {{12, 8, &run<F64x8, 12, 1>}, {8, 16, &run<F64x8, 8, 2>}},
+      .wide = {14, 16, &run<F64x8, 14, 2>, &pack_b<F64x8, 2>},
+      .narrow = {{12, 8, &run<F64x8, 12, 1>, &pack_b<F64x8, 1>}, {8, 16, &run<F64x8, 8, 2>, &pack_b<F64x8, 2>}},
   };
   return kernels;
 }

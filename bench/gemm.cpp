@@ -42,7 +42,8 @@ void gemm_case(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(1));
   std::mt19937 generator(1);
   std::uniform_real_distribution<T> uniform(-1, 1);
-  std::vector<T> a(static_cast<size_t>(g.m * g.k)), b(static_cast<size_t>(g.k * g.n)), c(static_cast<size_t>(g.m * g.n));
+  std::vector<T> a(static_cast<size_t>(g.m * g.k)), b(static_cast<size_t>(g.k * g.n)),
+      c(static_cast<size_t>(g.m * g.n));
   for (T& v : a) v = uniform(generator);
   for (T& v : b) v = uniform(generator);
   const int64_t lda = g.transpose_a ? g.m : g.k, ldb = g.transpose_b ? g.k : g.n;
@@ -55,14 +56,18 @@ void gemm_case(benchmark::State& state) {
   }
   set_num_threads(before);
   state.SetLabel(fmt::format("{}x{}x{}{}{} {} {} threads={}", g.m, g.n, g.k, g.transpose_a ? " A^T" : "",
-                             g.transpose_b ? " B^T" : "", g.what, kernels::gemm_isa_name(kernels::gemm_isa()), threads));
+                             g.transpose_b ? " B^T" : "", g.what, kernels::gemm_isa_name(kernels::gemm_isa()),
+                             threads));
   const double flops = 2.0 * static_cast<double>(g.m) * static_cast<double>(g.n) * static_cast<double>(g.k);
   state.counters["GFLOP/s"] =
       benchmark::Counter(flops * 1e-9 * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 
 void gemm_float(benchmark::State& state) { gemm_case<float>(state); }
-BENCHMARK(gemm_float)->ArgsProduct({benchmark::CreateDenseRange(0, 8, 1), {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(gemm_float)
+    ->ArgsProduct({benchmark::CreateDenseRange(0, 8, 1), {1, 2}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 void gemm_double(benchmark::State& state) { gemm_case<double>(state); }
 BENCHMARK(gemm_double)->ArgsProduct({{0, 1}, {1, 2}})->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -41,13 +41,13 @@ enum class LegendCorner { top_right, top_left, bottom_right, bottom_left };
 
 /// One chart: its series on shared axes. Unset limits follow the data, widened to whole ticks.
 struct Chart {
-  std::string title{};                       ///< above the chart
-  std::string x_label{};                     ///< below the x axis
-  std::string y_label{};                     ///< beside the y axis, turned upright
-  std::vector<Series> series{};              ///< drawn in order, the first at the bottom
-  std::optional<double> x_min{}, x_max{};    ///< the x axis's range
-  std::optional<double> y_min{}, y_max{};    ///< the y axis's range
-  std::optional<LegendCorner> legend{};       ///< default: the corner the curves cross least
+  std::string title{};                     ///< above the chart
+  std::string x_label{};                   ///< below the x axis
+  std::string y_label{};                   ///< beside the y axis, turned upright
+  std::vector<Series> series{};            ///< drawn in order, the first at the bottom
+  std::optional<double> x_min{}, x_max{};  ///< the x axis's range
+  std::optional<double> y_min{}, y_max{};  ///< the y axis's range
+  std::optional<LegendCorner> legend{};    ///< default: the corner the curves cross least
 };
 
 namespace plot_detail {
@@ -134,30 +134,36 @@ inline std::string chart_svg(const Chart& chart, double left, double top, double
   std::string svg;
   const std::string clip = fmt::format("plot{}x{}", static_cast<int>(left), static_cast<int>(top));
   // The clip leaves room for the dots of points on the axes' ends.
-  svg += fmt::format("<clipPath id=\"{}\"><rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\"/></clipPath>\n",
-                     clip, x0 - 5, y1 - 5, x1 - x0 + 10, y0 - y1 + 10);
-  svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">{}</text>\n",
-                     (x0 + x1) / 2, top + 22, escape(chart.title));
+  svg += fmt::format(
+      "<clipPath id=\"{}\"><rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\"/></clipPath>\n", clip,
+      x0 - 5, y1 - 5, x1 - x0 + 10, y0 - y1 + 10);
+  svg += fmt::format(
+      "<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">{}</text>\n",
+      (x0 + x1) / 2, top + 22, escape(chart.title));
 
   // Grid lines and ticks with their labels.
   for (const double tick : x_axis.ticks) {
     const double x = px(tick);
-    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#e5e5e5\"/>\n", x, y0, y1);
-    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#333\"/>\n", x, y0, y0 + 5);
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" font-size=\"12\">{}</text>\n", x, y0 + 19,
-                       tick_label(tick));
+    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#e5e5e5\"/>\n", x,
+                       y0, y1);
+    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#333\"/>\n", x, y0,
+                       y0 + 5);
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" font-size=\"12\">{}</text>\n", x,
+                       y0 + 19, tick_label(tick));
   }
   for (const double tick : y_axis.ticks) {
     const double y = py(tick);
-    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"#e5e5e5\"/>\n", x0, y, x1);
-    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"#333\"/>\n", x0 - 5, y, x0);
-    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\" font-size=\"12\">{}</text>\n", x0 - 8, y + 4,
-                       tick_label(tick));
+    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"#e5e5e5\"/>\n", x0,
+                       y, x1);
+    svg += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"#333\"/>\n", x0 - 5,
+                       y, x0);
+    svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"end\" font-size=\"12\">{}</text>\n", x0 - 8,
+                       y + 4, tick_label(tick));
   }
   // The axes and their labels.
   svg += fmt::format("<path d=\"M{:.1f},{:.1f} V{:.1f} H{:.1f}\" fill=\"none\" stroke=\"#333\"/>\n", x0, y1, y0, x1);
-  svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" font-size=\"13\">{}</text>\n", (x0 + x1) / 2,
-                     y0 + 38, escape(chart.x_label));
+  svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\" font-size=\"13\">{}</text>\n",
+                     (x0 + x1) / 2, y0 + 38, escape(chart.x_label));
   svg += fmt::format(
       "<text transform=\"translate({:.1f},{:.1f}) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\">{}</text>\n",
       left + 16, (y0 + y1) / 2, escape(chart.y_label));
@@ -237,9 +243,10 @@ inline std::string chart_svg(const Chart& chart, double left, double top, double
     for (size_t i = 0; i < chart.series.size(); ++i) {
       const Series& series = chart.series[i];
       const double y = by + kPad + kRow * static_cast<double>(i) + 5;
-      svg += fmt::format("<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"{}\"{}/>\n",
-                         bx + kPad, y, bx + kPad + kSample, y, escape(series.color), std::max(series.width, 2.0),
-                         series.dashed ? " stroke-dasharray=\"6,4\"" : "");
+      svg += fmt::format(
+          "<line x1=\"{:.1f}\" y1=\"{:.1f}\" x2=\"{:.1f}\" y2=\"{:.1f}\" stroke=\"{}\" stroke-width=\"{}\"{}/>\n",
+          bx + kPad, y, bx + kPad + kSample, y, escape(series.color), std::max(series.width, 2.0),
+          series.dashed ? " stroke-dasharray=\"6,4\"" : "");
       svg += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" font-size=\"12\">{}</text>\n", bx + kPad * 2 + kSample, y + 4,
                          escape(series.name));
     }
@@ -256,13 +263,13 @@ inline std::string to_svg(const std::vector<Chart>& charts, std::string_view tit
   constexpr double kTitle = 34;
   const double width = chart_width * static_cast<double>(std::max<size_t>(charts.size(), 1));
   const double height = chart_height + kTitle;
-  std::string svg = fmt::format(
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
-      "font-family=\"sans-serif\">\n"
-      "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-      "<text x=\"{2}\" y=\"24\" text-anchor=\"middle\" font-size=\"17\">{3}</text>\n",
-      width, height, width / 2, plot_detail::escape(title));
+  std::string svg =
+      fmt::format("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+                  "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{0}\" height=\"{1}\" viewBox=\"0 0 {0} {1}\" "
+                  "font-family=\"sans-serif\">\n"
+                  "<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+                  "<text x=\"{2}\" y=\"24\" text-anchor=\"middle\" font-size=\"17\">{3}</text>\n",
+                  width, height, width / 2, plot_detail::escape(title));
   for (size_t i = 0; i < charts.size(); ++i) {
     svg += plot_detail::chart_svg(charts[i], chart_width * static_cast<double>(i), kTitle, chart_width, chart_height);
   }

@@ -42,15 +42,15 @@ bool covers(int label, int row, int column, int dr, int dc) {
   const int y = row - kSide / 2 - dr, x = column - kSide / 2 - dc;
   const int r2 = x * x + y * y;
   switch (label) {
-    case 0: return std::abs(y) <= 3 && std::abs(x) <= 11;                                // horizontal bar
-    case 1: return std::abs(x) <= 3 && std::abs(y) <= 11;                                // vertical bar
-    case 2: return std::abs(x) <= 7 && std::abs(y) <= 7;                                 // square
-    case 3: return r2 >= 7 * 7 && r2 <= 11 * 11;                                         // ring
-    case 4: return (std::abs(x) <= 2 || std::abs(y) <= 2) && r2 <= 11 * 11;              // plus
-    case 5: return std::abs(x - y) <= 3 && r2 <= 12 * 12;                                // diagonal band
-    case 6: return std::abs(x + y) <= 3 && r2 <= 12 * 12;                                // the other diagonal
-    case 7: return x < 0 && y < 0 && x > -11 && y > -11;                                 // upper-left block
-    case 8: return x >= 0 && y >= 0 && x < 11 && y < 11;                                 // lower-right block
+    case 0: return std::abs(y) <= 3 && std::abs(x) <= 11;                                 // horizontal bar
+    case 1: return std::abs(x) <= 3 && std::abs(y) <= 11;                                 // vertical bar
+    case 2: return std::abs(x) <= 7 && std::abs(y) <= 7;                                  // square
+    case 3: return r2 >= 7 * 7 && r2 <= 11 * 11;                                          // ring
+    case 4: return (std::abs(x) <= 2 || std::abs(y) <= 2) && r2 <= 11 * 11;               // plus
+    case 5: return std::abs(x - y) <= 3 && r2 <= 12 * 12;                                 // diagonal band
+    case 6: return std::abs(x + y) <= 3 && r2 <= 12 * 12;                                 // the other diagonal
+    case 7: return x < 0 && y < 0 && x > -11 && y > -11;                                  // upper-left block
+    case 8: return x >= 0 && y >= 0 && x < 11 && y < 11;                                  // lower-right block
     default: return (std::abs(x - 5) <= 2 || std::abs(x + 5) <= 2) && std::abs(y) <= 11;  // two legs
   }
 }
