@@ -19,6 +19,7 @@ __attribute__((target("avx512f"))) float fma_loop_avx512(int64_t iterations) {
   for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm512_set1_ps(static_cast<float>(k));
   const __m512 scale = _mm512_set1_ps(0.999999f), shift = _mm512_set1_ps(1e-7f);
   for (int64_t i = 0; i < iterations; ++i) {
+#pragma GCC unroll 16  // NOTE: unrolled, the accumulators live in registers; at -O2 a loop keeps them in memory
     for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm512_fmadd_ps(acc[k], scale, shift);
   }
   __m512 total = acc[0];
@@ -35,6 +36,7 @@ __attribute__((target("avx2,fma"))) float fma_loop_avx2(int64_t iterations) {
   for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm256_set1_ps(static_cast<float>(k));
   const __m256 scale = _mm256_set1_ps(0.999999f), shift = _mm256_set1_ps(1e-7f);
   for (int64_t i = 0; i < iterations; ++i) {
+#pragma GCC unroll 16
     for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm256_fmadd_ps(acc[k], scale, shift);
   }
   __m256 total = acc[0];
@@ -51,6 +53,7 @@ float fma_loop_sse(int64_t iterations) {
   for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm_set1_ps(static_cast<float>(k));
   const __m128 scale = _mm_set1_ps(0.999999f), shift = _mm_set1_ps(1e-7f);
   for (int64_t i = 0; i < iterations; ++i) {
+#pragma GCC unroll 16
     for (int k = 0; k < kAccumulators; ++k) acc[k] = _mm_add_ps(_mm_mul_ps(acc[k], scale), shift);
   }
   alignas(16) float lanes[4];
