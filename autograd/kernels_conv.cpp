@@ -17,6 +17,9 @@ namespace tapegrad::kernels {
 
 namespace {
 
+// Below this many elements a loop runs on the calling thread: starting threads costs more.
+constexpr int64_t kParallelElements = int64_t{1} << 16;
+
 // Images are unrolled a few at a time, so the columns stay near this size however large the batch.
 constexpr int64_t kColumnBytes = int64_t{8} << 20;
 
@@ -47,7 +50,7 @@ T* column_buffer(size_t count) {
 template <typename T>
 void im2col(const T* x, T* cols, const ConvGeometry& g, int64_t first, int64_t count) {
   const int64_t rows = count * pixels_out(g), width = taps(g), c = g.in_channels;
-#pragma omp parallel for schedule(static) num_threads(num_threads())
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (rows * width >= kParallelElements)
   for (int64_t row = 0; row < rows; ++row) {
     const int64_t n = first + row / pixels_out(g), oh = row / g.out_width % g.out_height, ow = row % g.out_width;
     T* out = cols + row * width;
@@ -70,7 +73,8 @@ void im2col(const T* x, T* cols, const ConvGeometry& g, int64_t first, int64_t c
 template <typename T>
 void col2im(const T* cols, T* dx, const ConvGeometry& g, int64_t first, int64_t count) {
   const int64_t width = taps(g), c = g.in_channels;
-#pragma omp parallel for schedule(static) num_threads(num_threads())
+#pragma omp parallel for schedule(static) \
+    num_threads(num_threads()) if (count * pixels_out(g) * width >= kParallelElements)
   for (int64_t image = 0; image < count; ++image) {
     const int64_t n = first + image;
     T* target = dx + n * g.in_height * g.in_width * c;
