@@ -95,6 +95,16 @@ void col2im(const T* cols, T* dx, const ConvGeometry& g, int64_t first, int64_t 
   }
 }
 
+// The column matrix of images [first, first + count): x itself for a 1x1 kernel, else unrolled
+// into the thread's column buffer.
+template <typename T>
+const T* columns(const T* x, const ConvGeometry& g, int64_t first, int64_t count) {
+  if (columns_are_input(g)) return x + first * pixels_out(g) * taps(g);
+  T* buffer = column_buffer<T>(static_cast<size_t>(count * pixels_out(g) * taps(g)));
+  im2col(x, buffer, g, first, count);
+  return buffer;
+}
+
 }  // namespace
 
 void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, const ConvGeometry& g) {
@@ -105,12 +115,7 @@ void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, cons
     const int64_t chunk = images_per_chunk(g, sizeof(T)), width = taps(g);
     for (int64_t first = 0; first < g.batch; first += chunk) {
       const int64_t count = std::min(chunk, g.batch - first), rows = count * pixels_out(g);
-      const T* cols = in + first * pixels_out(g) * width;
-      if (!columns_are_input(g)) {
-        T* buffer = column_buffer<T>(static_cast<size_t>(rows * width));
-        im2col(in, buffer, g, first, count);
-        cols = buffer;
-      }
+      const T* cols = columns(in, g, first, count);
       gemm<T>(false, false, rows, g.out_channels, width, cols, width, k, g.out_channels,
               out + first * pixels_out(g) * g.out_channels, g.out_channels, false);
     }
@@ -144,12 +149,7 @@ void conv2d_backward_filter(const Tensor& x, const Tensor& dy, const Tensor& dke
     // Chunks add into dK one after another, in a fixed order.
     for (int64_t first = 0; first < g.batch; first += chunk) {
       const int64_t count = std::min(chunk, g.batch - first), rows = count * pixels_out(g);
-      const T* cols = in + first * pixels_out(g) * width;
-      if (!columns_are_input(g)) {
-        T* buffer = column_buffer<T>(static_cast<size_t>(rows * width));
-        im2col(in, buffer, g, first, count);
-        cols = buffer;
-      }
+      const T* cols = columns(in, g, first, count);
       gemm<T>(true, false, width, g.out_channels, rows, cols, width, grad + first * pixels_out(g) * g.out_channels,
               g.out_channels, out, g.out_channels, first > 0);
     }
