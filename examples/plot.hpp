@@ -92,15 +92,19 @@ inline Axis make_axis(double data_low, double data_high, std::optional<double> l
     data_high = 1.0;
   }
   double from = low.value_or(data_low), to = high.value_or(data_high);
-  if (!(to > from)) {  // one value (or none): a unit-wide range around it
-    from -= 0.5;
-    to = from + 1.0;
+  if (!(to > from)) {  // one value (or none): a range around it
+    const double half = std::max(0.5, std::abs(from) * 0.1);
+    from -= half;
+    to = from + 2 * half;
   }
   const double step = nice_step(to - from, count);
   if (!low) from = std::floor(from / step + 1e-9) * step;
   if (!high) to = std::ceil(to / step - 1e-9) * step;
   Axis axis{from, to, {}};
-  for (double tick = std::ceil(from / step - 1e-9) * step; tick <= to + step * 1e-9; tick += step) {
+  const double first = std::ceil(from / step - 1e-9) * step;
+  for (int k = 0; k <= 4 * count; ++k) {  // bounded, whatever rounding does to huge values
+    const double tick = first + k * step;
+    if (tick > to + step * 1e-9) break;
     axis.ticks.push_back(std::abs(tick) < step * 1e-9 ? 0.0 : tick);  // no "-0"
   }
   return axis;
