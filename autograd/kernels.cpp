@@ -9,6 +9,14 @@
 
 namespace tapegrad::kernels {
 
+StridedView dense_view(const Shape& shape, int64_t offset) {
+  StridedView view;
+  view.offset = offset;
+  const auto strides = shape.strides();
+  std::copy(strides.begin(), strides.end(), view.strides.begin());
+  return view;
+}
+
 StridedView broadcast_view(const Shape& shape, const Shape& to) {
   StridedView view;
   const auto strides = shape.strides();

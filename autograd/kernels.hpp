@@ -31,6 +31,9 @@ struct StridedView {
   std::array<int64_t, Shape::kMaxRank> strides{};
 };
 
+/// The plain row-major walk of a contiguous tensor of `shape`, from `offset`.
+StridedView dense_view(const Shape& shape, int64_t offset = 0);
+
 /// The strides that read a tensor of `shape` as if broadcast to `to` (0 on broadcast axes).
 StridedView broadcast_view(const Shape& shape, const Shape& to);
 

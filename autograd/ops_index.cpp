@@ -55,15 +55,11 @@ Tensor concat(const std::vector<Tensor>& tensors, int axis) {
   }
   const Shape out_shape = first.shape().with(k, total);
   Tensor y = Tensor::empty(out_shape, first.dtype());
-  const auto out_strides = out_shape.strides();
+  const int64_t axis_stride = out_shape.strides()[k];
   int64_t start = 0;
   for (const Tensor& t : tensors) {
-    kernels::StridedView src, dst;
-    const auto strides = t.shape().strides();
-    std::copy(strides.begin(), strides.end(), src.strides.begin());
-    std::copy(out_strides.begin(), out_strides.end(), dst.strides.begin());
-    dst.offset = start * out_strides[k];
-    kernels::strided_copy(t, src, y, dst, t.shape());
+    kernels::strided_copy(t, kernels::dense_view(t.shape()), y, kernels::dense_view(out_shape, start * axis_stride),
+                          t.shape());
     start += t.shape()[k];
   }
   return record(kConcat, tensors, y,

@@ -22,20 +22,14 @@ std::string join(const std::vector<int>& values) { return fmt::format("[{}]", fm
 // x placed at `dst_view` inside zeros of `shape`.
 Tensor embed(const Tensor& x, const Shape& shape, const kernels::StridedView& dst_view) {
   Tensor y = zeros(shape, x.dtype());
-  kernels::StridedView dense;
-  const auto strides = x.shape().strides();
-  std::copy(strides.begin(), strides.end(), dense.strides.begin());
-  kernels::strided_copy(x, dense, y, dst_view, x.shape());
+  kernels::strided_copy(x, kernels::dense_view(x.shape()), y, dst_view, x.shape());
   return y;
 }
 
 // A copy of x through `src_view` into a fresh tensor of `shape`.
 Tensor gather_view(const Tensor& x, const kernels::StridedView& src_view, const Shape& shape) {
   Tensor y = Tensor::empty(shape, x.dtype());
-  kernels::StridedView dense;
-  const auto strides = shape.strides();
-  std::copy(strides.begin(), strides.end(), dense.strides.begin());
-  kernels::strided_copy(x, src_view, y, dense, shape);
+  kernels::strided_copy(x, src_view, y, kernels::dense_view(shape), shape);
   return y;
 }
 
@@ -198,12 +192,8 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& before, const std::vecto
   }
   Shape out;
   for (int k = 0; k < shape.rank(); ++k) out.push_back(before[k] + shape.dims()[k] + after[k]);
-  kernels::StridedView inside;
-  const auto strides = out.strides();
-  for (int k = 0; k < shape.rank(); ++k) {
-    inside.offset += before[k] * strides[k];
-    inside.strides[k] = strides[k];
-  }
+  kernels::StridedView inside = kernels::dense_view(out);
+  for (int k = 0; k < shape.rank(); ++k) inside.offset += before[k] * inside.strides[k];
   Tensor y = embed(x, out, inside);
   return record(
       kPad, {x}, y,
