@@ -2,10 +2,12 @@
 
 #include "autograd/error.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <bit>
 #include <cstdlib>
+#include <mutex>
 #include <vector>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -44,37 +46,80 @@ size_t class_size(int c) {
   return (size_t{1} << log2) + static_cast<size_t>((c - 16) % 4 + 1) * (size_t{1} << (log2 - 2));
 }
 
-std::atomic<size_t> bytes_in_use{0};
-std::atomic<size_t> bytes_cached{0};
-std::atomic<size_t> bytes_fresh{0};
+// Byte counts. Each thread keeps its own (it is their only writer, so updating one is a plain
+// load and store: no locked instruction on the hot path); allocator_stats() adds up the live
+// threads' counts and what exited threads left behind. A block freed by another thread than the
+// one that made it leaves one count low and the other high, which the sum evens out.
+struct Counts {
+  std::atomic<int64_t> in_use{0}, cached{0}, fresh{0};
+};
+
+void add(std::atomic<int64_t>& count, int64_t bytes) {
+  count.store(count.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
+}
+
+int64_t signed_bytes(size_t bytes) { return static_cast<int64_t>(bytes); }
+
+struct ThreadCache;
+
+// Every live thread's cache, and the counts of threads that have exited.
+struct Registry {
+  std::mutex mutex;
+  std::vector<const ThreadCache*> caches;
+  Counts exited;
+};
+
+Registry& registry() {
+  static Registry* const instance = new Registry();  // never destroyed: threads may exit after main
+  return *instance;
+}
 
 // A thread_local that is trivially destructible stays readable during thread exit, after the
 // cache itself is gone; blocks freed then go straight back to the system.
 thread_local bool cache_destroyed = false;
 
+// This thread's cache once made: a plain pointer is cheaper to read than a thread_local object,
+// which checks on every access whether it is constructed yet.
+thread_local ThreadCache* t_cache = nullptr;
+
 // Each thread keeps its own free lists: the hot path takes no lock.
 struct ThreadCache {
   std::array<std::vector<void*>, kClasses> free_lists;
+  Counts counts;
+  ThreadCache() {
+    Registry& r = registry();
+    const std::lock_guard lock(r.mutex);
+    r.caches.push_back(this);
+  }
   void release() {
     for (int c = 0; c < kClasses; ++c) {
       for (void* block : free_lists[c]) {
         TAPEGRAD_UNPOISON(block, class_size(c));
         std::free(block);
-        bytes_cached.fetch_sub(class_size(c), std::memory_order_relaxed);
+        add(counts.cached, -signed_bytes(class_size(c)));
       }
       free_lists[c].clear();
     }
   }
   ~ThreadCache() {
     release();
+    Registry& r = registry();
+    const std::lock_guard lock(r.mutex);
+    std::erase(r.caches, this);
+    r.exited.in_use.fetch_add(counts.in_use.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    r.exited.fresh.fetch_add(counts.fresh.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    t_cache = nullptr;
     cache_destroyed = true;
   }
 };
 
 ThreadCache* thread_cache() {
+  if (t_cache != nullptr) [[likely]]
+    return t_cache;
   if (cache_destroyed) return nullptr;
   thread_local ThreadCache cache;
-  return &cache;
+  t_cache = &cache;
+  return t_cache;
 }
 
 }  // namespace
@@ -84,30 +129,39 @@ void* allocate(size_t bytes, size_t* block_bytes) {
   const int c = size_class(bytes, &class_bytes);
   if (c >= kClasses) fail("allocate: {} bytes is more than the allocator serves", bytes);
   *block_bytes = class_bytes;
-  bytes_in_use.fetch_add(class_bytes, std::memory_order_relaxed);
-  if (ThreadCache* cache = thread_cache(); cache != nullptr && !cache->free_lists[c].empty()) {
-    void* block = cache->free_lists[c].back();
-    cache->free_lists[c].pop_back();
-    bytes_cached.fetch_sub(class_bytes, std::memory_order_relaxed);
+  ThreadCache* cache = thread_cache();
+  if (cache == nullptr) {  // during thread exit
+    void* block = std::aligned_alloc(kAlignment, class_bytes);
+    if (block == nullptr) fail("allocate: out of memory asking for {} bytes", class_bytes);
+    registry().exited.in_use.fetch_add(signed_bytes(class_bytes), std::memory_order_relaxed);
+    registry().exited.fresh.fetch_add(signed_bytes(class_bytes), std::memory_order_relaxed);
+    return block;
+  }
+  add(cache->counts.in_use, signed_bytes(class_bytes));
+  if (std::vector<void*>& free_list = cache->free_lists[c]; !free_list.empty()) {
+    void* block = free_list.back();
+    free_list.pop_back();
+    add(cache->counts.cached, -signed_bytes(class_bytes));
     TAPEGRAD_UNPOISON(block, class_bytes);
     return block;
   }
   void* block = std::aligned_alloc(kAlignment, class_bytes);
   if (block == nullptr) fail("allocate: out of memory asking for {} bytes", class_bytes);
-  bytes_fresh.fetch_add(class_bytes, std::memory_order_relaxed);
+  add(cache->counts.fresh, signed_bytes(class_bytes));
   return block;
 }
 
 void deallocate(void* block, size_t block_bytes) {
   size_t class_bytes = 0;
   const int c = size_class(block_bytes, &class_bytes);
-  bytes_in_use.fetch_sub(block_bytes, std::memory_order_relaxed);
   ThreadCache* cache = thread_cache();
   if (cache == nullptr) {
+    registry().exited.in_use.fetch_sub(signed_bytes(block_bytes), std::memory_order_relaxed);
     std::free(block);
     return;
   }
-  bytes_cached.fetch_add(block_bytes, std::memory_order_relaxed);
+  add(cache->counts.in_use, -signed_bytes(block_bytes));
+  add(cache->counts.cached, signed_bytes(block_bytes));
   TAPEGRAD_POISON(block, block_bytes);
   cache->free_lists[c].push_back(block);
 }
@@ -117,8 +171,18 @@ void release_cached_memory() {
 }
 
 AllocatorStats allocator_stats() {
-  return {bytes_in_use.load(std::memory_order_relaxed), bytes_cached.load(std::memory_order_relaxed),
-          bytes_fresh.load(std::memory_order_relaxed)};
+  Registry& r = registry();
+  const std::lock_guard lock(r.mutex);
+  int64_t in_use = r.exited.in_use.load(std::memory_order_relaxed);
+  int64_t cached = 0;
+  int64_t fresh = r.exited.fresh.load(std::memory_order_relaxed);
+  for (const ThreadCache* cache : r.caches) {
+    in_use += cache->counts.in_use.load(std::memory_order_relaxed);
+    cached += cache->counts.cached.load(std::memory_order_relaxed);
+    fresh += cache->counts.fresh.load(std::memory_order_relaxed);
+  }
+  const auto bytes = [](int64_t count) { return static_cast<size_t>(std::max<int64_t>(count, 0)); };
+  return {bytes(in_use), bytes(cached), bytes(fresh)};
 }
 
 }  // namespace tapegrad

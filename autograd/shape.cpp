@@ -17,14 +17,6 @@ Shape::Shape(std::span<const int64_t> dims) {
   }
 }
 
-int64_t Shape::operator[](int axis) const { return dims_[normalize_axis(axis, rank_, "Shape")]; }
-
-int64_t Shape::numel() const {
-  int64_t count = 1;
-  for (int i = 0; i < rank_; ++i) count *= dims_[i];
-  return count;
-}
-
 std::array<int64_t, Shape::kMaxRank> Shape::strides() const {
   std::array<int64_t, kMaxRank> strides{};
   int64_t stride = 1;
@@ -50,8 +42,6 @@ std::string Shape::str() const {
   if (rank_ == 0) return "scalar";
   return fmt::format("{}", fmt::join(dims(), "x"));
 }
-
-bool operator==(const Shape& a, const Shape& b) { return std::ranges::equal(a.dims(), b.dims()); }
 
 int normalize_axis(int axis, int rank, const char* op) {
   if (axis < -rank || axis >= rank) fail("{}: axis {} is out of range for rank {}", op, axis, rank);

@@ -10,6 +10,9 @@
 
 namespace tapegrad {
 
+/// Normalizes a possibly negative axis for a tensor of rank `rank`; `op` names the caller in errors.
+int normalize_axis(int axis, int rank, const char* op);
+
 /// The dimensions of a tensor, outermost first, stored inline (no heap allocation).
 class Shape {
  public:
@@ -26,9 +29,16 @@ class Shape {
   /// The number of dimensions.
   int rank() const { return rank_; }
   /// The size of dimension `axis`; negative axes count from the back.
-  int64_t operator[](int axis) const;
+  int64_t operator[](int axis) const {
+    if (axis >= 0 && axis < rank_) return dims_[axis];
+    return dims_[normalize_axis(axis, rank_, "Shape")];
+  }
   /// The product of the dimensions (1 for a scalar).
-  int64_t numel() const;
+  int64_t numel() const {
+    int64_t count = 1;
+    for (int i = 0; i < rank_; ++i) count *= dims_[i];
+    return count;
+  }
   /// The dimensions as a span.
   std::span<const int64_t> dims() const { return {dims_.data(), static_cast<size_t>(rank_)}; }
   /// Row-major strides in elements.
@@ -41,15 +51,18 @@ class Shape {
   /// "6x8" for a matrix, "1x6x8x1", "scalar" for rank 0.
   std::string str() const;
 
-  friend bool operator==(const Shape& a, const Shape& b);
+  friend bool operator==(const Shape& a, const Shape& b) {
+    if (a.rank_ != b.rank_) return false;
+    for (int i = 0; i < a.rank_; ++i) {
+      if (a.dims_[i] != b.dims_[i]) return false;
+    }
+    return true;
+  }
 
  private:
   std::array<int64_t, kMaxRank> dims_{};
   int rank_ = 0;
 };
-
-/// Normalizes a possibly negative axis for a tensor of rank `rank`; `op` names the caller in errors.
-int normalize_axis(int axis, int rank, const char* op);
 
 /// NumPy's broadcast of two shapes; `op` names the caller in errors.
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);

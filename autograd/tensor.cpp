@@ -22,10 +22,6 @@ std::string_view dtype_name(DType dtype) {
   return "unknown";
 }
 
-size_t dtype_size(DType dtype) { return dtype == DType::float32 ? 4 : 8; }
-
-bool is_floating(DType dtype) { return dtype == DType::float32 || dtype == DType::float64; }
-
 namespace {
 constexpr size_t kHeaderBytes = (sizeof(detail::TensorImpl) + 63) / 64 * 64;
 
@@ -43,13 +39,8 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   const size_t data_bytes = static_cast<size_t>(shape.numel()) * dtype_size(dtype);
   size_t block_bytes = 0;
   void* block = allocate(kHeaderBytes + data_bytes, &block_bytes);
-  auto* impl = new (block) detail::TensorImpl{};
-  impl->dtype = dtype;
-  impl->shape = shape;
-  impl->id = next_id();
-  impl->block_bytes = block_bytes;
-  impl->data = static_cast<char*>(block) + kHeaderBytes;
-  return Tensor(impl);
+  return Tensor(new (block) detail::TensorImpl{
+      {1}, dtype, shape, next_id(), block_bytes, static_cast<char*>(block) + kHeaderBytes});
 }
 
 Tensor::Tensor(std::span<const double> values, const Shape& shape, DType dtype) {
@@ -67,33 +58,13 @@ Tensor::Tensor(std::initializer_list<double> values, const Shape& shape, DType d
 
 Tensor Tensor::scalar(double value, DType dtype) { return full(Shape{}, value, dtype); }
 
-Tensor::Tensor(const Tensor& other) noexcept : impl_(other.impl_) {
-  if (impl_ != nullptr) impl_->refcount.fetch_add(1, std::memory_order_relaxed);
+void Tensor::free_block(detail::TensorImpl* impl) noexcept {
+  const size_t block_bytes = impl->block_bytes;
+  impl->~TensorImpl();
+  deallocate(impl, block_bytes);
 }
 
-Tensor& Tensor::operator=(const Tensor& other) noexcept {
-  Tensor copy(other);
-  std::swap(impl_, copy.impl_);
-  return *this;
-}
-
-Tensor& Tensor::operator=(Tensor&& other) noexcept {
-  std::swap(impl_, other.impl_);
-  return *this;
-}
-
-Tensor::~Tensor() {
-  if (impl_ != nullptr && impl_->refcount.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    const size_t block_bytes = impl_->block_bytes;
-    impl_->~TensorImpl();
-    deallocate(impl_, block_bytes);
-  }
-}
-
-const detail::TensorImpl& Tensor::checked() const {
-  if (impl_ == nullptr) fail("Tensor: used an undefined tensor (for example an unconnected gradient)");
-  return *impl_;
-}
+void Tensor::fail_undefined() { fail("Tensor: used an undefined tensor (for example an unconnected gradient)"); }
 
 double Tensor::flat(int64_t position) const {
   if (position < 0 || position >= numel())

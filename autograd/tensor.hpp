@@ -12,6 +12,7 @@
 #include <span>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace tapegrad {
@@ -22,9 +23,9 @@ enum class DType : uint8_t { float32, float64, int64 };
 /// "float32", "float64" or "int64".
 std::string_view dtype_name(DType dtype);
 /// Bytes per element.
-size_t dtype_size(DType dtype);
+inline size_t dtype_size(DType dtype) { return dtype == DType::float32 ? 4 : 8; }
 /// True for float32 and float64.
-bool is_floating(DType dtype);
+inline bool is_floating(DType dtype) { return dtype == DType::float32 || dtype == DType::float64; }
 
 /// The DType of a C++ element type.
 template <typename T>
@@ -91,11 +92,23 @@ class Tensor {
   /// A tensor of `shape` whose elements are uninitialised; filled by kernels before anyone reads it.
   static Tensor empty(const Shape& shape, DType dtype);
 
-  Tensor(const Tensor& other) noexcept;
+  // Copies and destructions happen on every op, so their common case is inline.
+  Tensor(const Tensor& other) noexcept : impl_(other.impl_) {
+    if (impl_ != nullptr) impl_->refcount.fetch_add(1, std::memory_order_relaxed);
+  }
   Tensor(Tensor&& other) noexcept : impl_(other.impl_) { other.impl_ = nullptr; }
-  Tensor& operator=(const Tensor& other) noexcept;
-  Tensor& operator=(Tensor&& other) noexcept;
-  ~Tensor();
+  Tensor& operator=(const Tensor& other) noexcept {
+    Tensor copy(other);
+    std::swap(impl_, copy.impl_);
+    return *this;
+  }
+  Tensor& operator=(Tensor&& other) noexcept {
+    std::swap(impl_, other.impl_);
+    return *this;
+  }
+  ~Tensor() {
+    if (impl_ != nullptr && impl_->refcount.fetch_sub(1, std::memory_order_acq_rel) == 1) free_block(impl_);
+  }
 
   /// False for a default-constructed (undefined) tensor.
   bool defined() const { return impl_ != nullptr; }
@@ -146,7 +159,13 @@ class Tensor {
   Tensor reshaped(const Shape& shape) const;
 
  private:
-  const detail::TensorImpl& checked() const;
+  const detail::TensorImpl& checked() const {
+    if (impl_ == nullptr) [[unlikely]]
+      fail_undefined();
+    return *impl_;
+  }
+  [[noreturn]] static void fail_undefined();
+  static void free_block(detail::TensorImpl* impl) noexcept;
   explicit Tensor(detail::TensorImpl* impl) : impl_(impl) {}
   detail::TensorImpl* impl_ = nullptr;
 };
