@@ -69,7 +69,7 @@ Tensor sum(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   const auto reduce = axis_mask(x.shape(), axes, kSum);
   Tensor y = kernels::reduce_sum(x, reduce).reshaped(reduced_shape(x.shape(), reduce, keepdims));
   return record(
-      kSum, {x}, y,
+      kSum, {x}, std::move(y),
       [](const BackwardArgs& g) -> Grads {
         const Shape& in = g.input(0).shape();
         return {broadcast_to(reshape(g.grad, kept_shape(in, g.attrs)), in)};

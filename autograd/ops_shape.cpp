@@ -132,7 +132,7 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   }
   if (x.shape() == shape) return x;
   Tensor y = gather_view(x, kernels::broadcast_view(x.shape(), shape), shape);
-  return record(kBroadcastTo, {x}, y,
+  return record(kBroadcastTo, {x}, std::move(y),
                 [](const BackwardArgs& g) -> Grads { return {sum_to(g.grad, g.input(0).shape())}; });
 }
 
@@ -146,7 +146,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   const int lead = x.rank() - shape.rank();
   for (int k = 0; k < x.rank(); ++k) reduce[k] = k < lead || (shape.dims()[k - lead] == 1 && x.shape().dims()[k] != 1);
   Tensor y = kernels::reduce_sum(x, reduce).reshaped(shape);
-  return record(kSumTo, {x}, y,
+  return record(kSumTo, {x}, std::move(y),
                 [](const BackwardArgs& g) -> Grads { return {broadcast_to(g.grad, g.input(0).shape())}; });
 }
 

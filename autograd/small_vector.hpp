@@ -1,8 +1,9 @@
 #pragma once
 
 #include <cstddef>
-#include <initializer_list>
+#include <iterator>
 #include <new>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -15,14 +16,17 @@ class SmallVector {
  public:
   /// Empty.
   SmallVector() = default;
-  /// The listed elements.
-  SmallVector(std::initializer_list<T> values) {
-    for (const T& v : values) push_back(v);
+  /// The listed elements, `return {a, b};` included. Each is built in place from its value (an
+  /// initializer_list would copy every element twice: a refcount round trip per Tensor).
+  template <typename... Values>
+  requires(sizeof...(Values) > 0 && (std::is_convertible_v<Values, T> && ...))
+      SmallVector(Values&&... values) {  // NOLINT: implicit, as a braced list is
+    (push_back(std::forward<Values>(values)), ...);
   }
   /// The elements of `values`.
   SmallVector(const std::vector<T>& values) : SmallVector(values.begin(), values.end()) {}  // NOLINT: implicit
   /// The elements of [first, last).
-  template <typename It>
+  template <std::input_iterator It>
   SmallVector(It first, It last) {
     for (; first != last; ++first) push_back(*first);
   }

@@ -33,12 +33,12 @@ class IdIndex {
       if (slots_[i].id == 0) return -1;
     }
   }
-  void insert(uint64_t id, int32_t node) {
-    if (2 * (count_ + 1) > slots_.size()) grow();
-    size_t i = hash(id);
-    while (slots_[i].id != 0 && slots_[i].id != id) i = (i + 1) & mask();
-    if (slots_[i].id == 0) ++count_;
-    slots_[i] = {id, node};
+  void insert(uint64_t id, int32_t node) { slot(id) = node; }
+  // The node of `id`, inserted as `node` when absent: one probe for both.
+  int32_t find_or_insert(uint64_t id, int32_t node) {
+    int32_t& found = slot(id);
+    if (found < 0) found = node;
+    return found;
   }
   void clear() {
     if (count_ > 0) std::fill(slots_.begin(), slots_.end(), Slot{});
@@ -50,6 +50,17 @@ class IdIndex {
     uint64_t id = 0;
     int32_t node = -1;
   };
+  // The node of `id`'s slot, claimed for it (node -1) when absent.
+  int32_t& slot(uint64_t id) {
+    if (2 * (count_ + 1) > slots_.size()) grow();
+    size_t i = hash(id);
+    while (slots_[i].id != 0 && slots_[i].id != id) i = (i + 1) & mask();
+    if (slots_[i].id == 0) {
+      slots_[i].id = id;
+      ++count_;
+    }
+    return slots_[i].node;
+  }
   size_t mask() const { return slots_.size() - 1; }
   size_t hash(uint64_t id) const { return static_cast<size_t>((id * 0x9e3779b97f4a7c15ULL) >> 17) & mask(); }
   void grow() {
@@ -80,9 +91,15 @@ struct detail::TapeStorage {
   std::vector<Tensor> watched_tensors;  // keeps watched tensors (and so their ids) alive
   std::vector<Variable> watched_variables;
   std::vector<std::pair<uint64_t, std::string>> labels;  // printout names given to watch()
-  // Scratch of `gradient`, kept to reuse its memory.
-  std::vector<Tensor> grads;
-  std::vector<char> reaches_source, is_source, on_path;
+  // Scratch of `gradient`, kept to reuse its memory: per node, its gradient so far and whether it
+  // is a source or depends on one; per entry, whether it lies on a path from a source.
+  struct NodeState {
+    Tensor grad;
+    bool is_source = false;
+    bool reaches_source = false;
+  };
+  std::vector<NodeState> sweep;
+  std::vector<char> on_path;
 
   void clear() {
     entries.clear();
@@ -218,12 +235,9 @@ const std::vector<TapeEntry>& GradientTape::entries() const { return storage_->e
 int32_t GradientTape::node(uint64_t id) const { return storage_->index.find(id); }
 
 int32_t GradientTape::add_node(uint64_t id) {
-  int32_t n = storage_->index.find(id);
-  if (n < 0) {
-    n = static_cast<int32_t>(storage_->nodes.size());
-    storage_->nodes.emplace_back();
-    storage_->index.insert(id, n);
-  }
+  const auto next = static_cast<int32_t>(storage_->nodes.size());
+  const int32_t n = storage_->index.find_or_insert(id, next);
+  if (n == next) storage_->nodes.emplace_back();
   return n;
 }
 
@@ -272,10 +286,21 @@ void GradientTape::watch(const Variable& variable) {
   storage_->labels.emplace_back(variable.id(), variable.name());
 }
 
-void GradientTape::append(TapeEntry entry) {
-  entry.output_node = add_node(entry.output.id());
-  storage_->nodes[static_cast<size_t>(entry.output_node)].producer = static_cast<int32_t>(storage_->entries.size());
-  storage_->entries.push_back(std::move(entry));
+void GradientTape::append(const char* op, std::span<const TapeInput> inputs, const Tensor& output, BackwardFn backward,
+                          std::span<const double> attrs) {
+  if (std::ranges::none_of(inputs, [&](const TapeInput& input) { return tracks(input.id); })) return;
+  // Built where it stays: a TapeEntry holds several small vectors, and moving one costs as much
+  // as a small op.
+  TapeEntry& entry = storage_->entries.emplace_back(op, backward);
+  for (const TapeInput& input : inputs) {
+    entry.inputs.push_back(*input.tensor);
+    entry.input_ids.push_back(input.id);
+    entry.input_nodes.push_back(node(input.id));
+  }
+  entry.output = output;
+  entry.output_node = add_node(output.id());
+  for (double a : attrs) entry.attrs.push_back(a);
+  storage_->nodes[static_cast<size_t>(entry.output_node)].producer = static_cast<int32_t>(storage_->entries.size() - 1);
 }
 
 void GradientTape::record_read(const Variable& variable, const Tensor& value) {
@@ -285,30 +310,35 @@ void GradientTape::record_read(const Variable& variable, const Tensor& value) {
     watch(variable);
   }
   if (tracks(value.id())) return;  // this value was read already: one entry is enough
-  append(TapeEntry{"read_variable", {value}, {variable.id()}, {node(variable.id())}, value, -1, identity_backward, {}});
+  const TapeInput input{&value, variable.id()};
+  append("read_variable", {&input, 1}, value, identity_backward, {});
 }
 
-Tensor record(const char* op, std::initializer_list<Tensor> inputs, Tensor output, BackwardFn backward,
-              const Attrs& attrs) {
-  return record(op, std::span<const Tensor>(inputs.begin(), inputs.size()), std::move(output), backward, attrs);
+namespace {
+// True when some tape of this thread records now (inside a backward sweep or a StopRecording, none
+// does): ops check this before they gather what an entry needs.
+bool any_recording() {
+  return std::ranges::any_of(tape_stack(), [](const GradientTape* tape) { return tape->recording(); });
+}
+
+template <typename Tensors>
+Tensor record_on_tapes(const char* op, const Tensors& inputs, Tensor output, BackwardFn backward, const Attrs& attrs) {
+  if (!is_floating(output.dtype()) || !any_recording()) return output;
+  SmallVector<TapeInput, 3> list;
+  for (const Tensor& t : inputs) list.push_back({&t, t.id()});
+  for (GradientTape* tape : tape_stack()) {
+    if (tape->recording()) tape->append(op, {list.data(), list.size()}, output, backward, {attrs.data(), attrs.size()});
+  }
+  return output;
+}
+}  // namespace
+
+Tensor record(const char* op, InputList inputs, Tensor output, BackwardFn backward, const Attrs& attrs) {
+  return record_on_tapes(op, inputs, std::move(output), backward, attrs);
 }
 
 Tensor record(const char* op, std::span<const Tensor> inputs, Tensor output, BackwardFn backward, const Attrs& attrs) {
-  if (!is_floating(output.dtype())) return output;
-  for (GradientTape* tape : tape_stack()) {
-    if (!tape->recording()) continue;
-    SmallVector<int32_t, 3> nodes;
-    bool tracked = false;
-    for (const Tensor& t : inputs) {
-      nodes.push_back(tape->node(t.id()));
-      tracked = tracked || nodes[nodes.size() - 1] >= 0;
-    }
-    if (!tracked) continue;
-    TapeEntry entry{op, {inputs.begin(), inputs.end()}, {}, std::move(nodes), output, -1, backward, attrs};
-    for (const Tensor& t : inputs) entry.input_ids.push_back(t.id());
-    tape->append(std::move(entry));
-  }
-  return output;
+  return record_on_tapes(op, inputs, std::move(output), backward, attrs);
 }
 
 void GradientTape::begin_gradient(const char* caller) {
@@ -339,12 +369,14 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, std::span<const
                                            const GradientOptions& options) {
   check_target(target, options, "gradient");
   begin_gradient("gradient");
-  return compute(target, sources, options);
+  std::vector<Tensor> results(sources.size());
+  compute(target, sources, options, results);
+  return results;
 }
 
-std::vector<Tensor> GradientTape::compute(const Tensor& target, std::span<const Source> sources,
-                                          const GradientOptions& options) {
-  const Tensor seed = options.output_gradients ? *options.output_gradients : ones_like(target);
+void GradientTape::compute(const Tensor& target, std::span<const Source> sources, const GradientOptions& options,
+                           std::span<Tensor> results) {
+  Tensor seed = options.output_gradients ? *options.output_gradients : ones_like(target);
 
   // The ops of the backward sweep are recorded by outer tapes that watch them, never by this one.
   ++paused_;
@@ -355,35 +387,33 @@ std::vector<Tensor> GradientTape::compute(const Tensor& target, std::span<const 
 
   detail::TapeStorage& s = *storage_;
   const size_t node_count = s.nodes.size();
-  s.reaches_source.assign(node_count, 0);
-  s.is_source.assign(node_count, 0);
+  s.sweep.assign(node_count, {});
   for (const Source& source : sources) {
-    if (const int32_t n = node(source.id()); n >= 0) s.reaches_source[n] = s.is_source[n] = 1;
+    if (const int32_t n = node(source.id()); n >= 0) s.sweep[n].is_source = s.sweep[n].reaches_source = true;
   }
   // Forward over the entries: which lie on a path from a source.
   s.on_path.assign(s.entries.size(), 0);
   for (size_t e = 0; e < s.entries.size(); ++e) {
     const TapeEntry& entry = s.entries[e];
     for (int32_t n : entry.input_nodes) {
-      if (n >= 0 && s.reaches_source[n] != 0) s.on_path[e] = 1;
+      if (n >= 0 && s.sweep[n].reaches_source) s.on_path[e] = 1;
     }
-    if (s.on_path[e] != 0) s.reaches_source[entry.output_node] = 1;
+    if (s.on_path[e] != 0) s.sweep[entry.output_node].reaches_source = true;
   }
 
   // Backward: entries in reverse execution order are a topological order. No recursion.
-  s.grads.assign(node_count, Tensor{});
-  if (const int32_t t = node(target.id()); t >= 0) s.grads[t] = seed;
+  if (const int32_t t = node(target.id()); t >= 0) s.sweep[t].grad = std::move(seed);
   SmallVector<char, 4> needed;
   for (size_t e = s.entries.size(); e-- > 0;) {
     if (s.on_path[e] == 0) continue;
     const TapeEntry& entry = s.entries[e];
-    Tensor& out_grad = s.grads[entry.output_node];
+    Tensor& out_grad = s.sweep[entry.output_node].grad;
     if (!out_grad.defined()) continue;
-    const Tensor upstream = out_grad;
-    if (s.is_source[entry.output_node] == 0) out_grad = Tensor{};  // consumed: free it early
+    // A source's gradient stays for the results; any other is consumed here, and freed early.
+    const Tensor upstream = s.sweep[entry.output_node].is_source ? out_grad : std::move(out_grad);
 
     needed.clear();
-    for (int32_t n : entry.input_nodes) needed.push_back(n >= 0 && s.reaches_source[n] != 0 ? 1 : 0);
+    for (int32_t n : entry.input_nodes) needed.push_back(n >= 0 && s.sweep[n].reaches_source ? 1 : 0);
     const BackwardArgs args{upstream,
                             {entry.inputs.data(), entry.inputs.size()},
                             entry.output,
@@ -396,33 +426,42 @@ std::vector<Tensor> GradientTape::compute(const Tensor& target, std::span<const 
     }
     for (size_t i = 0; i < input_grads.size(); ++i) {
       Tensor& g = input_grads[i];
-      if (needed[i] == 0 || !g.defined()) continue;
       const Tensor& input = entry.inputs[i];
-      if (g.shape() != input.shape()) g = sum_to(g, input.shape());  // the one place broadcasting is undone
-      Tensor& slot = s.grads[entry.input_nodes[i]];
-      slot = slot.defined() ? slot + g : g;
+      if (needed[i] != 0 && g.defined() && g.shape() != input.shape()) {
+        g = sum_to(g, input.shape());  // the one place broadcasting is undone
+      }
     }
     if (options.trace) options.trace(trace_line(*this, e, upstream, input_grads, {needed.data(), needed.size()}));
-  }
-
-  std::vector<Tensor> results;
-  results.reserve(sources.size());
-  for (const Source& source : sources) {
-    const int32_t n = node(source.id());
-    if (n >= 0 && s.grads[n].defined()) {
-      results.push_back(s.grads[n]);
-    } else if (options.unconnected_gradients == UnconnectedGradients::zero) {
-      results.push_back(zeros_like(source.like()));
-    } else {
-      results.emplace_back();
+    for (size_t i = 0; i < input_grads.size(); ++i) {
+      Tensor& g = input_grads[i];
+      if (needed[i] == 0 || !g.defined()) continue;
+      Tensor& slot = s.sweep[entry.input_nodes[i]].grad;
+      slot = slot.defined() ? slot + g : std::move(g);  // the first gradient is handed over, not copied
     }
   }
-  s.grads.clear();
-  return results;
+
+  for (size_t i = 0; i < sources.size(); ++i) {
+    const int32_t n = node(sources[i].id());
+    if (n >= 0 && s.sweep[n].grad.defined()) {
+      // Handed over, unless the same source is listed again further on.
+      const auto later = sources.subspan(i + 1);
+      const bool again = std::ranges::any_of(later, [&](const Source& other) { return other.id() == sources[i].id(); });
+      results[i] = again ? s.sweep[n].grad : std::move(s.sweep[n].grad);
+    } else if (options.unconnected_gradients == UnconnectedGradients::zero) {
+      results[i] = zeros_like(sources[i].like());
+    } else {
+      results[i] = Tensor{};
+    }
+  }
+  s.sweep.clear();
 }
 
 Tensor GradientTape::gradient(const Tensor& target, const Source& source, const GradientOptions& options) {
-  return gradient(target, std::span<const Source>(&source, 1), options).front();
+  check_target(target, options, "gradient");
+  begin_gradient("gradient");
+  Tensor result;
+  compute(target, {&source, 1}, options, {&result, 1});
+  return result;
 }
 
 std::vector<Tensor> GradientTape::gradient(const Tensor& target, std::initializer_list<Source> sources,
@@ -462,7 +501,8 @@ Tensor GradientTape::jacobian(const Tensor& target, const Source& source, Unconn
   for (int64_t i = 0; i < target.numel(); ++i) {
     GradientOptions seeded;
     seeded.output_gradients = indicator(target.shape(), target.dtype(), std::span<const int64_t>(&i, 1));
-    const Tensor row = compute(target, std::span<const Source>(&source, 1), seeded).front();
+    Tensor row;
+    compute(target, {&source, 1}, seeded, {&row, 1});
     connected = connected || row.defined();
     rows.push_back(reshape(gradient_or_zeros(row, source), Shape{source.like().numel()}));
   }
@@ -490,7 +530,8 @@ Tensor GradientTape::batch_jacobian(const Tensor& target, const Source& source, 
     for (int64_t b = 0; b < batch; ++b) positions.push_back(b * per_target + j);
     GradientOptions seeded;
     seeded.output_gradients = indicator(ts, target.dtype(), positions);
-    const Tensor grad = compute(target, std::span<const Source>(&source, 1), seeded).front();
+    Tensor grad;
+    compute(target, {&source, 1}, seeded, {&grad, 1});
     connected = connected || grad.defined();
     columns.push_back(reshape(gradient_or_zeros(grad, source), Shape{batch, per_source}));
   }

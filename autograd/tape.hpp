@@ -38,14 +38,25 @@ using BackwardFn = Grads (*)(const BackwardArgs&);
 
 /// One recorded op: which op, what went in, what came out, how to go back.
 struct TapeEntry {
+  /// An entry for `op` with no inputs yet. (A constructor, not `TapeEntry{}`: value-initializing
+  /// would first zero the inline storage of every small vector, some 300 bytes per op.)
+  TapeEntry(const char* op_name, BackwardFn backward_fn) : op(op_name), backward(backward_fn) {}
+
   const char* op;                       ///< the op's name
   SmallVector<Tensor, 3> inputs;        ///< inputs, kept alive for backward
   SmallVector<uint64_t, 3> input_ids;   ///< ids of the inputs (a variable's id for a variable read)
   SmallVector<int32_t, 3> input_nodes;  ///< the tape's node of each input, -1 when untracked
   Tensor output;                        ///< the op's output
-  int32_t output_node;                  ///< the tape's node of the output
+  int32_t output_node = -1;             ///< the tape's node of the output
   BackwardFn backward;                  ///< the op's gradient rule
   Attrs attrs;                          ///< the op's numeric attributes
+};
+
+/// An input of an op being recorded (internal): the caller's tensor, and the id the tape knows it
+/// by (the tensor's own, or the variable's for a variable read).
+struct TapeInput {
+  const Tensor* tensor;
+  uint64_t id;
 };
 
 /// What to return for a source the target does not depend on (TensorFlow's UnconnectedGradients).
@@ -156,8 +167,10 @@ class GradientTape {
   int32_t node(uint64_t id) const;
   /// True when ops on the tensor with `id` are recorded.
   bool tracks(uint64_t id) const { return node(id) >= 0; }
-  /// Appends an entry whose input_nodes are filled in (internal to ops; use `record`).
-  void append(TapeEntry entry);
+  /// Appends `output = op(inputs)` when this tape tracks one of the inputs; the entry is built in
+  /// place (internal to ops; use `record`).
+  void append(const char* op, std::span<const TapeInput> inputs, const Tensor& output, BackwardFn backward,
+              std::span<const double> attrs);
   /// Records a read of `variable` when this tape watches it (internal to Variable).
   void record_read(const Variable& variable, const Tensor& value);
   /// True while the tape records.
@@ -166,7 +179,8 @@ class GradientTape {
  private:
   friend class StopRecording;
   void begin_gradient(const char* caller);
-  std::vector<Tensor> compute(const Tensor& target, std::span<const Source> sources, const GradientOptions& options);
+  void compute(const Tensor& target, std::span<const Source> sources, const GradientOptions& options,
+               std::span<Tensor> results);
   int32_t add_node(uint64_t id);
   TapeOptions options_;
   std::unique_ptr<detail::TapeStorage, detail::RecycleTapeStorage> storage_;
@@ -198,10 +212,12 @@ std::string to_dot(const GradientTape& tape);
 /// The tapes active on this thread, outermost first.
 std::span<GradientTape* const> active_tapes();
 
+/// The inputs `record` takes from a braced list: references to the op's arguments, not copies.
+using InputList = std::initializer_list<std::reference_wrapper<const Tensor>>;
+
 /// Records `output = op(inputs)` on every active tape that tracks one of the inputs; returns
 /// `output`. This is how an op definition registers its gradient rule.
-Tensor record(const char* op, std::initializer_list<Tensor> inputs, Tensor output, BackwardFn backward,
-              const Attrs& attrs = {});
+Tensor record(const char* op, InputList inputs, Tensor output, BackwardFn backward, const Attrs& attrs = {});
 /// As above, for a list of inputs of any length.
 Tensor record(const char* op, std::span<const Tensor> inputs, Tensor output, BackwardFn backward,
               const Attrs& attrs = {});
