@@ -381,4 +381,26 @@ void avg_pool_backward(const Tensor& dy, const Tensor& dx, const ConvGeometry& g
   });
 }
 
+void corr2d_small(const Tensor& x, const Tensor& kernel, const Tensor& y) {
+  dispatch_floating(x.dtype(), "corr2d", [&]<typename T>() {
+    const int64_t width = x.shape()[1], kh = kernel.shape()[0], kw = kernel.shape()[1];
+    const int64_t out_h = y.shape()[0], out_w = y.shape()[1];
+    const T* in = x.data<T>().data();
+    const T* k = kernel.data<T>().data();
+    T* out = y.mutable_data<T>();
+    // A row of outputs at a time, one kernel tap over the whole row (the inner loop runs along
+    // the row); each output still adds its taps in row-major order, as the reference does.
+    for (int64_t i = 0; i < out_h; ++i) {
+      T* out_row = out + i * out_w;
+      std::fill_n(out_row, out_w, T{0});
+      for (int64_t a = 0; a < kh; ++a)
+        for (int64_t b = 0; b < kw; ++b) {
+          const T tap = k[a * kw + b];
+          const T* in_row = in + (i + a) * width + b;
+          for (int64_t j = 0; j < out_w; ++j) out_row[j] += in_row[j] * tap;
+        }
+    }
+  });
+}
+
 }  // namespace tapegrad::kernels

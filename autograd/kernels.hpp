@@ -137,6 +137,11 @@ void conv2d_backward_input_reference(const Tensor& dy, const Tensor& kernel, con
 /// The reference of conv2d_backward_filter.
 void conv2d_backward_filter_reference(const Tensor& x, const Tensor& dy, const Tensor& dkernel, const ConvGeometry& g);
 
+/// y (h x w) = the book's corr2d of the matrix x with the matrix kernel (kh x kw), valid padding:
+/// y[i, j] = sum over a, b of x[i + a, j + b] * kernel[a, b]. Plain loops, for small images: the
+/// book's 6x8 image and 1x2 kernel are 84 multiply-adds, fewer than conv2d_forward spends setting up.
+void corr2d_small(const Tensor& x, const Tensor& kernel, const Tensor& y);
+
 /// y = window maxima of x (NHWC, in_channels == out_channels); windows wholly in padding give 0.
 void max_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g);
 /// dx (zeroed first) += dy at each window's first maximum of x.

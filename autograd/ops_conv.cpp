@@ -163,6 +163,7 @@ Tensor conv2d_backprop_filter(const Tensor& x, const Tensor& dy, const Shape& ke
 }
 
 const char* const kCorr2D = register_op("corr2d");
+constexpr int64_t kSmallCorrelation = 4096;
 Tensor corr2d(const Tensor& x, const Tensor& kernel) {
   check_pair(x, kernel, kCorr2D, "input", "kernel");
   if (x.rank() != 2 || kernel.rank() != 2) {
@@ -172,11 +173,17 @@ Tensor corr2d(const Tensor& x, const Tensor& kernel) {
   if (h == 0 || w == 0) fail("corr2d: kernel {} is empty", kernel.shape());
   if (h > x.shape()[0] || w > x.shape()[1])
     fail("corr2d: kernel {} is larger than input {}", kernel.shape(), x.shape());
-  // An HxW matrix is laid out exactly as a 1xHxWx1 NHWC image, and an hxw kernel as hxwx1x1 HWIO.
-  const auto g = geometry(Shape{1, x.shape()[0], x.shape()[1], 1}, Shape{h, w, 1, 1}, {}, kCorr2D);
-  Tensor y = Tensor::empty(Shape{g.out_height, g.out_width}, x.dtype());
-  kernels::conv2d_forward(x, kernel, y, g);
-  return record(kCorr2D, {x, kernel}, y, [](const BackwardArgs& b) -> Grads {
+  Tensor y = Tensor::empty(Shape{x.shape()[0] - h + 1, x.shape()[1] - w + 1}, x.dtype());
+  // The book's images are tiny (6x8 with a 1x2 kernel: 84 multiply-adds): below kSmallCorrelation
+  // multiply-adds plain loops finish before the fast kernel has set up columns, panels and threads.
+  if (y.numel() * h * w < kSmallCorrelation) {
+    kernels::corr2d_small(x, kernel, y);
+  } else {
+    // An HxW matrix is laid out exactly as a 1xHxWx1 NHWC image, and an hxw kernel as hxwx1x1 HWIO.
+    const auto g = geometry(Shape{1, x.shape()[0], x.shape()[1], 1}, Shape{h, w, 1, 1}, {}, kCorr2D);
+    kernels::conv2d_forward(x, kernel, y, g);
+  }
+  return record(kCorr2D, {x, kernel}, std::move(y), [](const BackwardArgs& b) -> Grads {
     const Tensor& k = b.input(1);
     const int64_t kh = k.shape()[0], kw = k.shape()[1];
     return {b.needs(0) ? corr2d(pad(b.grad, {kh - 1, kw - 1}, {kh - 1, kw - 1}), flip(k, {0, 1})) : Tensor{},
