@@ -30,6 +30,7 @@
 #include "data/data.hpp"
 #include "examples/args.hpp"
 #include "examples/check.hpp"
+#include "examples/lenet_model.hpp"
 #include "examples/plot.hpp"
 #include "examples/progress.hpp"
 #include "nn/nn.hpp"
@@ -79,7 +80,7 @@ Trains LeNet on Fashion-MNIST and checks that it learns.
                    (default otherwise); none
 )";
 
-enum class Variant { book, modern };
+using Variant = examples::LeNetVariant;
 
 struct Options {
   Variant variant = Variant::book;
@@ -167,41 +168,6 @@ Options parse_options(int argc, char** argv) {
     }
   }
   return options;
-}
-
-// The book's LeNet (sigmoid, average pooling, Xavier-uniform weights, as the book's init_cnn) or the
-// modern one (ReLU, max pooling, He-normal weights: variance 2 / fan_in, which He et al. derived for
-// ReLU); biases start at zero.
-void add_lenet_layers(nn::Sequential& net, Variant variant) {
-  const bool book = variant == Variant::book;
-  const nn::Initializer init = book ? nn::glorot_uniform() : nn::he_normal();
-  const auto activation = [&] {
-    if (book) {
-      net.add<nn::Sigmoid>();
-    } else {
-      net.add<nn::ReLU>();
-    }
-  };
-  const auto pooling = [&] {
-    const nn::Pool2DLayerOptions two_by_two{.pool_size = {2, 2}, .strides = std::array<int64_t, 2>{2, 2}};
-    if (book) {
-      net.add<nn::AvgPool2D>(two_by_two);
-    } else {
-      net.add<nn::MaxPool2D>(two_by_two);
-    }
-  };
-  net.add<nn::Conv2D>(6, {5, 5}, {.padding = Padding::same(), .kernel_initializer = init});
-  activation();  // 28x28x6
-  pooling();     // 14x14x6
-  net.add<nn::Conv2D>(16, {5, 5}, {.kernel_initializer = init});
-  activation();            // 10x10x16
-  pooling();               // 5x5x16
-  net.add<nn::Flatten>();  // 400
-  net.add<nn::Dense>(120, {.kernel_initializer = init});
-  activation();
-  net.add<nn::Dense>(84, {.kernel_initializer = init});
-  activation();
-  net.add<nn::Dense>(10, {.kernel_initializer = init});  // logits
 }
 
 // How many rows of `logits` have their largest value at the row's label.
@@ -384,7 +350,7 @@ int run(const Options& options) {
              test.size());
 
   nn::Sequential net;
-  add_lenet_layers(net, options.variant);
+  examples::add_lenet_layers(net, options.variant);
   {
     const StopRecording no_recording;
     net(zeros({1, 28, 28, 1}));  // builds the layers, so that the summary shows their shapes
@@ -412,19 +378,10 @@ int run(const Options& options) {
     examples::ProgressBar progress(fmt::format("epoch {}/{}", epoch, options.epochs), batches.size(), style);
     int64_t correct = 0;
     for (const data::Batch& batch : batches) {
-      Tensor logits, loss;
-      std::vector<Tensor> gradients;
-      {
-        GradientTape tape;  // watches the trainable variables the forward pass reads
-        logits = net(batch.images);
-        loss = softmax_cross_entropy(logits, batch.labels);  // the batch's mean
-        gradients = tape.gradient(loss, variables);
-      }  // the tape and what it kept for the backward pass are freed here
-      optimizer.apply_gradients(gradients, variables);
-
-      const double batch_loss = loss.item();
+      const examples::TrainStep step = examples::train_step(net, optimizer, variables, batch.images, batch.labels);
+      const double batch_loss = step.loss.item();
       if (std::isnan(history.first_loss)) history.first_loss = batch_loss;
-      correct += count_correct(logits, batch.labels);
+      correct += count_correct(step.logits, batch.labels);
       progress.update(batch.labels.numel(), batch_loss);
       history.batch_epoch.push_back(static_cast<double>(epoch - 1) +
                                     static_cast<double>(batch.index + 1) / static_cast<double>(batches.size()));
