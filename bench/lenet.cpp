@@ -1,0 +1,141 @@
+// Issue 5's end-to-end figure: one training epoch of the book's LeNet (batch 256, SGD lr 0.9) on
+// 60,000 images, the real Fashion-MNIST when Debian's dataset-fashion-mnist is installed, else
+// synthetic images of the same size. Each iteration is one epoch (examples/lenet_model.hpp's model
+// and step, as examples/lenet trains it); counters: seconds per epoch, examples per second, the
+// peak resident memory of the run, and how much the resident memory grew from the first epoch's
+// end to the last's (flat memory: about 0).
+
+#include "autograd/parallel.hpp"
+#include "autograd/tapegrad.hpp"
+#include "data/data.hpp"
+#include "examples/lenet_model.hpp"
+#include "nn/nn.hpp"
+#include "optim/optim.hpp"
+
+#include <benchmark/benchmark.h>
+#include <fmt/format.h>
+#include <malloc.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace {
+
+using namespace tapegrad;
+
+constexpr int64_t kImages = 60000;
+constexpr int64_t kBatch = 256;
+constexpr int kEpochs = 2;
+
+// Fashion-MNIST's training split, or as many synthetic 28x28 images (random bytes, labels 0-9 in
+// turn) when it is not installed: the timing does not depend on what the pixels show.
+struct TrainingData {
+  data::Dataset dataset;
+  bool real = false;
+};
+
+const TrainingData& training_data() {
+  static const TrainingData data = [] {
+    TrainingData loaded;
+    const std::string directory = data::default_fashion_mnist_directory();
+    if (std::filesystem::is_directory(directory)) {
+      loaded.dataset = data::load_fashion_mnist(directory, data::Split::train).take(kImages);
+      loaded.real = loaded.dataset.size() == kImages;
+    }
+    if (!loaded.real) {
+      Generator generator(1);
+      data::Dataset& synthetic = loaded.dataset;
+      synthetic.images.dims = {kImages, 28, 28};
+      synthetic.labels.dims = {kImages};
+      synthetic.images.bytes.resize(static_cast<size_t>(kImages * 28 * 28));
+      for (uint8_t& byte : synthetic.images.bytes) byte = static_cast<uint8_t>(generator.below(256));
+      synthetic.labels.bytes.resize(static_cast<size_t>(kImages));
+      for (int64_t i = 0; i < kImages; ++i)
+        synthetic.labels.bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(i % 10);
+    }
+    return loaded;
+  }();
+  return data;
+}
+
+// A field of /proc/self/status in MiB ("VmRSS", "VmHWM"), or -1 where there is none.
+double status_mib(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;  // kB
+  }
+  return -1;
+}
+
+// Starts the peak (VmHWM) anew from the current resident memory, so that it is this run's.
+// NOTE: Linux >= 4.0; where the write fails the peak is the process's since it started.
+bool reset_peak_memory() {
+  std::ofstream clear("/proc/self/clear_refs");
+  clear << "5";
+  clear.close();
+  return static_cast<bool>(clear);
+}
+
+void lenet_epoch(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  const TrainingData& data = training_data();
+  const int threads_before = num_threads();
+  set_num_threads(threads);
+  // What earlier benchmarks left in this thread's cache and malloc's free lists is not this run's.
+  release_cached_memory();
+  malloc_trim(0);
+  const bool reset = reset_peak_memory();
+
+  nn::set_seed(1);
+  nn::Sequential net;
+  examples::add_lenet_layers(net, examples::LeNetVariant::book);
+  {
+    const StopRecording no_recording;
+    net(zeros({1, 28, 28, 1}));  // builds the layers
+  }
+  const std::vector<Variable> variables = net.trainable_variables();
+  optim::SGD optimizer(0.9);  // the book's learning rate
+  data::Batches batches(data.dataset, kBatch, uint64_t{1});
+
+  double first_epoch_rss = -1, last_epoch_rss = -1;
+  double loss_sum = 0;
+  for (auto _ : state) {
+    for (const data::Batch& batch : batches) {
+      const examples::TrainStep step = examples::train_step(net, optimizer, variables, batch.images, batch.labels);
+      loss_sum += step.loss.item();
+    }
+    last_epoch_rss = status_mib("VmRSS");
+    if (first_epoch_rss < 0) first_epoch_rss = last_epoch_rss;
+  }
+  const double epochs = static_cast<double>(state.iterations());
+  // NOTE: on a machine busy with other work, libgomp's default spinning at each barrier can cost
+  // more than the kernels (measured with 2 threads at load 6 on 2 cores: 21.5 s per epoch, 2.55 s
+  // with OMP_WAIT_POLICY=passive); the label says which policy the run had.
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  state.SetLabel(fmt::format("{}, {} images, batch {}, {} thread{}, OMP_WAIT_POLICY={}",
+                             data.real ? "Fashion-MNIST" : "synthetic", data.dataset.size(), kBatch, threads,
+                             threads == 1 ? "" : "s", policy != nullptr ? policy : "(unset)"));
+  state.counters["examples/s"] =
+      benchmark::Counter(static_cast<double>(batches.examples()) * epochs, benchmark::Counter::kIsRate);
+  state.counters["peak_rss_MiB"] = status_mib("VmHWM");
+  state.counters["peak_rss_of_run"] = reset ? 1 : 0;
+  state.counters["rss_growth_MiB"] = last_epoch_rss - first_epoch_rss;
+  state.counters["mean_loss"] = loss_sum / (epochs * static_cast<double>(batches.size()));
+  set_num_threads(threads_before);
+}
+// One run of two epochs each (Repetitions(1) even under ./dev bench's 5 repetitions: an epoch takes
+// seconds), with 2 threads (issue 5's target) and with 1.
+BENCHMARK(lenet_epoch)
+    ->ArgName("threads")
+    ->Arg(2)
+    ->Arg(1)
+    ->Iterations(kEpochs)
+    ->Repetitions(1)
+    ->Unit(benchmark::kSecond)
+    ->MeasureProcessCPUTime()  // the CPU column counts every thread: the work, whatever else the machine runs
+    ->UseRealTime();
+
+}  // namespace
