@@ -1,5 +1,7 @@
-// Kernel speed: conv2d forward and backward, and matmul, in GFLOP/s.
+// Kernel speed: conv2d forward and backward, and matmul, in GFLOP/s, on 1 and on 2 threads (the
+// targets are ratios to the 1-thread FMA peak, and 2 threads to 1).
 
+#include "autograd/parallel.hpp"
 #include "autograd/tapegrad.hpp"
 
 #include <benchmark/benchmark.h>
@@ -30,7 +32,24 @@ void conv_label(benchmark::State& state, const ConvCase& c) {
                              c.kernel, c.kernel, c.same ? "same" : "valid"));
 }
 
+// Runs kernels on `threads` threads while alive (the benchmark's second argument), then restores the count.
+class ThreadCount {
+ public:
+  explicit ThreadCount(benchmark::State& state) : before_(num_threads()) {
+    const int threads = static_cast<int>(state.range(1));
+    set_num_threads(threads);
+    state.counters["threads"] = threads;
+  }
+  ~ThreadCount() { set_num_threads(before_); }
+  ThreadCount(const ThreadCount&) = delete;
+  ThreadCount& operator=(const ThreadCount&) = delete;
+
+ private:
+  int before_;
+};
+
 void conv2d_forward(benchmark::State& state) {
+  const ThreadCount threads(state);
   const ConvCase& c = kConvCases[state.range(0)];
   Generator generator(1);
   const Tensor x = random_normal({c.batch, c.size, c.size, c.in_channels}, generator);
@@ -42,10 +61,15 @@ void conv2d_forward(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(conv_flops(c, out) * 1e-9 * static_cast<double>(state.iterations()),
                                                  benchmark::Counter::kIsRate);
 }
-BENCHMARK(conv2d_forward)->DenseRange(0, 3)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(conv2d_forward)
+    ->ArgsProduct({benchmark::CreateDenseRange(0, 3, 1), {1, 2}})
+    ->ArgNames({"case", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // Input and kernel gradients: two passes of the forward's flops.
 void conv2d_backward(benchmark::State& state) {
+  const ThreadCount threads(state);
   const ConvCase& c = kConvCases[state.range(0)];
   Generator generator(1);
   const Tensor x = random_normal({c.batch, c.size, c.size, c.in_channels}, generator);
@@ -60,9 +84,14 @@ void conv2d_backward(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(
       2.0 * conv_flops(c, dy.shape()) * 1e-9 * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(conv2d_backward)->DenseRange(0, 3)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(conv2d_backward)
+    ->ArgsProduct({benchmark::CreateDenseRange(0, 3, 1), {1, 2}})
+    ->ArgNames({"case", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 void matmul_square(benchmark::State& state) {
+  const ThreadCount threads(state);
   const int64_t n = state.range(0);
   Generator generator(1);
   const Tensor a = random_normal({n, n}, generator), b = random_normal({n, n}, generator);
@@ -71,6 +100,10 @@ void matmul_square(benchmark::State& state) {
       benchmark::Counter(2.0 * static_cast<double>(n * n * n) * 1e-9 * static_cast<double>(state.iterations()),
                          benchmark::Counter::kIsRate);
 }
-BENCHMARK(matmul_square)->Arg(512)->Arg(1024)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(matmul_square)
+    ->ArgsProduct({{512, 1024}, {1, 2}})
+    ->ArgNames({"n", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
