@@ -3,6 +3,7 @@
 // (gemm.cpp) calls them only on CPUs with AVX-512F and VL.
 
 #include "autograd/gemm.hpp"
+#include "autograd/transpose_avx512.hpp"
 
 #include <immintrin.h>
 
@@ -174,36 +175,6 @@ void pack_b(const typename VT::T* b, int64_t ldb, int64_t depth, int64_t cols, t
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
-// Transposes 16 vectors in place: afterwards r[j] holds lane j of every input, in order.
-inline void transpose16(__m512 r[16]) {
-  __m512 t[16];
-#pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-#pragma GCC unroll 4
-  for (int i = 0; i < 4; ++i) {
-    r[4 * i + 0] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i + 0], t[4 * i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-  }
-#pragma GCC unroll 2
-  for (int i = 0; i < 2; ++i) {
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j) {
-      t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
-      t[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xdd);
-    }
-  }
-#pragma GCC unroll 8
-  for (int j = 0; j < 8; ++j) {
-    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
-    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xdd);
-  }
-}
-
 // A row-major A's rows x depth block into panels of kMR (<= 16) rows, 16 x 16 blocks at a time through
 // registers: a transpose, where scalar copies would do a load and a store per value.
 template <int kMR>
@@ -225,7 +196,7 @@ void pack_a_f32(const float* a, int64_t lda, int64_t rows, int64_t depth, float*
           r[q] = width == 16 ? F32x16::load(src + q * lda + p) : F32x16::load(src + q * lda + p, width);
         }
       }
-      transpose16(r);
+      simd::transpose16(r);
       for (int j = 0; j < width; ++j) _mm512_mask_storeu_ps(panel + (p + j) * kMR, row_mask, r[j]);
     }
   }
