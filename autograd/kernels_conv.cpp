@@ -4,13 +4,19 @@
 //   y      = cols  @ K          (rows x out)
 //   dcols  = dy    @ K^T        then folded back into dx (col2im)
 //   dK    += cols^T @ dy
+// Float32 convolutions with stride 1 on CPUs with AVX-512 run direct instead (conv_direct.hpp): each
+// image's channels padded into planes, 16 output positions per vector.
 // The loops in kernels.cpp (conv2d_*_reference) are the formula these are tested against.
 
+#include "autograd/conv_direct.hpp"
 #include "autograd/gemm.hpp"
 #include "autograd/kernels.hpp"
 #include "autograd/parallel.hpp"
 
+#include <omp.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 namespace tapegrad::kernels {
@@ -105,9 +111,259 @@ const T* columns(const T* x, const ConvGeometry& g, int64_t first, int64_t count
   return buffer;
 }
 
+// ---- Direct convolution: stride 1, float32, AVX-512 (see conv_direct.hpp) ----
+
+bool use_direct(const ConvGeometry& g, DType dtype) {
+  return dtype == DType::float32 && g.stride_h == 1 && g.stride_w == 1 && gemm_isa() == GemmIsa::avx512;
+}
+
+int64_t round_up(int64_t x, int64_t step) { return (x + step - 1) / step * step; }
+
+// How one image lies in its planes for a stride-1 sweep that makes out_height x out_width pixels with a
+// kernel extent_h x extent_w (dilated): the image's pixel (ih, iw) at row ih + top, column iw + left
+// (negative: cropped), zeros around it.
+struct PlaneLayout {
+  int64_t rows, row_width, top, left;
+  int64_t in_plane, out_plane, vectors;
+
+  PlaneLayout(int64_t out_height, int64_t out_width, int64_t extent_h, int64_t extent_w, int64_t top_, int64_t left_)
+      : rows(out_height + extent_h - 1), row_width(out_width + extent_w - 1), top(top_), left(left_) {
+    const int64_t positions = (out_height - 1) * row_width + out_width;
+    vectors = (positions + 15) / 16;
+    out_plane = vectors * 16;
+    // The last vector reads up to the farthest tap past it; correlate_rows' last band of rows up to
+    // kBandRows - 1 rows and 63 columns further.
+    in_plane = round_up(std::max(rows * row_width, out_plane + (extent_h - 1) * row_width + extent_w - 1) +
+                            (conv_direct::kBandRows - 1) * row_width + 64,
+                        16);
+  }
+};
+
+// An NHWC image (height x width x channels) into zero-padded planes, channel c at dst + c * in_plane.
+void to_planes(const float* image, int64_t height, int64_t width, int64_t channels, const PlaneLayout& l, float* dst) {
+  const int64_t ih0 = std::max<int64_t>(0, -l.top), ih1 = std::min(height, l.rows - l.top);
+  const int64_t iw0 = std::max<int64_t>(0, -l.left), iw1 = std::min(width, l.row_width - l.left);
+  if (ih0 >= ih1 || iw0 >= iw1) {
+    std::fill_n(dst, channels * l.in_plane, 0.0f);
+    return;
+  }
+  // Zeros around the image only: above, beside and below it.
+  const int64_t begin = (ih0 + l.top) * l.row_width + iw0 + l.left,
+                end = (ih1 - 1 + l.top) * l.row_width + iw1 + l.left;
+  for (int64_t c = 0; c < channels; ++c) {
+    float* plane = dst + c * l.in_plane;
+    std::fill(plane, plane + begin, 0.0f);
+    for (int64_t row = begin + l.row_width; row < end; row += l.row_width) {
+      std::fill(plane + row - l.row_width + (iw1 - iw0), plane + row, 0.0f);
+    }
+    std::fill(plane + end, plane + l.in_plane, 0.0f);
+  }
+  for (int64_t ih = ih0; ih < ih1; ++ih) {
+    conv_direct::pixels_to_planes(image + (ih * width + iw0) * channels, iw1 - iw0, channels,
+                                  dst + (ih + l.top) * l.row_width + iw0 + l.left, l.in_plane);
+  }
+}
+
+// An NHWC image (out_height x out_width x channels) into output planes, channel o at dst + o * out_plane,
+// zeros at the positions the sweep throws away.
+void to_output_planes(const float* image, int64_t height, int64_t width, int64_t channels, const PlaneLayout& l,
+                      float* dst) {
+  for (int64_t c = 0; c < channels; ++c) {
+    float* plane = dst + c * l.out_plane;
+    for (int64_t oh = 0; oh + 1 < height; ++oh)
+      std::fill(plane + oh * l.row_width + width, plane + (oh + 1) * l.row_width, 0.0f);
+    std::fill(plane + (height - 1) * l.row_width + width, plane + l.out_plane, 0.0f);
+  }
+  for (int64_t oh = 0; oh < height; ++oh) {
+    conv_direct::pixels_to_planes(image + oh * width * channels, width, channels, dst + oh * l.row_width, l.out_plane);
+  }
+}
+
+// Images whose planes are made at once: about kPlaneBytes a thread, so they are still in cache when the
+// kernels read them, and a whole number of images a thread (threads split images evenly). Results do not
+// depend on it.
+constexpr int64_t kPlaneBytes = int64_t{512} << 10;
+
+int64_t images_per_plane_chunk(int64_t image_floats, int64_t batch) {
+  const int64_t threads = num_threads();
+  const int64_t per_thread = std::max<int64_t>(1, kPlaneBytes / (image_floats * 4));
+  return std::clamp<int64_t>(per_thread * threads, 1, std::max<int64_t>(batch, 1));
+}
+
+// The calling thread's plane buffer, aligned to cache lines (planes are whole vectors long, so every
+// plane starts on a cache line too): most loads of the kernels are then aligned.
+float* plane_buffer(int64_t count) {
+  float* data = column_buffer<float>(static_cast<size_t>(count + 16));
+  return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(data) + 63) & ~uintptr_t{63});
+}
+
+// Vectors of output positions per work item: a multiple of every block size of conv_direct::correlate.
+constexpr int64_t kVectorsPerPiece = 96;
+
+// out (batch x out_height x out_width x out_channels) = the stride-1 correlation of in (batch x height x
+// width x channels, at (top, left) in the padded planes) with kernel (HWIO). Threads take disjoint pieces
+// of the output; each output is one fixed chain of fmas.
+void direct_correlate(const float* in, int64_t batch, int64_t height, int64_t width, int64_t channels, int64_t top,
+                      int64_t left, const float* kernel, int64_t kernel_height, int64_t kernel_width,
+                      int64_t dilation_h, int64_t dilation_w, int64_t out_channels, int64_t out_height,
+                      int64_t out_width, float* out) {
+  const PlaneLayout l(out_height, out_width, (kernel_height - 1) * dilation_h + 1, (kernel_width - 1) * dilation_w + 1,
+                      top, left);
+  const int64_t image_floats = channels * l.in_plane;
+  const int64_t chunk = images_per_plane_chunk(image_floats, batch);
+  // One output channel: bands of rows (see conv_direct::correlate_rows), else pieces of flat positions.
+  const bool by_rows = out_channels == 1 && dilation_h == 1 && kernel_height <= conv_direct::kMaxBandKernelHeight;
+  const int64_t pieces = by_rows ? (out_height + conv_direct::kBandRows - 1) / conv_direct::kBandRows
+                                 : (l.vectors + kVectorsPerPiece - 1) / kVectorsPerPiece;
+  const bool parallel =
+      batch * l.out_plane * out_channels * channels * kernel_height * kernel_width >= kParallelElements;
+  float* buffer = plane_buffer(std::min(chunk, batch) * image_floats);
+#pragma omp parallel num_threads(num_threads()) if (parallel)
+  for (int64_t first = 0; first < batch; first += chunk) {
+    const int64_t count = std::min(chunk, batch - first);
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < count; ++i) {
+      to_planes(in + (first + i) * height * width * channels, height, width, channels, l, buffer + i * image_floats);
+    }
+    // Each omp for ends in a barrier: the next chunk's planes overwrite these only after the last piece.
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < count * pieces; ++item) {
+      const int64_t i = item / pieces, piece = item % pieces;
+      const conv_direct::Correlation w{.in = buffer + i * image_floats,
+                                       .in_plane = l.in_plane,
+                                       .channels = channels,
+                                       .row_width = l.row_width,
+                                       .kernel = kernel,
+                                       .kernel_height = kernel_height,
+                                       .kernel_width = kernel_width,
+                                       .dilation_h = dilation_h,
+                                       .dilation_w = dilation_w,
+                                       .out_channels = out_channels,
+                                       .out = out + (first + i) * out_height * out_width * out_channels,
+                                       .out_height = out_height,
+                                       .out_width = out_width};
+      if (by_rows) {
+        conv_direct::correlate_rows(w, piece * conv_direct::kBandRows);
+      } else {
+        conv_direct::correlate(w, piece * kVectorsPerPiece, std::min(l.vectors, (piece + 1) * kVectorsPerPiece));
+      }
+    }
+  }
+}
+
+void direct_forward(const float* x, const float* kernel, float* y, const ConvGeometry& g) {
+  direct_correlate(x, g.batch, g.in_height, g.in_width, g.in_channels, g.pad_top, g.pad_left, kernel, g.kernel_height,
+                   g.kernel_width, g.dilation_h, g.dilation_w, g.out_channels, g.out_height, g.out_width, y);
+}
+
+// dx is dy correlated with the kernel turned half a turn, input and output channels swapped.
+void direct_backward_input(const float* dy, const float* kernel, float* dx, const ConvGeometry& g) {
+  const int64_t kh = g.kernel_height, kw = g.kernel_width, c = g.in_channels, o = g.out_channels;
+  std::vector<float> turned(static_cast<size_t>(kh * kw * c * o));
+  for (int64_t i = 0; i < kh; ++i)
+    for (int64_t j = 0; j < kw; ++j)
+      for (int64_t a = 0; a < c; ++a)
+        for (int64_t b = 0; b < o; ++b)
+          turned[static_cast<size_t>((((kh - 1 - i) * kw + kw - 1 - j) * o + b) * c + a)] =
+              kernel[((i * kw + j) * c + a) * o + b];
+  const int64_t extent_h = (kh - 1) * g.dilation_h + 1, extent_w = (kw - 1) * g.dilation_w + 1;
+  direct_correlate(dy, g.batch, g.out_height, g.out_width, o, extent_h - 1 - g.pad_top, extent_w - 1 - g.pad_left,
+                   turned.data(), kh, kw, g.dilation_h, g.dilation_w, c, g.in_height, g.in_width, dx);
+}
+
+// The calling thread's buffer of count zeros for filter_sums, kept between calls.
+float* sum_buffer(int64_t count) {
+  thread_local std::vector<float> buffer;
+  if (buffer.size() < static_cast<size_t>(count)) buffer.resize(static_cast<size_t>(count));
+  std::fill_n(buffer.data(), count, 0.0f);
+  return buffer.data();
+}
+
+// The 16 partial sums of filter_sums added up, in a fixed order.
+float lane_sum(const float* lanes) {
+  float total = 0;
+  for (int i = 0; i < 16; ++i) total += lanes[i];
+  return total;
+}
+
+// dK[kh][kw][c][o] = sum over images and positions of the input planes at tap (kh, kw, c) times dy's
+// plane o. Work items are blocks of (taps, output channels); each thread takes a fixed share of them and
+// walks the images in order, so every sum has the same order for any thread count.
+void direct_backward_filter(const float* x, const float* dy, float* dk, const ConvGeometry& g) {
+  const PlaneLayout l(g.out_height, g.out_width, (g.kernel_height - 1) * g.dilation_h + 1,
+                      (g.kernel_width - 1) * g.dilation_w + 1, g.pad_top, g.pad_left);
+  const int64_t c = g.in_channels, o = g.out_channels, taps = g.kernel_height * g.kernel_width * c;
+  // Offsets of the taps into an image's planes, HWIO order; blocks past the last tap read tap 0's plane.
+  std::vector<int64_t> offsets(static_cast<size_t>(taps + 12), 0);
+  for (int64_t kh = 0, t = 0; kh < g.kernel_height; ++kh)
+    for (int64_t kw = 0; kw < g.kernel_width; ++kw)
+      for (int64_t ch = 0; ch < c; ++ch, ++t)
+        offsets[static_cast<size_t>(t)] = ch * l.in_plane + kh * g.dilation_h * l.row_width + kw * g.dilation_w;
+  struct Item {
+    int64_t first_tap, first_out;
+    int taps, outs;
+    int64_t sums;  // where its sums start in `sums`
+  };
+  std::vector<Item> items;
+  int64_t sum_floats = 0;
+  for (int64_t first_out = 0; first_out < o; first_out += conv_direct::kMaxOuts) {
+    const int outs = static_cast<int>(std::min<int64_t>(conv_direct::kMaxOuts, o - first_out));
+    // One output channel: blocks as even as they can be (9 taps are one block, not 12 with 3 unused).
+    const int64_t most = conv_direct::taps_per_block(outs), blocks = (taps + most - 1) / most;
+    const int block = static_cast<int>(outs == 1 ? (taps + blocks - 1) / blocks : most);
+    for (int64_t t = 0; t < taps; t += block) {
+      items.push_back({t, first_out, block, outs, sum_floats});
+      sum_floats += int64_t{block} * outs * 16;
+    }
+  }
+  float* sums = sum_buffer(sum_floats);
+  const int64_t image_floats = c * l.in_plane + o * l.out_plane;
+  const int64_t chunk = images_per_plane_chunk(image_floats, g.batch);
+  const bool parallel = g.batch * l.out_plane * o * taps >= kParallelElements;
+  float* buffer = plane_buffer(std::min(chunk, g.batch) * image_floats);
+  const int64_t item_count = static_cast<int64_t>(items.size());
+#pragma omp parallel num_threads(num_threads()) if (parallel)
+  {
+    const int64_t team = omp_get_num_threads(), me = omp_get_thread_num();
+    const int64_t mine0 = item_count * me / team, mine1 = item_count * (me + 1) / team;
+    for (int64_t first = 0; first < g.batch; first += chunk) {
+      const int64_t count = std::min(chunk, g.batch - first);
+      const auto planes = [&](int64_t i) { return buffer + i * image_floats; };
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < count; ++i) {
+        const int64_t n = first + i;
+        to_planes(x + n * g.in_height * g.in_width * c, g.in_height, g.in_width, c, l, planes(i));
+        to_output_planes(dy + n * g.out_height * g.out_width * o, g.out_height, g.out_width, o, l,
+                         planes(i) + c * l.in_plane);
+      }
+      // Images outer (an image's planes stay in cache while this thread's items sweep them).
+      for (int64_t i = 0; i < count; ++i) {
+        const conv_direct::FilterSums w{planes(i), offsets.data(), planes(i) + c * l.in_plane, l.out_plane, l.vectors};
+        for (int64_t k = mine0; k < mine1; ++k) {
+          const Item& item = items[static_cast<size_t>(k)];
+          conv_direct::filter_sums(w, item.first_tap, item.taps, item.first_out, item.outs, sums + item.sums);
+        }
+      }
+      // The next chunk's planes overwrite these.
+#pragma omp barrier
+    }
+  }
+  for (const Item& item : items) {
+    for (int64_t t = item.first_tap; t < std::min(taps, item.first_tap + item.taps); ++t) {
+      for (int64_t j = 0; j < item.outs; ++j) {
+        dk[t * o + item.first_out + j] = lane_sum(sums + item.sums + ((t - item.first_tap) * item.outs + j) * 16);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, const ConvGeometry& g) {
+  if (use_direct(g, x.dtype())) {
+    direct_forward(x.data<float>().data(), kernel.data<float>().data(), y.mutable_data<float>(), g);
+    return;
+  }
   dispatch_floating(x.dtype(), "conv2d", [&]<typename T>() {
     const T* in = x.data<T>().data();
     const T* k = kernel.data<T>().data();
@@ -123,6 +379,10 @@ void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, cons
 }
 
 void conv2d_backward_input(const Tensor& dy, const Tensor& kernel, const Tensor& dx, const ConvGeometry& g) {
+  if (use_direct(g, dy.dtype())) {
+    direct_backward_input(dy.data<float>().data(), kernel.data<float>().data(), dx.mutable_data<float>(), g);
+    return;
+  }
   dispatch_floating(dy.dtype(), "conv2d_backprop_input", [&]<typename T>() {
     const T* grad = dy.data<T>().data();
     const T* k = kernel.data<T>().data();
@@ -140,6 +400,10 @@ void conv2d_backward_input(const Tensor& dy, const Tensor& kernel, const Tensor&
 }
 
 void conv2d_backward_filter(const Tensor& x, const Tensor& dy, const Tensor& dkernel, const ConvGeometry& g) {
+  if (use_direct(g, x.dtype())) {
+    direct_backward_filter(x.data<float>().data(), dy.data<float>().data(), dkernel.mutable_data<float>(), g);
+    return;
+  }
   dispatch_floating(x.dtype(), "conv2d_backprop_filter", [&]<typename T>() {
     const T* in = x.data<T>().data();
     const T* grad = dy.data<T>().data();

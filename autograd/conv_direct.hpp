@@ -1,0 +1,72 @@
+#pragma once
+
+// Internal: the contract between the convolution driver (kernels_conv.cpp) and the AVX-512 kernels of
+// direct convolution (conv_direct_avx512.cpp). Not for use outside them.
+//
+// Direct convolution works on "planes": one channel of one image, zero-padded to the rows x row_width
+// pixels the kernel sweeps, row-major. With stride 1, output pixel (oh, ow) reads the input at plane
+// position p + kh * dh * row_width + kw * dw, where p = oh * row_width + ow; so the output is computed at
+// every position p in one flat, vectorisable loop, and the positions with ow >= out_width (the last
+// row_width - out_width of each row) are computed but thrown away. Few channels leave nothing else to
+// vectorise over.
+
+#include <cstdint>
+
+namespace tapegrad::kernels::conv_direct {
+
+/// One image's planes of input, channel c at in + c * in_plane; the kernel, HWIO; and the output image,
+/// NHWC (out_height x out_width x out_channels).
+struct Correlation {
+  const float* in = nullptr;
+  int64_t in_plane = 0, channels = 0, row_width = 0;
+  const float* kernel = nullptr;
+  int64_t kernel_height = 0, kernel_width = 0, dilation_h = 0, dilation_w = 0, out_channels = 0;
+  float* out = nullptr;
+  int64_t out_height = 0, out_width = 0;
+};
+
+/// out[oh][ow][o] = sum over c, kh, kw (in that order) of in[c][p + kh * dh * row_width + kw * dw] *
+/// kernel[kh][kw][c][o], p = oh * row_width + ow, for the positions p in [16 * first_vector, 16 * end_vector)
+/// that are pixels of the output. The input planes must be readable that far.
+void correlate(const Correlation& w, int64_t first_vector, int64_t end_vector);
+
+/// Output rows correlate_rows computes at once.
+constexpr int64_t kBandRows = 6;
+
+/// Kernel heights correlate_rows takes.
+constexpr int64_t kMaxBandKernelHeight = 7;
+
+/// The same sums as correlate for one output channel, dilation_h == 1 and kernel_height <=
+/// kMaxBandKernelHeight, for output rows [first_row, min(first_row + kBandRows, out_height)). The input
+/// planes must be readable kBandRows - 1 rows and 63 columns past the image.
+void correlate_rows(const Correlation& w, int64_t first_row);
+
+/// One image's planes for the kernel gradient: input `in`, the offset of each tap (kh, kw, c) into them, and
+/// dy's planes (zero at thrown-away positions), channel o at dy + o * dy_plane.
+struct FilterSums {
+  const float* in = nullptr;
+  const int64_t* offsets = nullptr;
+  const float* dy = nullptr;
+  int64_t dy_plane = 0, vectors = 0;
+};
+
+/// Output channels filter_sums takes at once.
+constexpr int kMaxOuts = 8;
+
+/// Taps filter_sums takes at once with `outs` output channels: outs x taps accumulators and the taps' inputs
+/// fill the 32 registers. With one output channel, any number of taps up to this.
+constexpr int taps_per_block(int outs) {
+  constexpr int kTaps[] = {12, 12, 8, 6, 5, 4, 4, 3, 3};
+  return kTaps[outs];
+}
+
+/// For the taps t in [first_tap, first_tap + taps) and output channels o in [first_out, first_out + outs):
+/// sums[((t - first_tap) * outs + o - first_out) * 16 + lane] += in[offsets[t] + p] * dy[o][p] over the
+/// positions p = 16 * v + lane, v ascending from 0 to `vectors`. taps == taps_per_block(outs), or at most
+/// that with outs == 1.
+void filter_sums(const FilterSums& w, int64_t first_tap, int taps, int64_t first_out, int outs, float* sums);
+
+/// dst[c * plane + i] = pixels[i * channels + c] for i < count, c < channels: a run of NHWC pixels into planes.
+void pixels_to_planes(const float* pixels, int64_t count, int64_t channels, float* dst, int64_t plane);
+
+}  // namespace tapegrad::kernels::conv_direct

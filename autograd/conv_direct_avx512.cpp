@@ -1,0 +1,280 @@
+// Direct convolution's AVX-512 kernels (see conv_direct.hpp): 16 output positions per vector, each
+// kernel tap broadcast, several output channels and vectors of positions in registers at once. The
+// driver (kernels_conv.cpp) calls them only on CPUs with AVX-512F.
+
+#include "autograd/conv_direct.hpp"
+#include "autograd/transpose_avx512.hpp"
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+// Everything from here to pop_options is compiled for AVX-512, whatever the build's flags; internal
+// linkage and no std:: templates, as in gemm_avx512.cpp.
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512vl,avx2,fma")
+
+// NOTE: GCC 12's unpack and shuffle intrinsics (in simd::transpose16) start from _mm512_undefined_ps(),
+// which -W(maybe-)uninitialized reports as a use of an uninitialised value; it is not one.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+namespace tapegrad::kernels::conv_direct {
+namespace {
+
+// Keeps v in a register: GCC would otherwise load it again as the memory operand of each fma that uses
+// it, and loads, not fmas, would bound the loop.
+inline void in_register(__m512& v) { asm("" : "+v"(v)); }
+
+// Vectors of positions per block with kOuts output channels: kOuts x kVectors accumulators of 32 registers.
+constexpr int vectors_per_block(int outs) { return outs <= 1 ? 12 : outs <= 2 ? 8 : outs <= 4 ? 6 : outs <= 6 ? 4 : 3; }
+
+// Positions [16 * first, 16 * (first + kVectors)) of output channels [first_out, first_out + kOuts).
+template <int kOuts, int kVectors>
+void correlate_block(const Correlation& w, int64_t first_out, int64_t first) {
+  __m512 acc[kOuts][kVectors];
+#pragma GCC unroll 8
+  for (int o = 0; o < kOuts; ++o) {
+#pragma GCC unroll 12
+    for (int v = 0; v < kVectors; ++v) acc[o][v] = _mm512_setzero_ps();
+  }
+  const int64_t tap_step = w.channels * w.out_channels;
+  for (int64_t c = 0; c < w.channels; ++c) {
+    const float* plane = w.in + c * w.in_plane + first * 16;
+    for (int64_t kh = 0; kh < w.kernel_height; ++kh) {
+      const float* row = plane + kh * w.dilation_h * w.row_width;
+      const float* taps = w.kernel + (kh * w.kernel_width * w.channels + c) * w.out_channels + first_out;
+      for (int64_t kw = 0; kw < w.kernel_width; ++kw, taps += tap_step) {
+        const float* src = row + kw * w.dilation_w;
+        __m512 x[kVectors];
+#pragma GCC unroll 12
+        for (int v = 0; v < kVectors; ++v) x[v] = _mm512_loadu_ps(src + 16 * v);
+#pragma GCC unroll 8
+        for (int o = 0; o < kOuts; ++o) {
+          const __m512 k = _mm512_set1_ps(taps[o]);
+#pragma GCC unroll 12
+          for (int v = 0; v < kVectors; ++v) acc[o][v] = _mm512_fmadd_ps(x[v], k, acc[o][v]);
+        }
+      }
+    }
+  }
+  // Straight into the NHWC image: a transpose turns kOuts vectors of 16 positions into 16 positions of
+  // kOuts channels; positions past a row's last pixel are dropped.
+  const int64_t row_width = w.row_width, out_width = w.out_width, pixel = w.out_channels;
+  int64_t oh = first * 16 / row_width, ow = first * 16 % row_width;
+  float* out = w.out + (oh * out_width + ow) * pixel + first_out;  // pixel (oh, ow), while ow < out_width
+  const __mmask16 channels = static_cast<__mmask16>((1u << kOuts) - 1);
+#pragma GCC unroll 12
+  for (int v = 0; v < kVectors; ++v) {
+    if (oh >= w.out_height) break;
+    __m512 r[16];
+#pragma GCC unroll 16
+    for (int q = 0; q < 16; ++q) r[q] = q < kOuts ? acc[q][v] : _mm512_setzero_ps();
+    simd::transpose16(r);
+#pragma GCC unroll 16
+    for (int q = 0; q < 16; ++q) {
+      if (ow < out_width) _mm512_mask_storeu_ps(out, channels, r[q]);
+      out += pixel;
+      if (++ow == row_width) {
+        ow = 0;
+        out -= (row_width - out_width) * pixel;  // the thrown-away positions have no pixels
+        if (++oh >= w.out_height) break;
+      }
+    }
+  }
+}
+
+// Every position of [first, end) for kOuts output channels: blocks, then single vectors for the rest.
+template <int kOuts>
+void correlate_outs(const Correlation& w, int64_t first_out, int64_t first, int64_t end) {
+  constexpr int kVectors = vectors_per_block(kOuts);
+  int64_t v = first;
+  for (; v + kVectors <= end; v += kVectors) correlate_block<kOuts, kVectors>(w, first_out, v);
+  for (; v < end; ++v) correlate_block<kOuts, 1>(w, first_out, v);
+}
+
+// One output channel, output rows [first_row, first_row + kBandRows) x columns [first_column, +16 * kVectors),
+// only the first `columns` of them stored: each input row loaded once serves up to kBandRows output rows
+// (with one output channel, loads and not fmas would bound the flat sweep). A kHeight x width kernel,
+// dilation_h == 1.
+template <int kVectors, int kHeight>
+void correlate_rows_block(const Correlation& w, int64_t first_row, int64_t first_column, int64_t columns) {
+  constexpr int kRows = kBandRows;
+  __m512 acc[kRows][kVectors];
+#pragma GCC unroll 8
+  for (int r = 0; r < kRows; ++r) {
+#pragma GCC unroll 4
+    for (int v = 0; v < kVectors; ++v) acc[r][v] = _mm512_setzero_ps();
+  }
+  const int64_t width = w.kernel_width, tap_step = w.channels;
+  for (int64_t c = 0; c < w.channels; ++c) {
+    const float* plane = w.in + c * w.in_plane + first_row * w.row_width + first_column;
+    const float* taps = w.kernel + c;  // tap (kh, kw) at taps[(kh * width + kw) * channels]
+    // Input row j feeds output row r through kernel row kh = j - r: kh ascending for each r, as in correlate.
+#pragma GCC unroll 16
+    for (int j = 0; j < kRows + kHeight - 1; ++j) {
+      const float* row = plane + j * w.row_width;
+      for (int64_t kw = 0; kw < width; ++kw) {
+        __m512 x[kVectors];
+#pragma GCC unroll 4
+        for (int v = 0; v < kVectors; ++v) {
+          x[v] = _mm512_loadu_ps(row + kw * w.dilation_w + 16 * v);
+          in_register(x[v]);
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < kRows; ++r) {
+          if (j - r < 0 || j - r >= kHeight) continue;
+          const __m512 k = _mm512_set1_ps(taps[((j - r) * width + kw) * tap_step]);
+#pragma GCC unroll 4
+          for (int v = 0; v < kVectors; ++v) acc[r][v] = _mm512_fmadd_ps(x[v], k, acc[r][v]);
+        }
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < kRows; ++r) {
+    if (first_row + r >= w.out_height) break;
+    float* out = w.out + (first_row + r) * w.out_width + first_column;
+#pragma GCC unroll 4
+    for (int v = 0; v < kVectors; ++v) {
+      const int64_t lanes = columns - 16 * v;
+      if (lanes >= 16) {
+        _mm512_storeu_ps(out + 16 * v, acc[r][v]);
+      } else if (lanes > 0) {
+        _mm512_mask_storeu_ps(out + 16 * v, static_cast<__mmask16>((1u << lanes) - 1), acc[r][v]);
+      }
+    }
+  }
+}
+
+template <int kHeight>
+void correlate_rows_height(const Correlation& w, int64_t first_row) {
+  for (int64_t column = 0; column < w.out_width; column += 64) {
+    const int64_t columns = w.out_width - column;
+    if (columns > 32) {
+      correlate_rows_block<4, kHeight>(w, first_row, column, columns);
+    } else if (columns > 16) {
+      correlate_rows_block<2, kHeight>(w, first_row, column, columns);
+    } else {
+      correlate_rows_block<1, kHeight>(w, first_row, column, columns);
+    }
+  }
+}
+
+// kOuts output channels' sums over one image; the taps' inputs come from `offsets`.
+template <int kOuts, int kTaps = taps_per_block(kOuts)>
+void filter_block(const FilterSums& w, int64_t first_tap, int64_t first_out, float* sums) {
+  __m512 acc[kTaps][kOuts];
+  const float* in[kTaps];
+#pragma GCC unroll 12
+  for (int t = 0; t < kTaps; ++t) {
+    in[t] = w.in + w.offsets[first_tap + t];
+#pragma GCC unroll 8
+    for (int o = 0; o < kOuts; ++o) acc[t][o] = _mm512_loadu_ps(sums + (t * kOuts + o) * 16);
+  }
+  const float* dy = w.dy + first_out * w.dy_plane;
+  for (int64_t p = 0; p < 16 * w.vectors; p += 16) {
+    __m512 x[kTaps];
+#pragma GCC unroll 12
+    for (int t = 0; t < kTaps; ++t) x[t] = _mm512_loadu_ps(in[t] + p);
+#pragma GCC unroll 8
+    for (int o = 0; o < kOuts; ++o) {
+      __m512 g = _mm512_loadu_ps(dy + o * w.dy_plane + p);
+      in_register(g);
+#pragma GCC unroll 12
+      for (int t = 0; t < kTaps; ++t) acc[t][o] = _mm512_fmadd_ps(x[t], g, acc[t][o]);
+    }
+  }
+#pragma GCC unroll 12
+  for (int t = 0; t < kTaps; ++t) {
+#pragma GCC unroll 8
+    for (int o = 0; o < kOuts; ++o) _mm512_storeu_ps(sums + (t * kOuts + o) * 16, acc[t][o]);
+  }
+}
+
+__mmask16 first_lanes(int64_t n) { return static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1); }
+
+}  // namespace
+
+// Blocks of 16 pixels x 16 channels through a register transpose.
+void pixels_to_planes(const float* pixels, int64_t count, int64_t channels, float* dst, int64_t plane) {
+  if (channels == 1) {
+    for (int64_t i = 0; i < count; ++i) dst[i] = pixels[i];
+    return;
+  }
+  for (int64_t c0 = 0; c0 < channels; c0 += 16) {
+    const int64_t width = channels - c0;
+    const __mmask16 channel_lanes = first_lanes(width);
+    for (int64_t i = 0; i < count; i += 16) {
+      const int64_t n = count - i;
+      __m512 r[16];
+#pragma GCC unroll 16
+      for (int q = 0; q < 16; ++q) {
+        r[q] = q < n ? _mm512_maskz_loadu_ps(channel_lanes, pixels + (i + q) * channels + c0) : _mm512_setzero_ps();
+      }
+      simd::transpose16(r);
+      for (int c = 0; c < 16 && c < width; ++c) _mm512_mask_storeu_ps(dst + (c0 + c) * plane + i, first_lanes(n), r[c]);
+    }
+  }
+}
+
+void correlate(const Correlation& w, int64_t first_vector, int64_t end_vector) {
+  for (int64_t o = 0; o < w.out_channels; o += kMaxOuts) {
+    switch (w.out_channels - o < kMaxOuts ? w.out_channels - o : kMaxOuts) {
+      case 1: correlate_outs<1>(w, o, first_vector, end_vector); break;
+      case 2: correlate_outs<2>(w, o, first_vector, end_vector); break;
+      case 3: correlate_outs<3>(w, o, first_vector, end_vector); break;
+      case 4: correlate_outs<4>(w, o, first_vector, end_vector); break;
+      case 5: correlate_outs<5>(w, o, first_vector, end_vector); break;
+      case 6: correlate_outs<6>(w, o, first_vector, end_vector); break;
+      case 7: correlate_outs<7>(w, o, first_vector, end_vector); break;
+      default: correlate_outs<8>(w, o, first_vector, end_vector); break;
+    }
+  }
+}
+
+void correlate_rows(const Correlation& w, int64_t first_row) {
+  switch (w.kernel_height) {
+    case 1: correlate_rows_height<1>(w, first_row); break;
+    case 2: correlate_rows_height<2>(w, first_row); break;
+    case 3: correlate_rows_height<3>(w, first_row); break;
+    case 4: correlate_rows_height<4>(w, first_row); break;
+    case 5: correlate_rows_height<5>(w, first_row); break;
+    case 6: correlate_rows_height<6>(w, first_row); break;
+    default: correlate_rows_height<7>(w, first_row); break;
+  }
+}
+
+void filter_sums(const FilterSums& w, int64_t first_tap, int taps, int64_t first_out, int outs, float* sums) {
+  switch (outs) {
+    case 1:
+      switch (taps) {
+        case 1: filter_block<1, 1>(w, first_tap, first_out, sums); break;
+        case 2: filter_block<1, 2>(w, first_tap, first_out, sums); break;
+        case 3: filter_block<1, 3>(w, first_tap, first_out, sums); break;
+        case 4: filter_block<1, 4>(w, first_tap, first_out, sums); break;
+        case 5: filter_block<1, 5>(w, first_tap, first_out, sums); break;
+        case 6: filter_block<1, 6>(w, first_tap, first_out, sums); break;
+        case 7: filter_block<1, 7>(w, first_tap, first_out, sums); break;
+        case 8: filter_block<1, 8>(w, first_tap, first_out, sums); break;
+        case 9: filter_block<1, 9>(w, first_tap, first_out, sums); break;
+        case 10: filter_block<1, 10>(w, first_tap, first_out, sums); break;
+        case 11: filter_block<1, 11>(w, first_tap, first_out, sums); break;
+        default: filter_block<1, 12>(w, first_tap, first_out, sums); break;
+      }
+      break;
+    case 2: filter_block<2>(w, first_tap, first_out, sums); break;
+    case 3: filter_block<3>(w, first_tap, first_out, sums); break;
+    case 4: filter_block<4>(w, first_tap, first_out, sums); break;
+    case 5: filter_block<5>(w, first_tap, first_out, sums); break;
+    case 6: filter_block<6>(w, first_tap, first_out, sums); break;
+    case 7: filter_block<7>(w, first_tap, first_out, sums); break;
+    default: filter_block<8>(w, first_tap, first_out, sums); break;
+  }
+}
+
+}  // namespace tapegrad::kernels::conv_direct
+
+#pragma GCC diagnostic pop
+#pragma GCC pop_options
