@@ -42,6 +42,18 @@ StridedView broadcast_view(const Shape& shape, const Shape& to);
 void strided_copy(const Tensor& src, const StridedView& src_view, const Tensor& dst, const StridedView& dst_view,
                   const Shape& extent);
 
+/// When `shape` broadcast to `to` is its trailing axes repeated along the leading ones (a bias of
+/// (C) or (1, C) against (N, H, W, C)), the number of elements it has; else 0.
+inline int64_t suffix_repeat(const Shape& shape, const Shape& to) {
+  const int shift = to.rank() - shape.rank();
+  int k = 0;
+  while (k < shape.rank() && shape.dims()[k] == 1) ++k;  // leading ones broadcast too
+  for (int j = k; j < shape.rank(); ++j) {
+    if (shape.dims()[j] != to.dims()[j + shift]) return 0;
+  }
+  return shape.numel() > 0 && shape.numel() < to.numel() ? shape.numel() : 0;
+}
+
 /// out[i] = f(a[i], b[i]) with NumPy broadcasting, for float tensors (int64 too when `kAnyDtype`,
 /// as comparisons allow); `op` names the caller in errors.
 template <bool kAnyDtype = false, typename F>
@@ -65,6 +77,13 @@ Tensor zip(const Tensor& a, const Tensor& b, const char* op, F f) {
     } else if (a.numel() == 1 && b.shape() == shape) {
       const T va = pa[0];
       for (int64_t i = 0; i < n; ++i) po[i] = static_cast<T>(f(va, pb[i]));
+    } else if (const int64_t inner = suffix_repeat(b.shape(), shape); inner > 0 && a.shape() == shape) {
+      // b repeats along the leading axes (a bias): rows of a against the one row of b.
+      for (int64_t o = 0; o < n; o += inner)
+        for (int64_t i = 0; i < inner; ++i) po[o + i] = static_cast<T>(f(pa[o + i], pb[i]));
+    } else if (const int64_t inner_a = suffix_repeat(a.shape(), shape); inner_a > 0 && b.shape() == shape) {
+      for (int64_t o = 0; o < n; o += inner_a)
+        for (int64_t i = 0; i < inner_a; ++i) po[o + i] = static_cast<T>(f(pa[i], pb[o + i]));
     } else if (n > 0) {
       // General broadcast: an odometer over the outer axes, a strided inner loop.
       const StridedView va = broadcast_view(a.shape(), shape), vb = broadcast_view(b.shape(), shape);
@@ -97,6 +116,9 @@ Tensor select(const Tensor& mask, const Tensor& a, const Tensor& b);
 /// Sums x over the axes where reduce[axis] is true; the result keeps those axes with size 1.
 /// NOTE: accumulates in double, in a fixed order, whatever the dtype.
 Tensor reduce_sum(const Tensor& x, const std::array<bool, Shape::kMaxRank>& reduce);
+/// The reference of reduce_sum (which takes a faster loop when the reduced axes are all leading or
+/// all trailing): an odometer over every element, each added to its slot in row-major order.
+Tensor reduce_sum_reference(const Tensor& x, const std::array<bool, Shape::kMaxRank>& reduce);
 
 /// The largest element over the axes where reduce[axis] is true; those axes keep size 1.
 Tensor reduce_max(const Tensor& x, const std::array<bool, Shape::kMaxRank>& reduce);
@@ -123,7 +145,8 @@ struct ConvGeometry {
 };
 
 /// y (NHWC) = cross-correlation of x (NHWC) with kernel (HWIO): the image unrolled into columns
-/// (im2col), times the kernel as a (kh*kw*in) x out matrix, on gemm (kernels_conv.cpp).
+/// (im2col), times the kernel as a (kh*kw*in) x out matrix, on gemm; float32 with stride 1 on AVX-512,
+/// direct, 16 output positions per vector (kernels_conv.cpp).
 void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, const ConvGeometry& g);
 /// dx (NHWC) from dy (NHWC) and kernel (HWIO): dy times the kernel transposed, folded back (col2im).
 void conv2d_backward_input(const Tensor& dy, const Tensor& kernel, const Tensor& dx, const ConvGeometry& g);
@@ -143,6 +166,7 @@ void conv2d_backward_filter_reference(const Tensor& x, const Tensor& dy, const T
 void corr2d_small(const Tensor& x, const Tensor& kernel, const Tensor& y);
 
 /// y = window maxima of x (NHWC, in_channels == out_channels); windows wholly in padding give 0.
+/// Images run on separate threads; the same bits as the reference.
 void max_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g);
 /// dx (zeroed first) += dy at each window's first maximum of x.
 void max_pool_backward(const Tensor& dy, const Tensor& x, const Tensor& dx, const ConvGeometry& g);
@@ -152,5 +176,24 @@ void max_pool_select(const Tensor& gsrc, const Tensor& x, const Tensor& out, con
 void avg_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g);
 /// dx (zeroed first) += dy / count spread over each window's pixels inside the input.
 void avg_pool_backward(const Tensor& dy, const Tensor& dx, const ConvGeometry& g);
+
+/// The reference of max_pool_forward: every window's pixels listed, one channel at a time.
+void max_pool_forward_reference(const Tensor& x, const Tensor& y, const ConvGeometry& g);
+/// The reference of max_pool_backward.
+void max_pool_backward_reference(const Tensor& dy, const Tensor& x, const Tensor& dx, const ConvGeometry& g);
+/// The reference of max_pool_select.
+void max_pool_select_reference(const Tensor& gsrc, const Tensor& x, const Tensor& out, const ConvGeometry& g);
+/// The reference of avg_pool_forward.
+void avg_pool_forward_reference(const Tensor& x, const Tensor& y, const ConvGeometry& g);
+/// The reference of avg_pool_backward.
+void avg_pool_backward_reference(const Tensor& dy, const Tensor& dx, const ConvGeometry& g);
+
+/// y = 1 / (1 + e^-x), elementwise, on every thread for large tensors; float32 through a
+/// vectorized e^x within 2 ulp of std::exp, float64 as the reference.
+void sigmoid_forward(const Tensor& x, const Tensor& y);
+/// The reference of sigmoid_forward: std::exp, stable on both sides.
+void sigmoid_forward_reference(const Tensor& x, const Tensor& y);
+/// dx = dy * (y * (1 - y)) for y = sigmoid(x), elementwise, in one pass.
+void sigmoid_backward(const Tensor& dy, const Tensor& y, const Tensor& dx);
 
 }  // namespace tapegrad::kernels

@@ -176,6 +176,9 @@ Tensor avg_pool2d_backprop(const Tensor& dy, const Shape& input_shape, const Poo
 Tensor relu(const Tensor& x);
 /// y = 1 / (1 + e^-x);  dy/dx = y (1 - y)
 Tensor sigmoid(const Tensor& x);
+/// dx = dy y (1 - y), sigmoid's gradient from its output y in one pass;
+/// d/d(dy) = y (1 - y),  d/dy = dy (1 - 2 y)
+Tensor sigmoid_backprop(const Tensor& dy, const Tensor& y);
 /// y = tanh(x);  dy/dx = 1 - y^2
 Tensor tanh(const Tensor& x);
 /// y = sqrt(x);  dy/dx = 1 / (2 y)

@@ -49,15 +49,25 @@ Tensor relu(const Tensor& x) {
 
 const char* const kSigmoid = register_op("sigmoid");
 Tensor sigmoid(const Tensor& x) {
-  // Stable on both sides: e^x / (1 + e^x) for x < 0, 1 / (1 + e^-x) otherwise.
-  Tensor y = kernels::map(x, kSigmoid, [](auto v) {
-    using T = decltype(v);
-    if (v >= 0) return T{1} / (T{1} + std::exp(-v));
-    const T e = std::exp(v);
-    return e / (T{1} + e);
+  if (!is_floating(x.dtype())) fail("sigmoid: expected a float32 or float64 tensor, got {}", dtype_name(x.dtype()));
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
+  kernels::sigmoid_forward(x, y);
+  return record(kSigmoid, {x}, y, [](const BackwardArgs& g) -> Grads { return {sigmoid_backprop(g.grad, g.output)}; });
+}
+
+const char* const kSigmoidBackprop = register_op("sigmoid_backprop");
+Tensor sigmoid_backprop(const Tensor& dy, const Tensor& y) {
+  if (dy.shape() != y.shape() || dy.dtype() != y.dtype() || !is_floating(y.dtype())) {
+    fail("sigmoid_backprop: gradient {} {} and output {} {}; expected one shape and one float dtype", dy.shape(),
+         dtype_name(dy.dtype()), y.shape(), dtype_name(y.dtype()));
+  }
+  Tensor dx = Tensor::empty(y.shape(), y.dtype());
+  kernels::sigmoid_backward(dy, y, dx);
+  return record(kSigmoidBackprop, {dy, y}, dx, [](const BackwardArgs& g) -> Grads {
+    const Tensor& dy = g.input(0);
+    const Tensor& y = g.input(1);
+    return {g.needs(0) ? sigmoid_backprop(g.grad, y) : Tensor{}, g.needs(1) ? g.grad * dy * (1.0 - 2.0 * y) : Tensor{}};
   });
-  return record(kSigmoid, {x}, y,
-                [](const BackwardArgs& g) -> Grads { return {g.grad * (g.output * (1.0 - g.output))}; });
 }
 
 const char* const kTanh = register_op("tanh");

@@ -216,6 +216,8 @@ std::vector<OpCase> make_registry() {
       "sigmoid", [](const Inputs& x) { return sigmoid(x[0]); }, any, 5, 1e-3);
   add_case("sigmoid", "large negative and positive inputs", {{{4}}},
            [](const Inputs& x) { return sigmoid(x[0] * 30.0); });
+  add_case("sigmoid_backprop", "gradient and output of 3x4", {{{3, 4}}, {{3, 4}}},
+           [](const Inputs& x) { return sigmoid_backprop(x[0], sigmoid(x[1])); });
   unary(
       "tanh", [](const Inputs& x) { return tanh(x[0]); }, any, 3, 1e-3);
   unary(

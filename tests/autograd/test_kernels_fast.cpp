@@ -1,0 +1,241 @@
+// The fast kernels of pooling, sigmoid, sums and bias-style broadcasts against the reference loops
+// they replace: the same bits (sigmoid's float32 e^x: within 2 ulp), in float32 and float64, and
+// the same bits for any number of threads.
+
+#include "autograd/conv_geometry.hpp"
+#include "autograd/kernels.hpp"
+#include "autograd/parallel.hpp"
+#include "autograd/tapegrad.hpp"
+
+#include <doctest/doctest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+using namespace tapegrad;
+
+namespace {
+
+struct PoolCase {
+  std::string label;
+  Shape x;
+  Pool2DOptions options;
+};
+
+const std::vector<PoolCase>& pool_cases() {
+  static const std::vector<PoolCase> cases{
+      {"LeNet's first pooling, batch 3", {3, 28, 28, 6}, {{2, 2}, std::array<int64_t, 2>{2, 2}, Padding::valid()}},
+      {"LeNet's second pooling, batch 64 (threads split the images)",
+       {64, 10, 10, 16},
+       {{2, 2}, std::array<int64_t, 2>{2, 2}, Padding::valid()}},
+      {"2x2 tiles, odd sizes (the last row and column in no window)",
+       {2, 7, 9, 3},
+       {{2, 2}, std::array<int64_t, 2>{2, 2}, Padding::valid()}},
+      {"3x3, stride 1 (overlapping windows)", {2, 7, 6, 3}, {{3, 3}, std::array<int64_t, 2>{1, 1}, Padding::valid()}},
+      {"3x2, stride 2x1, 'same'", {2, 5, 4, 2}, {{3, 2}, std::array<int64_t, 2>{2, 1}, Padding::same()}},
+      {"3x3, stride 2, padding 1", {1, 5, 5, 1}, {{3, 3}, std::array<int64_t, 2>{2, 2}, Padding::uniform(1)}},
+      {"windows wholly in the padding", {2, 3, 3, 2}, {{2, 2}, std::array<int64_t, 2>{2, 2}, Padding::uniform(2)}},
+  };
+  return cases;
+}
+
+// Values with many ties (multiples of 0.5 in [-2, 2]), so that "the first maximum" matters.
+Tensor tied_values(const Shape& shape, Generator& generator, DType dtype) {
+  std::vector<double> values(static_cast<size_t>(shape.numel()));
+  for (double& v : values) v = static_cast<double>(generator.below(9)) * 0.5 - 2.0;
+  return Tensor(values, shape, dtype);
+}
+
+kernels::ConvGeometry pool_geometry(const PoolCase& c) {
+  const Conv2DOptions conv{c.options.strides.value_or(c.options.window), {1, 1}, c.options.padding};
+  return detail::geometry(c.x, Shape{c.options.window[0], c.options.window[1], c.x[3], c.x[3]}, conv, "test");
+}
+
+struct PoolOutputs {
+  Tensor max_y, max_dx, max_select, avg_y, avg_dx;
+};
+
+PoolOutputs run_pool(const PoolCase& c, const Tensor& x, const Tensor& dy, const Tensor& gx, bool reference) {
+  const auto g = pool_geometry(c);
+  const Shape y_shape = detail::output_shape(g);
+  // NaN everywhere first: a kernel that leaves an element unwritten fails the comparison.
+  const double nan = std::nan("");
+  PoolOutputs out{full(y_shape, nan, x.dtype()), full(c.x, nan, x.dtype()), full(y_shape, nan, x.dtype()),
+                  full(y_shape, nan, x.dtype()), full(c.x, nan, x.dtype())};
+  if (reference) {
+    kernels::max_pool_forward_reference(x, out.max_y, g);
+    kernels::max_pool_backward_reference(dy, x, out.max_dx, g);
+    kernels::max_pool_select_reference(gx, x, out.max_select, g);
+    kernels::avg_pool_forward_reference(x, out.avg_y, g);
+    kernels::avg_pool_backward_reference(dy, out.avg_dx, g);
+  } else {
+    kernels::max_pool_forward(x, out.max_y, g);
+    kernels::max_pool_backward(dy, x, out.max_dx, g);
+    kernels::max_pool_select(gx, x, out.max_select, g);
+    kernels::avg_pool_forward(x, out.avg_y, g);
+    kernels::avg_pool_backward(dy, out.avg_dx, g);
+  }
+  return out;
+}
+
+void check_same_bits(const PoolOutputs& a, const PoolOutputs& b) {
+  CHECK(a.max_y.to_vector() == b.max_y.to_vector());
+  CHECK(a.max_dx.to_vector() == b.max_dx.to_vector());
+  CHECK(a.max_select.to_vector() == b.max_select.to_vector());
+  CHECK(a.avg_y.to_vector() == b.avg_y.to_vector());
+  CHECK(a.avg_dx.to_vector() == b.avg_dx.to_vector());
+}
+
+// How many floats lie between a and b (0 when equal, NaN counts as equal to NaN).
+int64_t ulp_distance(float a, float b) {
+  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b) ? 0 : std::numeric_limits<int64_t>::max();
+  const auto ordered = [](float v) {
+    const auto bits = static_cast<int64_t>(std::bit_cast<int32_t>(v));
+    return bits < 0 ? int64_t{std::numeric_limits<int32_t>::min()} - bits : bits;
+  };
+  return std::abs(ordered(a) - ordered(b));
+}
+
+}  // namespace
+
+TEST_CASE("pooling kernels: the same bits as the reference loops") {
+  for (const DType dtype : {DType::float32, DType::float64}) {
+    Generator generator(31);
+    for (const PoolCase& c : pool_cases()) {
+      INFO(c.label, ", ", dtype_name(dtype));
+      const Shape y_shape = detail::output_shape(pool_geometry(c));
+      const Tensor x = tied_values(c.x, generator, dtype);
+      const Tensor dy = random_normal(y_shape, generator, 0, 1, dtype);
+      const Tensor gx = random_normal(c.x, generator, 0, 1, dtype);
+      check_same_bits(run_pool(c, x, dy, gx, false), run_pool(c, x, dy, gx, true));
+    }
+  }
+}
+
+TEST_CASE("pooling kernels: the same bits with 1 thread and with 2") {
+  const int threads = num_threads();
+  Generator generator(32);
+  for (const PoolCase& c : pool_cases()) {
+    INFO(c.label);
+    const Shape y_shape = detail::output_shape(pool_geometry(c));
+    const Tensor x = random_normal(c.x, generator);
+    const Tensor dy = random_normal(y_shape, generator);
+    const Tensor gx = random_normal(c.x, generator);
+    set_num_threads(1);
+    const PoolOutputs one = run_pool(c, x, dy, gx, false);
+    set_num_threads(2);
+    const PoolOutputs two = run_pool(c, x, dy, gx, false);
+    check_same_bits(one, two);
+  }
+  set_num_threads(threads);
+}
+
+TEST_CASE("sigmoid kernel: float32 within 2 ulp of std::exp's, float64 the reference's bits") {
+  std::vector<double> values{0.0,
+                             -0.0,
+                             1e-30,
+                             -1e-30,
+                             0.5,
+                             -0.5,
+                             87.0,
+                             -87.0,
+                             -87.5,
+                             -100.0,
+                             -103.9,
+                             -104.0,
+                             -200.0,
+                             200.0,
+                             std::numeric_limits<double>::infinity(),
+                             -std::numeric_limits<double>::infinity()};
+  for (int i = -22000; i <= 22000; ++i) values.push_back(i * 0.005 + 0.0001 * (i % 7));  // -110 .. 110
+  const Shape shape{static_cast<int64_t>(values.size())};
+  SUBCASE("float32") {
+    const Tensor x(values, shape, DType::float32);
+    Tensor fast = Tensor::empty(shape, DType::float32), reference = Tensor::empty(shape, DType::float32);
+    kernels::sigmoid_forward(x, fast);
+    kernels::sigmoid_forward_reference(x, reference);
+    const auto f = fast.data<float>(), r = reference.data<float>();
+    int64_t worst = 0;
+    for (size_t i = 0; i < f.size(); ++i) worst = std::max(worst, ulp_distance(f[i], r[i]));
+    CHECK(worst <= 2);
+    CHECK(fast.flat(0) == 0.5);
+    CHECK(fast.flat(14) == 1.0);  // +inf
+    CHECK(fast.flat(15) == 0.0);  // -inf
+  }
+  SUBCASE("float64") {
+    const Tensor x(values, shape, DType::float64);
+    Tensor fast = Tensor::empty(shape, DType::float64), reference = Tensor::empty(shape, DType::float64);
+    kernels::sigmoid_forward(x, fast);
+    kernels::sigmoid_forward_reference(x, reference);
+    CHECK(fast.to_vector() == reference.to_vector());
+  }
+  SUBCASE("NaN stays NaN") {
+    const Tensor x({std::nan(""), 1.0}, Shape{2}, DType::float32);
+    Tensor y = Tensor::empty(x.shape(), DType::float32);
+    kernels::sigmoid_forward(x, y);
+    CHECK(std::isnan(y.flat(0)));
+  }
+  SUBCASE("1 thread and 2: the same bits") {
+    const int threads = num_threads();
+    Generator generator(33);
+    const Tensor x = random_normal({300000}, generator, 0, 5);
+    Tensor one = Tensor::empty(x.shape(), x.dtype()), two = Tensor::empty(x.shape(), x.dtype());
+    set_num_threads(1);
+    kernels::sigmoid_forward(x, one);
+    set_num_threads(2);
+    kernels::sigmoid_forward(x, two);
+    set_num_threads(threads);
+    CHECK(one.to_vector() == two.to_vector());
+  }
+}
+
+TEST_CASE("sigmoid_backward: the bits of dy * (y * (1 - y)) written with ops") {
+  Generator generator(34);
+  for (const DType dtype : {DType::float32, DType::float64}) {
+    const Tensor y = sigmoid(random_normal({70000}, generator, 0, 3, dtype));
+    const Tensor dy = random_normal(y.shape(), generator, 0, 1, dtype);
+    Tensor fused = Tensor::empty(y.shape(), dtype);
+    kernels::sigmoid_backward(dy, y, fused);
+    CHECK(fused.to_vector() == (dy * (y * (1.0 - y))).to_vector());
+  }
+}
+
+TEST_CASE("reduce_sum: the leading- and trailing-axes loops give the reference's bits") {
+  Generator generator(35);
+  const Shape shape{7, 5, 3, 4};
+  const std::vector<std::array<bool, Shape::kMaxRank>> masks{{true, false, false, false}, {true, true, true, false},
+                                                             {false, false, false, true}, {false, true, true, true},
+                                                             {true, true, true, true},    {false, false, false, false},
+                                                             {true, false, true, false},  {false, true, false, true}};
+  for (const DType dtype : {DType::float32, DType::float64}) {
+    const Tensor x = random_normal(shape, generator, 0, 1e3, dtype);
+    for (const auto& mask : masks) {
+      INFO(dtype_name(dtype), " mask ", mask[0], mask[1], mask[2], mask[3]);
+      const Tensor fast = kernels::reduce_sum(x, mask), reference = kernels::reduce_sum_reference(x, mask);
+      CHECK(fast.shape() == reference.shape());
+      CHECK(fast.to_vector() == reference.to_vector());
+    }
+  }
+  const Tensor scalar = Tensor::scalar(2.5);
+  CHECK(kernels::reduce_sum(scalar, {}).item() == 2.5);
+}
+
+TEST_CASE("zip: a bias repeated along the leading axes gives the general broadcast's bits") {
+  Generator generator(36);
+  const Shape big{4, 3, 5, 6};
+  const auto minus = [](auto u, auto v) { return u - v; };
+  for (const Shape& small : {Shape{6}, Shape{1, 6}, Shape{5, 6}, Shape{1, 3, 5, 6}, Shape{1, 1, 1, 6}}) {
+    INFO("bias ", small);
+    const Tensor a = random_normal(big, generator), b = random_normal(small, generator);
+    const Tensor wide = broadcast_to(b, big);
+    CHECK(kernels::zip(a, b, "test", minus).to_vector() == kernels::zip(a, wide, "test", minus).to_vector());
+    CHECK(kernels::zip(b, a, "test", minus).to_vector() == kernels::zip(wide, a, "test", minus).to_vector());
+  }
+  CHECK(kernels::suffix_repeat(Shape{3, 1}, Shape{3, 4}) == 0);
+  CHECK(kernels::suffix_repeat(Shape{1, 4}, Shape{3, 4}) == 4);
+  CHECK(kernels::suffix_repeat(Shape{3, 4}, Shape{3, 4}) == 0);
+}
