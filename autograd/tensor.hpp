@@ -122,6 +122,8 @@ class Tensor {
   int64_t numel() const { return shape().numel(); }
   /// A number unique to this tensor among all tensors of the process; tapes key on it.
   uint64_t id() const { return checked().id; }
+  /// True when no other handle shares this tensor's elements.
+  bool unique() const { return impl_ != nullptr && impl_->refcount.load(std::memory_order_acquire) == 1; }
 
   /// The elements, typed; T must match dtype().
   template <typename T>

@@ -23,9 +23,10 @@ uint64_t next_id() {
 Variable::Variable(Tensor initial, std::string name, bool trainable)
     : state_(std::make_shared<State>(State{std::move(initial), std::move(name), trainable, next_id()})) {
   if (!state_->value.defined()) fail("Variable '{}': the initial value is an undefined tensor", state_->name);
-  // NOTE: a copy of its own: tapes know a variable's reads by its value's id, which no other
-  // tensor (a watched tensor, another variable's value) may share.
-  state_->value = state_->value.to(state_->value.dtype());
+  // NOTE: a tensor of its own: tapes know a variable's reads by its value's id, which no other
+  // tensor (a watched tensor, another variable's value) may share. One that no other handle
+  // holds (a temporary, or the new value of assign_sub) is taken as it is; any other is copied.
+  if (!state_->value.unique()) state_->value = state_->value.to(state_->value.dtype());
 }
 
 const Variable::State& Variable::state() const {
@@ -41,13 +42,14 @@ Tensor Variable::read() const {
 
 const Tensor& Variable::value() const { return state().value; }
 
-void Variable::assign(const Tensor& value) {
+void Variable::assign(Tensor value) {
   const Tensor& current = state().value;
   if (!value.defined() || value.shape() != current.shape() || value.dtype() != current.dtype()) {
     fail("Variable::assign: '{}' is {} {}, got {} {}", state_->name, current.shape(), dtype_name(current.dtype()),
          value.defined() ? value.shape().str() : "undefined", value.defined() ? dtype_name(value.dtype()) : "");
   }
-  state_->value = value.to(value.dtype());  // a copy of its own (see the constructor); the old value stays intact
+  // A tensor of its own (see the constructor); the old value stays intact.
+  state_->value = value.unique() ? std::move(value) : value.to(value.dtype());
 }
 
 void Variable::assign_sub(const Tensor& delta) {

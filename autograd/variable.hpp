@@ -25,7 +25,7 @@ class Variable {
   const Tensor& value() const;
 
   /// Replaces the value; shape and dtype must stay the same.
-  void assign(const Tensor& value);
+  void assign(Tensor value);
   /// value -= delta (not recorded).
   void assign_sub(const Tensor& delta);
   /// value += delta (not recorded).

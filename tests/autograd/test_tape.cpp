@@ -132,6 +132,18 @@ TEST_CASE("GradientTape: variables") {
     check_values(grads[0], {2, 2});
     check_values(grads[1], {3, 3});
   }
+  SUBCASE("a variable takes a tensor no one else holds, and copies one held elsewhere") {
+    const Tensor x({1, 2}, {2});
+    Variable v(x, "v");
+    CHECK(v.value().id() != x.id());
+    v.assign(x);
+    CHECK(v.value().id() != x.id());
+    const uint64_t before = v.value().id();
+    v.assign_add(x);  // the sum is held by no one else: taken as it is
+    CHECK(v.value().id() != before);
+    CHECK(v.value().id() != x.id());
+    check_values(v.value(), {2, 4});
+  }
   SUBCASE("assign after recording does not change what the tape recorded") {
     Variable v(Tensor({1, 2}, {2}), "v");
     GradientTape tape;
