@@ -112,12 +112,17 @@ void lenet_epoch(benchmark::State& state) {
   }
   const double epochs = static_cast<double>(state.iterations());
   // NOTE: on a machine busy with other work, libgomp's default spinning at each barrier can cost
-  // more than the kernels (measured with 2 threads at load 6 on 2 cores: 21.5 s per epoch, 2.55 s
-  // with OMP_WAIT_POLICY=passive); the label says which policy the run had.
-  const char* policy = std::getenv("OMP_WAIT_POLICY");
-  state.SetLabel(fmt::format("{}, {} images, batch {}, {} thread{}, OMP_WAIT_POLICY={}",
-                             data.real ? "Fashion-MNIST" : "synthetic", data.dataset.size(), kBatch, threads,
-                             threads == 1 ? "" : "s", policy != nullptr ? policy : "(unset)"));
+  // more than the kernels (2 threads on 2 cores beside two busy loops: 21.5 s per epoch with the
+  // default, 5.8 s with GOMP_SPINCOUNT=10000, 4.4 s with OMP_WAIT_POLICY=passive; on the idle
+  // machine 1.50, 1.42 and 1.89 s). `./dev bench` sets GOMP_SPINCOUNT=10000; the label says which
+  // settings the run had.
+  const auto setting = [](const char* name) {
+    const char* value = std::getenv(name);
+    return fmt::format("{}={}", name, value != nullptr ? value : "(unset)");
+  };
+  state.SetLabel(fmt::format("{}, {} images, batch {}, {} thread{}, {}, {}", data.real ? "Fashion-MNIST" : "synthetic",
+                             data.dataset.size(), kBatch, threads, threads == 1 ? "" : "s", setting("OMP_WAIT_POLICY"),
+                             setting("GOMP_SPINCOUNT")));
   state.counters["examples/s"] =
       benchmark::Counter(static_cast<double>(batches.examples()) * epochs, benchmark::Counter::kIsRate);
   state.counters["peak_rss_MiB"] = status_mib("VmHWM");
