@@ -13,8 +13,6 @@
 #include "autograd/kernels.hpp"
 #include "autograd/parallel.hpp"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -276,13 +274,19 @@ void direct_backward_input(const float* dy, const float* kernel, float* dx, cons
                    turned.data(), kh, kw, g.dilation_h, g.dilation_w, c, g.in_height, g.in_width, dx);
 }
 
-// The calling thread's buffer of count zeros for filter_sums, kept between calls.
+// The calling thread's buffer for filter_sums, kept between calls.
 float* sum_buffer(int64_t count) {
   thread_local std::vector<float> buffer;
   if (buffer.size() < static_cast<size_t>(count)) buffer.resize(static_cast<size_t>(count));
-  std::fill_n(buffer.data(), count, 0.0f);
   return buffer.data();
 }
+
+// Images a group of direct_backward_filter sums: about this many bytes of planes (each thread makes
+// one image's planes at a time). Fewer groups add fewer partial sums; more balance the threads better.
+constexpr int64_t kGroupPlaneBytes = int64_t{1} << 20;
+
+// Floats of the groups' sums each step of their adding takes.
+constexpr int64_t kAddFloats = 4096;
 
 // The 16 partial sums of filter_sums added up, in a fixed order.
 float lane_sum(const float* lanes) {
@@ -292,8 +296,9 @@ float lane_sum(const float* lanes) {
 }
 
 // dK[kh][kw][c][o] = sum over images and positions of the input planes at tap (kh, kw, c) times dy's
-// plane o. Work items are blocks of (taps, output channels); each thread takes a fixed share of them and
-// walks the images in order, so every sum has the same order for any thread count.
+// plane o. Work items are blocks of (taps, output channels). The batch is cut into fixed groups of
+// images; one thread makes each image's planes of a group and runs every item over them into the
+// group's own sums; then the groups' sums are added in group order: the same order for any thread count.
 void direct_backward_filter(const float* x, const float* dy, float* dk, const ConvGeometry& g) {
   const PlaneLayout l(g.out_height, g.out_width, (g.kernel_height - 1) * g.dilation_h + 1,
                       (g.kernel_width - 1) * g.dilation_w + 1, g.pad_top, g.pad_left);
@@ -321,36 +326,37 @@ void direct_backward_filter(const float* x, const float* dy, float* dk, const Co
       sum_floats += int64_t{block} * outs * 16;
     }
   }
-  float* sums = sum_buffer(sum_floats);
-  const int64_t image_floats = c * l.in_plane + o * l.out_plane;
-  const int64_t chunk = images_per_plane_chunk(image_floats, g.batch);
+  const int64_t in_floats = c * l.in_plane, image_floats = in_floats + o * l.out_plane;
+  // An even number of groups (two threads get equal shares), their sizes differing by at most one.
+  const int64_t per_group = std::max<int64_t>(1, kGroupPlaneBytes / (image_floats * 4));
+  const int64_t groups = std::min(g.batch, round_up((g.batch + per_group - 1) / per_group, 2));
+  float* sums = sum_buffer(std::max<int64_t>(groups, 1) * sum_floats);
+  if (groups == 0) std::fill_n(sums, sum_floats, 0.0f);
   const bool parallel = g.batch * l.out_plane * o * taps >= kDirectParallelMultiplyAdds;
-  float* buffer = plane_buffer(std::min(chunk, g.batch) * image_floats);
-  const int64_t item_count = static_cast<int64_t>(items.size());
 #pragma omp parallel num_threads(num_threads()) if (parallel)
   {
-    const int64_t team = omp_get_num_threads(), me = omp_get_thread_num();
-    const int64_t mine0 = item_count * me / team, mine1 = item_count * (me + 1) / team;
-    for (int64_t first = 0; first < g.batch; first += chunk) {
-      const int64_t count = std::min(chunk, g.batch - first);
-      const auto planes = [&](int64_t i) { return buffer + i * image_floats; };
+    float* planes = plane_buffer(image_floats);  // this thread's
 #pragma omp for schedule(static)
-      for (int64_t i = 0; i < count; ++i) {
-        const int64_t n = first + i;
-        to_planes(x + n * g.in_height * g.in_width * c, g.in_height, g.in_width, c, l, planes(i));
-        to_output_planes(dy + n * g.out_height * g.out_width * o, g.out_height, g.out_width, o, l,
-                         planes(i) + c * l.in_plane);
-      }
-      // Images outer (an image's planes stay in cache while this thread's items sweep them).
-      for (int64_t i = 0; i < count; ++i) {
-        const conv_direct::FilterSums w{planes(i), offsets.data(), planes(i) + c * l.in_plane, l.out_plane, l.vectors};
-        for (int64_t k = mine0; k < mine1; ++k) {
-          const Item& item = items[static_cast<size_t>(k)];
-          conv_direct::filter_sums(w, item.first_tap, item.taps, item.first_out, item.outs, sums + item.sums);
+    for (int64_t group = 0; group < groups; ++group) {
+      float* group_sums = sums + group * sum_floats;
+      std::fill_n(group_sums, sum_floats, 0.0f);
+      for (int64_t n = g.batch * group / groups; n < g.batch * (group + 1) / groups; ++n) {
+        to_planes(x + n * g.in_height * g.in_width * c, g.in_height, g.in_width, c, l, planes);
+        to_output_planes(dy + n * g.out_height * g.out_width * o, g.out_height, g.out_width, o, l, planes + in_floats);
+        const conv_direct::FilterSums w{planes, offsets.data(), planes + in_floats, l.out_plane, l.vectors};
+        for (const Item& item : items) {
+          conv_direct::filter_sums(w, item.first_tap, item.taps, item.first_out, item.outs, group_sums + item.sums);
         }
       }
-      // The next chunk's planes overwrite these.
-#pragma omp barrier
+    }
+    // Into group 0's sums, the other groups' in order.
+#pragma omp for schedule(static)
+    for (int64_t first = 0; first < sum_floats; first += kAddFloats) {
+      const int64_t last = std::min(sum_floats, first + kAddFloats);
+      for (int64_t group = 1; group < groups; ++group) {
+        const float* group_sums = sums + group * sum_floats;
+        for (int64_t f = first; f < last; ++f) sums[f] += group_sums[f];
+      }
     }
   }
   for (const Item& item : items) {

@@ -115,7 +115,11 @@ TEST_CASE("conv2d kernels: direct, and im2col and gemm, against the reference lo
 TEST_CASE("conv2d kernels: the same bits with 1 thread, 2 and 3") {
   const int threads = num_threads();
   Generator generator(22);
-  for (const ConvCase& c : conv_cases()) {
+  std::vector<ConvCase> cases = conv_cases();
+  // Big enough that the direct kernels run on several threads, with several groups of images.
+  cases.push_back(
+      {"batch 16, 16 -> 32 channels, 'same'", {16, 28, 28, 16}, {3, 3, 16, 32}, {{1, 1}, {1, 1}, Padding::same()}});
+  for (const ConvCase& c : cases) {
     INFO(c.label);
     const Tensor x = random_normal(c.x, generator);
     const Tensor k = random_normal(c.kernel, generator);
