@@ -2,6 +2,7 @@
 // persistent tapes, reset() and StopRecording, checked against formulas and finite differences.
 
 #include "autograd/tapegrad.hpp"
+#include "tests/autograd/check_values.hpp"
 
 #include <doctest/doctest.h>
 
@@ -18,20 +19,10 @@ namespace {
 using Inputs = std::vector<Tensor>;
 using ScalarFunction = std::function<Tensor(const Inputs&)>;
 
-Tensor f64(std::initializer_list<double> values) {
-  return Tensor(values, Shape{static_cast<int64_t>(values.size())}, DType::float64);
-}
+using testing::f64;
 
 void check_values(const Tensor& t, const std::vector<double>& expected, double tolerance = 1e-12) {
-  CHECK_MESSAGE(t.defined(), "expected a gradient, got an undefined tensor");
-  if (!t.defined()) return;
-  const std::vector<double> values = t.to_vector();
-  CHECK(values.size() == expected.size());
-  if (values.size() != expected.size()) return;
-  for (size_t i = 0; i < values.size(); ++i) {
-    INFO("element ", i, " of ", to_string(t));
-    CHECK(values[i] == doctest::Approx(expected[i]).epsilon(tolerance));
-  }
+  testing::check_values(t, expected, tolerance);
 }
 
 // d^n/dx^n of sum(f(x)) for an elementwise f: n tapes, each differentiating the one inside it.

@@ -1,6 +1,7 @@
 // GradientTape: TensorFlow's semantics, graph edge cases, nested tapes.
 
 #include "autograd/tapegrad.hpp"
+#include "tests/autograd/check_values.hpp"
 
 #include <doctest/doctest.h>
 
@@ -13,22 +14,10 @@ using namespace tapegrad;
 
 namespace {
 
-// Checks every element of `t` against `expected` within `tolerance` (relative and absolute).
-void check_values(const Tensor& t, const std::vector<double>& expected, double tolerance = 1e-6) {
-  // CHECK, not REQUIRE: one bad gradient must not hide the other subcases.
-  CHECK_MESSAGE(t.defined(), "expected a gradient, got an undefined tensor");
-  if (!t.defined()) return;
-  const std::vector<double> values = t.to_vector();
-  CHECK(values.size() == expected.size());
-  if (values.size() != expected.size()) return;
-  for (size_t i = 0; i < values.size(); ++i) {
-    INFO("element ", i, " of ", to_string(t));
-    CHECK(values[i] == doctest::Approx(expected[i]).epsilon(tolerance));
-  }
-}
+using testing::f64;
 
-Tensor f64(std::initializer_list<double> values) {
-  return Tensor(values, Shape{static_cast<int64_t>(values.size())}, DType::float64);
+void check_values(const Tensor& t, const std::vector<double>& expected, double tolerance = 1e-6) {
+  testing::check_values(t, expected, tolerance);
 }
 
 }  // namespace
