@@ -52,7 +52,9 @@ Tensor sigmoid(const Tensor& x) {
   if (!is_floating(x.dtype())) fail("sigmoid: expected a float32 or float64 tensor, got {}", dtype_name(x.dtype()));
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   kernels::sigmoid_forward(x, y);
-  return record(kSigmoid, {x}, y, [](const BackwardArgs& g) -> Grads { return {sigmoid_backprop(g.grad, g.output)}; });
+  return record(
+      kSigmoid, {x}, y, [](const BackwardArgs& g) -> Grads { return {sigmoid_backprop(g.grad, g.output)}; }, {},
+      InputUse::shapes);
 }
 
 const char* const kSigmoidBackprop = register_op("sigmoid_backprop");
@@ -73,13 +75,16 @@ Tensor sigmoid_backprop(const Tensor& dy, const Tensor& y) {
 const char* const kTanh = register_op("tanh");
 Tensor tanh(const Tensor& x) {
   Tensor y = kernels::map(x, kTanh, [](auto v) { return std::tanh(v); });
-  return record(kTanh, {x}, y, [](const BackwardArgs& g) -> Grads { return {g.grad * (1.0 - square(g.output))}; });
+  return record(
+      kTanh, {x}, y, [](const BackwardArgs& g) -> Grads { return {g.grad * (1.0 - square(g.output))}; }, {},
+      InputUse::shapes);
 }
 
 const char* const kSqrt = register_op("sqrt");
 Tensor sqrt(const Tensor& x) {
   Tensor y = kernels::map(x, kSqrt, [](auto v) { return std::sqrt(v); });
-  return record(kSqrt, {x}, y, [](const BackwardArgs& g) -> Grads { return {g.grad / (g.output * 2.0)}; });
+  return record(
+      kSqrt, {x}, y, [](const BackwardArgs& g) -> Grads { return {g.grad / (g.output * 2.0)}; }, {}, InputUse::shapes);
 }
 
 const char* const kClip = register_op("clip");

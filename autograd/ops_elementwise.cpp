@@ -16,17 +16,23 @@ using detail::register_op;
 const char* const kAdd = register_op("add");
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = kernels::zip(a, b, kAdd, [](auto u, auto v) { return u + v; });
-  return record(kAdd, {a, b}, std::move(y), [](const BackwardArgs& g) -> Grads {
-    return {g.needs(0) ? g.grad : Tensor{}, g.needs(1) ? g.grad : Tensor{}};
-  });
+  return record(
+      kAdd, {a, b}, std::move(y),
+      [](const BackwardArgs& g) -> Grads {
+        return {g.needs(0) ? g.grad : Tensor{}, g.needs(1) ? g.grad : Tensor{}};
+      },
+      {}, InputUse::shapes);
 }
 
 const char* const kSub = register_op("sub");
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor y = kernels::zip(a, b, kSub, [](auto u, auto v) { return u - v; });
-  return record(kSub, {a, b}, std::move(y), [](const BackwardArgs& g) -> Grads {
-    return {g.needs(0) ? g.grad : Tensor{}, g.needs(1) ? -g.grad : Tensor{}};
-  });
+  return record(
+      kSub, {a, b}, std::move(y),
+      [](const BackwardArgs& g) -> Grads {
+        return {g.needs(0) ? g.grad : Tensor{}, g.needs(1) ? -g.grad : Tensor{}};
+      },
+      {}, InputUse::shapes);
 }
 
 const char* const kMul = register_op("mul");
@@ -49,7 +55,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
 const char* const kNeg = register_op("neg");
 Tensor neg(const Tensor& x) {
   Tensor y = kernels::map(x, kNeg, [](auto v) { return -v; });
-  return record(kNeg, {x}, std::move(y), [](const BackwardArgs& g) -> Grads { return {-g.grad}; });
+  return record(
+      kNeg, {x}, std::move(y), [](const BackwardArgs& g) -> Grads { return {-g.grad}; }, {}, InputUse::shapes);
 }
 
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
@@ -111,7 +118,9 @@ Tensor pow(const Tensor& x, double exponent) {
 const char* const kExp = register_op("exp");
 Tensor exp(const Tensor& x) {
   Tensor y = kernels::map(x, kExp, [](auto v) { return std::exp(v); });
-  return record(kExp, {x}, std::move(y), [](const BackwardArgs& g) -> Grads { return {g.grad * g.output}; });
+  return record(
+      kExp, {x}, std::move(y), [](const BackwardArgs& g) -> Grads { return {g.grad * g.output}; }, {},
+      InputUse::shapes);
 }
 
 const char* const kLog = register_op("log");

@@ -62,21 +62,22 @@ Tensor concat(const std::vector<Tensor>& tensors, int axis) {
                           t.shape());
     start += t.shape()[k];
   }
-  return record(kConcat, tensors, y,
-                [](const BackwardArgs& g) -> Grads {
-                  const int axis_k = static_cast<int>(g.attrs[0]);
-                  Grads grads;
-                  int64_t begin = 0;
-                  for (size_t i = 0; i < g.inputs.size(); ++i) {
-                    const int64_t size = g.inputs[i].shape()[axis_k];
-                    std::vector<Slice> slices(static_cast<size_t>(axis_k) + 1);
-                    slices.back() = {begin, begin + size, 1};
-                    grads.push_back(g.needs(i) ? slice(g.grad, slices) : Tensor{});
-                    begin += size;
-                  }
-                  return grads;
-                },
-                {static_cast<double>(k)});
+  return record(
+      kConcat, tensors, y,
+      [](const BackwardArgs& g) -> Grads {
+        const int axis_k = static_cast<int>(g.attrs[0]);
+        Grads grads;
+        int64_t begin = 0;
+        for (size_t i = 0; i < g.inputs.size(); ++i) {
+          const int64_t size = g.input_shape(i)[axis_k];
+          std::vector<Slice> slices(static_cast<size_t>(axis_k) + 1);
+          slices.back() = {begin, begin + size, 1};
+          grads.push_back(g.needs(i) ? slice(g.grad, slices) : Tensor{});
+          begin += size;
+        }
+        return grads;
+      },
+      {static_cast<double>(k)}, InputUse::shapes);
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, int axis) {

@@ -18,12 +18,13 @@ Tensor softmax(const Tensor& x, int axis) {
     const Tensor e = exp(x - reduce_max(x, {k}, true));
     y = e / sum(e, k, true);
   }
-  return record(kSoftmax, {x}, y,
-                [](const BackwardArgs& g) -> Grads {
-                  const int axis_k = static_cast<int>(g.attrs[0]);
-                  return {g.output * (g.grad - sum(g.grad * g.output, axis_k, true))};
-                },
-                {static_cast<double>(k)});
+  return record(
+      kSoftmax, {x}, y,
+      [](const BackwardArgs& g) -> Grads {
+        const int axis_k = static_cast<int>(g.attrs[0]);
+        return {g.output * (g.grad - sum(g.grad * g.output, axis_k, true))};
+      },
+      {static_cast<double>(k)}, InputUse::shapes);
 }
 
 const char* const kLogSoftmax = register_op("log_softmax");
@@ -34,12 +35,13 @@ Tensor log_softmax(const Tensor& x, int axis) {
     StopRecording forward_only;
     y = x - logsumexp(x, {k}, true);
   }
-  return record(kLogSoftmax, {x}, y,
-                [](const BackwardArgs& g) -> Grads {
-                  const int axis_k = static_cast<int>(g.attrs[0]);
-                  return {g.grad - exp(g.output) * sum(g.grad, axis_k, true)};
-                },
-                {static_cast<double>(k)});
+  return record(
+      kLogSoftmax, {x}, y,
+      [](const BackwardArgs& g) -> Grads {
+        const int axis_k = static_cast<int>(g.attrs[0]);
+        return {g.grad - exp(g.output) * sum(g.grad, axis_k, true)};
+      },
+      {static_cast<double>(k)}, InputUse::shapes);
 }
 
 namespace {

@@ -88,9 +88,9 @@ Tensor avg_pool2d(const Tensor& x, const Pool2DOptions& options) {
   return record(
       kAvgPool2D, {x}, y,
       [](const BackwardArgs& b) -> Grads {
-        return {avg_pool2d_backprop(b.grad, b.input(0).shape(), pool_options(b.attrs))};
+        return {avg_pool2d_backprop(b.grad, b.input_shape(0), pool_options(b.attrs))};
       },
-      pool_attrs(options, g));
+      pool_attrs(options, g), InputUse::shapes);
 }
 
 const char* const kAvgPool2DBackprop = register_op("avg_pool2d_backprop");
@@ -103,7 +103,7 @@ Tensor avg_pool2d_backprop(const Tensor& dy, const Shape& input_shape, const Poo
   return record(
       kAvgPool2DBackprop, {dy}, dx,
       [](const BackwardArgs& b) -> Grads { return {avg_pool2d(b.grad, pool_options(b.attrs))}; },
-      pool_attrs(options, g));
+      pool_attrs(options, g), InputUse::shapes);
 }
 
 }  // namespace tapegrad

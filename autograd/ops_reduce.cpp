@@ -71,10 +71,10 @@ Tensor sum(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   return record(
       kSum, {x}, std::move(y),
       [](const BackwardArgs& g) -> Grads {
-        const Shape& in = g.input(0).shape();
+        const Shape& in = g.input_shape(0);
         return {broadcast_to(reshape(g.grad, kept_shape(in, g.attrs)), in)};
       },
-      mask_attrs(reduce, x.rank()));
+      mask_attrs(reduce, x.rank()), InputUse::shapes);
 }
 
 Tensor sum(const Tensor& x) { return sum(x, std::vector<int>{}, false); }

@@ -85,8 +85,9 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   if (shape.numel() != x.numel())
     fail("reshape: cannot reshape {} ({} elements) to {} ({} elements)", x.shape(), x.numel(), shape, shape.numel());
   if (shape == x.shape()) return x;
-  return record(kReshape, {x}, x.reshaped(shape),
-                [](const BackwardArgs& g) -> Grads { return {reshape(g.grad, g.input(0).shape())}; });
+  return record(
+      kReshape, {x}, x.reshaped(shape),
+      [](const BackwardArgs& g) -> Grads { return {reshape(g.grad, g.input_shape(0))}; }, {}, InputUse::shapes);
 }
 
 const char* const kTranspose = register_op("transpose");
@@ -115,7 +116,7 @@ Tensor transpose(const Tensor& x, const std::vector<int>& permutation) {
         for (size_t k = 0; k < g.attrs.size(); ++k) inverse[static_cast<size_t>(g.attrs[k])] = static_cast<int>(k);
         return {transpose(g.grad, inverse)};
       },
-      std::move(attrs));
+      std::move(attrs), InputUse::shapes);
 }
 
 Tensor transpose(const Tensor& x) {
@@ -132,8 +133,9 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   }
   if (x.shape() == shape) return x;
   Tensor y = gather_view(x, kernels::broadcast_view(x.shape(), shape), shape);
-  return record(kBroadcastTo, {x}, std::move(y),
-                [](const BackwardArgs& g) -> Grads { return {sum_to(g.grad, g.input(0).shape())}; });
+  return record(
+      kBroadcastTo, {x}, std::move(y),
+      [](const BackwardArgs& g) -> Grads { return {sum_to(g.grad, g.input_shape(0))}; }, {}, InputUse::shapes);
 }
 
 const char* const kSumTo = register_op("sum_to");
@@ -146,8 +148,9 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   const int lead = x.rank() - shape.rank();
   for (int k = 0; k < x.rank(); ++k) reduce[k] = k < lead || (shape.dims()[k - lead] == 1 && x.shape().dims()[k] != 1);
   Tensor y = kernels::reduce_sum(x, reduce).reshaped(shape);
-  return record(kSumTo, {x}, std::move(y),
-                [](const BackwardArgs& g) -> Grads { return {broadcast_to(g.grad, g.input(0).shape())}; });
+  return record(
+      kSumTo, {x}, std::move(y),
+      [](const BackwardArgs& g) -> Grads { return {broadcast_to(g.grad, g.input_shape(0))}; }, {}, InputUse::shapes);
 }
 
 const char* const kSlice = register_op("slice");
@@ -156,8 +159,8 @@ Tensor slice(const Tensor& x, const std::vector<Slice>& slices) {
   Tensor y = gather_view(x, r.view, r.shape);
   return record(
       kSlice, {x}, y,
-      [](const BackwardArgs& g) -> Grads { return {unslice(g.grad, g.input(0).shape(), slices_from_attrs(g.attrs))}; },
-      slice_attrs(r.slices));
+      [](const BackwardArgs& g) -> Grads { return {unslice(g.grad, g.input_shape(0), slices_from_attrs(g.attrs))}; },
+      slice_attrs(r.slices), InputUse::shapes);
 }
 
 Tensor rows(const Tensor& x, int64_t start, int64_t stop) {
@@ -178,7 +181,7 @@ Tensor unslice(const Tensor& x, const Shape& shape, const std::vector<Slice>& sl
   Tensor y = embed(x, shape, r.view);
   return record(
       kUnslice, {x}, y, [](const BackwardArgs& g) -> Grads { return {slice(g.grad, slices_from_attrs(g.attrs))}; },
-      slice_attrs(r.slices));
+      slice_attrs(r.slices), InputUse::shapes);
 }
 
 const char* const kPad = register_op("pad");
@@ -199,14 +202,14 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& before, const std::vecto
       kPad, {x}, y,
       [](const BackwardArgs& g) -> Grads {
         std::vector<Slice> inner;
-        const Shape& in = g.input(0).shape();
+        const Shape& in = g.input_shape(0);
         for (int k = 0; k < in.rank(); ++k) {
           const auto b = static_cast<int64_t>(g.attrs[static_cast<size_t>(k)]);
           inner.push_back({b, b + in.dims()[k], 1});
         }
         return {slice(g.grad, inner)};
       },
-      as_attrs(before));
+      as_attrs(before), InputUse::shapes);
 }
 
 const char* const kFlip = register_op("flip");
@@ -227,7 +230,7 @@ Tensor flip(const Tensor& x, const std::vector<int>& axes) {
   return record(
       kFlip, {x}, y,
       [](const BackwardArgs& g) -> Grads { return {flip(g.grad, std::vector<int>(g.attrs.begin(), g.attrs.end()))}; },
-      std::vector<double>(axes.begin(), axes.end()));
+      std::vector<double>(axes.begin(), axes.end()), InputUse::shapes);
 }
 
 }  // namespace tapegrad

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdlib>
 #include <iterator>
+#include <memory>
 #include <new>
 #include <type_traits>
 #include <utility>
@@ -11,6 +13,7 @@ namespace tapegrad {
 
 /// A vector that keeps up to N elements inline and moves to the heap only past them: tape entries
 /// and gradient lists are short, and a heap allocation per op would dominate small ops.
+/// `data_` points at the inline storage or at the heap block, so access needs no branch.
 template <typename T, size_t N>
 class SmallVector {
  public:
@@ -21,57 +24,53 @@ class SmallVector {
   template <typename... Values>
   requires(sizeof...(Values) > 0 && (std::is_convertible_v<Values, T> && ...))
       SmallVector(Values&&... values) {  // NOLINT: implicit, as a braced list is
-    (push_back(std::forward<Values>(values)), ...);
+    reserve(sizeof...(Values));
+    (emplace_back(std::forward<Values>(values)), ...);
   }
   /// The elements of `values`.
   SmallVector(const std::vector<T>& values) : SmallVector(values.begin(), values.end()) {}  // NOLINT: implicit
   /// The elements of [first, last).
   template <std::input_iterator It>
   SmallVector(It first, It last) {
-    for (; first != last; ++first) push_back(*first);
+    for (; first != last; ++first) emplace_back(*first);
   }
-  SmallVector(const SmallVector& other) {
-    for (const T& v : other) push_back(v);
-  }
-  SmallVector(SmallVector&& other) noexcept {
-    for (T& v : other) push_back(std::move(v));
-    other.clear();
-  }
+  SmallVector(const SmallVector& other) { append_copies(other); }
+  SmallVector(SmallVector&& other) noexcept { take(other); }
   SmallVector& operator=(const SmallVector& other) {
     if (this != &other) {
       clear();
-      for (const T& v : other) push_back(v);
+      append_copies(other);
     }
     return *this;
   }
   SmallVector& operator=(SmallVector&& other) noexcept {
     if (this != &other) {
-      clear();
-      for (T& v : other) push_back(std::move(v));
-      other.clear();
+      release();
+      take(other);
     }
     return *this;
   }
-  ~SmallVector() { clear(); }
+  ~SmallVector() { release(); }
 
-  /// Appends one element.
-  void push_back(T value) {
-    if (!spilled_ && size_ < N) {
-      new (inline_data() + size_) T(std::move(value));
-    } else {
-      if (!spilled_) spill();
-      spill_.push_back(std::move(value));
-    }
+  /// Appends one element, built from `args`.
+  template <typename... Args>
+  T& emplace_back(Args&&... args) {
+    if (size_ == capacity_) grow(2 * capacity_);
+    T* slot = new (data_ + size_) T(std::forward<Args>(args)...);
     ++size_;
+    return *slot;
   }
-  /// Removes every element.
+  /// Appends one element.
+  void push_back(const T& value) { emplace_back(value); }
+  /// Appends one element.
+  void push_back(T&& value) { emplace_back(std::move(value)); }
+  /// Makes room for `count` elements in all.
+  void reserve(size_t count) {
+    if (count > capacity_) grow(count);
+  }
+  /// Removes every element (the heap block, if any, is kept for reuse).
   void clear() {
-    if (spilled_) {
-      spill_.clear();
-      spilled_ = false;
-    } else {
-      for (size_t i = 0; i < size_; ++i) inline_data()[i].~T();
-    }
+    std::destroy_n(data_, size_);
     size_ = 0;
   }
   /// The number of elements.
@@ -79,36 +78,65 @@ class SmallVector {
   /// True when there are none.
   bool empty() const { return size_ == 0; }
   /// The elements, contiguous.
-  T* data() { return spilled_ ? spill_.data() : inline_data(); }
+  T* data() { return data_; }
   /// The elements, contiguous.
-  const T* data() const { return spilled_ ? spill_.data() : inline_data(); }
+  const T* data() const { return data_; }
   /// Element i.
-  T& operator[](size_t i) { return data()[i]; }
+  T& operator[](size_t i) { return data_[i]; }
   /// Element i.
-  const T& operator[](size_t i) const { return data()[i]; }
+  const T& operator[](size_t i) const { return data_[i]; }
   /// Iteration, in order.
-  T* begin() { return data(); }
-  T* end() { return data() + size_; }
-  const T* begin() const { return data(); }
-  const T* end() const { return data() + size_; }
+  T* begin() { return data_; }
+  T* end() { return data_ + size_; }
+  const T* begin() const { return data_; }
+  const T* end() const { return data_ + size_; }
 
  private:
   T* inline_data() { return std::launder(reinterpret_cast<T*>(storage_)); }
-  const T* inline_data() const { return std::launder(reinterpret_cast<const T*>(storage_)); }
-  // Moves the inline elements to the heap, where every later element goes too.
-  void spill() {
-    spill_.reserve(2 * N);
+  bool on_heap() const { return data_ != reinterpret_cast<const T*>(storage_); }
+  // Moves the elements to a heap block of `capacity`.
+  void grow(size_t capacity) {
+    T* block = static_cast<T*>(::operator new (capacity * sizeof(T), std::align_val_t{alignof(T)}));
     for (size_t i = 0; i < size_; ++i) {
-      spill_.push_back(std::move(inline_data()[i]));
-      inline_data()[i].~T();
+      new (block + i) T(std::move(data_[i]));
+      data_[i].~T();
     }
-    spilled_ = true;
+    free_heap();
+    data_ = block;
+    capacity_ = capacity;
+  }
+  void free_heap() {
+    if (on_heap()) ::operator delete (data_, std::align_val_t{alignof(T)});
+  }
+  void release() {
+    clear();
+    free_heap();
+    data_ = inline_data();
+    capacity_ = N;
+  }
+  void append_copies(const SmallVector& other) {
+    reserve(size_ + other.size_);
+    for (const T& v : other) emplace_back(v);
+  }
+  // Takes other's elements: its heap block as it is, or its inline elements one by one.
+  void take(SmallVector& other) {
+    if (other.on_heap()) {
+      data_ = other.data_;
+      size_ = other.size_;
+      capacity_ = other.capacity_;
+      other.data_ = other.inline_data();
+      other.size_ = 0;
+      other.capacity_ = N;
+      return;
+    }
+    for (T& v : other) emplace_back(std::move(v));
+    other.clear();
   }
 
   alignas(T) unsigned char storage_[N * sizeof(T)];
+  T* data_ = inline_data();
   size_t size_ = 0;
-  bool spilled_ = false;
-  std::vector<T> spill_;
+  size_t capacity_ = N;
 };
 
 }  // namespace tapegrad

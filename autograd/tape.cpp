@@ -23,14 +23,14 @@ std::vector<StopRecording*>& active_pauses() {
 }
 
 // Tensor and variable ids to the tape's node numbers: open addressing with linear probing
-// (ids start at 1, so 0 marks an empty slot). Faster than a node-based hash set on every op.
+// (a slot stamped with an older generation is empty). Faster than a node-based hash set on every op.
 class IdIndex {
  public:
   int32_t find(uint64_t id) const {
     if (slots_.empty()) return -1;
     for (size_t i = hash(id);; i = (i + 1) & mask()) {
+      if (empty(slots_[i])) return -1;
       if (slots_[i].id == id) return slots_[i].node;
-      if (slots_[i].id == 0) return -1;
     }
   }
   void insert(uint64_t id, int32_t node) { slot(id) = node; }
@@ -40,23 +40,29 @@ class IdIndex {
     if (found < 0) found = node;
     return found;
   }
+  // Forgets every id in O(1): slots of an older generation count as empty.
   void clear() {
-    if (count_ > 0) std::fill(slots_.begin(), slots_.end(), Slot{});
     count_ = 0;
+    if (++generation_ == 0) {  // wrapped: old stamps could look current again
+      std::fill(slots_.begin(), slots_.end(), Slot{});
+      generation_ = 1;
+    }
   }
 
  private:
   struct Slot {
     uint64_t id = 0;
     int32_t node = -1;
+    uint32_t generation = 0;
   };
+  bool empty(const Slot& s) const { return s.generation != generation_; }
   // The node of `id`'s slot, claimed for it (node -1) when absent.
   int32_t& slot(uint64_t id) {
     if (2 * (count_ + 1) > slots_.size()) grow();
     size_t i = hash(id);
-    while (slots_[i].id != 0 && slots_[i].id != id) i = (i + 1) & mask();
-    if (slots_[i].id == 0) {
-      slots_[i].id = id;
+    while (!empty(slots_[i]) && slots_[i].id != id) i = (i + 1) & mask();
+    if (empty(slots_[i])) {
+      slots_[i] = {id, -1, generation_};
       ++count_;
     }
     return slots_[i].node;
@@ -65,14 +71,17 @@ class IdIndex {
   size_t hash(uint64_t id) const { return static_cast<size_t>((id * 0x9e3779b97f4a7c15ULL) >> 17) & mask(); }
   void grow() {
     std::vector<Slot> old = std::move(slots_);
+    const uint32_t old_generation = generation_;
     slots_.assign(std::max<size_t>(16, 2 * old.size()), Slot{});
+    generation_ = 1;
     count_ = 0;
     for (const Slot& s : old) {
-      if (s.id != 0) insert(s.id, s.node);
+      if (s.generation == old_generation) insert(s.id, s.node);
     }
   }
   std::vector<Slot> slots_;
   size_t count_ = 0;
+  uint32_t generation_ = 1;
 };
 
 }  // namespace
@@ -88,8 +97,7 @@ struct detail::TapeStorage {
   std::vector<TapeEntry> entries;
   std::vector<Node> nodes;
   IdIndex index;
-  std::vector<Tensor> watched_tensors;  // keeps watched tensors (and so their ids) alive
-  std::vector<Variable> watched_variables;
+  std::vector<uint64_t> watched_ids;                     // in watch order (ids are never reused: nothing is kept alive)
   std::vector<std::pair<uint64_t, std::string>> labels;  // printout names given to watch()
   // Scratch of `gradient`, kept to reuse its memory: per node, its gradient so far and whether it
   // is a source or depends on one; per entry, whether it lies on a path from a source.
@@ -105,8 +113,7 @@ struct detail::TapeStorage {
     entries.clear();
     nodes.clear();
     index.clear();
-    watched_tensors.clear();
-    watched_variables.clear();
+    watched_ids.clear();
     labels.clear();
   }
 };
@@ -142,12 +149,12 @@ detail::TapeStorage* take_storage() {
 // How a printout names an entry's input: the entry that made it, a watched source, a variable
 // (for a read), or a constant.
 std::string input_name(const GradientTape& tape, const TapeEntry& entry, size_t input) {
-  const uint64_t id = entry.input_ids[input];
+  const uint64_t id = entry.inputs[input].id;
   if (const int64_t producer = tape.producer(id); producer >= 0) return fmt::format("[{}]", producer);
   const std::string label = tape.label(id);
   if (std::string_view(entry.op) == "read_variable") return fmt::format("variable {}", label);
-  if (!label.empty()) return fmt::format("{} {}", label, entry.inputs[input].shape());
-  return fmt::format("const {}", entry.inputs[input].shape());
+  if (!label.empty()) return fmt::format("{} {}", label, entry.inputs[input].shape);
+  return fmt::format("const {}", entry.inputs[input].shape);
 }
 
 std::string entry_line(const GradientTape& tape, size_t e) {
@@ -207,7 +214,7 @@ std::string to_dot(const GradientTape& tape) {
         out += fmt::format("  e{} -> e{};\n", name.substr(1, name.size() - 2), e);
         continue;
       }
-      const uint64_t id = entry.input_ids[i];
+      const uint64_t id = entry.inputs[i].id;
       if (leaves.insert(id).second) {
         out += fmt::format("  t{} [shape=ellipse{}, label=\"{}\"];\n", id,
                            name.starts_with("const") ? "" : ", style=bold", name);
@@ -247,10 +254,7 @@ bool GradientTape::watches(uint64_t id) const {
 }
 
 std::unordered_set<uint64_t> GradientTape::watched() const {
-  std::unordered_set<uint64_t> ids;
-  for (const Tensor& t : storage_->watched_tensors) ids.insert(t.id());
-  for (const Variable& v : storage_->watched_variables) ids.insert(v.id());
-  return ids;
+  return {storage_->watched_ids.begin(), storage_->watched_ids.end()};
 }
 
 std::string GradientTape::label(uint64_t id) const {
@@ -271,8 +275,8 @@ void GradientTape::watch(const Tensor& tensor, const std::string& name) {
   const int32_t n = add_node(tensor.id());
   auto& watch_order = storage_->nodes[static_cast<size_t>(n)].watch_order;
   if (watch_order >= 0) return;
-  watch_order = static_cast<int32_t>(storage_->watched_tensors.size() + storage_->watched_variables.size());
-  storage_->watched_tensors.push_back(tensor);
+  watch_order = static_cast<int32_t>(storage_->watched_ids.size());
+  storage_->watched_ids.push_back(tensor.id());
   if (!name.empty()) storage_->labels.emplace_back(tensor.id(), name);
 }
 
@@ -281,21 +285,26 @@ void GradientTape::watch(const Variable& variable) {
   const int32_t n = add_node(variable.id());
   auto& watch_order = storage_->nodes[static_cast<size_t>(n)].watch_order;
   if (watch_order >= 0) return;
-  watch_order = static_cast<int32_t>(storage_->watched_tensors.size() + storage_->watched_variables.size());
-  storage_->watched_variables.push_back(variable);
+  watch_order = static_cast<int32_t>(storage_->watched_ids.size());
+  storage_->watched_ids.push_back(variable.id());
   storage_->labels.emplace_back(variable.id(), variable.name());
 }
 
 void GradientTape::append(const char* op, std::span<const TapeInput> inputs, const Tensor& output, BackwardFn backward,
-                          std::span<const double> attrs) {
-  if (std::ranges::none_of(inputs, [&](const TapeInput& input) { return tracks(input.id); })) return;
-  // Built where it stays: a TapeEntry holds several small vectors, and moving one costs as much
-  // as a small op.
+                          std::span<const double> attrs, InputUse input_use) {
+  // Built where it stays (a TapeEntry holds several small vectors, and moving one costs as much
+  // as a small op), and taken back when the tape tracks none of the inputs.
   TapeEntry& entry = storage_->entries.emplace_back(op, backward);
+  bool tracked = false;
   for (const TapeInput& input : inputs) {
-    entry.inputs.push_back(*input.tensor);
-    entry.input_ids.push_back(input.id);
-    entry.input_nodes.push_back(node(input.id));
+    const Tensor& t = *input.tensor;
+    const EntryInput& kept = entry.inputs.emplace_back(input_use == InputUse::values ? t : Tensor{}, input.id,
+                                                       node(input.id), t.dtype(), t.shape());
+    tracked |= kept.node >= 0;
+  }
+  if (!tracked) {
+    storage_->entries.pop_back();
+    return;
   }
   entry.output = output;
   entry.output_node = add_node(output.id());
@@ -311,7 +320,7 @@ void GradientTape::record_read(const Variable& variable, const Tensor& value) {
   }
   if (tracks(value.id())) return;  // this value was read already: one entry is enough
   const TapeInput input{&value, variable.id()};
-  append("read_variable", {&input, 1}, value, identity_backward, {});
+  append("read_variable", {&input, 1}, value, identity_backward, {}, InputUse::shapes);
 }
 
 namespace {
@@ -322,23 +331,34 @@ bool any_recording() {
 }
 
 template <typename Tensors>
-Tensor record_on_tapes(const char* op, const Tensors& inputs, Tensor output, BackwardFn backward, const Attrs& attrs) {
+Tensor record_on_tapes(const char* op, const Tensors& inputs, Tensor output, BackwardFn backward, const Attrs& attrs,
+                       InputUse input_use) {
   if (!is_floating(output.dtype()) || !any_recording()) return output;
   SmallVector<TapeInput, 3> list;
   for (const Tensor& t : inputs) list.push_back({&t, t.id()});
   for (GradientTape* tape : tape_stack()) {
-    if (tape->recording()) tape->append(op, {list.data(), list.size()}, output, backward, {attrs.data(), attrs.size()});
+    if (tape->recording()) {
+      tape->append(op, {list.data(), list.size()}, output, backward, {attrs.data(), attrs.size()}, input_use);
+    }
   }
   return output;
 }
 }  // namespace
 
-Tensor record(const char* op, InputList inputs, Tensor output, BackwardFn backward, const Attrs& attrs) {
-  return record_on_tapes(op, inputs, std::move(output), backward, attrs);
+Tensor record(const char* op, InputList inputs, Tensor output, BackwardFn backward, const Attrs& attrs,
+              InputUse input_use) {
+  return record_on_tapes(op, inputs, std::move(output), backward, attrs, input_use);
 }
 
-Tensor record(const char* op, std::span<const Tensor> inputs, Tensor output, BackwardFn backward, const Attrs& attrs) {
-  return record_on_tapes(op, inputs, std::move(output), backward, attrs);
+Tensor record(const char* op, std::span<const Tensor> inputs, Tensor output, BackwardFn backward, const Attrs& attrs,
+              InputUse input_use) {
+  return record_on_tapes(op, inputs, std::move(output), backward, attrs, input_use);
+}
+
+void BackwardArgs::fail_not_kept(size_t i) const {
+  fail("backward of {}: reads input {} ({} {}), but the op was recorded with InputUse::shapes, which keeps only "
+       "its shape (record it with InputUse::values)",
+       op, i, inputs[i].shape, dtype_name(inputs[i].dtype));
 }
 
 void GradientTape::begin_gradient(const char* caller) {
@@ -374,9 +394,23 @@ std::vector<Tensor> GradientTape::gradient(const Tensor& target, std::span<const
   return results;
 }
 
+namespace {
+// The default seed: ones of the target's shape. A training loop asks for the same small shape
+// every step, so each thread keeps its last small seed of each dtype (tensors never change, so
+// handing out the same one is safe).
+Tensor ones_seed(const Tensor& target) {
+  constexpr int64_t kMostCachedElements = 64;
+  if (target.numel() > kMostCachedElements) return ones_like(target);
+  thread_local Tensor cached[2];  // float32, float64
+  Tensor& seed = cached[target.dtype() == DType::float64 ? 1 : 0];
+  if (!seed.defined() || seed.shape() != target.shape()) seed = ones_like(target);
+  return seed;
+}
+}  // namespace
+
 void GradientTape::compute(const Tensor& target, std::span<const Source> sources, const GradientOptions& options,
                            std::span<Tensor> results) {
-  Tensor seed = options.output_gradients ? *options.output_gradients : ones_like(target);
+  Tensor seed = options.output_gradients ? *options.output_gradients : ones_seed(target);
 
   // The ops of the backward sweep are recorded by outer tapes that watch them, never by this one.
   ++paused_;
@@ -388,15 +422,17 @@ void GradientTape::compute(const Tensor& target, std::span<const Source> sources
   detail::TapeStorage& s = *storage_;
   const size_t node_count = s.nodes.size();
   s.sweep.assign(node_count, {});
+  SmallVector<int32_t, 1> source_nodes;
   for (const Source& source : sources) {
-    if (const int32_t n = node(source.id()); n >= 0) s.sweep[n].is_source = s.sweep[n].reaches_source = true;
+    const int32_t n = source_nodes.emplace_back(node(source.id()));
+    if (n >= 0) s.sweep[n].is_source = s.sweep[n].reaches_source = true;
   }
   // Forward over the entries: which lie on a path from a source.
   s.on_path.assign(s.entries.size(), 0);
   for (size_t e = 0; e < s.entries.size(); ++e) {
     const TapeEntry& entry = s.entries[e];
-    for (int32_t n : entry.input_nodes) {
-      if (n >= 0 && s.sweep[n].reaches_source) s.on_path[e] = 1;
+    for (const EntryInput& input : entry.inputs) {
+      if (input.node >= 0 && s.sweep[input.node].reaches_source) s.on_path[e] = 1;
     }
     if (s.on_path[e] != 0) s.sweep[entry.output_node].reaches_source = true;
   }
@@ -413,12 +449,15 @@ void GradientTape::compute(const Tensor& target, std::span<const Source> sources
     const Tensor upstream = s.sweep[entry.output_node].is_source ? out_grad : std::move(out_grad);
 
     needed.clear();
-    for (int32_t n : entry.input_nodes) needed.push_back(n >= 0 && s.sweep[n].reaches_source ? 1 : 0);
+    for (const EntryInput& input : entry.inputs) {
+      needed.push_back(input.node >= 0 && s.sweep[input.node].reaches_source ? 1 : 0);
+    }
     const BackwardArgs args{upstream,
                             {entry.inputs.data(), entry.inputs.size()},
                             entry.output,
                             {needed.data(), needed.size()},
-                            {entry.attrs.data(), entry.attrs.size()}};
+                            {entry.attrs.data(), entry.attrs.size()},
+                            entry.op};
     Grads input_grads = entry.backward(args);
     if (input_grads.size() != entry.inputs.size()) {
       fail("GradientTape::gradient: the backward of {} returned {} gradients for {} inputs", entry.op,
@@ -426,22 +465,22 @@ void GradientTape::compute(const Tensor& target, std::span<const Source> sources
     }
     for (size_t i = 0; i < input_grads.size(); ++i) {
       Tensor& g = input_grads[i];
-      const Tensor& input = entry.inputs[i];
-      if (needed[i] != 0 && g.defined() && g.shape() != input.shape()) {
-        g = sum_to(g, input.shape());  // the one place broadcasting is undone
+      const Shape& input_shape = entry.inputs[i].shape;
+      if (needed[i] != 0 && g.defined() && g.shape() != input_shape) {
+        g = sum_to(g, input_shape);  // the one place broadcasting is undone
       }
     }
     if (options.trace) options.trace(trace_line(*this, e, upstream, input_grads, {needed.data(), needed.size()}));
     for (size_t i = 0; i < input_grads.size(); ++i) {
       Tensor& g = input_grads[i];
       if (needed[i] == 0 || !g.defined()) continue;
-      Tensor& slot = s.sweep[entry.input_nodes[i]].grad;
+      Tensor& slot = s.sweep[entry.inputs[i].node].grad;
       slot = slot.defined() ? slot + g : std::move(g);  // the first gradient is handed over, not copied
     }
   }
 
   for (size_t i = 0; i < sources.size(); ++i) {
-    const int32_t n = node(sources[i].id());
+    const int32_t n = source_nodes[i];
     if (n >= 0 && s.sweep[n].grad.defined()) {
       // Handed over, unless the same source is listed again further on.
       const auto later = sources.subspan(i + 1);

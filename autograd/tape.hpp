@@ -20,17 +20,40 @@ using Grads = SmallVector<Tensor, 3>;
 /// An op's numeric attributes (axes, exponents, bounds), kept on its tape entry.
 using Attrs = SmallVector<double, 8>;
 
+/// What an op's backward reads of its inputs. Every entry keeps its inputs' ids, shapes and
+/// dtypes; it keeps the input tensors themselves (and so their elements) alive only for `values`.
+enum class InputUse : uint8_t { values, shapes };
+
+/// One input of a recorded op, as its tape entry keeps it.
+struct EntryInput {
+  Tensor value;  ///< the input itself; undefined when the op's backward reads only shapes
+  uint64_t id;   ///< its id (a variable's id for a variable read)
+  int32_t node;  ///< the tape's node of the input, -1 when untracked
+  DType dtype;   ///< its dtype
+  Shape shape;   ///< its shape
+};
+
 /// What an op's backward sees: the upstream gradient, the op's inputs and its output.
 struct BackwardArgs {
-  const Tensor& grad;              ///< d(target)/d(output)
-  std::span<const Tensor> inputs;  ///< the op's inputs, as recorded
-  const Tensor& output;            ///< the op's output
-  std::span<const char> needed;    ///< needed[i] != 0: input i leads to a source (skip the others)
-  std::span<const double> attrs;   ///< the op's numeric attributes, as recorded
-  /// Input i.
-  const Tensor& input(size_t i) const { return inputs[i]; }
+  const Tensor& grad;                  ///< d(target)/d(output)
+  std::span<const EntryInput> inputs;  ///< the op's inputs, as recorded
+  const Tensor& output;                ///< the op's output
+  std::span<const char> needed;        ///< needed[i] != 0: input i leads to a source (skip the others)
+  std::span<const double> attrs;       ///< the op's numeric attributes, as recorded
+  const char* op;                      ///< the op's name, for errors
+  /// Input i; an error for an op recorded with InputUse::shapes.
+  const Tensor& input(size_t i) const {
+    if (!inputs[i].value.defined()) [[unlikely]]
+      fail_not_kept(i);
+    return inputs[i].value;
+  }
+  /// The shape of input i.
+  const Shape& input_shape(size_t i) const { return inputs[i].shape; }
   /// True when the gradient for input i is needed.
   bool needs(size_t i) const { return needed[i] != 0; }
+
+ private:
+  [[noreturn]] void fail_not_kept(size_t i) const;
 };
 
 /// An op's backward: input gradients, expressed with tapegrad ops so that tapes can nest.
@@ -42,14 +65,12 @@ struct TapeEntry {
   /// would first zero the inline storage of every small vector, some 300 bytes per op.)
   TapeEntry(const char* op_name, BackwardFn backward_fn) : op(op_name), backward(backward_fn) {}
 
-  const char* op;                       ///< the op's name
-  SmallVector<Tensor, 3> inputs;        ///< inputs, kept alive for backward
-  SmallVector<uint64_t, 3> input_ids;   ///< ids of the inputs (a variable's id for a variable read)
-  SmallVector<int32_t, 3> input_nodes;  ///< the tape's node of each input, -1 when untracked
-  Tensor output;                        ///< the op's output
-  int32_t output_node = -1;             ///< the tape's node of the output
-  BackwardFn backward;                  ///< the op's gradient rule
-  Attrs attrs;                          ///< the op's numeric attributes
+  const char* op;                     ///< the op's name
+  SmallVector<EntryInput, 3> inputs;  ///< what went in
+  Tensor output;                      ///< the op's output
+  int32_t output_node = -1;           ///< the tape's node of the output
+  BackwardFn backward;                ///< the op's gradient rule
+  Attrs attrs;                        ///< the op's numeric attributes
 };
 
 /// An input of an op being recorded (internal): the caller's tensor, and the id the tape knows it
@@ -170,7 +191,7 @@ class GradientTape {
   /// Appends `output = op(inputs)` when this tape tracks one of the inputs; the entry is built in
   /// place (internal to ops; use `record`).
   void append(const char* op, std::span<const TapeInput> inputs, const Tensor& output, BackwardFn backward,
-              std::span<const double> attrs);
+              std::span<const double> attrs, InputUse input_use);
   /// Records a read of `variable` when this tape watches it (internal to Variable).
   void record_read(const Variable& variable, const Tensor& value);
   /// True while the tape records.
@@ -217,10 +238,11 @@ using InputList = std::initializer_list<std::reference_wrapper<const Tensor>>;
 
 /// Records `output = op(inputs)` on every active tape that tracks one of the inputs; returns
 /// `output`. This is how an op definition registers its gradient rule.
-Tensor record(const char* op, InputList inputs, Tensor output, BackwardFn backward, const Attrs& attrs = {});
+Tensor record(const char* op, InputList inputs, Tensor output, BackwardFn backward, const Attrs& attrs = {},
+              InputUse input_use = InputUse::values);
 /// As above, for a list of inputs of any length.
 Tensor record(const char* op, std::span<const Tensor> inputs, Tensor output, BackwardFn backward,
-              const Attrs& attrs = {});
+              const Attrs& attrs = {}, InputUse input_use = InputUse::values);
 
 }  // namespace tapegrad
 

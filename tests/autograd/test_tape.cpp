@@ -50,9 +50,43 @@ TEST_CASE("GradientTape: watch") {
     CHECK(std::string(tape.entries()[1].op) == "add");
     CHECK(std::string(tape.entries()[2].op) == "exp");
     CHECK(tape.entries()[2].output.id() == y.id());
-    CHECK(tape.entries()[1].input_ids[0] == tape.entries()[0].output.id());
-    CHECK(tape.entries()[1].input_ids[1] == x.id());
+    CHECK(tape.entries()[1].inputs[0].id == tape.entries()[0].output.id());
+    CHECK(tape.entries()[1].inputs[1].id == x.id());
+    CHECK(tape.entries()[1].inputs[1].shape == x.shape());
   }
+}
+
+TEST_CASE("GradientTape: entries keep inputs only when the backward reads them") {
+  Tensor x({1, 2}, {2});
+  GradientTape tape;
+  tape.watch(x);
+  SUBCASE("add reads shapes only: its inputs are not held") {
+    Tensor y = x + 1.0;
+    Tensor z = y + x;
+    const TapeEntry& entry = tape.entries().back();
+    CHECK_FALSE(entry.inputs[0].value.defined());
+    CHECK(entry.inputs[0].id == y.id());
+    CHECK(entry.inputs[0].shape == Shape{2});
+    CHECK(entry.inputs[0].dtype == DType::float32);
+    y = Tensor{};  // the entry does not keep it alive, and the gradient still flows through it
+    check_values(tape.gradient(z, x), {2, 2});
+  }
+  SUBCASE("mul reads its inputs: they are held") {
+    const Tensor z = x * x;
+    CHECK(tape.entries().back().inputs[0].value.id() == x.id());
+    check_values(tape.gradient(z, x), {2, 4});
+  }
+}
+
+TEST_CASE("GradientTape: a backward that reads an input its op did not keep is an error") {
+  const Tensor x({1, -2, 3}, {3});
+  GradientTape tape;
+  tape.watch(x);
+  const Tensor y = record(
+      "shapes_only_square", {x}, square(x).to(DType::float32),
+      [](const BackwardArgs& g) -> Grads { return {g.grad * g.input(0) * 2.0}; }, {}, InputUse::shapes);
+  CHECK_THROWS_WITH_AS(tape.gradient(y, x),
+                       doctest::Contains("backward of shapes_only_square: reads input 0 (3 float32)"), Error);
 }
 
 TEST_CASE("GradientTape: variables") {
