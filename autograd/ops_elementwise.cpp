@@ -19,7 +19,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
   return record(
       kAdd, {a, b}, std::move(y),
       [](const BackwardArgs& g) -> Grads {
-        return {g.needs(0) ? g.grad : Tensor{}, g.needs(1) ? g.grad : Tensor{}};
+        return {g.grad_if_needed(0), g.grad_if_needed(1)};
       },
       {}, InputUse::shapes);
 }
@@ -30,7 +30,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
   return record(
       kSub, {a, b}, std::move(y),
       [](const BackwardArgs& g) -> Grads {
-        return {g.needs(0) ? g.grad : Tensor{}, g.needs(1) ? -g.grad : Tensor{}};
+        return {g.grad_if_needed(0), g.needs(1) ? -g.grad : Tensor{}};
       },
       {}, InputUse::shapes);
 }

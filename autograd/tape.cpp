@@ -298,7 +298,7 @@ void GradientTape::append(const char* op, std::span<const TapeInput> inputs, con
   bool tracked = false;
   for (const TapeInput& input : inputs) {
     const Tensor& t = *input.tensor;
-    const EntryInput& kept = entry.inputs.emplace_back(input_use == InputUse::values ? t : Tensor{}, input.id,
+    const EntryInput& kept = entry.inputs.emplace_back(input_use == InputUse::values ? Tensor(t) : Tensor{}, input.id,
                                                        node(input.id), t.dtype(), t.shape());
     tracked |= kept.node >= 0;
   }
@@ -487,7 +487,7 @@ void GradientTape::compute(const Tensor& target, std::span<const Source> sources
       const bool again = std::ranges::any_of(later, [&](const Source& other) { return other.id() == sources[i].id(); });
       results[i] = again ? s.sweep[n].grad : std::move(s.sweep[n].grad);
     } else if (options.unconnected_gradients == UnconnectedGradients::zero) {
-      results[i] = zeros_like(sources[i].like());
+      results[i] = zeros(sources[i].shape(), sources[i].dtype());
     } else {
       results[i] = Tensor{};
     }
@@ -528,7 +528,7 @@ Tensor indicator(const Shape& shape, DType dtype, std::span<const int64_t> ones)
 }
 
 Tensor gradient_or_zeros(const Tensor& grad, const Source& source) {
-  return grad.defined() ? grad : zeros_like(source.like());
+  return grad.defined() ? grad : zeros(source.shape(), source.dtype());
 }
 }  // namespace
 
@@ -543,12 +543,12 @@ Tensor GradientTape::jacobian(const Tensor& target, const Source& source, Unconn
     Tensor row;
     compute(target, {&source, 1}, seeded, {&row, 1});
     connected = connected || row.defined();
-    rows.push_back(reshape(gradient_or_zeros(row, source), Shape{source.like().numel()}));
+    rows.push_back(reshape(gradient_or_zeros(row, source), Shape{source.shape().numel()}));
   }
   if (!connected && unconnected == UnconnectedGradients::none) return {};
   Shape shape = target.shape();
-  for (int64_t d : source.like().shape().dims()) shape.push_back(d);
-  if (rows.empty()) return zeros(shape, source.like().dtype());
+  for (int64_t d : source.shape().dims()) shape.push_back(d);
+  if (rows.empty()) return zeros(shape, source.dtype());
   return reshape(stack(rows), shape);
 }
 
@@ -556,7 +556,7 @@ Tensor GradientTape::batch_jacobian(const Tensor& target, const Source& source, 
   check_target(target, {}, "batch_jacobian");
   begin_gradient("batch_jacobian");
   const Shape& ts = target.shape();
-  const Shape& ss = source.like().shape();
+  const Shape& ss = source.shape();
   if (ts.rank() < 1 || ss.rank() < 1 || ts[0] != ss[0]) {
     fail("GradientTape::batch_jacobian: target {} and source {}; expected one batch size on the first axis", ts, ss);
   }
@@ -578,7 +578,7 @@ Tensor GradientTape::batch_jacobian(const Tensor& target, const Source& source, 
   Shape shape{batch};
   for (int k = 1; k < ts.rank(); ++k) shape.push_back(ts[k]);
   for (int k = 1; k < ss.rank(); ++k) shape.push_back(ss[k]);
-  if (columns.empty()) return zeros(shape, source.like().dtype());
+  if (columns.empty()) return zeros(shape, source.dtype());
   return reshape(stack(columns, 1), shape);
 }
 

@@ -51,6 +51,12 @@ struct BackwardArgs {
   const Shape& input_shape(size_t i) const { return inputs[i].shape; }
   /// True when the gradient for input i is needed.
   bool needs(size_t i) const { return needed[i] != 0; }
+  /// The upstream gradient itself when input i needs it, else none: for ops that pass it on.
+  /// (`needs(i) ? grad : Tensor{}` would be a const prvalue, which is copied once more.)
+  Tensor grad_if_needed(size_t i) const {
+    if (!needs(i)) return {};
+    return grad;
+  }
 
  private:
   [[noreturn]] void fail_not_kept(size_t i) const;
@@ -116,17 +122,21 @@ struct RecycleTapeStorage {
 class Source {
  public:
   /// A watched tensor.
-  Source(const Tensor& tensor) : id_(tensor.id()), like_(tensor) {}  // NOLINT: implicit by design
+  Source(const Tensor& tensor) : id_(tensor.id()), shape_(tensor.shape()), dtype_(tensor.dtype()) {}  // NOLINT
   /// A variable.
-  Source(const Variable& variable) : id_(variable.id()), like_(variable.value()) {}  // NOLINT
+  Source(const Variable& variable) : Source(variable.value()) { id_ = variable.id(); }  // NOLINT
   /// The id the tape knows it by.
   uint64_t id() const { return id_; }
-  /// A tensor of the source's shape and dtype (for zeros).
-  const Tensor& like() const { return like_; }
+  /// The source's shape (of its zero gradient, say).
+  const Shape& shape() const { return shape_; }
+  /// The source's dtype.
+  DType dtype() const { return dtype_; }
 
  private:
+  // Id, shape and dtype only: holding the tensor would cost two reference-count updates per call.
   uint64_t id_;
-  Tensor like_;
+  Shape shape_;
+  DType dtype_;
 };
 
 /// Records the ops run on watched tensors while it is alive, then computes gradients by walking
