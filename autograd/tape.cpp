@@ -14,7 +14,7 @@ std::vector<GradientTape*>& tape_stack() {
   return stack;
 }
 
-Grads identity_backward(const BackwardArgs& b) { return {b.grad}; }
+Grads identity_backward(const BackwardArgs& b) { return {b.grad_if_needed(0)}; }
 
 // The StopRecording scopes alive on this thread: a tape that ends inside one leaves its list.
 std::vector<StopRecording*>& active_pauses() {
@@ -26,8 +26,8 @@ std::vector<StopRecording*>& active_pauses() {
 // (a slot stamped with an older generation is empty). Faster than a node-based hash set on every op.
 class IdIndex {
  public:
+  IdIndex() : slots_(16) {}
   int32_t find(uint64_t id) const {
-    if (slots_.empty()) return -1;
     for (size_t i = hash(id);; i = (i + 1) & mask()) {
       if (empty(slots_[i])) return -1;
       if (slots_[i].id == id) return slots_[i].node;
@@ -72,7 +72,7 @@ class IdIndex {
   void grow() {
     std::vector<Slot> old = std::move(slots_);
     const uint32_t old_generation = generation_;
-    slots_.assign(std::max<size_t>(16, 2 * old.size()), Slot{});
+    slots_.assign(2 * old.size(), Slot{});
     generation_ = 1;
     count_ = 0;
     for (const Slot& s : old) {
@@ -270,7 +270,7 @@ int64_t GradientTape::producer(uint64_t id) const {
   return n < 0 ? -1 : storage_->nodes[static_cast<size_t>(n)].producer;
 }
 
-void GradientTape::watch(const Tensor& tensor, const std::string& name) {
+void GradientTape::watch(const Tensor& tensor, std::string_view name) {
   if (!is_floating(tensor.dtype())) return;  // integer tensors have no gradient and are never watched
   const int32_t n = add_node(tensor.id());
   auto& watch_order = storage_->nodes[static_cast<size_t>(n)].watch_order;
@@ -446,7 +446,7 @@ void GradientTape::compute(const Tensor& target, std::span<const Source> sources
     Tensor& out_grad = s.sweep[entry.output_node].grad;
     if (!out_grad.defined()) continue;
     // A source's gradient stays for the results; any other is consumed here, and freed early.
-    const Tensor upstream = s.sweep[entry.output_node].is_source ? out_grad : std::move(out_grad);
+    Tensor upstream = s.sweep[entry.output_node].is_source ? out_grad : std::move(out_grad);
 
     needed.clear();
     for (const EntryInput& input : entry.inputs) {
@@ -457,7 +457,8 @@ void GradientTape::compute(const Tensor& target, std::span<const Source> sources
                             entry.output,
                             {needed.data(), needed.size()},
                             {entry.attrs.data(), entry.attrs.size()},
-                            entry.op};
+                            entry.op,
+                            options.trace ? nullptr : &upstream};  // a trace prints upstream afterwards
     Grads input_grads = entry.backward(args);
     if (input_grads.size() != entry.inputs.size()) {
       fail("GradientTape::gradient: the backward of {} returned {} gradients for {} inputs", entry.op,

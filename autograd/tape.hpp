@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -52,13 +53,23 @@ struct BackwardArgs {
   /// True when the gradient for input i is needed.
   bool needs(size_t i) const { return needed[i] != 0; }
   /// The upstream gradient itself when input i needs it, else none: for ops that pass it on.
-  /// (`needs(i) ? grad : Tensor{}` would be a const prvalue, which is copied once more.)
+  /// For the last input that needs it, the sweep's handle is handed over rather than copied (a
+  /// reference-count update saved), so `grad` must not be read after that call.
   Tensor grad_if_needed(size_t i) const {
     if (!needs(i)) return {};
+    if (handover != nullptr && last_needed(i)) return std::move(*handover);
     return grad;
   }
+  /// The sweep's own handle to `grad`, which a pass-through gradient may take (internal).
+  Tensor* handover = nullptr;
 
  private:
+  bool last_needed(size_t i) const {
+    for (size_t k = i + 1; k < needed.size(); ++k) {
+      if (needed[k] != 0) return false;
+    }
+    return true;
+  }
   [[noreturn]] void fail_not_kept(size_t i) const;
 };
 
@@ -154,7 +165,7 @@ class GradientTape {
 
   /// Ops on `tensor` (and on what is computed from it) are recorded from now on; `name` labels it
   /// in printouts (default "watched#k", k counting watches).
-  void watch(const Tensor& tensor, const std::string& name = {});
+  void watch(const Tensor& tensor, std::string_view name = {});
   /// Reads of `variable` are recorded from now on.
   void watch(const Variable& variable);
   /// True when the tensor or variable with `id` is watched.

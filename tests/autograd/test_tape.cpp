@@ -78,6 +78,27 @@ TEST_CASE("GradientTape: entries keep inputs only when the backward reads them")
   }
 }
 
+TEST_CASE("GradientTape: pass-through gradients hand the upstream over, values unchanged") {
+  // add, sub and a variable read give the upstream on; the last input that needs it takes the
+  // sweep's handle. Sources keep theirs, and a trace (which prints the upstream later) still works.
+  const Tensor x({1, 2}, {2});
+  Variable v(Tensor({3, 4}, {2}), "v");
+  for (const bool traced : {false, true}) {
+    CAPTURE(traced);
+    GradientOptions options;
+    if (traced) options.trace = [](const std::string&) {};
+    GradientTape tape({.persistent = true});
+    tape.watch(x);
+    const Tensor y = x + x;            // both inputs need it: one copy, one handover
+    const Tensor z = (y - x) + v * y;  // y is also a source below
+    const std::vector<Tensor> grads = tape.gradient(z, {Source(x), Source(y), Source(v)}, options);
+    check_values(grads[0], {2 * 1 - 1 + 2 * 3, 2 * 1 - 1 + 2 * 4});  // d/dx: 2(1 + v) - 1
+    check_values(grads[1], {1 + 3, 1 + 4});                          // d/dy: 1 + v
+    check_values(grads[2], {2, 4});                                  // d/dv: y
+    check_values(tape.gradient(y + x, x, options), {3, 3});          // the tape is still whole
+  }
+}
+
 TEST_CASE("GradientTape: a backward that reads an input its op did not keep is an error") {
   const Tensor x({1, -2, 3}, {3});
   GradientTape tape;
