@@ -4,11 +4,13 @@
 #include "autograd/parallel.hpp"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <utility>
 #include <vector>
 
 namespace tapegrad::kernels {
@@ -711,24 +713,46 @@ void sigmoid_backward(const Tensor& dy, const Tensor& y, const Tensor& dx) {
   });
 }
 
+namespace {
+// N adjacent outputs of one row, held in registers while every tap adds to them (the kernel
+// gradient's shape, a 1x2 output under a 6x7 kernel, otherwise runs one long chain of loads and
+// stores through memory). Each output adds its taps in row-major order, as the reference does.
+template <int N, typename T>
+void correlate_outputs(const T* in, int64_t width, const T* k, int64_t kh, int64_t kw, T* out) {
+  std::array<T, N> sums{};
+  for (int64_t a = 0; a < kh; ++a)
+    for (int64_t b = 0; b < kw; ++b) {
+      const T tap = k[a * kw + b];
+      const T* from = in + a * width + b;
+      for (int j = 0; j < N; ++j) sums[j] += from[j] * tap;
+    }
+  std::copy(sums.begin(), sums.end(), out);
+}
+
+template <typename T, int... Ns>
+void correlate_remainder(int n, const T* in, int64_t width, const T* k, int64_t kh, int64_t kw, T* out,
+                         std::integer_sequence<int, Ns...>) {
+  ((n == Ns + 1 ? correlate_outputs<Ns + 1>(in, width, k, kh, kw, out) : void()), ...);
+}
+}  // namespace
+
 void corr2d_small(const Tensor& x, const Tensor& kernel, const Tensor& y) {
   dispatch_floating(x.dtype(), "corr2d", [&]<typename T>() {
+    constexpr int kBlock = 8;
     const int64_t width = x.shape()[1], kh = kernel.shape()[0], kw = kernel.shape()[1];
     const int64_t out_h = y.shape()[0], out_w = y.shape()[1];
     const T* in = x.data<T>().data();
     const T* k = kernel.data<T>().data();
     T* out = y.mutable_data<T>();
-    // A row of outputs at a time, one kernel tap over the whole row (the inner loop runs along
-    // the row); each output still adds its taps in row-major order, as the reference does.
     for (int64_t i = 0; i < out_h; ++i) {
-      T* out_row = out + i * out_w;
-      std::fill_n(out_row, out_w, T{0});
-      for (int64_t a = 0; a < kh; ++a)
-        for (int64_t b = 0; b < kw; ++b) {
-          const T tap = k[a * kw + b];
-          const T* in_row = in + (i + a) * width + b;
-          for (int64_t j = 0; j < out_w; ++j) out_row[j] += in_row[j] * tap;
-        }
+      int64_t j = 0;
+      for (; j + kBlock <= out_w; j += kBlock) {
+        correlate_outputs<kBlock>(in + i * width + j, width, k, kh, kw, out + i * out_w + j);
+      }
+      if (j < out_w) {
+        correlate_remainder(static_cast<int>(out_w - j), in + i * width + j, width, k, kh, kw, out + i * out_w + j,
+                            std::make_integer_sequence<int, kBlock - 1>{});
+      }
     }
   });
 }

@@ -139,8 +139,18 @@ TEST_CASE("conv2d kernels: the same bits with 1 thread, 2 and 3") {
 }
 
 TEST_CASE("corr2d_small: the book's plain loops against the conv2d reference") {
-  const std::vector<std::pair<Shape, Shape>> cases{
-      {{6, 8}, {1, 2}}, {{6, 8}, {6, 7}}, {{5, 5}, {5, 5}}, {{7, 9}, {3, 2}}, {{1, 4}, {1, 1}}};
+  const std::vector<std::pair<Shape, Shape>> cases{{{6, 8}, {1, 2}},
+                                                   {{6, 8}, {6, 7}},
+                                                   {{5, 5}, {5, 5}},
+                                                   {{7, 9}, {3, 2}},
+                                                   {{1, 4}, {1, 1}},
+                                                   // rows of 8 outputs at a time plus each remainder length
+                                                   {{4, 20}, {2, 3}},
+                                                   {{3, 17}, {1, 1}},
+                                                   {{2, 15}, {2, 1}},
+                                                   {{3, 14}, {3, 2}},
+                                                   {{2, 12}, {1, 2}},
+                                                   {{2, 9}, {2, 4}}};
   for (const DType dtype : {DType::float32, DType::float64}) {
     Generator generator(23);
     for (const auto& [x_shape, k_shape] : cases) {
