@@ -292,19 +292,18 @@ void GradientTape::watch(const Variable& variable) {
 
 void GradientTape::append(const char* op, std::span<const TapeInput> inputs, const Tensor& output, BackwardFn backward,
                           std::span<const double> attrs, InputUse input_use) {
-  // Built where it stays (a TapeEntry holds several small vectors, and moving one costs as much
-  // as a small op), and taken back when the tape tracks none of the inputs.
-  TapeEntry& entry = storage_->entries.emplace_back(op, backward);
+  SmallVector<int32_t, 3> input_nodes;
   bool tracked = false;
-  for (const TapeInput& input : inputs) {
-    const Tensor& t = *input.tensor;
-    const EntryInput& kept = entry.inputs.emplace_back(input_use == InputUse::values ? Tensor(t) : Tensor{}, input.id,
-                                                       node(input.id), t.dtype(), t.shape());
-    tracked |= kept.node >= 0;
-  }
-  if (!tracked) {
-    storage_->entries.pop_back();
-    return;
+  for (const TapeInput& input : inputs) tracked |= input_nodes.emplace_back(node(input.id)) >= 0;
+  if (!tracked) return;
+  // Built where it stays: a TapeEntry holds several small vectors, and moving one costs as much
+  // as a small op.
+  TapeEntry& entry = storage_->entries.emplace_back(op, backward);
+  entry.inputs.reserve(inputs.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& t = *inputs[i].tensor;
+    entry.inputs.emplace_back(input_use == InputUse::values ? Tensor(t) : Tensor{}, inputs[i].id, input_nodes[i],
+                              t.dtype(), t.shape());
   }
   entry.output = output;
   entry.output_node = add_node(output.id());
