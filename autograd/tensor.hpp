@@ -106,8 +106,15 @@ class Tensor {
     std::swap(impl_, other.impl_);
     return *this;
   }
+  // The last handle frees its block without a locked instruction: when the count reads 1, no other
+  // handle exists that could change it meanwhile (the acquire load pairs with the release of the
+  // handles dropped before). Most tensors are temporaries, dropped while unique.
   ~Tensor() {
-    if (impl_ != nullptr && impl_->refcount.fetch_sub(1, std::memory_order_acq_rel) == 1) free_block(impl_);
+    if (impl_ == nullptr) return;
+    if (impl_->refcount.load(std::memory_order_acquire) == 1 ||
+        impl_->refcount.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      free_block(impl_);
+    }
   }
 
   /// False for a default-constructed (undefined) tensor.
