@@ -1,10 +1,17 @@
 // Kernel speed: conv2d forward and backward, and matmul, in GFLOP/s, on 1 and on 2 threads (the
 // targets are ratios to the 1-thread FMA peak, and 2 threads to 1).
 
+#include "autograd/gemm.hpp"
 #include "autograd/parallel.hpp"
 #include "autograd/tapegrad.hpp"
 
 #include <benchmark/benchmark.h>
+
+#ifdef TAPEGRAD_BENCH_OPENBLAS
+#include <cblas.h>
+#endif
+
+#include <vector>
 
 namespace {
 
@@ -105,5 +112,51 @@ BENCHMARK(matmul_square)
     ->ArgNames({"n", "threads"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+
+// The same product with tapegrad's AVX2 kernel: what a CPU without AVX-512 gets, next to OpenBLAS.
+void matmul_square_avx2(benchmark::State& state) {
+  if (!kernels::gemm_isa_supported(kernels::GemmIsa::avx2)) {
+    state.SkipWithError("this CPU has no AVX2");
+    return;
+  }
+  kernels::force_gemm_isa(kernels::GemmIsa::avx2);
+  matmul_square(state);
+  kernels::force_gemm_isa(kernels::GemmIsa::automatic);
+}
+BENCHMARK(matmul_square_avx2)
+    ->ArgsProduct({{512, 1024}, {1, 2}})
+    ->ArgNames({"n", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+#ifdef TAPEGRAD_BENCH_OPENBLAS
+// The same float32 product through OpenBLAS's cblas_sgemm (Debian's libopenblas-dev, when meson finds
+// it): issue 5 asks for a BLAS wherever it beats tapegrad's own kernel, so the table shows both.
+void matmul_square_openblas(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  const int threads = static_cast<int>(state.range(1));
+  openblas_set_num_threads(threads);
+  state.counters["threads"] = threads;
+  Generator generator(1);
+  const Tensor a = random_normal({n, n}, generator), b = random_normal({n, n}, generator);
+  std::vector<float> c(static_cast<size_t>(n * n));
+  const auto size = static_cast<int>(n);
+  for (auto _ : state) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, size, size, size, 1.0f, a.data<float>().data(), size,
+                b.data<float>().data(), size, 0.0f, c.data(), size);
+    benchmark::DoNotOptimize(c.data());
+    benchmark::ClobberMemory();
+  }
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(2.0 * static_cast<double>(n * n * n) * 1e-9 * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
+  state.SetLabel(openblas_get_corename());
+}
+BENCHMARK(matmul_square_openblas)
+    ->ArgsProduct({{512, 1024}, {1, 2}})
+    ->ArgNames({"n", "threads"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+#endif
 
 }  // namespace

@@ -114,6 +114,26 @@ def main():
         row(f"matmul {n}^3, {threads} thread{'s' if threads > 1 else ''}", f"{g:.1f} GFLOP/s{share(g)}",
             target_share(g, 75) if threads == 1 else "")
 
+    # The same products with tapegrad's AVX2 kernel (a CPU without AVX-512) and through OpenBLAS.
+    for variant in ("avx2", "openblas"):
+        found = {}
+        for name, b in m.items():
+            match = re.match(rf"matmul_square_{variant}/n:(\d+)/threads:(\d+)", name)
+            if match and "GFLOP/s" in b:
+                found[(int(match[1]), int(match[2]))] = b
+        for (n, threads), b in sorted(found.items()):
+            g = b["GFLOP/s"]
+            what = "tapegrad's AVX2 kernel" if variant == "avx2" else f"OpenBLAS ({b.get('label', '?')} kernels)"
+            versus = ""
+            if variant == "openblas":
+                ours = matmul.get((n, threads))
+                avx2 = find(m, f"matmul_square_avx2/n:{n}/threads:{threads}/")
+                parts = [f"tapegrad {ours['GFLOP/s'] / g:.2f}x"] if ours else []
+                if avx2 and "GFLOP/s" in avx2:
+                    parts.append(f"its AVX2 kernel {avx2['GFLOP/s'] / g:.2f}x")
+                versus = f" ({', '.join(parts)})" if parts else ""
+            row(f"matmul {n}^3, {threads} thread{'s' if threads > 1 else ''}, {what}", f"{g:.1f} GFLOP/s{versus}")
+
     # lenet_epoch/threads:T: one run of two epochs each (bench/lenet.cpp); issue 5's targets are on 2 threads.
     lenet = {}
     for name, b in m.items():
