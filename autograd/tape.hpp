@@ -138,7 +138,7 @@ class Source {
   Source(const Variable& variable) : Source(variable.value()) { id_ = variable.id(); }  // NOLINT
   /// The id the tape knows it by.
   uint64_t id() const { return id_; }
-  /// The source's shape (of its zero gradient, say).
+  /// The source's shape (the shape of a zero gradient for it).
   const Shape& shape() const { return shape_; }
   /// The source's dtype.
   DType dtype() const { return dtype_; }
