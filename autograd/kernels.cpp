@@ -713,6 +713,24 @@ void sigmoid_backward(const Tensor& dy, const Tensor& y, const Tensor& dx) {
   });
 }
 
+// ---- ReLU's gradient ----
+
+void relu_backward(const Tensor& dy, const Tensor& x, const Tensor& dx) {
+  dispatch_floating(x.dtype(), "relu_backprop", [&]<typename T>() {
+    const T* grad = dy.data<T>().data();
+    const T* in = x.data<T>().data();
+    T* result = dx.mutable_data<T>();
+    const int64_t n = x.numel();
+    // Multiplied by the 0/1 mask rather than selected, as dy * greater(x, 0) is: -0 and NaN in dy
+    // keep their bits. (The mask as its own variable is what lets GCC vectorize the loop.)
+#pragma omp parallel for simd schedule(static) num_threads(num_threads()) if (n >= kParallelElements)
+    for (int64_t i = 0; i < n; ++i) {
+      const T mask = in[i] > T{0} ? T{1} : T{0};
+      result[i] = grad[i] * mask;
+    }
+  });
+}
+
 namespace {
 // N adjacent outputs of one row, held in registers while every tap adds to them (the kernel
 // gradient's shape, a 1x2 output under a 6x7 kernel, otherwise runs one long chain of loads and

@@ -195,5 +195,7 @@ void sigmoid_forward(const Tensor& x, const Tensor& y);
 void sigmoid_forward_reference(const Tensor& x, const Tensor& y);
 /// dx = dy * (y * (1 - y)) for y = sigmoid(x), elementwise, in one pass.
 void sigmoid_backward(const Tensor& dy, const Tensor& y, const Tensor& dx);
+/// dx = dy * (x > 0 ? 1 : 0), elementwise, in one pass: the bits of dy * greater(x, 0).
+void relu_backward(const Tensor& dy, const Tensor& x, const Tensor& dx);
 
 }  // namespace tapegrad::kernels

@@ -174,6 +174,9 @@ Tensor avg_pool2d_backprop(const Tensor& dy, const Shape& input_shape, const Poo
 
 /// y = max(x, 0);  dy/dx = 1 where x > 0   NOTE: 0 at x = 0, as TensorFlow.
 Tensor relu(const Tensor& x);
+/// dx = dy where x > 0, else 0: relu's gradient in one pass, from relu's input or its output (both
+/// are > 0 at the same places);  d/d(dy) = relu_backprop(g, x), no gradient for x
+Tensor relu_backprop(const Tensor& dy, const Tensor& x);
 /// y = 1 / (1 + e^-x);  dy/dx = y (1 - y)
 Tensor sigmoid(const Tensor& x);
 /// dx = dy y (1 - y), sigmoid's gradient from its output y in one pass;

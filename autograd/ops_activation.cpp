@@ -42,9 +42,25 @@ Tensor stop_gradient(const Tensor& x) {
 const char* const kRelu = register_op("relu");
 Tensor relu(const Tensor& x) {
   Tensor y = kernels::map(x, kRelu, [](auto v) { return v > 0 ? v : decltype(v){0}; });
-  // NOTE: the gradient at x = 0 is 0, as in TensorFlow.
-  return record(kRelu, {x}, y,
-                [](const BackwardArgs& g) -> Grads { return {g.grad * greater(g.input(0), zeros_like(g.input(0)))}; });
+  // NOTE: the gradient at x = 0 is 0, as in TensorFlow. y > 0 exactly where x > 0, so the
+  // backward needs only y.
+  return record(
+      kRelu, {x}, y, [](const BackwardArgs& g) -> Grads { return {relu_backprop(g.grad, g.output)}; }, {},
+      InputUse::shapes);
+}
+
+const char* const kReluBackprop = register_op("relu_backprop");
+Tensor relu_backprop(const Tensor& dy, const Tensor& x) {
+  if (dy.shape() != x.shape() || dy.dtype() != x.dtype() || !is_floating(x.dtype())) {
+    fail("relu_backprop: gradient {} {} and input {} {}; expected one shape and one float dtype", dy.shape(),
+         dtype_name(dy.dtype()), x.shape(), dtype_name(x.dtype()));
+  }
+  Tensor dx = Tensor::empty(x.shape(), x.dtype());
+  kernels::relu_backward(dy, x, dx);
+  // Piecewise constant in x: no gradient flows to x.
+  return record(kReluBackprop, {dy, x}, dx, [](const BackwardArgs& g) -> Grads {
+    return {relu_backprop(g.grad, g.input(1)), Tensor{}};
+  });
 }
 
 const char* const kSigmoid = register_op("sigmoid");

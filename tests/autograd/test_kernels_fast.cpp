@@ -35,6 +35,9 @@ const std::vector<PoolCase>& pool_cases() {
       {"2x2 tiles, odd sizes (the last row and column in no window)",
        {2, 7, 9, 3},
        {{2, 2}, std::array<int64_t, 2>{2, 2}, Padding::valid()}},
+      {"2x2 tiles, 37 channels (more than one block of channels)",
+       {2, 6, 5, 37},
+       {{2, 2}, std::array<int64_t, 2>{2, 2}, Padding::valid()}},
       {"3x3, stride 1 (overlapping windows)", {2, 7, 6, 3}, {{3, 3}, std::array<int64_t, 2>{1, 1}, Padding::valid()}},
       {"3x2, stride 2x1, 'same'", {2, 5, 4, 2}, {{3, 2}, std::array<int64_t, 2>{2, 1}, Padding::same()}},
       {"3x3, stride 2, padding 1", {1, 5, 5, 1}, {{3, 3}, std::array<int64_t, 2>{2, 2}, Padding::uniform(1)}},
@@ -82,12 +85,28 @@ PoolOutputs run_pool(const PoolCase& c, const Tensor& x, const Tensor& dy, const
   return out;
 }
 
+// Equal bit for bit: -0 differs from 0, and NaN equals NaN.
+bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::bit_cast<uint64_t>(a[i]) != std::bit_cast<uint64_t>(b[i])) return false;
+  }
+  return true;
+}
+
 void check_same_bits(const PoolOutputs& a, const PoolOutputs& b) {
-  CHECK(a.max_y.to_vector() == b.max_y.to_vector());
-  CHECK(a.max_dx.to_vector() == b.max_dx.to_vector());
-  CHECK(a.max_select.to_vector() == b.max_select.to_vector());
-  CHECK(a.avg_y.to_vector() == b.avg_y.to_vector());
-  CHECK(a.avg_dx.to_vector() == b.avg_dx.to_vector());
+  CHECK(same_bits(a.max_y.to_vector(), b.max_y.to_vector()));
+  CHECK(same_bits(a.max_dx.to_vector(), b.max_dx.to_vector()));
+  CHECK(same_bits(a.max_select.to_vector(), b.max_select.to_vector()));
+  CHECK(same_bits(a.avg_y.to_vector(), b.avg_y.to_vector()));
+  CHECK(same_bits(a.avg_dx.to_vector(), b.avg_dx.to_vector()));
+}
+
+// `t` with every `every`-th value (from `first`) replaced by `value`.
+Tensor with_every(const Tensor& t, size_t first, size_t every, double value) {
+  std::vector<double> values = t.to_vector();
+  for (size_t i = first; i < values.size(); i += every) values[i] = value;
+  return Tensor(values, t.shape(), t.dtype());
 }
 
 // How many floats lie between a and b (0 when equal, NaN counts as equal to NaN).
@@ -108,8 +127,9 @@ TEST_CASE("pooling kernels: the same bits as the reference loops") {
     for (const PoolCase& c : pool_cases()) {
       INFO(c.label, ", ", dtype_name(dtype));
       const Shape y_shape = detail::output_shape(pool_geometry(c));
-      const Tensor x = tied_values(c.x, generator, dtype);
-      const Tensor dy = random_normal(y_shape, generator, 0, 1, dtype);
+      // Some NaN among the ties, and some -0 in the gradient (0 + -0 is 0).
+      const Tensor x = with_every(tied_values(c.x, generator, dtype), 5, 37, std::numeric_limits<double>::quiet_NaN());
+      const Tensor dy = with_every(random_normal(y_shape, generator, 0, 1, dtype), 1, 7, -0.0);
       const Tensor gx = random_normal(c.x, generator, 0, 1, dtype);
       check_same_bits(run_pool(c, x, dy, gx, false), run_pool(c, x, dy, gx, true));
     }
@@ -202,6 +222,33 @@ TEST_CASE("sigmoid_backward: the bits of dy * (y * (1 - y)) written with ops") {
     kernels::sigmoid_backward(dy, y, fused);
     CHECK(fused.to_vector() == (dy * (y * (1.0 - y))).to_vector());
   }
+}
+
+TEST_CASE("relu_backward: the bits of dy * greater(x, 0) written with ops, with 1 thread and with 2") {
+  const int threads = num_threads();
+  Generator generator(36);
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<double> special{0.0, -0.0, 1.0, -1.0, inf, -inf, nan, 1e-30};
+  for (const DType dtype : {DType::float32, DType::float64}) {
+    Tensor x = random_normal({70001}, generator, 0, 1, dtype);
+    Tensor dy = random_normal(x.shape(), generator, 0, 1, dtype);
+    std::vector<double> xs = x.to_vector(), dys = dy.to_vector();
+    for (size_t i = 0; i < special.size(); ++i)  // every pair of special values, x's and dy's
+      for (size_t j = 0; j < special.size(); ++j) {
+        xs[i * special.size() + j] = special[i];
+        dys[i * special.size() + j] = special[j];
+      }
+    x = Tensor(xs, x.shape(), dtype);
+    dy = Tensor(dys, x.shape(), dtype);
+    const std::vector<double> expected = (dy * greater(x, zeros_like(x))).to_vector();
+    for (const int t : {1, 2}) {
+      set_num_threads(t);
+      Tensor fused = Tensor::empty(x.shape(), dtype);
+      kernels::relu_backward(dy, x, fused);
+      CHECK(same_bits(fused.to_vector(), expected));
+    }
+  }
+  set_num_threads(threads);
 }
 
 TEST_CASE("reduce_sum: the leading- and trailing-axes loops give the reference's bits") {

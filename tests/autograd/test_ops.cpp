@@ -212,6 +212,12 @@ std::vector<OpCase> make_registry() {
   // Activations (inputs kept away from the kinks, whose values the kink tests pin).
   unary(
       "relu", [](const Inputs& x) { return relu(x[0]); }, away, 1e3, 1e-3);
+  {
+    Generator relu_generator(12);
+    const Tensor fixed_x = random_normal({3, 4}, relu_generator, 0, 1, DType::float64);
+    add_case("relu_backprop", "gradient of 3x4 at a fixed input", {{{3, 4}}},
+             [fixed_x](const Inputs& x) { return relu_backprop(x[0], fixed_x); });
+  }
   unary(
       "sigmoid", [](const Inputs& x) { return sigmoid(x[0]); }, any, 5, 1e-3);
   add_case("sigmoid", "large negative and positive inputs", {{{4}}},
