@@ -92,7 +92,8 @@ class SmallVector {
   const T* end() const { return data_ + size_; }
 
  private:
-  T* inline_data() { return std::launder(reinterpret_cast<T*>(storage_)); }
+  // The inline storage's address as a T* (no T need live there yet: data_ starts here, empty).
+  T* inline_data() { return reinterpret_cast<T*>(storage_); }
   bool on_heap() const { return data_ != reinterpret_cast<const T*>(storage_); }
   // Moves the elements to a heap block of `capacity`.
   void grow(size_t capacity) {
