@@ -305,7 +305,7 @@ void GradientTape::append(const char* op, std::span<const TapeInput> inputs, con
     entry.inputs.emplace_back(input_use == InputUse::values ? Tensor(t) : Tensor{}, inputs[i].id, input_nodes[i],
                               t.dtype(), t.shape());
   }
-  entry.output = output;
+  entry.output = output.copy_of_own();  // see the contract in tape.hpp
   entry.output_node = add_node(output.id());
   for (double a : attrs) entry.attrs.push_back(a);
   storage_->nodes[static_cast<size_t>(entry.output_node)].producer = static_cast<int32_t>(storage_->entries.size() - 1);
@@ -403,7 +403,7 @@ Tensor ones_seed(const Tensor& target) {
   thread_local Tensor cached[2];  // float32, float64
   Tensor& seed = cached[target.dtype() == DType::float64 ? 1 : 0];
   if (!seed.defined() || seed.shape() != target.shape()) seed = ones_like(target);
-  return seed;
+  return seed.copy_of_own();  // a thread_local: no other thread reaches it
 }
 }  // namespace
 

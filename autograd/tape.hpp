@@ -210,10 +210,12 @@ class GradientTape {
   /// True when ops on the tensor with `id` are recorded.
   bool tracks(uint64_t id) const { return node(id) >= 0; }
   /// Appends `output = op(inputs)` when this tape tracks one of the inputs; the entry is built in
-  /// place (internal to ops; use `record`).
+  /// place (internal to ops; use `record`). `output` must be a handle only this thread reaches (the
+  /// entry copies it with Tensor::copy_of_own).
   void append(const char* op, std::span<const TapeInput> inputs, const Tensor& output, BackwardFn backward,
               std::span<const double> attrs, InputUse input_use);
-  /// Records a read of `variable` when this tape watches it (internal to Variable).
+  /// Records a read of `variable` when this tape watches it (internal to Variable); `value` is the
+  /// reader's own handle to the variable's value.
   void record_read(const Variable& variable, const Tensor& value);
   /// True while the tape records.
   bool recording() const { return paused_ == 0; }

@@ -131,6 +131,15 @@ class Tensor {
   uint64_t id() const { return checked().id; }
   /// True when no other handle shares this tensor's elements.
   bool unique() const { return impl_ != nullptr && impl_->refcount.load(std::memory_order_acquire) == 1; }
+  /// A copy, for a caller that alone can reach this handle (its local, its by-value parameter, its
+  /// thread_local). When it is the only handle, nobody else can change the count, so the count is
+  /// raised without a locked instruction. Any other copy must use the copy constructor: two threads
+  /// may copy one shared handle at once.
+  Tensor copy_of_own() const {
+    if (impl_ == nullptr || impl_->refcount.load(std::memory_order_relaxed) != 1) return *this;
+    impl_->refcount.store(2, std::memory_order_relaxed);
+    return Tensor(impl_);
+  }
 
   /// The elements, typed; T must match dtype().
   template <typename T>

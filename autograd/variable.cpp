@@ -35,7 +35,7 @@ const Variable::State& Variable::state() const {
 }
 
 Tensor Variable::read() const {
-  const Tensor& value = state().value;
+  Tensor value = state().value;  // this call's own handle: tapes take their copies from it
   for (GradientTape* tape : active_tapes()) tape->record_read(*this, value);
   return value;
 }

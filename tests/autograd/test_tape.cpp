@@ -460,6 +460,26 @@ TEST_CASE("GradientTape: pausing and what is never watched") {
     CHECK(tape.entries().empty());
     CHECK_FALSE(tape.gradient(from_thread, x).defined());
   }
+  SUBCASE("threads that share a variable and a constant each get their own, right gradients") {
+    // Every thread copies the same handles (the variable's value, the constant) into its tapes'
+    // entries and drops them again: the shared counts must come out right (ASan checks the frees).
+    Variable shared(f64({1, 2}), "shared");
+    const Tensor constant = f64({3, 4});
+    std::vector<std::vector<double>> results(4);
+    std::vector<std::thread> workers;
+    for (size_t t = 0; t < results.size(); ++t) {
+      workers.emplace_back([&, t] {
+        for (int step = 0; step < 2000; ++step) {
+          GradientTape tape;
+          const Tensor y = shared * constant + shared;  // d/d(shared) = constant + 1
+          results[t] = tape.gradient(y, shared).to_vector();
+        }
+      });
+    }
+    for (std::thread& worker : workers) worker.join();
+    for (const std::vector<double>& r : results) CHECK(r == std::vector<double>{4, 5});
+    check_values(shared.value(), {1, 2});
+  }
   SUBCASE("a failed op leaves the tape usable") {
     const Tensor x = f64({1, 2});
     GradientTape tape;

@@ -181,6 +181,23 @@ TEST_CASE("Tensor::to converts the dtype") {
   CHECK(same.to_vector() == f64.to_vector());
 }
 
+TEST_CASE("Tensor handles: counts through copies, copy_of_own and the last release") {
+  Tensor a({1, 2, 3}, {3});
+  CHECK(a.unique());
+  Tensor b = a.copy_of_own();  // the only handle: raised without a lock
+  CHECK(b.id() == a.id());
+  CHECK_FALSE(a.unique());
+  Tensor c = b.copy_of_own();  // shared: an ordinary copy
+  a = Tensor{};
+  b = Tensor{};
+  CHECK(c.unique());  // every count was kept: two released, one left
+  CHECK(c.to_vector() == std::vector<double>{1, 2, 3});
+  const AllocatorStats before = allocator_stats();
+  c = Tensor{};  // the last handle frees the block
+  CHECK(allocator_stats().in_use < before.in_use);
+  CHECK_FALSE(Tensor{}.copy_of_own().defined());
+}
+
 TEST_CASE("Tensor: printing") {
   SUBCASE("fmt prints nested lists") {
     const Tensor t({19, 25, 37, 43}, {2, 2});
