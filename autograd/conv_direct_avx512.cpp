@@ -2,6 +2,7 @@
 // kernel tap broadcast, several output channels and vectors of positions in registers at once. The
 // driver (kernels_conv.cpp) calls them only on CPUs with AVX-512F.
 
+#include "autograd/constant_count.hpp"
 #include "autograd/conv_direct.hpp"
 #include "autograd/transpose_avx512.hpp"
 
@@ -221,56 +222,19 @@ void pixels_to_planes(const float* pixels, int64_t count, int64_t channels, floa
 
 void correlate(const Correlation& w, int64_t first_vector, int64_t end_vector) {
   for (int64_t o = 0; o < w.out_channels; o += kMaxOuts) {
-    switch (w.out_channels - o < kMaxOuts ? w.out_channels - o : kMaxOuts) {
-      case 1: correlate_outs<1>(w, o, first_vector, end_vector); break;
-      case 2: correlate_outs<2>(w, o, first_vector, end_vector); break;
-      case 3: correlate_outs<3>(w, o, first_vector, end_vector); break;
-      case 4: correlate_outs<4>(w, o, first_vector, end_vector); break;
-      case 5: correlate_outs<5>(w, o, first_vector, end_vector); break;
-      case 6: correlate_outs<6>(w, o, first_vector, end_vector); break;
-      case 7: correlate_outs<7>(w, o, first_vector, end_vector); break;
-      default: correlate_outs<8>(w, o, first_vector, end_vector); break;
-    }
+    with_count<kMaxOuts>(w.out_channels - o, [&]<int Outs>() { correlate_outs<Outs>(w, o, first_vector, end_vector); });
   }
 }
 
 void correlate_rows(const Correlation& w, int64_t first_row) {
-  switch (w.kernel_height) {
-    case 1: correlate_rows_height<1>(w, first_row); break;
-    case 2: correlate_rows_height<2>(w, first_row); break;
-    case 3: correlate_rows_height<3>(w, first_row); break;
-    case 4: correlate_rows_height<4>(w, first_row); break;
-    case 5: correlate_rows_height<5>(w, first_row); break;
-    case 6: correlate_rows_height<6>(w, first_row); break;
-    default: correlate_rows_height<7>(w, first_row); break;
-  }
+  with_count<7>(w.kernel_height, [&]<int Height>() { correlate_rows_height<Height>(w, first_row); });
 }
 
 void filter_sums(const FilterSums& w, int64_t first_tap, int taps, int64_t first_out, int outs, float* sums) {
-  switch (outs) {
-    case 1:
-      switch (taps) {
-        case 1: filter_block<1, 1>(w, first_tap, first_out, sums); break;
-        case 2: filter_block<1, 2>(w, first_tap, first_out, sums); break;
-        case 3: filter_block<1, 3>(w, first_tap, first_out, sums); break;
-        case 4: filter_block<1, 4>(w, first_tap, first_out, sums); break;
-        case 5: filter_block<1, 5>(w, first_tap, first_out, sums); break;
-        case 6: filter_block<1, 6>(w, first_tap, first_out, sums); break;
-        case 7: filter_block<1, 7>(w, first_tap, first_out, sums); break;
-        case 8: filter_block<1, 8>(w, first_tap, first_out, sums); break;
-        case 9: filter_block<1, 9>(w, first_tap, first_out, sums); break;
-        case 10: filter_block<1, 10>(w, first_tap, first_out, sums); break;
-        case 11: filter_block<1, 11>(w, first_tap, first_out, sums); break;
-        default: filter_block<1, 12>(w, first_tap, first_out, sums); break;
-      }
-      break;
-    case 2: filter_block<2>(w, first_tap, first_out, sums); break;
-    case 3: filter_block<3>(w, first_tap, first_out, sums); break;
-    case 4: filter_block<4>(w, first_tap, first_out, sums); break;
-    case 5: filter_block<5>(w, first_tap, first_out, sums); break;
-    case 6: filter_block<6>(w, first_tap, first_out, sums); break;
-    case 7: filter_block<7>(w, first_tap, first_out, sums); break;
-    default: filter_block<8>(w, first_tap, first_out, sums); break;
+  if (outs == 1) {
+    with_count<12>(taps, [&]<int Taps>() { filter_block<1, Taps>(w, first_tap, first_out, sums); });
+  } else {
+    with_count<8>(outs, [&]<int Outs>() { filter_block<Outs>(w, first_tap, first_out, sums); });
   }
 }
 

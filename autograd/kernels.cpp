@@ -1,5 +1,6 @@
 #include "autograd/kernels.hpp"
 
+#include "autograd/constant_count.hpp"
 #include "autograd/gemm.hpp"
 #include "autograd/parallel.hpp"
 
@@ -458,14 +459,18 @@ struct Window {
   int64_t count = 0;
 };
 
-// For each image n (split between threads): start(n), then visit(n, o, window) for each of its
-// output pixels in row-major order, o the pixel's offset in the image's output (channel 0).
+// For each image (split between threads): start(image, image_size), then visit(image, o, window)
+// for each of its output pixels in row-major order. `image` is the offset of the image in the
+// input, `image_size` its element count, `o` the offset of the output pixel (channel 0).
 template <typename Start, typename Visit>
 void for_each_pool_window(const ConvGeometry& g, Start start, Visit visit) {
   const int64_t work = g.batch * g.out_height * g.out_width * g.out_channels * g.kernel_height * g.kernel_width;
+  const int64_t in_image = g.in_height * g.in_width * g.in_channels;
+  const int64_t out_image = g.out_height * g.out_width * g.out_channels;
 #pragma omp parallel for schedule(static) num_threads(num_threads()) if (work >= kParallelElements)
   for (int64_t n = 0; n < g.batch; ++n) {
-    start(n);
+    const int64_t image = n * in_image;
+    start(image, in_image);
     Window window;
     for (int64_t oh = 0; oh < g.out_height; ++oh) {
       const int64_t top = oh * g.stride_h - g.pad_top;
@@ -479,7 +484,7 @@ void for_each_pool_window(const ConvGeometry& g, Start start, Visit visit) {
           for (int64_t iw = column_begin; iw < column_end; ++iw) {
             window.pixels[static_cast<size_t>(window.count++)] = (ih * g.in_width + iw) * g.in_channels;
           }
-        visit(n, (oh * g.out_width + ow) * g.out_channels, window);
+        visit(image, n * out_image + (oh * g.out_width + ow) * g.out_channels, window);
       }
     }
   }
@@ -507,16 +512,14 @@ int64_t first_max(const T* image, const Window& window, int64_t c) {
 void max_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g) {
   if (!fast_pool_geometry(g)) return max_pool_forward_reference(x, y, g);
   dispatch_floating(x.dtype(), "max_pool2d", [&]<typename T>() {
-    const int64_t channels = g.in_channels, in_image = g.in_height * g.in_width * channels;
-    const int64_t out_image = g.out_height * g.out_width * channels;
     const T* in = x.data<T>().data();
     T* out = y.mutable_data<T>();
     for_each_pool_window(
-        g, [](int64_t) {},
-        [&](int64_t n, int64_t o, const Window& window) {
-          const T* image = in + n * in_image;
-          for (int64_t c = 0; c < channels; ++c) {
-            out[n * out_image + o + c] = window.count == 0 ? T{0} : image[first_max(image, window, c)];
+        g, [](int64_t, int64_t) {},
+        [&](int64_t image, int64_t o, const Window& window) {
+          const T* pixels = in + image;
+          for (int64_t c = 0; c < g.in_channels; ++c) {
+            out[o + c] = window.count == 0 ? T{0} : pixels[first_max(pixels, window, c)];
           }
         });
   });
@@ -525,18 +528,14 @@ void max_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g) {
 void max_pool_backward(const Tensor& dy, const Tensor& x, const Tensor& dx, const ConvGeometry& g) {
   if (!fast_pool_geometry(g)) return max_pool_backward_reference(dy, x, dx, g);
   dispatch_floating(x.dtype(), "max_pool2d_backprop", [&]<typename T>() {
-    const int64_t channels = g.in_channels, in_image = g.in_height * g.in_width * channels;
-    const int64_t out_image = g.out_height * g.out_width * channels;
     const T* in = x.data<T>().data();
     const T* grad = dy.data<T>().data();
     T* out = dx.mutable_data<T>();
     for_each_pool_window(
-        g, [&](int64_t n) { std::fill_n(out + n * in_image, in_image, T{0}); },
-        [&](int64_t n, int64_t o, const Window& window) {
+        g, [&](int64_t image, int64_t size) { std::fill_n(out + image, size, T{0}); },
+        [&](int64_t image, int64_t o, const Window& window) {
           if (window.count == 0) return;
-          for (int64_t c = 0; c < channels; ++c) {
-            out[n * in_image + first_max(in + n * in_image, window, c)] += grad[n * out_image + o + c];
-          }
+          for (int64_t c = 0; c < g.in_channels; ++c) out[image + first_max(in + image, window, c)] += grad[o + c];
         });
   });
 }
@@ -544,17 +543,14 @@ void max_pool_backward(const Tensor& dy, const Tensor& x, const Tensor& dx, cons
 void max_pool_select(const Tensor& gsrc, const Tensor& x, const Tensor& out, const ConvGeometry& g) {
   if (!fast_pool_geometry(g)) return max_pool_select_reference(gsrc, x, out, g);
   dispatch_floating(x.dtype(), "max_pool2d_select", [&]<typename T>() {
-    const int64_t channels = g.in_channels, in_image = g.in_height * g.in_width * channels;
-    const int64_t out_image = g.out_height * g.out_width * channels;
     const T* in = x.data<T>().data();
     const T* from = gsrc.data<T>().data();
     T* to = out.mutable_data<T>();
     for_each_pool_window(
-        g, [](int64_t) {},
-        [&](int64_t n, int64_t o, const Window& window) {
-          for (int64_t c = 0; c < channels; ++c) {
-            to[n * out_image + o + c] =
-                window.count == 0 ? T{0} : from[n * in_image + first_max(in + n * in_image, window, c)];
+        g, [](int64_t, int64_t) {},
+        [&](int64_t image, int64_t o, const Window& window) {
+          for (int64_t c = 0; c < g.in_channels; ++c) {
+            to[o + c] = window.count == 0 ? T{0} : from[image + first_max(in + image, window, c)];
           }
         });
   });
@@ -563,18 +559,16 @@ void max_pool_select(const Tensor& gsrc, const Tensor& x, const Tensor& out, con
 void avg_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g) {
   if (!fast_pool_geometry(g)) return avg_pool_forward_reference(x, y, g);
   dispatch_floating(x.dtype(), "avg_pool2d", [&]<typename T>() {
-    const int64_t channels = g.in_channels, in_image = g.in_height * g.in_width * channels;
-    const int64_t out_image = g.out_height * g.out_width * channels;
     const T* in = x.data<T>().data();
     T* out = y.mutable_data<T>();
     for_each_pool_window(
-        g, [](int64_t) {},
-        [&](int64_t n, int64_t o, const Window& window) {
-          const T* image = in + n * in_image;
-          for (int64_t c = 0; c < channels; ++c) {
+        g, [](int64_t, int64_t) {},
+        [&](int64_t image, int64_t o, const Window& window) {
+          const T* pixels = in + image;
+          for (int64_t c = 0; c < g.in_channels; ++c) {
             T total{0};
-            for (int64_t k = 0; k < window.count; ++k) total += image[window.pixels[static_cast<size_t>(k)] + c];
-            out[n * out_image + o + c] = window.count == 0 ? T{0} : total / static_cast<T>(window.count);
+            for (int64_t k = 0; k < window.count; ++k) total += pixels[window.pixels[static_cast<size_t>(k)] + c];
+            out[o + c] = window.count == 0 ? T{0} : total / static_cast<T>(window.count);
           }
         });
   });
@@ -588,30 +582,28 @@ void avg_pool_backward(const Tensor& dy, const Tensor& dx, const ConvGeometry& g
   const bool tiles = g.stride_h == g.kernel_height && g.stride_w == g.kernel_width && g.pad_top == 0 &&
                      g.pad_left == 0 && g.pad_bottom == 0 && g.pad_right == 0;
   dispatch_floating(dy.dtype(), "avg_pool2d_backprop", [&]<typename T>() {
-    const int64_t channels = g.in_channels, in_image = g.in_height * g.in_width * channels;
-    const int64_t out_image = g.out_height * g.out_width * channels;
+    const int64_t channels = g.in_channels;
     const int64_t covered_rows = g.out_height * g.stride_h, covered_width = g.out_width * g.stride_w * channels;
     const int64_t row = g.in_width * channels;
     const T* grad = dy.data<T>().data();
     T* out = dx.mutable_data<T>();
-    const auto zero = [&](int64_t n) {
-      T* image = out + n * in_image;
+    const auto zero = [&](int64_t image, int64_t size) {
+      T* pixels = out + image;
       if (!tiles) {
-        std::fill_n(image, in_image, T{0});
+        std::fill_n(pixels, size, T{0});
         return;
       }
       for (int64_t ih = 0; ih < covered_rows; ++ih) {
-        std::fill(image + ih * row + covered_width, image + (ih + 1) * row, T{0});
+        std::fill(pixels + ih * row + covered_width, pixels + (ih + 1) * row, T{0});
       }
-      std::fill(image + covered_rows * row, image + in_image, T{0});
+      std::fill(pixels + covered_rows * row, pixels + size, T{0});
     };
-    for_each_pool_window(g, zero, [&](int64_t n, int64_t o, const Window& window) {
+    for_each_pool_window(g, zero, [&](int64_t image, int64_t o, const Window& window) {
       if (window.count == 0) return;
       const T share = T{1} / static_cast<T>(window.count);
-      const T* from = grad + n * out_image + o;
-      T* image = out + n * in_image;
+      const T* from = grad + o;
       for (int64_t k = 0; k < window.count; ++k) {
-        T* pixel = image + window.pixels[static_cast<size_t>(k)];
+        T* pixel = out + image + window.pixels[static_cast<size_t>(k)];
         if (tiles) {
           for (int64_t c = 0; c < channels; ++c) pixel[c] = T{0} + from[c] * share;
         } else {
@@ -746,12 +738,6 @@ void correlate_outputs(const T* in, int64_t width, const T* k, int64_t kh, int64
     }
   std::copy(sums.begin(), sums.end(), out);
 }
-
-template <typename T, int... Ns>
-void correlate_remainder(int n, const T* in, int64_t width, const T* k, int64_t kh, int64_t kw, T* out,
-                         std::integer_sequence<int, Ns...>) {
-  ((n == Ns + 1 ? correlate_outputs<Ns + 1>(in, width, k, kh, kw, out) : void()), ...);
-}
 }  // namespace
 
 void corr2d_small(const Tensor& x, const Tensor& kernel, const Tensor& y) {
@@ -767,9 +753,10 @@ void corr2d_small(const Tensor& x, const Tensor& kernel, const Tensor& y) {
       for (; j + kBlock <= out_w; j += kBlock) {
         correlate_outputs<kBlock>(in + i * width + j, width, k, kh, kw, out + i * out_w + j);
       }
-      if (j < out_w) {
-        correlate_remainder(static_cast<int>(out_w - j), in + i * width + j, width, k, kh, kw, out + i * out_w + j,
-                            std::make_integer_sequence<int, kBlock - 1>{});
+      if (j < out_w) {  // the row's last 1 to kBlock - 1 outputs
+        with_count<kBlock - 1>(out_w - j, [&]<int N>() {
+          correlate_outputs<N>(in + i * width + j, width, k, kh, kw, out + i * out_w + j);
+        });
       }
     }
   });
