@@ -46,13 +46,17 @@ int64_t images_per_chunk(const ConvGeometry& g, size_t element_bytes) {
   return std::clamp<int64_t>(kColumnBytes / per_image, 1, std::max<int64_t>(g.batch, 1));
 }
 
-// The calling thread's column buffer, kept between calls: first touch of fresh memory is slow.
-template <typename T>
-T* column_buffer(size_t count) {
+// The calling thread's buffer for one use (a tag type: Columns, Sums, TurnedKernel), kept between
+// calls: first touch of fresh memory is slow. Each use has its own, so a caller can hold several.
+template <typename T, typename Use>
+T* thread_buffer(size_t count) {
   thread_local std::vector<T> buffer;
   if (buffer.size() < count) buffer.resize(count);
   return buffer.data();
 }
+struct Columns;       // im2col's columns, and the direct kernels' planes
+struct Sums;          // direct_backward_filter's partial sums
+struct TurnedKernel;  // direct_backward_input's kernel turned half a turn
 
 // Rows of the column matrix for images [first, first + count): row (n, oh, ow) holds the taps the
 // kernel sees there, zeros where they fall in the padding.
@@ -109,7 +113,7 @@ void col2im(const T* cols, T* dx, const ConvGeometry& g, int64_t first, int64_t 
 template <typename T>
 const T* columns(const T* x, const ConvGeometry& g, int64_t first, int64_t count) {
   if (columns_are_input(g)) return x + first * pixels_out(g) * taps(g);
-  T* buffer = column_buffer<T>(static_cast<size_t>(count * pixels_out(g) * taps(g)));
+  T* buffer = thread_buffer<T, Columns>(static_cast<size_t>(count * pixels_out(g) * taps(g)));
   im2col(x, buffer, g, first, count);
   return buffer;
 }
@@ -196,7 +200,7 @@ int64_t images_per_plane_chunk(int64_t image_floats, int64_t batch) {
 // The calling thread's plane buffer, aligned to cache lines (planes are whole vectors long, so every
 // plane starts on a cache line too): most loads of the kernels are then aligned.
 float* plane_buffer(int64_t count) {
-  float* data = column_buffer<float>(static_cast<size_t>(count + 16));
+  float* data = thread_buffer<float, Columns>(static_cast<size_t>(count + 16));
   return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(data) + 63) & ~uintptr_t{63});
 }
 
@@ -262,23 +266,15 @@ void direct_forward(const float* x, const float* kernel, float* y, const ConvGeo
 // dx is dy correlated with the kernel turned half a turn, input and output channels swapped.
 void direct_backward_input(const float* dy, const float* kernel, float* dx, const ConvGeometry& g) {
   const int64_t kh = g.kernel_height, kw = g.kernel_width, c = g.in_channels, o = g.out_channels;
-  std::vector<float> turned(static_cast<size_t>(kh * kw * c * o));
+  float* turned = thread_buffer<float, TurnedKernel>(static_cast<size_t>(kh * kw * c * o));
   for (int64_t i = 0; i < kh; ++i)
     for (int64_t j = 0; j < kw; ++j)
       for (int64_t a = 0; a < c; ++a)
         for (int64_t b = 0; b < o; ++b)
-          turned[static_cast<size_t>((((kh - 1 - i) * kw + kw - 1 - j) * o + b) * c + a)] =
-              kernel[((i * kw + j) * c + a) * o + b];
+          turned[(((kh - 1 - i) * kw + kw - 1 - j) * o + b) * c + a] = kernel[((i * kw + j) * c + a) * o + b];
   const int64_t extent_h = (kh - 1) * g.dilation_h + 1, extent_w = (kw - 1) * g.dilation_w + 1;
   direct_correlate(dy, g.batch, g.out_height, g.out_width, o, extent_h - 1 - g.pad_top, extent_w - 1 - g.pad_left,
-                   turned.data(), kh, kw, g.dilation_h, g.dilation_w, c, g.in_height, g.in_width, dx);
-}
-
-// The calling thread's buffer for filter_sums, kept between calls.
-float* sum_buffer(int64_t count) {
-  thread_local std::vector<float> buffer;
-  if (buffer.size() < static_cast<size_t>(count)) buffer.resize(static_cast<size_t>(count));
-  return buffer.data();
+                   turned, kh, kw, g.dilation_h, g.dilation_w, c, g.in_height, g.in_width, dx);
 }
 
 // Images a group of direct_backward_filter sums: about this many bytes of planes (each thread makes
@@ -330,7 +326,7 @@ void direct_backward_filter(const float* x, const float* dy, float* dk, const Co
   // An even number of groups (two threads get equal shares), their sizes differing by at most one.
   const int64_t per_group = std::max<int64_t>(1, kGroupPlaneBytes / (image_floats * 4));
   const int64_t groups = std::min(g.batch, round_up((g.batch + per_group - 1) / per_group, 2));
-  float* sums = sum_buffer(std::max<int64_t>(groups, 1) * sum_floats);
+  float* sums = thread_buffer<float, Sums>(static_cast<size_t>(std::max<int64_t>(groups, 1) * sum_floats));
   if (groups == 0) std::fill_n(sums, sum_floats, 0.0f);
   const bool parallel = g.batch * l.out_plane * o * taps >= kDirectParallelMultiplyAdds;
 #pragma omp parallel num_threads(num_threads()) if (parallel)
@@ -402,7 +398,8 @@ void conv2d_backward_input(const Tensor& dy, const Tensor& kernel, const Tensor&
     for (int64_t first = 0; first < g.batch; first += chunk) {
       const int64_t count = std::min(chunk, g.batch - first), rows = count * pixels_out(g);
       const bool direct = columns_are_input(g);
-      T* cols = direct ? out + first * pixels_out(g) * width : column_buffer<T>(static_cast<size_t>(rows * width));
+      T* cols =
+          direct ? out + first * pixels_out(g) * width : thread_buffer<T, Columns>(static_cast<size_t>(rows * width));
       gemm<T>(false, true, rows, width, g.out_channels, grad + first * pixels_out(g) * g.out_channels, g.out_channels,
               k, g.out_channels, cols, width, false);
       if (!direct) col2im(cols, out, g, first, count);
