@@ -11,6 +11,17 @@ namespace tapegrad {
 
 using detail::register_op;
 
+namespace {
+// A fused gradient op's inputs: the upstream gradient and the forward's `name` tensor, of one shape
+// and one float dtype.
+void check_backprop_inputs(const Tensor& dy, const Tensor& t, const char* op, const char* name) {
+  if (dy.shape() != t.shape() || dy.dtype() != t.dtype() || !is_floating(t.dtype())) {
+    fail("{}: gradient {} {} and {} {} {}; expected one shape and one float dtype", op, dy.shape(),
+         dtype_name(dy.dtype()), name, t.shape(), dtype_name(t.dtype()));
+  }
+}
+}  // namespace
+
 // ---- Comparisons: masks of 0 and 1 in the inputs' dtype (int64 labels too), never recorded ----
 
 Tensor equal(const Tensor& a, const Tensor& b) {
@@ -51,10 +62,7 @@ Tensor relu(const Tensor& x) {
 
 const char* const kReluBackprop = register_op("relu_backprop");
 Tensor relu_backprop(const Tensor& dy, const Tensor& x) {
-  if (dy.shape() != x.shape() || dy.dtype() != x.dtype() || !is_floating(x.dtype())) {
-    fail("relu_backprop: gradient {} {} and input {} {}; expected one shape and one float dtype", dy.shape(),
-         dtype_name(dy.dtype()), x.shape(), dtype_name(x.dtype()));
-  }
+  check_backprop_inputs(dy, x, kReluBackprop, "input");
   Tensor dx = Tensor::empty(x.shape(), x.dtype());
   kernels::relu_backward(dy, x, dx);
   // Piecewise constant in x: no gradient flows to x.
@@ -75,10 +83,7 @@ Tensor sigmoid(const Tensor& x) {
 
 const char* const kSigmoidBackprop = register_op("sigmoid_backprop");
 Tensor sigmoid_backprop(const Tensor& dy, const Tensor& y) {
-  if (dy.shape() != y.shape() || dy.dtype() != y.dtype() || !is_floating(y.dtype())) {
-    fail("sigmoid_backprop: gradient {} {} and output {} {}; expected one shape and one float dtype", dy.shape(),
-         dtype_name(dy.dtype()), y.shape(), dtype_name(y.dtype()));
-  }
+  check_backprop_inputs(dy, y, kSigmoidBackprop, "output");
   Tensor dx = Tensor::empty(y.shape(), y.dtype());
   kernels::sigmoid_backward(dy, y, dx);
   return record(kSigmoidBackprop, {dy, y}, dx, [](const BackwardArgs& g) -> Grads {

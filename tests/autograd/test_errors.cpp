@@ -10,6 +10,17 @@
 using namespace tapegrad;
 using doctest::Contains;
 
+TEST_CASE("errors: the fused gradient ops") {
+  CHECK_THROWS_WITH_AS(
+      sigmoid_backprop(ones({2, 3}), ones({3, 2})),
+      "sigmoid_backprop: gradient 2x3 float32 and output 3x2 float32; expected one shape and one float dtype", Error);
+  CHECK_THROWS_WITH_AS(relu_backprop(ones({4}), ones({4}, DType::float64)),
+                       "relu_backprop: gradient 4 float32 and input 4 float64; expected one shape and one float dtype",
+                       Error);
+  CHECK_THROWS_WITH_AS(relu_backprop(ones({2}, DType::int64), ones({2}, DType::int64)),
+                       Contains("relu_backprop: gradient 2 int64 and input 2 int64"), Error);
+}
+
 TEST_CASE("errors: elementwise ops") {
   SUBCASE("mismatched shapes") {
     CHECK_THROWS_WITH_AS(add(ones({2, 3}), ones({3, 2})),
