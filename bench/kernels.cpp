@@ -39,6 +39,18 @@ void conv_label(benchmark::State& state, const ConvCase& c) {
                              c.kernel, c.kernel, c.same ? "same" : "valid"));
 }
 
+// The runs of the conv2d and matmul benchmarks: every case (or size) on 1 and on 2 threads, timed in
+// milliseconds of wall time.
+void conv_runs(benchmark::internal::Benchmark* b) {
+  b->ArgsProduct({benchmark::CreateDenseRange(0, 3, 1), {1, 2}})
+      ->ArgNames({"case", "threads"})
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+}
+void matmul_runs(benchmark::internal::Benchmark* b) {
+  b->ArgsProduct({{512, 1024}, {1, 2}})->ArgNames({"n", "threads"})->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
 // Runs kernels on `threads` threads while alive (the benchmark's second argument), then restores the count.
 class ThreadCount {
  public:
@@ -68,11 +80,7 @@ void conv2d_forward(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(conv_flops(c, out) * 1e-9 * static_cast<double>(state.iterations()),
                                                  benchmark::Counter::kIsRate);
 }
-BENCHMARK(conv2d_forward)
-    ->ArgsProduct({benchmark::CreateDenseRange(0, 3, 1), {1, 2}})
-    ->ArgNames({"case", "threads"})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+BENCHMARK(conv2d_forward)->Apply(conv_runs);
 
 // Input and kernel gradients: two passes of the forward's flops.
 void conv2d_backward(benchmark::State& state) {
@@ -91,11 +99,7 @@ void conv2d_backward(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(
       2.0 * conv_flops(c, dy.shape()) * 1e-9 * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
-BENCHMARK(conv2d_backward)
-    ->ArgsProduct({benchmark::CreateDenseRange(0, 3, 1), {1, 2}})
-    ->ArgNames({"case", "threads"})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+BENCHMARK(conv2d_backward)->Apply(conv_runs);
 
 void matmul_square(benchmark::State& state) {
   const ThreadCount threads(state);
@@ -107,11 +111,7 @@ void matmul_square(benchmark::State& state) {
       benchmark::Counter(2.0 * static_cast<double>(n * n * n) * 1e-9 * static_cast<double>(state.iterations()),
                          benchmark::Counter::kIsRate);
 }
-BENCHMARK(matmul_square)
-    ->ArgsProduct({{512, 1024}, {1, 2}})
-    ->ArgNames({"n", "threads"})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+BENCHMARK(matmul_square)->Apply(matmul_runs);
 
 // The same product with tapegrad's AVX2 kernel: what a CPU without AVX-512 gets, next to OpenBLAS.
 void matmul_square_avx2(benchmark::State& state) {
@@ -123,11 +123,7 @@ void matmul_square_avx2(benchmark::State& state) {
   matmul_square(state);
   kernels::force_gemm_isa(kernels::GemmIsa::automatic);
 }
-BENCHMARK(matmul_square_avx2)
-    ->ArgsProduct({{512, 1024}, {1, 2}})
-    ->ArgNames({"n", "threads"})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+BENCHMARK(matmul_square_avx2)->Apply(matmul_runs);
 
 #ifdef TAPEGRAD_BENCH_OPENBLAS
 // The same float32 product through OpenBLAS's cblas_sgemm (Debian's libopenblas-dev, when meson finds
@@ -152,11 +148,7 @@ void matmul_square_openblas(benchmark::State& state) {
                          benchmark::Counter::kIsRate);
   state.SetLabel(openblas_get_corename());
 }
-BENCHMARK(matmul_square_openblas)
-    ->ArgsProduct({{512, 1024}, {1, 2}})
-    ->ArgNames({"n", "threads"})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+BENCHMARK(matmul_square_openblas)->Apply(matmul_runs);
 #endif
 
 }  // namespace
