@@ -509,21 +509,8 @@ int64_t first_max(const T* image, const Window& window, int64_t c) {
 
 }  // namespace
 
-void max_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g) {
-  if (!fast_pool_geometry(g)) return max_pool_forward_reference(x, y, g);
-  dispatch_floating(x.dtype(), "max_pool2d", [&]<typename T>() {
-    const T* in = x.data<T>().data();
-    T* out = y.mutable_data<T>();
-    for_each_pool_window(
-        g, [](int64_t, int64_t) {},
-        [&](int64_t image, int64_t o, const Window& window) {
-          const T* pixels = in + image;
-          for (int64_t c = 0; c < g.in_channels; ++c) {
-            out[o + c] = window.count == 0 ? T{0} : pixels[first_max(pixels, window, c)];
-          }
-        });
-  });
-}
+// The window maxima are x's own values at its first maxima: max_pool_select with x as the source.
+void max_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g) { max_pool_select(x, x, y, g); }
 
 void max_pool_backward(const Tensor& dy, const Tensor& x, const Tensor& dx, const ConvGeometry& g) {
   if (!fast_pool_geometry(g)) return max_pool_backward_reference(dy, x, dx, g);
