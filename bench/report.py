@@ -61,6 +61,10 @@ def main():
         ratio = seconds(loop) / seconds(plain)
         row("d2l_loop: tapegrad / plain loops", f"{seconds(loop) * 1e6:.1f} us / {seconds(plain) * 1e6:.2f} us = {ratio:.0f}x",
             f"<= 12x: {verdict(ratio <= 12)}")
+        untaped = find(m, "d2l_loop_untaped")
+        if untaped:
+            row("d2l_loop: the same ops without a tape / plain loops",
+                f"{seconds(untaped) * 1e6:.1f} us = {seconds(untaped) / seconds(plain):.0f}x")
     add = find(m, "op_overhead_add")
     if add:
         ns = seconds(add) * 1e9
