@@ -13,9 +13,15 @@ using detail::register_op;
 
 // ---- Binary arithmetic ----
 
+// The arithmetic of the four, shared by tensor-tensor and tensor-constant forms.
+constexpr auto kPlus = [](auto u, auto v) { return u + v; };
+constexpr auto kMinus = [](auto u, auto v) { return u - v; };
+constexpr auto kTimes = [](auto u, auto v) { return u * v; };
+constexpr auto kOver = [](auto u, auto v) { return u / v; };
+
 const char* const kAdd = register_op("add");
 Tensor add(const Tensor& a, const Tensor& b) {
-  Tensor y = kernels::zip(a, b, kAdd, [](auto u, auto v) { return u + v; });
+  Tensor y = kernels::zip(a, b, kAdd, kPlus);
   return record(
       kAdd, {a, b}, std::move(y),
       [](const BackwardArgs& g) -> Grads {
@@ -26,7 +32,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 
 const char* const kSub = register_op("sub");
 Tensor sub(const Tensor& a, const Tensor& b) {
-  Tensor y = kernels::zip(a, b, kSub, [](auto u, auto v) { return u - v; });
+  Tensor y = kernels::zip(a, b, kSub, kMinus);
   return record(
       kSub, {a, b}, std::move(y),
       [](const BackwardArgs& g) -> Grads {
@@ -37,7 +43,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 
 const char* const kMul = register_op("mul");
 Tensor mul(const Tensor& a, const Tensor& b) {
-  Tensor y = kernels::zip(a, b, kMul, [](auto u, auto v) { return u * v; });
+  Tensor y = kernels::zip(a, b, kMul, kTimes);
   return record(kMul, {a, b}, std::move(y), [](const BackwardArgs& g) -> Grads {
     return {g.needs(0) ? g.grad * g.input(1) : Tensor{}, g.needs(1) ? g.grad * g.input(0) : Tensor{}};
   });
@@ -45,7 +51,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 const char* const kDiv = register_op("div");
 Tensor div(const Tensor& a, const Tensor& b) {
-  Tensor y = kernels::zip(a, b, kDiv, [](auto u, auto v) { return u / v; });
+  Tensor y = kernels::zip(a, b, kDiv, kOver);
   return record(kDiv, {a, b}, std::move(y), [](const BackwardArgs& g) -> Grads {
     return {g.needs(0) ? g.grad / g.input(1) : Tensor{},
             g.needs(1) ? -(g.grad * g.input(0)) / square(g.input(1)) : Tensor{}};
@@ -64,14 +70,32 @@ Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
 Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
 Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
 Tensor operator-(const Tensor& x) { return neg(x); }
-Tensor operator+(const Tensor& a, double b) { return add(a, Tensor::scalar(b, a.dtype())); }
-Tensor operator-(const Tensor& a, double b) { return sub(a, Tensor::scalar(b, a.dtype())); }
-Tensor operator*(const Tensor& a, double b) { return mul(a, Tensor::scalar(b, a.dtype())); }
-Tensor operator/(const Tensor& a, double b) { return div(a, Tensor::scalar(b, a.dtype())); }
-Tensor operator+(double a, const Tensor& b) { return add(Tensor::scalar(a, b.dtype()), b); }
-Tensor operator-(double a, const Tensor& b) { return sub(Tensor::scalar(a, b.dtype()), b); }
-Tensor operator*(double a, const Tensor& b) { return mul(Tensor::scalar(a, b.dtype()), b); }
-Tensor operator/(double a, const Tensor& b) { return div(Tensor::scalar(a, b.dtype()), b); }
+namespace {
+// x op c (or c op x) for a constant c: the op on a scalar tensor of c, except that when no tape
+// tracks x nothing is recorded, and the kernel takes c as a value. Same arithmetic, same bits, one
+// tensor fewer (the backward sweep's `g * 2.0` and an update's `lr * grad` are such ops).
+template <bool kConstantFirst, typename F>
+Tensor with_constant(Tensor (*op)(const Tensor&, const Tensor&), const char* name, F f, const Tensor& x, double c) {
+  if (any_tape_tracks(x)) {
+    const Tensor constant = Tensor::scalar(c, x.dtype());
+    return kConstantFirst ? op(constant, x) : op(x, constant);
+  }
+  return kernels::map(x, name, [f, c](auto v) {
+    const auto value = static_cast<decltype(v)>(c);
+    if constexpr (kConstantFirst) return f(value, v);
+    else return f(v, value);
+  });
+}
+}  // namespace
+
+Tensor operator+(const Tensor& a, double b) { return with_constant<false>(add, kAdd, kPlus, a, b); }
+Tensor operator-(const Tensor& a, double b) { return with_constant<false>(sub, kSub, kMinus, a, b); }
+Tensor operator*(const Tensor& a, double b) { return with_constant<false>(mul, kMul, kTimes, a, b); }
+Tensor operator/(const Tensor& a, double b) { return with_constant<false>(div, kDiv, kOver, a, b); }
+Tensor operator+(double a, const Tensor& b) { return with_constant<true>(add, kAdd, kPlus, b, a); }
+Tensor operator-(double a, const Tensor& b) { return with_constant<true>(sub, kSub, kMinus, b, a); }
+Tensor operator*(double a, const Tensor& b) { return with_constant<true>(mul, kMul, kTimes, b, a); }
+Tensor operator/(double a, const Tensor& b) { return with_constant<true>(div, kDiv, kOver, b, a); }
 
 // ---- Unary functions ----
 

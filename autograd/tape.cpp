@@ -227,6 +227,11 @@ std::string to_dot(const GradientTape& tape) {
 
 std::span<GradientTape* const> active_tapes() { return tape_stack(); }
 
+bool any_tape_tracks(const Tensor& tensor) {
+  return std::ranges::any_of(tape_stack(),
+                             [&](const GradientTape* tape) { return tape->recording() && tape->tracks(tensor.id()); });
+}
+
 GradientTape::GradientTape(TapeOptions options) : options_(options), storage_(take_storage()) {
   tape_stack().push_back(this);
 }

@@ -256,6 +256,9 @@ std::string to_dot(const GradientTape& tape);
 /// The tapes active on this thread, outermost first.
 std::span<GradientTape* const> active_tapes();
 
+/// True when a recording tape of this thread tracks `tensor`: an op on it would be recorded.
+bool any_tape_tracks(const Tensor& tensor);
+
 /// The inputs `record` takes from a braced list: references to the op's arguments, not copies.
 using InputList = std::initializer_list<std::reference_wrapper<const Tensor>>;
 

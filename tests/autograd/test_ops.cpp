@@ -7,11 +7,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <functional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 using namespace tapegrad;
@@ -665,6 +667,59 @@ TEST_CASE("elementwise ops: forward values against std:: functions") {
     tape.watch(z);
     CHECK(tape.gradient(abs(z), z).to_vector() == std::vector<double>{0, 1});  // NOTE: 0 at the kink
   }
+}
+
+TEST_CASE("tensor-constant arithmetic: the bits of the scalar-tensor op, recorded only when tracked") {
+  const std::vector<double> values{0.0, -0.0, 1.0, -1.5, 1e-30, 3e38, INFINITY, -INFINITY, NAN};
+  const std::vector<double> constants{2.0, -0.0, 0.1, 1e300, INFINITY, NAN};
+  const auto bits = [](const Tensor& t) {
+    std::vector<uint64_t> out;
+    for (double v : t.to_vector()) out.push_back(std::bit_cast<uint64_t>(v));
+    return out;
+  };
+  using Form = std::function<Tensor(const Tensor&, double)>;
+  using Reference = std::function<Tensor(const Tensor&, const Tensor&)>;
+  const std::vector<std::tuple<const char*, Form, Reference>> forms{
+      {"x + c", [](const Tensor& x, double c) { return x + c; },
+       [](const Tensor& x, const Tensor& c) { return x + c; }},
+      {"x - c", [](const Tensor& x, double c) { return x - c; },
+       [](const Tensor& x, const Tensor& c) { return x - c; }},
+      {"x * c", [](const Tensor& x, double c) { return x * c; },
+       [](const Tensor& x, const Tensor& c) { return x * c; }},
+      {"x / c", [](const Tensor& x, double c) { return x / c; },
+       [](const Tensor& x, const Tensor& c) { return x / c; }},
+      {"c + x", [](const Tensor& x, double c) { return c + x; },
+       [](const Tensor& x, const Tensor& c) { return c + x; }},
+      {"c - x", [](const Tensor& x, double c) { return c - x; },
+       [](const Tensor& x, const Tensor& c) { return c - x; }},
+      {"c * x", [](const Tensor& x, double c) { return c * x; },
+       [](const Tensor& x, const Tensor& c) { return c * x; }},
+      {"c / x", [](const Tensor& x, double c) { return c / x; },
+       [](const Tensor& x, const Tensor& c) { return c / x; }},
+  };
+  for (const DType dtype : {DType::float32, DType::float64}) {
+    const Tensor x(values, {3, 3}, dtype);
+    for (const auto& [name, form, reference] : forms) {
+      for (double c : constants) {
+        CAPTURE(name);
+        CAPTURE(c);
+        CAPTURE(dtype_name(dtype));
+        const std::vector<uint64_t> expected = bits(reference(x, Tensor::scalar(c, dtype)));
+        CHECK(bits(form(x, c)) == expected);  // no tape
+        GradientTape tape;
+        const Tensor untracked = form(x, c);  // a tape records, but not x
+        CHECK(tape.entries().empty());
+        CHECK(bits(untracked) == expected);
+        tape.watch(x);
+        const Tensor tracked = form(x, c);
+        REQUIRE(tape.entries().size() == 1);
+        CHECK(bits(tracked) == expected);
+        CHECK(tape.gradient(tracked, x).defined());
+      }
+    }
+  }
+  CHECK_THROWS_WITH_AS(Tensor({1, 2}, {2}, DType::int64) * 2.0, "mul: expected a float32 or float64 tensor, got int64",
+                       Error);
 }
 
 TEST_CASE("broadcasting: forward values") {
