@@ -15,10 +15,15 @@ using namespace tapegrad;
 constexpr int kEpochs = 10;
 constexpr double kLearningRate = 0.03;
 
+// The book's 6x8 image X with a dark band, and its edges Y under the kernel [1, -1].
+struct BookImages {
+  Tensor X = ones({6, 8}).with({all, {2, 6}}, 0);
+  Tensor Y = corr2d(X, Tensor({1, -1}, {1, 2}));
+};
+
 // examples/learn_kernel's loop: corr2d, |Y_hat - Y|^2, the tape's gradient, a manual update.
 void d2l_loop_tapegrad(benchmark::State& state) {
-  const Tensor X = ones({6, 8}).with({all, {2, 6}}, 0);
-  const Tensor Y = corr2d(X, Tensor({1, -1}, {1, 2}));
+  const auto [X, Y] = BookImages{};
   for (auto _ : state) {
     Variable kernel(Tensor({0.3, 0.7}, {1, 2}), "kernel");
     for (int epoch = 0; epoch < kEpochs; ++epoch) {
@@ -32,22 +37,35 @@ void d2l_loop_tapegrad(benchmark::State& state) {
 }
 BENCHMARK(d2l_loop_tapegrad)->Unit(benchmark::kMicrosecond);
 
-// The same ten steps through the same tapegrad ops, with the gradient written out by hand: the
-// ops the tape's backward sweep runs, without a tape. What the tensors alone cost.
+// d|corr2d(X, k) - Y|^2 / dk written out with the ops the tape's backward sweep runs; `loss` gets
+// the loss.
+Tensor gradient_by_hand(const Tensor& X, const Tensor& Y, const Tensor& k, const Tensor& seed, Tensor& loss) {
+  const Tensor diff = corr2d(X, k) - Y;
+  const Tensor magnitude = abs(diff);
+  loss = pow(magnitude, 2);
+  const Tensor grad_magnitude = seed * (magnitude * 2.0);
+  return corr2d(X, grad_magnitude * sign(diff));
+}
+
+// The same ten steps through the same tapegrad ops, with the gradient written out by hand and no
+// tape: what the tensors alone cost.
 void d2l_loop_untaped(benchmark::State& state) {
-  const Tensor X = ones({6, 8}).with({all, {2, 6}}, 0);
-  const Tensor Y = corr2d(X, Tensor({1, -1}, {1, 2}));
+  const auto [X, Y] = BookImages{};
+  const Tensor seed = ones(Y.shape());  // as the tape, which keeps its seed from one step to the next
+  Tensor loss;
+  {
+    Variable kernel(Tensor({0.3, 0.7}, {1, 2}), "kernel");
+    GradientTape tape;
+    const Tensor by_tape = tape.gradient(pow(abs(corr2d(X, kernel) - Y), 2), kernel);
+    if (gradient_by_hand(X, Y, kernel.value(), seed, loss).to_vector() != by_tape.to_vector()) {
+      state.SkipWithError("the gradient by hand differs from the tape's");
+      return;
+    }
+  }
   for (auto _ : state) {
     Variable kernel(Tensor({0.3, 0.7}, {1, 2}), "kernel");
     for (int epoch = 0; epoch < kEpochs; ++epoch) {
-      const Tensor k = kernel.value();
-      const Tensor diff = corr2d(X, k) - Y;
-      const Tensor magnitude = abs(diff);
-      const Tensor loss = pow(magnitude, 2);
-      const Tensor seed = ones_like(loss);
-      const Tensor grad_magnitude = seed * (magnitude * 2.0);
-      const Tensor grad_diff = grad_magnitude * sign(diff);
-      kernel.assign(kernel.value() - kLearningRate * corr2d(X, grad_diff));
+      kernel.assign(kernel.value() - kLearningRate * gradient_by_hand(X, Y, kernel.value(), seed, loss));
       benchmark::DoNotOptimize(loss);
     }
     benchmark::DoNotOptimize(kernel.value().flat(0));
