@@ -146,6 +146,15 @@ struct PlaneLayout {
   }
 };
 
+// Rows of pixels are asked for this many rows before they are turned into planes: the transposes
+// otherwise wait on every load.
+constexpr int64_t kRowsAhead = 2;
+
+// Asks the caches for `floats` floats from `row`: a hint, which never faults or changes a result.
+void prefetch_floats(const float* row, int64_t floats) {
+  for (int64_t f = 0; f < floats; f += 16) __builtin_prefetch(row + f);
+}
+
 // An NHWC image (height x width x channels) into zero-padded planes, channel c at dst + c * in_plane.
 void to_planes(const float* image, int64_t height, int64_t width, int64_t channels, const PlaneLayout& l, float* dst) {
   const int64_t ih0 = std::max<int64_t>(0, -l.top), ih1 = std::min(height, l.rows - l.top);
@@ -154,6 +163,10 @@ void to_planes(const float* image, int64_t height, int64_t width, int64_t channe
     std::fill_n(dst, channels * l.in_plane, 0.0f);
     return;
   }
+  const auto prefetch_image_row = [&](int64_t ih) {
+    if (ih < ih1) prefetch_floats(image + (ih * width + iw0) * channels, (iw1 - iw0) * channels);
+  };
+  for (int64_t ih = ih0; ih < ih0 + kRowsAhead; ++ih) prefetch_image_row(ih);  // asked for while zeros are written
   // Zeros around the image only: above, beside and below it.
   const int64_t begin = (ih0 + l.top) * l.row_width + iw0 + l.left,
                 end = (ih1 - 1 + l.top) * l.row_width + iw1 + l.left;
@@ -166,6 +179,7 @@ void to_planes(const float* image, int64_t height, int64_t width, int64_t channe
     std::fill(plane + end, plane + l.in_plane, 0.0f);
   }
   for (int64_t ih = ih0; ih < ih1; ++ih) {
+    prefetch_image_row(ih + kRowsAhead);
     conv_direct::pixels_to_planes(image + (ih * width + iw0) * channels, iw1 - iw0, channels,
                                   dst + (ih + l.top) * l.row_width + iw0 + l.left, l.in_plane);
   }
@@ -175,6 +189,7 @@ void to_planes(const float* image, int64_t height, int64_t width, int64_t channe
 // zeros at the positions the sweep throws away.
 void to_output_planes(const float* image, int64_t height, int64_t width, int64_t channels, const PlaneLayout& l,
                       float* dst) {
+  prefetch_floats(image, std::min(kRowsAhead, height) * width * channels);  // asked for while zeros are written
   for (int64_t c = 0; c < channels; ++c) {
     float* plane = dst + c * l.out_plane;
     for (int64_t oh = 0; oh + 1 < height; ++oh)
@@ -182,6 +197,7 @@ void to_output_planes(const float* image, int64_t height, int64_t width, int64_t
     std::fill(plane + (height - 1) * l.row_width + width, plane + l.out_plane, 0.0f);
   }
   for (int64_t oh = 0; oh < height; ++oh) {
+    if (oh + kRowsAhead < height) prefetch_floats(image + (oh + kRowsAhead) * width * channels, width * channels);
     conv_direct::pixels_to_planes(image + oh * width * channels, width, channels, dst + oh * l.row_width, l.out_plane);
   }
 }
