@@ -131,7 +131,7 @@ void lenet_epoch(benchmark::State& state) {
   state.counters["mean_loss"] = loss_sum / (epochs * static_cast<double>(batches.size()));
   set_num_threads(threads_before);
 }
-// One run of two epochs each (Repetitions(1) even under ./dev bench's 5 repetitions: an epoch takes
+// One run of two epochs each (Repetitions(1) even under ./dev bench's 9 repetitions: an epoch takes
 // seconds), with 2 threads (issue 5's target) and with 1.
 BENCHMARK(lenet_epoch)
     ->ArgName("threads")
