@@ -48,6 +48,7 @@ struct FilterSums {
   const int64_t* offsets = nullptr;
   const float* dy = nullptr;
   int64_t dy_plane = 0, vectors = 0;
+  bool first = false;  ///< the first image of the sums: they are written, not added to
 };
 
 /// Output channels filter_sums takes at once.

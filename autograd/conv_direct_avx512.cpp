@@ -172,7 +172,8 @@ void filter_block(const FilterSums& w, int64_t first_tap, int64_t first_out, flo
   for (int t = 0; t < kTaps; ++t) {
     in[t] = w.in + w.offsets[first_tap + t];
 #pragma GCC unroll 8
-    for (int o = 0; o < kOuts; ++o) acc[t][o] = _mm512_loadu_ps(sums + (t * kOuts + o) * 16);
+    for (int o = 0; o < kOuts; ++o)
+      acc[t][o] = w.first ? _mm512_setzero_ps() : _mm512_loadu_ps(sums + (t * kOuts + o) * 16);
   }
   const float* dy = w.dy + first_out * w.dy_plane;
   for (int64_t p = 0; p < 16 * w.vectors; p += 16) {

@@ -351,11 +351,12 @@ void direct_backward_filter(const float* x, const float* dy, float* dk, const Co
 #pragma omp for schedule(static)
     for (int64_t group = 0; group < groups; ++group) {
       float* group_sums = sums + group * sum_floats;
-      std::fill_n(group_sums, sum_floats, 0.0f);
-      for (int64_t n = g.batch * group / groups; n < g.batch * (group + 1) / groups; ++n) {
+      const int64_t first_image = g.batch * group / groups;
+      for (int64_t n = first_image; n < g.batch * (group + 1) / groups; ++n) {
         to_planes(x + n * g.in_height * g.in_width * c, g.in_height, g.in_width, c, l, planes);
         to_output_planes(dy + n * g.out_height * g.out_width * o, g.out_height, g.out_width, o, l, planes + in_floats);
-        const conv_direct::FilterSums w{planes, offsets.data(), planes + in_floats, l.out_plane, l.vectors};
+        const conv_direct::FilterSums w{planes,      offsets.data(), planes + in_floats,
+                                        l.out_plane, l.vectors,      n == first_image};
         for (const Item& item : items) {
           conv_direct::filter_sums(w, item.first_tap, item.taps, item.first_out, item.outs, group_sums + item.sums);
         }
@@ -370,11 +371,12 @@ void direct_backward_filter(const float* x, const float* dy, float* dk, const Co
         for (int64_t f = first; f < last; ++f) sums[f] += group_sums[f];
       }
     }
-  }
-  for (const Item& item : items) {
-    for (int64_t t = item.first_tap; t < std::min(taps, item.first_tap + item.taps); ++t) {
-      for (int64_t j = 0; j < item.outs; ++j) {
-        dk[t * o + item.first_out + j] = lane_sum(sums + item.sums + ((t - item.first_tap) * item.outs + j) * 16);
+#pragma omp for schedule(static)
+    for (const Item& item : items) {
+      for (int64_t t = item.first_tap; t < std::min(taps, item.first_tap + item.taps); ++t) {
+        for (int64_t j = 0; j < item.outs; ++j) {
+          dk[t * o + item.first_out + j] = lane_sum(sums + item.sums + ((t - item.first_tap) * item.outs + j) * 16);
+        }
       }
     }
   }
