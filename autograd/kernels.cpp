@@ -16,11 +16,6 @@
 
 namespace tapegrad::kernels {
 
-namespace {
-// Below this many elements a loop runs on the calling thread: starting threads costs more.
-constexpr int64_t kParallelElements = int64_t{1} << 16;
-}  // namespace
-
 StridedView dense_view(const Shape& shape, int64_t offset) {
   StridedView view;
   view.offset = offset;
@@ -467,8 +462,7 @@ void for_each_pool_window(const ConvGeometry& g, Start start, Visit visit) {
   const int64_t work = g.batch * g.out_height * g.out_width * g.out_channels * g.kernel_height * g.kernel_width;
   const int64_t in_image = g.in_height * g.in_width * g.in_channels;
   const int64_t out_image = g.out_height * g.out_width * g.out_channels;
-#pragma omp parallel for schedule(static) num_threads(num_threads()) if (work >= kParallelElements)
-  for (int64_t n = 0; n < g.batch; ++n) {
+  parallel_for(g.batch, work, [&](int64_t n) {
     const int64_t image = n * in_image;
     start(image, in_image);
     Window window;
@@ -487,7 +481,7 @@ void for_each_pool_window(const ConvGeometry& g, Start start, Visit visit) {
         visit(image, n * out_image + (oh * g.out_width + ow) * g.out_channels, window);
       }
     }
-  }
+  });
 }
 
 // The fast loops assume pooling's geometry: one output per channel, no dilation, small windows.
@@ -628,6 +622,15 @@ inline float exp_nonpositive(float t) {
 // Elementwise kernels split their work into blocks of this many elements between threads.
 constexpr int64_t kElementwiseBlock = int64_t{1} << 14;
 
+// f(begin, end) over [0, n) in blocks of kElementwiseBlock, the blocks shared out by parallel_for.
+template <typename F>
+void for_blocks(int64_t n, F&& f) {
+  parallel_for((n + kElementwiseBlock - 1) / kElementwiseBlock, n, [&](int64_t b) {
+    const int64_t begin = b * kElementwiseBlock;
+    f(begin, std::min(n, begin + kElementwiseBlock));
+  });
+}
+
 // sigmoid of `count` floats. Every choice is made on the bits (the magnitude's clamp, the sign,
 // NaN), where comparing floats would stop the compiler from vectorizing: non-negative floats order
 // as their bit patterns. Built twice, for AVX2 (8 lanes) and for any x86-64 (4); neither may fuse
@@ -673,12 +676,7 @@ void sigmoid_forward(const Tensor& x, const Tensor& y) {
   }
   const float* in = x.data<float>().data();
   float* out = y.mutable_data<float>();
-  const int64_t blocks = (n + kElementwiseBlock - 1) / kElementwiseBlock;
-#pragma omp parallel for schedule(static) num_threads(num_threads()) if (n >= kParallelElements)
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t begin = b * kElementwiseBlock;
-    sigmoid_block(in + begin, out + begin, std::min(kElementwiseBlock, n - begin));
-  }
+  for_blocks(n, [&](int64_t begin, int64_t end) { sigmoid_block(in + begin, out + begin, end - begin); });
 }
 
 void sigmoid_backward(const Tensor& dy, const Tensor& y, const Tensor& dx) {
@@ -686,9 +684,10 @@ void sigmoid_backward(const Tensor& dy, const Tensor& y, const Tensor& dx) {
     const T* grad = dy.data<T>().data();
     const T* out = y.data<T>().data();
     T* result = dx.mutable_data<T>();
-    const int64_t n = y.numel();
-#pragma omp parallel for simd schedule(static) num_threads(num_threads()) if (n >= kParallelElements)
-    for (int64_t i = 0; i < n; ++i) result[i] = grad[i] * (out[i] * (T{1} - out[i]));
+    for_blocks(y.numel(), [&](int64_t begin, int64_t end) {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i) result[i] = grad[i] * (out[i] * (T{1} - out[i]));
+    });
   });
 }
 
@@ -699,14 +698,15 @@ void relu_backward(const Tensor& dy, const Tensor& x, const Tensor& dx) {
     const T* grad = dy.data<T>().data();
     const T* in = x.data<T>().data();
     T* result = dx.mutable_data<T>();
-    const int64_t n = x.numel();
     // Multiplied by the 0/1 mask rather than selected, as dy * greater(x, 0) is: -0 and NaN in dy
     // keep their bits. (The mask as its own variable is what lets GCC vectorize the loop.)
-#pragma omp parallel for simd schedule(static) num_threads(num_threads()) if (n >= kParallelElements)
-    for (int64_t i = 0; i < n; ++i) {
-      const T mask = in[i] > T{0} ? T{1} : T{0};
-      result[i] = grad[i] * mask;
-    }
+    for_blocks(x.numel(), [&](int64_t begin, int64_t end) {
+#pragma omp simd
+      for (int64_t i = begin; i < end; ++i) {
+        const T mask = in[i] > T{0} ? T{1} : T{0};
+        result[i] = grad[i] * mask;
+      }
+    });
   });
 }
 

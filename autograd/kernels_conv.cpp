@@ -21,9 +21,6 @@ namespace tapegrad::kernels {
 
 namespace {
 
-// Below this many elements a loop runs on the calling thread: starting threads costs more.
-constexpr int64_t kParallelElements = int64_t{1} << 16;
-
 // Below this many multiply-adds a direct convolution runs on the calling thread. Sharing its planes
 // with the other core costs more than half of the work: the 256x256 single-channel image (590K) took
 // 39 us for its input gradient and 92 us for its kernel gradient on 2 threads, 12.6 and 16.2 on 1.
@@ -63,8 +60,7 @@ struct TurnedKernel;  // direct_backward_input's kernel turned half a turn
 template <typename T>
 void im2col(const T* x, T* cols, const ConvGeometry& g, int64_t first, int64_t count) {
   const int64_t rows = count * pixels_out(g), width = taps(g), c = g.in_channels;
-#pragma omp parallel for schedule(static) num_threads(num_threads()) if (rows * width >= kParallelElements)
-  for (int64_t row = 0; row < rows; ++row) {
+  parallel_for(rows, rows * width, [&](int64_t row) {
     const int64_t n = first + row / pixels_out(g), oh = row / g.out_width % g.out_height, ow = row % g.out_width;
     T* out = cols + row * width;
     for (int64_t kh = 0; kh < g.kernel_height; ++kh) {
@@ -78,7 +74,7 @@ void im2col(const T* x, T* cols, const ConvGeometry& g, int64_t first, int64_t c
         }
       }
     }
-  }
+  });
 }
 
 // The reverse of im2col: adds each row's taps back onto the pixels they came from. Images are
@@ -86,9 +82,7 @@ void im2col(const T* x, T* cols, const ConvGeometry& g, int64_t first, int64_t c
 template <typename T>
 void col2im(const T* cols, T* dx, const ConvGeometry& g, int64_t first, int64_t count) {
   const int64_t width = taps(g), c = g.in_channels;
-#pragma omp parallel for schedule(static) \
-    num_threads(num_threads()) if (count * pixels_out(g) * width >= kParallelElements)
-  for (int64_t image = 0; image < count; ++image) {
+  parallel_for(count, count * pixels_out(g) * width, [&](int64_t image) {
     const int64_t n = first + image;
     T* target = dx + n * g.in_height * g.in_width * c;
     std::fill_n(target, g.in_height * g.in_width * c, T{0});
@@ -105,7 +99,7 @@ void col2im(const T* cols, T* dx, const ConvGeometry& g, int64_t first, int64_t 
         }
       }
     }
-  }
+  });
 }
 
 // The column matrix of images [first, first + count): x itself for a 1x1 kernel, else unrolled
@@ -241,37 +235,38 @@ void direct_correlate(const float* in, int64_t batch, int64_t height, int64_t wi
   const bool parallel =
       batch * l.out_plane * out_channels * channels * kernel_height * kernel_width >= kDirectParallelMultiplyAdds;
   float* buffer = plane_buffer(std::min(chunk, batch) * image_floats);
-#pragma omp parallel num_threads(num_threads()) if (parallel)
-  for (int64_t first = 0; first < batch; first += chunk) {
-    const int64_t count = std::min(chunk, batch - first);
+  parallel_region(parallel, [&] {
+    for (int64_t first = 0; first < batch; first += chunk) {
+      const int64_t count = std::min(chunk, batch - first);
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < count; ++i) {
-      to_planes(in + (first + i) * height * width * channels, height, width, channels, l, buffer + i * image_floats);
-    }
-    // Each omp for ends in a barrier: the next chunk's planes overwrite these only after the last piece.
+      for (int64_t i = 0; i < count; ++i) {
+        to_planes(in + (first + i) * height * width * channels, height, width, channels, l, buffer + i * image_floats);
+      }
+      // Each omp for ends in a barrier: the next chunk's planes overwrite these only after the last piece.
 #pragma omp for schedule(static)
-    for (int64_t item = 0; item < count * pieces; ++item) {
-      const int64_t i = item / pieces, piece = item % pieces;
-      const conv_direct::Correlation w{.in = buffer + i * image_floats,
-                                       .in_plane = l.in_plane,
-                                       .channels = channels,
-                                       .row_width = l.row_width,
-                                       .kernel = kernel,
-                                       .kernel_height = kernel_height,
-                                       .kernel_width = kernel_width,
-                                       .dilation_h = dilation_h,
-                                       .dilation_w = dilation_w,
-                                       .out_channels = out_channels,
-                                       .out = out + (first + i) * out_height * out_width * out_channels,
-                                       .out_height = out_height,
-                                       .out_width = out_width};
-      if (by_rows) {
-        conv_direct::correlate_rows(w, piece * conv_direct::kBandRows);
-      } else {
-        conv_direct::correlate(w, piece * kVectorsPerPiece, std::min(l.vectors, (piece + 1) * kVectorsPerPiece));
+      for (int64_t item = 0; item < count * pieces; ++item) {
+        const int64_t i = item / pieces, piece = item % pieces;
+        const conv_direct::Correlation w{.in = buffer + i * image_floats,
+                                         .in_plane = l.in_plane,
+                                         .channels = channels,
+                                         .row_width = l.row_width,
+                                         .kernel = kernel,
+                                         .kernel_height = kernel_height,
+                                         .kernel_width = kernel_width,
+                                         .dilation_h = dilation_h,
+                                         .dilation_w = dilation_w,
+                                         .out_channels = out_channels,
+                                         .out = out + (first + i) * out_height * out_width * out_channels,
+                                         .out_height = out_height,
+                                         .out_width = out_width};
+        if (by_rows) {
+          conv_direct::correlate_rows(w, piece * conv_direct::kBandRows);
+        } else {
+          conv_direct::correlate(w, piece * kVectorsPerPiece, std::min(l.vectors, (piece + 1) * kVectorsPerPiece));
+        }
       }
     }
-  }
+  });
 }
 
 void direct_forward(const float* x, const float* kernel, float* y, const ConvGeometry& g) {
@@ -345,8 +340,7 @@ void direct_backward_filter(const float* x, const float* dy, float* dk, const Co
   float* sums = thread_buffer<float, Sums>(static_cast<size_t>(std::max<int64_t>(groups, 1) * sum_floats));
   if (groups == 0) std::fill_n(sums, sum_floats, 0.0f);
   const bool parallel = g.batch * l.out_plane * o * taps >= kDirectParallelMultiplyAdds;
-#pragma omp parallel num_threads(num_threads()) if (parallel)
-  {
+  parallel_region(parallel, [&] {
     float* planes = plane_buffer(image_floats);  // this thread's
 #pragma omp for schedule(static)
     for (int64_t group = 0; group < groups; ++group) {
@@ -379,7 +373,7 @@ void direct_backward_filter(const float* x, const float* dy, float* dk, const Co
         }
       }
     }
-  }
+  });
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 // `num_threads(tapegrad::num_threads())` and static schedules, and split work only over independent
 // outputs (never a reduction), so results are bit-identical for any thread count.
 
+#include <cstdint>
+
 namespace tapegrad {
 
 /// Sets the number of threads kernels use from now on (n >= 1); throws Error otherwise.
@@ -11,5 +13,34 @@ void set_num_threads(int n);
 
 /// The number of threads kernels use: what set_num_threads set, by default every core of the machine.
 int num_threads();
+
+/// Elements of work below which a kernel's loop stays on the calling thread.
+inline constexpr int64_t kParallelElements = int64_t{1} << 16;
+
+/// body(i) for i in [0, count), split statically between num_threads() threads when `work` (the
+/// elements the loop touches) reaches kParallelElements. Below it, a plain loop that never enters
+/// the OpenMP runtime: a `parallel ... if (false)` region still builds a team (a malloc, and
+/// futex calls), which costs a small op several times its own loop.
+template <typename Body>
+void parallel_for(int64_t count, int64_t work, Body&& body) {
+  if (work < kParallelElements) {
+    for (int64_t i = 0; i < count; ++i) body(i);
+    return;
+  }
+#pragma omp parallel for schedule(static) num_threads(num_threads())
+  for (int64_t i = 0; i < count; ++i) body(i);
+}
+
+/// body() on every thread of a parallel region when `parallel`, else once on the calling thread
+/// (without entering the OpenMP runtime); body's `omp for` loops share out its work either way.
+template <typename Body>
+void parallel_region(bool parallel, Body&& body) {
+  if (!parallel) {
+    body();
+    return;
+  }
+#pragma omp parallel num_threads(num_threads())
+  body();
+}
 
 }  // namespace tapegrad
