@@ -117,7 +117,7 @@ Tensor conv2d(const Tensor& x, const Tensor& kernel, const Conv2DOptions& option
   Tensor y = Tensor::empty(output_shape(g), x.dtype());
   kernels::conv2d_forward(x, kernel, y, g);
   return record(
-      kConv2D, {x, kernel}, y,
+      kConv2D, {x, kernel}, std::move(y),
       [](const BackwardArgs& b) -> Grads {
         const Conv2DOptions options = options_from_attrs(b.attrs);
         return {b.needs(0) ? conv2d_backprop_input(b.grad, b.input(1), b.input(0).shape(), options) : Tensor{},
@@ -135,7 +135,7 @@ Tensor conv2d_backprop_input(const Tensor& dy, const Tensor& kernel, const Shape
   Tensor dx = Tensor::empty(input_shape, dy.dtype());
   kernels::conv2d_backward_input(dy, kernel, dx, g);
   return record(
-      kConv2DBackpropInput, {dy, kernel}, dx,
+      kConv2DBackpropInput, {dy, kernel}, std::move(dx),
       [](const BackwardArgs& b) -> Grads {
         const Conv2DOptions options = options_from_attrs(b.attrs);
         return {b.needs(0) ? conv2d(b.grad, b.input(1), options) : Tensor{},
@@ -153,7 +153,7 @@ Tensor conv2d_backprop_filter(const Tensor& x, const Tensor& dy, const Shape& ke
   Tensor dkernel = Tensor::empty(kernel_shape, x.dtype());
   kernels::conv2d_backward_filter(x, dy, dkernel, g);
   return record(
-      kConv2DBackpropFilter, {x, dy}, dkernel,
+      kConv2DBackpropFilter, {x, dy}, std::move(dkernel),
       [](const BackwardArgs& b) -> Grads {
         const Conv2DOptions options = options_from_attrs(b.attrs);
         return {b.needs(0) ? conv2d_backprop_input(b.input(1), b.grad, b.input(0).shape(), options) : Tensor{},

@@ -63,7 +63,7 @@ Tensor concat(const std::vector<Tensor>& tensors, int axis) {
     start += t.shape()[k];
   }
   return record(
-      kConcat, tensors, y,
+      kConcat, tensors, std::move(y),
       [](const BackwardArgs& g) -> Grads {
         const int axis_k = static_cast<int>(g.attrs[0]);
         Grads grads;
@@ -98,7 +98,7 @@ Tensor gather(const Tensor& x, const Tensor& indices, int axis) {
   check_indices(indices, v.dim, kGather, x.shape(), axis);
   Tensor y = Tensor::empty(splice(x.shape(), k, indices.shape()), x.dtype());
   kernels::gather(x, indices, y, v.outer, v.dim, v.inner);
-  return record(kGather, {x, indices}, y,
+  return record(kGather, {x, indices}, std::move(y),
                 [](const BackwardArgs& g) -> Grads {
                   return {scatter_add(g.grad, g.input(1), static_cast<int>(g.attrs[0]), g.input(0).shape()), Tensor{}};
                 },
@@ -116,7 +116,7 @@ Tensor scatter_add(const Tensor& dy, const Tensor& indices, int axis, const Shap
   }
   Tensor y = Tensor::empty(shape, dy.dtype());
   kernels::scatter_add(dy, indices, y, v.outer, v.dim, v.inner);
-  return record(kScatterAdd, {dy, indices}, y,
+  return record(kScatterAdd, {dy, indices}, std::move(y),
                 [](const BackwardArgs& g) -> Grads {
                   return {gather(g.grad, g.input(1), static_cast<int>(g.attrs[0])), Tensor{}};
                 },

@@ -19,7 +19,7 @@ Tensor softmax(const Tensor& x, int axis) {
     y = e / sum(e, k, true);
   }
   return record(
-      kSoftmax, {x}, y,
+      kSoftmax, {x}, std::move(y),
       [](const BackwardArgs& g) -> Grads {
         const int axis_k = static_cast<int>(g.attrs[0]);
         return {g.output * (g.grad - sum(g.grad * g.output, axis_k, true))};
@@ -36,7 +36,7 @@ Tensor log_softmax(const Tensor& x, int axis) {
     y = x - logsumexp(x, {k}, true);
   }
   return record(
-      kLogSoftmax, {x}, y,
+      kLogSoftmax, {x}, std::move(y),
       [](const BackwardArgs& g) -> Grads {
         const int axis_k = static_cast<int>(g.attrs[0]);
         return {g.grad - exp(g.output) * sum(g.grad, axis_k, true)};

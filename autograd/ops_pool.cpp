@@ -42,7 +42,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2DOptions& options) {
   Tensor y = Tensor::empty(detail::output_shape(g), x.dtype());
   kernels::max_pool_forward(x, y, g);
   return record(
-      kMaxPool2D, {x}, y,
+      kMaxPool2D, {x}, std::move(y),
       [](const BackwardArgs& b) -> Grads { return {max_pool2d_backprop(b.grad, b.input(0), pool_options(b.attrs))}; },
       pool_attrs(options, g));
 }
@@ -56,7 +56,7 @@ Tensor max_pool2d_backprop(const Tensor& dy, const Tensor& x, const Pool2DOption
   kernels::max_pool_backward(dy, x, dx, g);
   // Piecewise constant in x: no gradient flows to x.
   return record(
-      kMaxPool2DBackprop, {dy, x}, dx,
+      kMaxPool2DBackprop, {dy, x}, std::move(dx),
       [](const BackwardArgs& b) -> Grads {
         return {max_pool2d_select(b.grad, b.input(1), pool_options(b.attrs)), Tensor{}};
       },
@@ -72,7 +72,7 @@ Tensor max_pool2d_select(const Tensor& g, const Tensor& x, const Pool2DOptions& 
   Tensor out = Tensor::empty(detail::output_shape(geometry), x.dtype());
   kernels::max_pool_select(g, x, out, geometry);
   return record(
-      kMaxPool2DSelect, {g, x}, out,
+      kMaxPool2DSelect, {g, x}, std::move(out),
       [](const BackwardArgs& b) -> Grads {
         return {max_pool2d_backprop(b.grad, b.input(1), pool_options(b.attrs)), Tensor{}};
       },
@@ -86,7 +86,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2DOptions& options) {
   Tensor y = Tensor::empty(detail::output_shape(g), x.dtype());
   kernels::avg_pool_forward(x, y, g);
   return record(
-      kAvgPool2D, {x}, y,
+      kAvgPool2D, {x}, std::move(y),
       [](const BackwardArgs& b) -> Grads {
         return {avg_pool2d_backprop(b.grad, b.input_shape(0), pool_options(b.attrs))};
       },
@@ -101,7 +101,7 @@ Tensor avg_pool2d_backprop(const Tensor& dy, const Shape& input_shape, const Poo
   Tensor dx = Tensor::empty(input_shape, dy.dtype());
   kernels::avg_pool_backward(dy, dx, g);
   return record(
-      kAvgPool2DBackprop, {dy}, dx,
+      kAvgPool2DBackprop, {dy}, std::move(dx),
       [](const BackwardArgs& b) -> Grads { return {avg_pool2d(b.grad, pool_options(b.attrs))}; },
       pool_attrs(options, g), InputUse::shapes);
 }

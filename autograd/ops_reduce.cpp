@@ -108,7 +108,7 @@ Tensor reduce_max(const Tensor& x, const std::vector<int>& axes, bool keepdims) 
   Tensor y = kernels::reduce_max(x, reduce).reshaped(reduced_shape(x.shape(), reduce, keepdims));
   // NOTE: tied maxima share the gradient equally, as in TensorFlow.
   return record(
-      kReduceMax, {x}, y,
+      kReduceMax, {x}, std::move(y),
       [](const BackwardArgs& g) -> Grads {
         const Tensor& in = g.input(0);
         const Shape kept = kept_shape(in.shape(), g.attrs);
@@ -132,7 +132,7 @@ Tensor logsumexp(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
     y = kept.reshaped(reduced_shape(x.shape(), reduce, keepdims));
   }
   return record(
-      kLogsumexp, {x}, y,
+      kLogsumexp, {x}, std::move(y),
       [](const BackwardArgs& g) -> Grads {
         const Tensor& in = g.input(0);
         const Shape kept = kept_shape(in.shape(), g.attrs);

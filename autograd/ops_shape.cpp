@@ -110,7 +110,7 @@ Tensor transpose(const Tensor& x, const std::vector<int>& permutation) {
   Tensor y = gather_view(x, view, out);
   std::vector<double> attrs(permutation.begin(), permutation.end());
   return record(
-      kTranspose, {x}, y,
+      kTranspose, {x}, std::move(y),
       [](const BackwardArgs& g) -> Grads {
         std::vector<int> inverse(g.attrs.size());
         for (size_t k = 0; k < g.attrs.size(); ++k) inverse[static_cast<size_t>(g.attrs[k])] = static_cast<int>(k);
@@ -158,7 +158,7 @@ Tensor slice(const Tensor& x, const std::vector<Slice>& slices) {
   const ResolvedSlices r = resolve_slices(x.shape(), slices, kSlice);
   Tensor y = gather_view(x, r.view, r.shape);
   return record(
-      kSlice, {x}, y,
+      kSlice, {x}, std::move(y),
       [](const BackwardArgs& g) -> Grads { return {unslice(g.grad, g.input_shape(0), slices_from_attrs(g.attrs))}; },
       slice_attrs(r.slices), InputUse::shapes);
 }
@@ -180,8 +180,9 @@ Tensor unslice(const Tensor& x, const Shape& shape, const std::vector<Slice>& sl
     fail("unslice: the slice of {} is {}, but the tensor given is {}", shape, r.shape, x.shape());
   Tensor y = embed(x, shape, r.view);
   return record(
-      kUnslice, {x}, y, [](const BackwardArgs& g) -> Grads { return {slice(g.grad, slices_from_attrs(g.attrs))}; },
-      slice_attrs(r.slices), InputUse::shapes);
+      kUnslice, {x}, std::move(y),
+      [](const BackwardArgs& g) -> Grads { return {slice(g.grad, slices_from_attrs(g.attrs))}; }, slice_attrs(r.slices),
+      InputUse::shapes);
 }
 
 const char* const kPad = register_op("pad");
@@ -199,7 +200,7 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& before, const std::vecto
   for (int k = 0; k < shape.rank(); ++k) inside.offset += before[k] * inside.strides[k];
   Tensor y = embed(x, out, inside);
   return record(
-      kPad, {x}, y,
+      kPad, {x}, std::move(y),
       [](const BackwardArgs& g) -> Grads {
         std::vector<Slice> inner;
         const Shape& in = g.input_shape(0);
@@ -228,7 +229,7 @@ Tensor flip(const Tensor& x, const std::vector<int>& axes) {
   }
   Tensor y = gather_view(x, view, shape);
   return record(
-      kFlip, {x}, y,
+      kFlip, {x}, std::move(y),
       [](const BackwardArgs& g) -> Grads { return {flip(g.grad, std::vector<int>(g.attrs.begin(), g.attrs.end()))}; },
       std::vector<double>(axes.begin(), axes.end()), InputUse::shapes);
 }
