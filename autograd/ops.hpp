@@ -45,10 +45,15 @@ Tensor operator/(double a, const Tensor& b);         ///< scalar of b's dtype / 
 
 /// y = |x|;  dy/dx = sign(x)   NOTE: 0 at x = 0, as TensorFlow.
 Tensor abs(const Tensor& x);
+/// dx = dy sign(x): abs's gradient in one pass;  d/d(dy) = abs_backprop(g, x), no gradient for x
+Tensor abs_backprop(const Tensor& dy, const Tensor& x);
 /// y = x^2;  dy/dx = 2x
 Tensor square(const Tensor& x);
 /// y = x^p;  dy/dx = p x^(p-1)
 Tensor pow(const Tensor& x, double exponent);
+/// dx = dy (x^(p-1) p): pow's gradient in one pass (0 for p = 0);
+/// d/d(dy) = pow_backprop(g, x, p),  d/dx = pow_backprop(g dy p, x, p - 1)
+Tensor pow_backprop(const Tensor& dy, const Tensor& x, double exponent);
 /// y = e^x;  dy/dx = y
 Tensor exp(const Tensor& x);
 /// y = ln x;  dy/dx = 1/x

@@ -9,18 +9,8 @@
 
 namespace tapegrad {
 
+using detail::check_backprop_inputs;
 using detail::register_op;
-
-namespace {
-// A fused gradient op's inputs: the upstream gradient and the forward's `name` tensor, of one shape
-// and one float dtype.
-void check_backprop_inputs(const Tensor& dy, const Tensor& t, const char* op, const char* name) {
-  if (dy.shape() != t.shape() || dy.dtype() != t.dtype() || !is_floating(t.dtype())) {
-    fail("{}: gradient {} {} and {} {} {}; expected one shape and one float dtype", op, dy.shape(),
-         dtype_name(dy.dtype()), name, t.shape(), dtype_name(t.dtype()));
-  }
-}
-}  // namespace
 
 // ---- Comparisons: masks of 0 and 1 in the inputs' dtype (int64 labels too), never recorded ----
 

@@ -9,6 +9,7 @@
 
 namespace tapegrad {
 
+using detail::check_backprop_inputs;
 using detail::register_op;
 
 // ---- Binary arithmetic ----
@@ -99,15 +100,25 @@ Tensor operator/(double a, const Tensor& b) { return with_constant<true>(div, kD
 
 // ---- Unary functions ----
 
-Tensor sign(const Tensor& x) {
-  return kernels::map(x, "sign", [](auto v) { return static_cast<decltype(v)>((v > 0) - (v < 0)); });
-}
+constexpr auto kSign = [](auto v) { return static_cast<decltype(v)>((v > 0) - (v < 0)); };
+Tensor sign(const Tensor& x) { return kernels::map(x, "sign", kSign); }
 
 const char* const kAbs = register_op("abs");
 Tensor abs(const Tensor& x) {
   Tensor y = kernels::map(x, kAbs, [](auto v) { return std::abs(v); });
   // NOTE: sign(0) = 0, so the gradient at the kink x = 0 is 0, as in TensorFlow.
-  return record(kAbs, {x}, std::move(y), [](const BackwardArgs& g) -> Grads { return {g.grad * sign(g.input(0))}; });
+  return record(kAbs, {x}, std::move(y),
+                [](const BackwardArgs& g) -> Grads { return {abs_backprop(g.grad, g.input(0))}; });
+}
+
+const char* const kAbsBackprop = register_op("abs_backprop");
+Tensor abs_backprop(const Tensor& dy, const Tensor& x) {
+  check_backprop_inputs(dy, x, kAbsBackprop, "input");
+  Tensor dx = kernels::zip(dy, x, kAbsBackprop, [](auto g, auto v) { return g * kSign(v); });
+  // Piecewise constant in x: no gradient flows to x.
+  return record(kAbsBackprop, {dy, x}, std::move(dx), [](const BackwardArgs& g) -> Grads {
+    return {g.needs(0) ? abs_backprop(g.grad, g.input(1)) : Tensor{}, Tensor{}};
+  });
 }
 
 const char* const kSquare = register_op("square");
@@ -119,22 +130,38 @@ Tensor square(const Tensor& x) {
 
 const char* const kPow = register_op("pow");
 namespace {
+// Calls `f` with the elementwise function v -> v^exponent.
 // NOTE: x^2 and x^1 (a squared error and its gradient) are exact as v * v and v, and many times
 // cheaper than std::pow.
-Tensor power(const Tensor& x, double exponent) {
-  if (exponent == 2.0) return kernels::map(x, kPow, [](auto v) { return v * v; });
-  if (exponent == 1.0) return kernels::map(x, kPow, [](auto v) { return v; });
-  return kernels::map(x, kPow, [exponent](auto v) { return std::pow(v, static_cast<decltype(v)>(exponent)); });
+template <typename F>
+Tensor with_power(double exponent, F f) {
+  if (exponent == 2.0) return f([](auto v) { return v * v; });
+  if (exponent == 1.0) return f([](auto v) { return v; });
+  return f([exponent](auto v) { return std::pow(v, static_cast<decltype(v)>(exponent)); });
 }
 }  // namespace
 Tensor pow(const Tensor& x, double exponent) {
-  Tensor y = power(x, exponent);
+  Tensor y = with_power(exponent, [&](auto raise) { return kernels::map(x, kPow, raise); });
   return record(kPow, {x}, std::move(y),
+                [](const BackwardArgs& g) -> Grads { return {pow_backprop(g.grad, g.input(0), g.attrs[0])}; },
+                {exponent});
+}
+
+const char* const kPowBackprop = register_op("pow_backprop");
+Tensor pow_backprop(const Tensor& dy, const Tensor& x, double exponent) {
+  check_backprop_inputs(dy, x, kPowBackprop, "input");
+  const double p = exponent;
+  // The bits of dy * (pow(x, p - 1) * p) written with ops; x^0's gradient is 0 even where x^-1 is not finite.
+  Tensor dx = p == 0.0 ? zeros_like(x) : with_power(p - 1.0, [&](auto raise) {
+    return kernels::zip(dy, x, kPowBackprop,
+                        [raise, p](auto g, auto v) { return g * (raise(v) * static_cast<decltype(v)>(p)); });
+  });
+  return record(kPowBackprop, {dy, x}, std::move(dx),
                 [](const BackwardArgs& g) -> Grads {
                   const double p = g.attrs[0];
-                  if (p == 0.0) return {zeros_like(g.input(0))};
-                  if (p == 2.0) return {g.grad * (g.input(0) * 2.0)};  // x^1 is x: one op fewer
-                  return {g.grad * (pow(g.input(0), p - 1.0) * p)};
+                  const Tensor &dy = g.input(0), &x = g.input(1);
+                  return {g.needs(0) ? pow_backprop(g.grad, x, p) : Tensor{},
+                          g.needs(1) && p != 0.0 ? pow_backprop(g.grad * dy * p, x, p - 1.0) : Tensor{}};
                 },
                 {exponent});
 }

@@ -43,8 +43,7 @@ Tensor gradient_by_hand(const Tensor& X, const Tensor& Y, const Tensor& k, const
   const Tensor diff = corr2d(X, k) - Y;
   const Tensor magnitude = abs(diff);
   loss = pow(magnitude, 2);
-  const Tensor grad_magnitude = seed * (magnitude * 2.0);
-  return corr2d(X, grad_magnitude * sign(diff));
+  return corr2d(X, abs_backprop(pow_backprop(seed, magnitude, 2), diff));
 }
 
 // The same ten steps through the same tapegrad ops, with the gradient written out by hand and no

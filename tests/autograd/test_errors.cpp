@@ -19,6 +19,12 @@ TEST_CASE("errors: the fused gradient ops") {
                        Error);
   CHECK_THROWS_WITH_AS(relu_backprop(ones({2}, DType::int64), ones({2}, DType::int64)),
                        Contains("relu_backprop: gradient 2 int64 and input 2 int64"), Error);
+  CHECK_THROWS_WITH_AS(abs_backprop(ones({2, 3}), ones({3})),
+                       "abs_backprop: gradient 2x3 float32 and input 3 float32; expected one shape and one float dtype",
+                       Error);
+  CHECK_THROWS_WITH_AS(pow_backprop(ones({3}), ones({3}, DType::int64), 2),
+                       "pow_backprop: gradient 3 float32 and input 3 int64; expected one shape and one float dtype",
+                       Error);
 }
 
 TEST_CASE("errors: elementwise ops") {

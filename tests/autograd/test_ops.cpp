@@ -115,6 +115,14 @@ std::vector<OpCase> make_registry() {
   add_case("pow", "x^2 of any sign", {{{3, 4}}}, [](const Inputs& x) { return pow(x[0], 2); });
   add_case("pow", "x^1", {{{3}, positive}}, [](const Inputs& x) { return pow(x[0], 1); });
   add_case("pow", "x^0 (gradient 0)", {{{3}, positive}}, [](const Inputs& x) { return pow(x[0], 0) + x[0]; });
+  add_case("abs_backprop", "gradient and input of 3x4", {{{3, 4}}, {{3, 4}, away}},
+           [](const Inputs& x) { return abs_backprop(x[0], x[1]); });
+  for (const double p : {3.0, 2.0, 1.0, 0.5, -1.5, 0.0}) {
+    add_case("pow_backprop", fmt::format("x^{}: gradient and input of 3x4", p), {{{3, 4}}, {{3, 4}, positive}},
+             [p](const Inputs& x) { return pow_backprop(x[0], x[1], p); });
+  }
+  add_case("pow_backprop", "x^2 of any sign", {{{3, 4}}, {{3, 4}}},
+           [](const Inputs& x) { return pow_backprop(x[0], x[1], 2); });
 
   // Reductions.
   add_case("sum", "all of 3x4", {{{3, 4}}}, [](const Inputs& x) { return sum(x[0]); });
@@ -720,6 +728,32 @@ TEST_CASE("tensor-constant arithmetic: the bits of the scalar-tensor op, recorde
   }
   CHECK_THROWS_WITH_AS(Tensor({1, 2}, {2}, DType::int64) * 2.0, "mul: expected a float32 or float64 tensor, got int64",
                        Error);
+}
+
+TEST_CASE("abs_backprop and pow_backprop: the bits of the gradients written with ops") {
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<double> special{0.0, -0.0, 1.0, -1.5, 1e-30, 3e38, inf, -inf, nan};
+  std::vector<double> dys, xs;  // every pair of special values
+  for (double dy : special)
+    for (double x : special) {
+      dys.push_back(dy);
+      xs.push_back(x);
+    }
+  const auto bits = [](const Tensor& t) {
+    std::vector<uint64_t> out;
+    for (double v : t.to_vector()) out.push_back(std::bit_cast<uint64_t>(v));
+    return out;
+  };
+  for (const DType dtype : {DType::float32, DType::float64}) {
+    CAPTURE(dtype_name(dtype));
+    const Tensor dy(dys, {static_cast<int64_t>(dys.size())}, dtype), x(xs, dy.shape(), dtype);
+    CHECK(bits(abs_backprop(dy, x)) == bits(dy * sign(x)));
+    for (const double p : {2.0, 3.0, 1.0, 0.5, -1.5}) {
+      CAPTURE(p);
+      CHECK(bits(pow_backprop(dy, x, p)) == bits(dy * (pow(x, p - 1.0) * p)));
+    }
+    CHECK(bits(pow_backprop(dy, x, 0.0)) == bits(zeros_like(x)));
+  }
 }
 
 TEST_CASE("broadcasting: forward values") {
