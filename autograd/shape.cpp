@@ -15,6 +15,16 @@ Shape::Shape(std::span<const int64_t> dims) {
     if (size < 0) fail("Shape: dimension {} is negative", size);
     dims_[rank_++] = size;
   }
+  check_element_count();
+}
+
+void Shape::check_element_count() const {
+  int64_t count = 1;
+  for (int i = 0; i < rank_; ++i) {
+    if (__builtin_mul_overflow(count, dims_[i], &count)) {
+      fail("Shape: {} has more elements than an int64 counts", fmt::join(dims(), "x"));
+    }
+  }
 }
 
 std::array<int64_t, Shape::kMaxRank> Shape::strides() const {
@@ -29,13 +39,19 @@ std::array<int64_t, Shape::kMaxRank> Shape::strides() const {
 
 Shape Shape::with(int axis, int64_t size) const {
   Shape copy = *this;
+  if (size < 0) fail("Shape::with: dimension {} is negative", size);
   copy.dims_[normalize_axis(axis, rank_, "Shape::with")] = size;
+  copy.check_element_count();
   return copy;
 }
 
 void Shape::push_back(int64_t size) {
   if (rank_ == kMaxRank) fail("Shape: rank {} is more than the {} dimensions tapegrad supports", rank_ + 1, kMaxRank);
-  dims_[rank_++] = size;
+  if (size < 0) fail("Shape: dimension {} is negative", size);
+  Shape grown = *this;  // left unchanged when the count overflows
+  grown.dims_[grown.rank_++] = size;
+  grown.check_element_count();
+  *this = grown;
 }
 
 std::string Shape::str() const {

@@ -36,7 +36,7 @@ class Shape {
   /// The product of the dimensions (1 for a scalar).
   int64_t numel() const {
     int64_t count = 1;
-    for (int i = 0; i < rank_; ++i) count *= dims_[i];
+    for (int i = 0; i < rank_; ++i) count *= dims_[i];  // never overflows: see check_element_count
     return count;
   }
   /// The dimensions as a span.
@@ -60,6 +60,8 @@ class Shape {
   }
 
  private:
+  // An error when the product of the dimensions does not fit in an int64.
+  void check_element_count() const;
   std::array<int64_t, kMaxRank> dims_{};
   int rank_ = 0;
 };

@@ -36,7 +36,11 @@ T convert(From v, const char* op) {
 }  // namespace
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
-  const size_t data_bytes = static_cast<size_t>(shape.numel()) * dtype_size(dtype);
+  size_t data_bytes = 0;
+  if (__builtin_mul_overflow(static_cast<size_t>(shape.numel()), dtype_size(dtype), &data_bytes) ||
+      data_bytes > SIZE_MAX - kHeaderBytes) [[unlikely]] {
+    fail("Tensor: {} {} has more bytes than memory addresses", shape, dtype_name(dtype));
+  }
   size_t block_bytes = 0;
   void* block = allocate(kHeaderBytes + data_bytes, &block_bytes);
   return Tensor(new (block) detail::TensorImpl{

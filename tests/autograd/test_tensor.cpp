@@ -341,6 +341,28 @@ TEST_CASE("Shape") {
     CHECK_THROWS_AS(Shape({1, 1, 1, 1, 1, 1, 1, 1, 1}), Error);
     Shape full_rank{1, 1, 1, 1, 1, 1, 1, 1};
     CHECK_THROWS_AS(full_rank.push_back(1), Error);
+    CHECK_THROWS_WITH_AS(full_rank.push_back(-3), doctest::Contains("rank 9"), Error);
+    Shape grown{2};
+    CHECK_THROWS_WITH_AS(grown.push_back(-3), "Shape: dimension -3 is negative", Error);
+    CHECK_THROWS_WITH_AS((void)Shape({2, 3}).with(0, -1), "Shape::with: dimension -1 is negative", Error);
+  }
+  SUBCASE("element counts: kept, and never past int64") {
+    constexpr int64_t kBig = int64_t{1} << 32;
+    CHECK_THROWS_AS(Shape({kBig, kBig / 2}), Error);  // 2^63 is one past int64's largest
+    CHECK_THROWS_WITH_AS(Shape({kBig, kBig}), "Shape: 4294967296x4294967296 has more elements than an int64 counts",
+                         Error);
+    CHECK_THROWS_WITH_AS((void)Shape({kBig, 1}).with(1, kBig), doctest::Contains("more elements than an int64 counts"),
+                         Error);
+    Shape grown{kBig, kBig / 4};
+    CHECK(grown.numel() == int64_t{1} << 62);
+    CHECK_THROWS_WITH_AS(grown.push_back(2), doctest::Contains("4294967296x1073741824x2 has more elements"), Error);
+    CHECK(grown.numel() == int64_t{1} << 62);  // unchanged by the failed push_back
+    CHECK_THROWS_WITH_AS(zeros({int64_t{1} << 62}, DType::float64),
+                         "Tensor: 4611686018427387904 float64 has more bytes than memory addresses", Error);
+    CHECK(Shape{2, 3}.with(0, 5).numel() == 15);
+    Shape pushed{2, 3};
+    pushed.push_back(4);
+    CHECK(pushed.numel() == 24);
   }
 }
 
