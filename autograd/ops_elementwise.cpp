@@ -151,7 +151,7 @@ const char* const kPowBackprop = register_op("pow_backprop");
 Tensor pow_backprop(const Tensor& dy, const Tensor& x, double exponent) {
   check_backprop_inputs(dy, x, kPowBackprop, "input");
   const double p = exponent;
-  // The bits of dy * (pow(x, p - 1) * p) written with ops; x^0's gradient is 0 even where x^-1 is not finite.
+  // dy * (x^(p-1) * p) in the composite ops' order, so with their bits; 0 for p = 0 even where x^-1 is inf.
   Tensor dx = p == 0.0 ? zeros_like(x) : with_power(p - 1.0, [&](auto raise) {
     return kernels::zip(dy, x, kPowBackprop,
                         [raise, p](auto g, auto v) { return g * (raise(v) * static_cast<decltype(v)>(p)); });
