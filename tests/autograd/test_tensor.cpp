@@ -346,7 +346,7 @@ TEST_CASE("Shape") {
     CHECK_THROWS_WITH_AS(grown.push_back(-3), "Shape: dimension -3 is negative", Error);
     CHECK_THROWS_WITH_AS((void)Shape({2, 3}).with(0, -1), "Shape::with: dimension -1 is negative", Error);
   }
-  SUBCASE("element counts: kept, and never past int64") {
+  SUBCASE("element counts never pass int64") {
     constexpr int64_t kBig = int64_t{1} << 32;
     CHECK_THROWS_AS(Shape({kBig, kBig / 2}), Error);  // 2^63 is one past int64's largest
     CHECK_THROWS_WITH_AS(Shape({kBig, kBig}), "Shape: 4294967296x4294967296 has more elements than an int64 counts",
