@@ -1,6 +1,6 @@
-#include "autograd/allocator.hpp"
+#include <tapegrad/autograd/allocator.hpp>
 
-#include "autograd/error.hpp"
+#include <tapegrad/autograd/error.hpp>
 
 #include <algorithm>
 #include <array>

@@ -1,8 +1,8 @@
-#include "autograd/gradcheck.hpp"
+#include <tapegrad/autograd/gradcheck.hpp>
 
-#include "autograd/ops.hpp"
-#include "autograd/random.hpp"
-#include "autograd/tape.hpp"
+#include <tapegrad/autograd/ops.hpp>
+#include <tapegrad/autograd/random.hpp>
+#include <tapegrad/autograd/tape.hpp>
 
 #include <cmath>
 

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "autograd/tensor.hpp"
+#include <tapegrad/autograd/tensor.hpp>
 
 #include <array>
 #include <cstdint>

@@ -1,6 +1,6 @@
-#include "autograd/shape.hpp"
+#include <tapegrad/autograd/shape.hpp>
 
-#include "autograd/error.hpp"
+#include <tapegrad/autograd/error.hpp>
 
 #include <algorithm>
 

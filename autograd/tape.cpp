@@ -1,6 +1,8 @@
-#include "autograd/tape.hpp"
+#include <tapegrad/autograd/tape.hpp>
 
-#include "autograd/ops.hpp"
+#include "autograd/ops/record.hpp"
+
+#include <tapegrad/autograd/ops.hpp>
 
 #include <algorithm>
 #include <bit>
@@ -228,8 +230,9 @@ std::string to_dot(const GradientTape& tape) {
 std::span<GradientTape* const> active_tapes() { return tape_stack(); }
 
 bool any_tape_tracks(const Tensor& tensor) {
-  return std::ranges::any_of(tape_stack(),
-                             [&](const GradientTape* tape) { return tape->recording() && tape->tracks(tensor.id()); });
+  return std::ranges::any_of(tape_stack(), [&](const GradientTape* tape) {
+    return tape->recording() && detail::TapeInternals::tracks(*tape, tensor.id());
+  });
 }
 
 GradientTape::GradientTape(TapeOptions options) : options_(options), storage_(take_storage()) {
@@ -245,6 +248,8 @@ GradientTape::~GradientTape() {
 const std::vector<TapeEntry>& GradientTape::entries() const { return storage_->entries; }
 
 int32_t GradientTape::node(uint64_t id) const { return storage_->index.find(id); }
+
+int32_t detail::TapeInternals::node(const GradientTape& tape, uint64_t id) { return tape.node(id); }
 
 int32_t GradientTape::add_node(uint64_t id) {
   const auto next = static_cast<int32_t>(storage_->nodes.size());
@@ -295,15 +300,16 @@ void GradientTape::watch(const Variable& variable) {
   storage_->labels.emplace_back(variable.id(), variable.name());
 }
 
-void GradientTape::append(const char* op, std::span<const TapeInput> inputs, const Tensor& output, BackwardFn backward,
-                          std::span<const double> attrs, InputUse input_use) {
+void detail::TapeInternals::append(GradientTape& tape, const char* op, std::span<const TapeInput> inputs,
+                                   const Tensor& output, BackwardFn backward, std::span<const double> attrs,
+                                   InputUse input_use) {
   SmallVector<int32_t, 3> input_nodes;
   bool tracked = false;
-  for (const TapeInput& input : inputs) tracked |= input_nodes.emplace_back(node(input.id)) >= 0;
+  for (const TapeInput& input : inputs) tracked |= input_nodes.emplace_back(tape.node(input.id)) >= 0;
   if (!tracked) return;
   // Built where it stays: a TapeEntry holds several small vectors, and moving one costs as much
   // as a small op.
-  TapeEntry& entry = storage_->entries.emplace_back(op, backward);
+  TapeEntry& entry = tape.storage_->entries.emplace_back(op, backward);
   entry.inputs.reserve(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& t = *inputs[i].tensor;
@@ -311,20 +317,21 @@ void GradientTape::append(const char* op, std::span<const TapeInput> inputs, con
                               t.dtype(), t.shape());
   }
   entry.output = output.copy_of_own();  // see the contract in tape.hpp
-  entry.output_node = add_node(output.id());
+  entry.output_node = tape.add_node(output.id());
   for (double a : attrs) entry.attrs.push_back(a);
-  storage_->nodes[static_cast<size_t>(entry.output_node)].producer = static_cast<int32_t>(storage_->entries.size() - 1);
+  tape.storage_->nodes[static_cast<size_t>(entry.output_node)].producer =
+      static_cast<int32_t>(tape.storage_->entries.size() - 1);
 }
 
-void GradientTape::record_read(const Variable& variable, const Tensor& value) {
-  if (!recording() || !is_floating(value.dtype())) return;  // integer variables are never watched
-  if (!watches(variable.id())) {
-    if (!options_.watch_accessed_variables || !variable.trainable()) return;
-    watch(variable);
+void detail::TapeInternals::record_read(GradientTape& tape, const Variable& variable, const Tensor& value) {
+  if (!tape.recording() || !is_floating(value.dtype())) return;  // integer variables are never watched
+  if (!tape.watches(variable.id())) {
+    if (!tape.options_.watch_accessed_variables || !variable.trainable()) return;
+    tape.watch(variable);
   }
-  if (tracks(value.id())) return;  // this value was read already: one entry is enough
+  if (tracks(tape, value.id())) return;  // this value was read already: one entry is enough
   const TapeInput input{&value, variable.id()};
-  append("read_variable", {&input, 1}, value, identity_backward, {}, InputUse::shapes);
+  append(tape, "read_variable", {&input, 1}, value, identity_backward, {}, InputUse::shapes);
 }
 
 namespace {
@@ -342,7 +349,8 @@ Tensor record_on_tapes(const char* op, const Tensors& inputs, Tensor output, Bac
   for (const Tensor& t : inputs) list.push_back({&t, t.id()});
   for (GradientTape* tape : tape_stack()) {
     if (tape->recording()) {
-      tape->append(op, {list.data(), list.size()}, output, backward, {attrs.data(), attrs.size()}, input_use);
+      detail::TapeInternals::append(*tape, op, {list.data(), list.size()}, output, backward,
+                                    {attrs.data(), attrs.size()}, input_use);
     }
   }
   return output;

@@ -1,8 +1,9 @@
 #pragma once
 
-#include "autograd/small_vector.hpp"
-#include "autograd/tensor.hpp"
-#include "autograd/variable.hpp"
+#include <tapegrad/autograd/tensor.hpp>
+#include <tapegrad/autograd/variable.hpp>
+
+#include <fmt/format.h>
 
 #include <cstdint>
 #include <functional>
@@ -15,87 +16,6 @@
 #include <vector>
 
 namespace tapegrad {
-
-/// The input gradients an op's backward returns, one per input; an undefined Tensor means "none".
-using Grads = SmallVector<Tensor, 3>;
-/// An op's numeric attributes (axes, exponents, bounds), kept on its tape entry.
-using Attrs = SmallVector<double, 8>;
-
-/// What an op's backward reads of its inputs. Every entry keeps its inputs' ids, shapes and
-/// dtypes; it keeps the input tensors themselves (and so their elements) alive only for `values`.
-enum class InputUse : uint8_t { values, shapes };
-
-/// One input of a recorded op, as its tape entry keeps it.
-struct EntryInput {
-  Tensor value;  ///< the input itself; undefined when the op's backward reads only shapes
-  uint64_t id;   ///< its id (a variable's id for a variable read)
-  int32_t node;  ///< the tape's node of the input, -1 when untracked
-  DType dtype;   ///< its dtype
-  Shape shape;   ///< its shape
-};
-
-/// What an op's backward sees: the upstream gradient, the op's inputs and its output.
-struct BackwardArgs {
-  const Tensor& grad;                  ///< d(target)/d(output)
-  std::span<const EntryInput> inputs;  ///< the op's inputs, as recorded
-  const Tensor& output;                ///< the op's output
-  std::span<const char> needed;        ///< needed[i] != 0: input i leads to a source (skip the others)
-  std::span<const double> attrs;       ///< the op's numeric attributes, as recorded
-  const char* op;                      ///< the op's name, for errors
-  /// Input i; an error for an op recorded with InputUse::shapes.
-  const Tensor& input(size_t i) const {
-    if (!inputs[i].value.defined()) [[unlikely]]
-      fail_not_kept(i);
-    return inputs[i].value;
-  }
-  /// The shape of input i.
-  const Shape& input_shape(size_t i) const { return inputs[i].shape; }
-  /// True when the gradient for input i is needed.
-  bool needs(size_t i) const { return needed[i] != 0; }
-  /// The upstream gradient itself when input i needs it, else none: for ops that pass it on.
-  /// For the last input that needs it, the sweep's handle is handed over rather than copied (a
-  /// reference-count update saved), so `grad` must not be read after that call.
-  Tensor grad_if_needed(size_t i) const {
-    if (!needs(i)) return {};
-    if (handover != nullptr && last_needed(i)) return std::move(*handover);
-    return grad;
-  }
-  /// The sweep's own handle to `grad`, which a pass-through gradient may take (internal).
-  Tensor* handover = nullptr;
-
- private:
-  bool last_needed(size_t i) const {
-    for (size_t k = i + 1; k < needed.size(); ++k) {
-      if (needed[k] != 0) return false;
-    }
-    return true;
-  }
-  [[noreturn]] void fail_not_kept(size_t i) const;
-};
-
-/// An op's backward: input gradients, expressed with tapegrad ops so that tapes can nest.
-using BackwardFn = Grads (*)(const BackwardArgs&);
-
-/// One recorded op: which op, what went in, what came out, how to go back.
-struct TapeEntry {
-  /// An entry for `op` with no inputs yet. (A constructor, not `TapeEntry{}`: value-initializing
-  /// would first zero the inline storage of every small vector, some 300 bytes per op.)
-  TapeEntry(const char* op_name, BackwardFn backward_fn) : op(op_name), backward(backward_fn) {}
-
-  const char* op;                     ///< the op's name
-  SmallVector<EntryInput, 3> inputs;  ///< what went in
-  Tensor output;                      ///< the op's output
-  int32_t output_node = -1;           ///< the tape's node of the output
-  BackwardFn backward;                ///< the op's gradient rule
-  Attrs attrs;                        ///< the op's numeric attributes
-};
-
-/// An input of an op being recorded (internal): the caller's tensor, and the id the tape knows it
-/// by (the tensor's own, or the variable's for a variable read).
-struct TapeInput {
-  const Tensor* tensor;
-  uint64_t id;
-};
 
 /// What to return for a source the target does not depend on (TensorFlow's UnconnectedGradients).
 enum class UnconnectedGradients { none, zero };
@@ -120,9 +40,13 @@ struct TapePrintOptions {
   bool values = false;  ///< also print each entry's output values
 };
 
+struct TapeEntry;
+
 namespace detail {
 /// A tape's entries, nodes and scratch (defined in tape.cpp).
 struct TapeStorage;
+/// What op definitions reach of a tape: recording entries and reads (autograd/ops/record.hpp).
+struct TapeInternals;
 /// Hands a finished tape's storage to the next tape of the thread.
 struct RecycleTapeStorage {
   void operator()(TapeStorage* storage) const;
@@ -200,31 +124,21 @@ class GradientTape {
   /// Forgets everything recorded and watched; the tape goes on recording.
   void reset();
 
-  /// The entries recorded so far, in execution order.
+  /// The entries recorded so far, in execution order (TapeEntry is in autograd/ops/record.hpp).
   const std::vector<TapeEntry>& entries() const;
   /// The options the tape was made with.
   const TapeOptions& options() const { return options_; }
 
-  /// The tape's node for a tracked tensor (watched, or an entry's output), else -1 (internal).
-  int32_t node(uint64_t id) const;
-  /// True when ops on the tensor with `id` are recorded.
-  bool tracks(uint64_t id) const { return node(id) >= 0; }
-  /// Appends `output = op(inputs)` when this tape tracks one of the inputs; the entry is built in
-  /// place (internal to ops; use `record`). `output` must be a handle only this thread reaches (the
-  /// entry copies it with Tensor::copy_of_own).
-  void append(const char* op, std::span<const TapeInput> inputs, const Tensor& output, BackwardFn backward,
-              std::span<const double> attrs, InputUse input_use);
-  /// Records a read of `variable` when this tape watches it (internal to Variable); `value` is the
-  /// reader's own handle to the variable's value.
-  void record_read(const Variable& variable, const Tensor& value);
   /// True while the tape records.
   bool recording() const { return paused_ == 0; }
 
  private:
   friend class StopRecording;
+  friend struct detail::TapeInternals;
   void begin_gradient(const char* caller);
   void compute(const Tensor& target, std::span<const Source> sources, const GradientOptions& options,
                std::span<Tensor> results);
+  int32_t node(uint64_t id) const;
   int32_t add_node(uint64_t id);
   TapeOptions options_;
   std::unique_ptr<detail::TapeStorage, detail::RecycleTapeStorage> storage_;
@@ -258,17 +172,6 @@ std::span<GradientTape* const> active_tapes();
 
 /// True when a recording tape of this thread tracks `tensor`: an op on it would be recorded.
 bool any_tape_tracks(const Tensor& tensor);
-
-/// The inputs `record` takes from a braced list: references to the op's arguments, not copies.
-using InputList = std::initializer_list<std::reference_wrapper<const Tensor>>;
-
-/// Records `output = op(inputs)` on every active tape that tracks one of the inputs; returns
-/// `output`. This is how an op definition registers its gradient rule.
-Tensor record(const char* op, InputList inputs, Tensor output, BackwardFn backward, const Attrs& attrs = {},
-              InputUse input_use = InputUse::values);
-/// As above, for a list of inputs of any length.
-Tensor record(const char* op, std::span<const Tensor> inputs, Tensor output, BackwardFn backward,
-              const Attrs& attrs = {}, InputUse input_use = InputUse::values);
 
 }  // namespace tapegrad
 

@@ -1,7 +1,7 @@
-#include "autograd/tensor.hpp"
+#include <tapegrad/autograd/tensor.hpp>
 
-#include "autograd/allocator.hpp"
-#include "autograd/variable.hpp"
+#include <tapegrad/autograd/allocator.hpp>
+#include <tapegrad/autograd/variable.hpp>
 
 #include <fmt/ostream.h>
 

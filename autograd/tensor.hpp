@@ -1,7 +1,7 @@
 #pragma once
 
-#include "autograd/error.hpp"
-#include "autograd/shape.hpp"
+#include <tapegrad/autograd/error.hpp>
+#include <tapegrad/autograd/shape.hpp>
 
 #include <fmt/format.h>
 

@@ -1,7 +1,9 @@
-#include "autograd/variable.hpp"
+#include <tapegrad/autograd/variable.hpp>
 
-#include "autograd/ops.hpp"
-#include "autograd/tape.hpp"
+#include <tapegrad/autograd/ops.hpp>
+#include <tapegrad/autograd/tape.hpp>
+
+#include "autograd/ops/record.hpp"
 
 #include <atomic>
 
@@ -36,7 +38,7 @@ const Variable::State& Variable::state() const {
 
 Tensor Variable::read() const {
   Tensor value = state().value;  // this call's own handle: tapes take their copies from it
-  for (GradientTape* tape : active_tapes()) tape->record_read(*this, value);
+  for (GradientTape* tape : active_tapes()) detail::TapeInternals::record_read(*tape, *this, value);
   return value;
 }
 

@@ -2,8 +2,8 @@
 // on 1 and 2 threads, and the shapes conv2d's im2col gives LeNet-like layers (many rows, few columns,
 // short depth), forward and the two backward products.
 
-#include "autograd/gemm.hpp"
-#include "autograd/parallel.hpp"
+#include "autograd/kernels/gemm.hpp"
+#include "autograd/kernels/parallel.hpp"
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>

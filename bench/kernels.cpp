@@ -1,9 +1,9 @@
 // Kernel speed: conv2d forward and backward, and matmul, in GFLOP/s, on 1 and on 2 threads (the
 // targets are ratios to the 1-thread FMA peak, and 2 threads to 1).
 
-#include "autograd/gemm.hpp"
-#include "autograd/parallel.hpp"
-#include "autograd/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
+#include "autograd/kernels/gemm.hpp"
+#include "autograd/kernels/parallel.hpp"
 
 #include <benchmark/benchmark.h>
 

@@ -5,12 +5,12 @@
 // peak resident memory of the run, and how much the resident memory grew from the first epoch's
 // end to the last's (flat memory: about 0).
 
-#include "autograd/parallel.hpp"
-#include "autograd/tapegrad.hpp"
-#include "data/data.hpp"
+#include <tapegrad/data.hpp>
+#include <tapegrad/nn.hpp>
+#include <tapegrad/optim.hpp>
+#include <tapegrad/tapegrad.hpp>
+#include "autograd/kernels/parallel.hpp"
 #include "examples/lenet_model.hpp"
-#include "nn/nn.hpp"
-#include "optim/optim.hpp"
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>

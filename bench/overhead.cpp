@@ -1,7 +1,7 @@
 // Framework overhead: the book's kernel-learning loop against the same arithmetic as plain loops,
 // and one-element ops through a tape.
 
-#include "autograd/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 
 #include <benchmark/benchmark.h>
 

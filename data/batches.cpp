@@ -1,7 +1,7 @@
-#include "data/batches.hpp"
+#include <tapegrad/data/batches.hpp>
 
-#include "autograd/error.hpp"
-#include "autograd/random.hpp"
+#include <tapegrad/autograd/error.hpp>
+#include <tapegrad/autograd/random.hpp>
 
 #include <fmt/format.h>
 

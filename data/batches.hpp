@@ -1,7 +1,7 @@
 #pragma once
 
-#include "autograd/tensor.hpp"
-#include "data/fashion_mnist.hpp"
+#include <tapegrad/autograd/tensor.hpp>
+#include <tapegrad/data/fashion_mnist.hpp>
 
 #include <cstdint>
 #include <iterator>

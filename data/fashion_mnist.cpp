@@ -1,6 +1,6 @@
-#include "data/fashion_mnist.hpp"
+#include <tapegrad/data/fashion_mnist.hpp>
 
-#include "autograd/error.hpp"
+#include <tapegrad/autograd/error.hpp>
 
 #include <fmt/format.h>
 

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "data/idx.hpp"
+#include <tapegrad/data/idx.hpp>
 
 #include <array>
 #include <cstdint>

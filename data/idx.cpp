@@ -1,6 +1,6 @@
-#include "data/idx.hpp"
+#include <tapegrad/data/idx.hpp>
 
-#include "autograd/error.hpp"
+#include <tapegrad/autograd/error.hpp>
 
 #include <fmt/format.h>
 #include <zlib.h>

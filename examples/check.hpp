@@ -3,7 +3,7 @@
 // How an example checks its own numbers: `check(condition, message...)` throws CheckFailed, which
 // main reports on stderr before it exits with status 1, so `meson test` sees a wrong number.
 
-#include "autograd/tensor.hpp"
+#include <tapegrad/autograd/tensor.hpp>
 
 #include <fmt/format.h>
 

@@ -2,7 +2,7 @@
 // cross-correlation hardly matters. Learn the edge kernel both ways from mirrored starts: the
 // losses are the same at every epoch, and the learned kernels are each other's flips.
 
-#include "autograd/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 #include "check.hpp"
 
 #include <fmt/core.h>

@@ -1,8 +1,8 @@
 // The chapter's first computation: the 2-D cross-correlation of a 3x3 input with a 2x2 kernel.
 // Each output element is the sum of a 2x2 window of X times K, e.g. 0*0 + 1*1 + 3*2 + 4*3 = 19.
 
-#include "autograd/tapegrad.hpp"
-#include "examples/check.hpp"
+#include <tapegrad/tapegrad.hpp>
+#include "check.hpp"
 
 #include <fmt/format.h>
 

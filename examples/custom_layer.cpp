@@ -3,10 +3,10 @@
 // Trained with a GradientTape and SGD on the edge-detection data, it learns the kernel [[1, -1]]
 // and a bias near 0.
 
-#include "autograd/tapegrad.hpp"
-#include "examples/check.hpp"
-#include "nn/nn.hpp"
-#include "optim/optim.hpp"
+#include <tapegrad/nn.hpp>
+#include <tapegrad/optim.hpp>
+#include <tapegrad/tapegrad.hpp>
+#include "check.hpp"
 
 #include <fmt/format.h>
 

@@ -1,8 +1,8 @@
 // The chapter's edge detector: the kernel K = [[1, -1]] answers 1 where a row of the image steps
 // from white (1) to black (0), -1 where it steps back, and 0 where it is flat.
 
-#include "autograd/tapegrad.hpp"
-#include "examples/check.hpp"
+#include <tapegrad/tapegrad.hpp>
+#include "check.hpp"
 
 #include <fmt/format.h>
 

@@ -1,7 +1,7 @@
 // The chapter's exercises, worked: diagonal edges, kernels designed by hand, and cross-correlation
 // written as a matrix multiplication (same output and same gradients as corr2d).
 
-#include "autograd/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 #include "check.hpp"
 
 #include <fmt/core.h>

@@ -4,8 +4,8 @@
 //   explain_tape [--dot FILE]   also writes the first tape as Graphviz DOT; render it with
 //                               dot -Tsvg FILE -o tape.svg
 
+#include <tapegrad/tapegrad.hpp>
 #include "args.hpp"
-#include "autograd/tapegrad.hpp"
 #include "check.hpp"
 
 #include <fmt/core.h>

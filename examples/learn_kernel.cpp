@@ -19,11 +19,11 @@
 //               print(f'epoch {i+1}, loss {tf.reduce_sum(l):.3f}')
 //   tf.reshape(conv2d.get_weights()[0], (1, 2))
 
-#include "autograd/tapegrad.hpp"
-#include "examples/args.hpp"
-#include "examples/check.hpp"
-#include "nn/nn.hpp"
-#include "optim/optim.hpp"
+#include <tapegrad/nn.hpp>
+#include <tapegrad/optim.hpp>
+#include <tapegrad/tapegrad.hpp>
+#include "args.hpp"
+#include "check.hpp"
 
 #include <fmt/format.h>
 

@@ -25,16 +25,16 @@
 // bytes; each minibatch is converted to float when it is taken, so memory stays at the bytes plus
 // one batch whatever the number of epochs.
 
-#include "autograd/parallel.hpp"
-#include "autograd/tapegrad.hpp"
-#include "data/data.hpp"
-#include "examples/args.hpp"
-#include "examples/check.hpp"
-#include "examples/lenet_model.hpp"
-#include "examples/plot.hpp"
-#include "examples/progress.hpp"
-#include "nn/nn.hpp"
-#include "optim/optim.hpp"
+#include <tapegrad/autograd/threads.hpp>
+#include <tapegrad/data.hpp>
+#include <tapegrad/nn.hpp>
+#include <tapegrad/optim.hpp>
+#include <tapegrad/tapegrad.hpp>
+#include "args.hpp"
+#include "check.hpp"
+#include "lenet_model.hpp"
+#include "plot.hpp"
+#include "progress.hpp"
 
 #include <fmt/format.h>
 

@@ -3,9 +3,9 @@
 // The book's LeNet and its modern variant, and one training step of them: examples/lenet.cpp
 // trains them, bench/lenet.cpp times an epoch of the same model and the same step.
 
-#include "autograd/tapegrad.hpp"
-#include "nn/nn.hpp"
-#include "optim/optim.hpp"
+#include <tapegrad/nn.hpp>
+#include <tapegrad/optim.hpp>
+#include <tapegrad/tapegrad.hpp>
 
 #include <array>
 #include <cstdint>

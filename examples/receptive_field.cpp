@@ -2,7 +2,7 @@
 // input. The gradient of one output pixel with respect to the input is non-zero exactly on the
 // pixels that pixel sees: 3x3 through one 3x3 layer, 5x5 through two, 7x7 through three.
 
-#include "autograd/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 #include "check.hpp"
 
 #include <fmt/core.h>

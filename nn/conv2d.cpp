@@ -1,6 +1,6 @@
-#include "nn/conv2d.hpp"
+#include <tapegrad/nn/conv2d.hpp>
 
-#include "autograd/error.hpp"
+#include <tapegrad/autograd/error.hpp>
 
 namespace tapegrad::nn {
 

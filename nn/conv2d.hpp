@@ -1,8 +1,8 @@
 #pragma once
 
-#include "autograd/ops.hpp"
-#include "nn/initializers.hpp"
-#include "nn/module.hpp"
+#include <tapegrad/autograd/ops.hpp>
+#include <tapegrad/nn/initializers.hpp>
+#include <tapegrad/nn/module.hpp>
 
 #include <array>
 #include <cstdint>

@@ -1,7 +1,7 @@
-#include "nn/dense.hpp"
+#include <tapegrad/nn/dense.hpp>
 
-#include "autograd/error.hpp"
-#include "autograd/ops.hpp"
+#include <tapegrad/autograd/error.hpp>
+#include <tapegrad/autograd/ops.hpp>
 
 namespace tapegrad::nn {
 

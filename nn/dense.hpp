@@ -1,7 +1,7 @@
 #pragma once
 
-#include "nn/initializers.hpp"
-#include "nn/module.hpp"
+#include <tapegrad/nn/initializers.hpp>
+#include <tapegrad/nn/module.hpp>
 
 #include <cstdint>
 #include <optional>

@@ -1,6 +1,6 @@
-#include "nn/initializers.hpp"
+#include <tapegrad/nn/initializers.hpp>
 
-#include "autograd/error.hpp"
+#include <tapegrad/autograd/error.hpp>
 
 #include <cmath>
 #include <mutex>

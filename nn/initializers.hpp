@@ -1,7 +1,7 @@
 #pragma once
 
-#include "autograd/random.hpp"
-#include "autograd/tensor.hpp"
+#include <tapegrad/autograd/random.hpp>
+#include <tapegrad/autograd/tensor.hpp>
 
 #include <cstdint>
 #include <string>

@@ -1,6 +1,6 @@
-#include "nn/layers.hpp"
+#include <tapegrad/nn/layers.hpp>
 
-#include "autograd/error.hpp"
+#include <tapegrad/autograd/error.hpp>
 
 namespace tapegrad::nn {
 

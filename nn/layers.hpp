@@ -3,8 +3,8 @@
 // The layers without weights: Flatten, the activations and the pooling layers. They compute in
 // their input's dtype (float32 or float64).
 
-#include "autograd/ops.hpp"
-#include "nn/module.hpp"
+#include <tapegrad/autograd/ops.hpp>
+#include <tapegrad/nn/module.hpp>
 
 #include <array>
 #include <cstdint>

@@ -1,6 +1,6 @@
-#include "nn/module.hpp"
+#include <tapegrad/nn/module.hpp>
 
-#include "autograd/error.hpp"
+#include <tapegrad/autograd/error.hpp>
 
 #include <algorithm>
 #include <map>

@@ -1,9 +1,9 @@
 #pragma once
 
-#include "autograd/random.hpp"
-#include "autograd/tensor.hpp"
-#include "autograd/variable.hpp"
-#include "nn/initializers.hpp"
+#include <tapegrad/autograd/random.hpp>
+#include <tapegrad/autograd/tensor.hpp>
+#include <tapegrad/autograd/variable.hpp>
+#include <tapegrad/nn/initializers.hpp>
 
 #include <optional>
 #include <string>

@@ -1,6 +1,6 @@
-#include "nn/sequential.hpp"
+#include <tapegrad/nn/sequential.hpp>
 
-#include "autograd/error.hpp"
+#include <tapegrad/autograd/error.hpp>
 
 #include <algorithm>
 

@@ -1,6 +1,6 @@
 #pragma once
 
-#include "nn/module.hpp"
+#include <tapegrad/nn/module.hpp>
 
 #include <array>
 #include <concepts>

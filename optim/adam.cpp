@@ -1,7 +1,7 @@
-#include "optim/adam.hpp"
+#include <tapegrad/optim/adam.hpp>
 
-#include "autograd/error.hpp"
-#include "autograd/ops.hpp"
+#include <tapegrad/autograd/error.hpp>
+#include <tapegrad/autograd/ops.hpp>
 
 #include <cmath>
 

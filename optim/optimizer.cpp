@@ -1,7 +1,7 @@
-#include "optim/optimizer.hpp"
+#include <tapegrad/optim/optimizer.hpp>
 
-#include "autograd/error.hpp"
-#include "autograd/tape.hpp"
+#include <tapegrad/autograd/error.hpp>
+#include <tapegrad/autograd/tape.hpp>
 
 #include <cmath>
 

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "autograd/tensor.hpp"
-#include "autograd/variable.hpp"
+#include <tapegrad/autograd/tensor.hpp>
+#include <tapegrad/autograd/variable.hpp>
 
 #include <cstdint>
 #include <map>

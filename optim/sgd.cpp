@@ -1,7 +1,7 @@
-#include "optim/sgd.hpp"
+#include <tapegrad/optim/sgd.hpp>
 
-#include "autograd/error.hpp"
-#include "autograd/ops.hpp"
+#include <tapegrad/autograd/error.hpp>
+#include <tapegrad/autograd/ops.hpp>
 
 #include <cmath>
 

@@ -1,7 +1,7 @@
 // Checks shared by the autograd tests.
 #pragma once
 
-#include "autograd/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 
 #include <doctest/doctest.h>
 

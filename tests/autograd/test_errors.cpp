@@ -1,7 +1,7 @@
 // Bad input: every case throws tapegrad::Error, whose message names the op, the shapes and what
 // was expected (a learner reads these).
 
-#include "autograd/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 
 #include <doctest/doctest.h>
 

@@ -2,9 +2,9 @@
 // dimensions wider than the matrices, float and double, every instruction set this CPU has, 1 or 2
 // threads.
 
-#include "autograd/error.hpp"
-#include "autograd/gemm.hpp"
-#include "autograd/parallel.hpp"
+#include <tapegrad/autograd/error.hpp>
+#include <tapegrad/autograd/threads.hpp>
+#include "autograd/kernels/gemm.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>

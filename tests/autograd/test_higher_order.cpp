@@ -1,7 +1,8 @@
 // Gradients of gradients (nested tapes), Hessian-vector products, jacobians and batch jacobians,
 // persistent tapes, reset() and StopRecording, checked against formulas and finite differences.
 
-#include "autograd/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
+#include "autograd/ops/record.hpp"
 #include "tests/autograd/check_values.hpp"
 
 #include <doctest/doctest.h>

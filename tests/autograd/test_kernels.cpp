@@ -2,11 +2,11 @@
 // against the reference loops they replace, on odd sizes, in float32 and float64, on every instruction
 // set the CPU has, and bit-identical for any number of threads.
 
-#include "autograd/conv_geometry.hpp"
-#include "autograd/gemm.hpp"
-#include "autograd/kernels.hpp"
-#include "autograd/parallel.hpp"
-#include "autograd/tapegrad.hpp"
+#include <tapegrad/autograd/threads.hpp>
+#include <tapegrad/tapegrad.hpp>
+#include "autograd/kernels/gemm.hpp"
+#include "autograd/kernels/kernels.hpp"
+#include "autograd/ops/conv_geometry.hpp"
 
 #include <doctest/doctest.h>
 

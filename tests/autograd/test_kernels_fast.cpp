@@ -2,10 +2,10 @@
 // they replace: the same bits (sigmoid's float32 e^x: within 2 ulp), in float32 and float64, and
 // the same bits for any number of threads.
 
-#include "autograd/conv_geometry.hpp"
-#include "autograd/kernels.hpp"
-#include "autograd/parallel.hpp"
-#include "autograd/tapegrad.hpp"
+#include <tapegrad/autograd/threads.hpp>
+#include <tapegrad/tapegrad.hpp>
+#include "autograd/kernels/kernels.hpp"
+#include "autograd/ops/conv_geometry.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
 // Gradients where an op is not differentiable (kinks, ties, bounds) pinned to TensorFlow's choice,
 // and gradients at extreme inputs, where a naive formula overflows, pinned to stay finite and right.
 
-#include "autograd/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 #include "tests/autograd/check_values.hpp"
 
 #include <doctest/doctest.h>

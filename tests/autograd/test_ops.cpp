@@ -1,7 +1,8 @@
 // The ops: one registry of gradient checks (every registered op must have entries), exact small
 // cases from the book, and forward values against plain formulas.
 
-#include "autograd/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
+#include "autograd/ops/record.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>

@@ -1,7 +1,8 @@
 // Forward values of the everyday op set (activations, selection, comparisons, matmul, reductions,
 // the softmax family, joining and indexing, losses, pooling) against plain formulas in the test.
 
-#include "autograd/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
+#include "autograd/ops/record.hpp"
 
 #include <doctest/doctest.h>
 

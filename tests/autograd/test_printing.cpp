@@ -1,7 +1,7 @@
 // The tape a learner reads: fmt::format("{}", tape), to_string with values, the backward trace
 // and the Graphviz DOT output, each checked against text written out by hand.
 
-#include "autograd/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>

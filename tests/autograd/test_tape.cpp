@@ -1,6 +1,7 @@
 // GradientTape: TensorFlow's semantics, graph edge cases, nested tapes.
 
-#include "autograd/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
+#include "autograd/ops/record.hpp"
 #include "tests/autograd/check_values.hpp"
 
 #include <doctest/doctest.h>

@@ -1,6 +1,6 @@
 // Tensor, Shape, the caching allocator and the seeded random numbers.
 
-#include "autograd/tapegrad.hpp"
+#include <tapegrad/tapegrad.hpp>
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>

@@ -1,7 +1,7 @@
 #pragma once
 
-#include "autograd/error.hpp"
-#include "data/fashion_mnist.hpp"
+#include <tapegrad/autograd/error.hpp>
+#include <tapegrad/data/fashion_mnist.hpp>
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>

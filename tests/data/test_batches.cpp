@@ -1,4 +1,4 @@
-#include "data/batches.hpp"
+#include <tapegrad/data/batches.hpp>
 
 #include "helpers.hpp"
 

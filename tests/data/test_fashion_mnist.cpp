@@ -1,6 +1,6 @@
-#include "data/fashion_mnist.hpp"
+#include <tapegrad/data/fashion_mnist.hpp>
 
-#include "data/batches.hpp"
+#include <tapegrad/data/batches.hpp>
 #include "helpers.hpp"
 
 #include <doctest/doctest.h>

@@ -8,8 +8,8 @@
 // They differ in where the bright pixels are, as Fashion-MNIST's silhouettes do, so that even the
 // book's sigmoid LeNet, whose average pooling blurs fine texture, learns them within a short run.
 
-#include "autograd/random.hpp"
-#include "data/fashion_mnist.hpp"
+#include <tapegrad/autograd/random.hpp>
+#include <tapegrad/data/fashion_mnist.hpp>
 #include "examples/args.hpp"
 
 #include <fmt/format.h>

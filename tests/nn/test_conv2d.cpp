@@ -1,7 +1,7 @@
 // nn::Conv2D: build on the first call, weights, options, the forward pass, gradients.
 
-#include "autograd/tapegrad.hpp"
-#include "nn/nn.hpp"
+#include <tapegrad/nn.hpp>
+#include <tapegrad/tapegrad.hpp>
 
 #include <doctest/doctest.h>
 

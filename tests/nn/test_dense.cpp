@@ -1,7 +1,7 @@
 // nn::Dense: build on the first call, weights and their initial values, the forward pass, errors.
 
-#include "autograd/tapegrad.hpp"
-#include "nn/nn.hpp"
+#include <tapegrad/nn.hpp>
+#include <tapegrad/tapegrad.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
 // nn initializers: fans, the distributions and their scales, seeding, the default generator.
 
-#include "autograd/tapegrad.hpp"
-#include "nn/nn.hpp"
+#include <tapegrad/nn.hpp>
+#include <tapegrad/tapegrad.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
 // nn's layers without weights: Flatten, ReLU, Sigmoid, Tanh, MaxPool2D, AvgPool2D.
 
-#include "autograd/tapegrad.hpp"
-#include "nn/nn.hpp"
+#include <tapegrad/nn.hpp>
+#include <tapegrad/tapegrad.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
 // nn::Module: names, weight registration, get/set_weights, build on the first call, sub-modules.
 
-#include "autograd/tapegrad.hpp"
-#include "nn/nn.hpp"
+#include <tapegrad/nn.hpp>
+#include <tapegrad/tapegrad.hpp>
 
 #include <doctest/doctest.h>
 

@@ -1,10 +1,10 @@
 // nn::Sequential: composition, Keras names, weights in layer order, get/set_weights, summary
 // (the book's LeNet and its 61706 parameters), gradients through the stack.
 
-#include "autograd/gradcheck.hpp"
-#include "autograd/tapegrad.hpp"
-#include "nn/nn.hpp"
-#include "optim/optim.hpp"
+#include <tapegrad/autograd/gradcheck.hpp>
+#include <tapegrad/nn.hpp>
+#include <tapegrad/optim.hpp>
+#include <tapegrad/tapegrad.hpp>
 
 #include <doctest/doctest.h>
 

@@ -5,8 +5,9 @@
 // float64), written below as literals: m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
 // w -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
 
-#include "autograd/tapegrad.hpp"
-#include "optim/optim.hpp"
+#include <tapegrad/optim.hpp>
+#include <tapegrad/tapegrad.hpp>
+#include "autograd/ops/record.hpp"
 
 #include <doctest/doctest.h>
 

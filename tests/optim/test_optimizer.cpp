@@ -1,7 +1,7 @@
 // optim::Optimizer: the checks of apply_gradients, and per-variable state that survives steps.
 
-#include "autograd/tapegrad.hpp"
-#include "optim/optim.hpp"
+#include <tapegrad/optim.hpp>
+#include <tapegrad/tapegrad.hpp>
 
 #include <doctest/doctest.h>
 

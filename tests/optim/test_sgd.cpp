@@ -1,7 +1,8 @@
 // optim::SGD: exact steps, the same bits as the book's hand-written update.
 
-#include "autograd/tapegrad.hpp"
-#include "optim/optim.hpp"
+#include <tapegrad/optim.hpp>
+#include <tapegrad/tapegrad.hpp>
+#include "autograd/ops/record.hpp"
 
 #include <doctest/doctest.h>
 

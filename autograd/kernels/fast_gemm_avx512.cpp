@@ -2,8 +2,8 @@
 // 32 zmm registers), and narrow ones for products with few columns that read A in place. The driver
 // (gemm.cpp) calls them only on CPUs with AVX-512F and VL.
 
-#include "autograd/gemm.hpp"
-#include "autograd/transpose_avx512.hpp"
+#include "autograd/kernels/gemm.hpp"
+#include "autograd/kernels/transpose_avx512.hpp"
 
 #include <immintrin.h>
 

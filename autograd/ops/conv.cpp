@@ -1,11 +1,11 @@
 // Convolutions: the chapter's corr2d, and batched conv2d with its two gradient ops (each of which
 // is differentiable again, so tapes nest through convolutions too).
 
-#include "autograd/conv_geometry.hpp"
-#include "autograd/kernels.hpp"
-#include "autograd/op_registry.hpp"
-#include "autograd/ops.hpp"
-#include "autograd/tape.hpp"
+#include <tapegrad/autograd/ops.hpp>
+#include "autograd/kernels/kernels.hpp"
+#include "autograd/ops/conv_geometry.hpp"
+#include "autograd/ops/op_registry.hpp"
+#include "autograd/ops/record.hpp"
 
 #include <algorithm>
 #include <tuple>

@@ -8,10 +8,10 @@
 // image's channels padded into planes, 16 output positions per vector.
 // The loops in kernels.cpp (conv2d_*_reference) are the formula these are tested against.
 
-#include "autograd/conv_direct.hpp"
-#include "autograd/gemm.hpp"
-#include "autograd/kernels.hpp"
-#include "autograd/parallel.hpp"
+#include "autograd/kernels/conv_direct.hpp"
+#include "autograd/kernels/gemm.hpp"
+#include "autograd/kernels/kernels.hpp"
+#include "autograd/kernels/parallel.hpp"
 
 #include <algorithm>
 #include <cstdint>

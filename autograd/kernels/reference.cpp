@@ -1,8 +1,8 @@
-#include "autograd/kernels.hpp"
+#include "autograd/kernels/kernels.hpp"
 
-#include "autograd/constant_count.hpp"
-#include "autograd/gemm.hpp"
-#include "autograd/parallel.hpp"
+#include "autograd/kernels/constant_count.hpp"
+#include "autograd/kernels/gemm.hpp"
+#include "autograd/kernels/parallel.hpp"
 
 #include <algorithm>
 #include <array>

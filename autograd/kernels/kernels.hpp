@@ -4,7 +4,7 @@
 // plainly as the formulas. Op definitions (ops_*.cpp) call these; faster kernels can replace
 // them later without touching the tape, and are tested against them.
 
-#include "autograd/tensor.hpp"
+#include <tapegrad/autograd/tensor.hpp>
 
 #include <array>
 #include <cstdint>

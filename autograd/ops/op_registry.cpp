@@ -1,6 +1,6 @@
-#include "autograd/op_registry.hpp"
+#include "autograd/ops/op_registry.hpp"
 
-#include "autograd/ops.hpp"
+#include <tapegrad/autograd/ops.hpp>
 
 namespace tapegrad {
 

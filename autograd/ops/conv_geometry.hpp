@@ -2,8 +2,8 @@
 
 // Shape logic shared by the windowed ops (convolution and pooling); defined in ops_conv.cpp.
 
-#include "autograd/kernels.hpp"
-#include "autograd/ops.hpp"
+#include <tapegrad/autograd/ops.hpp>
+#include "autograd/kernels/kernels.hpp"
 
 #include <span>
 #include <vector>

@@ -7,10 +7,10 @@
 // much as the arithmetic. Threads take disjoint rectangles of C; each runs the whole loop nest on its own
 // with its own packing buffers.
 
-#include "autograd/gemm.hpp"
+#include "autograd/kernels/gemm.hpp"
 
-#include "autograd/error.hpp"
-#include "autograd/parallel.hpp"
+#include <tapegrad/autograd/error.hpp>
+#include "autograd/kernels/parallel.hpp"
 
 #include <algorithm>
 #include <atomic>

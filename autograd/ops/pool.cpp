@@ -1,10 +1,10 @@
 // Pooling: max and average over windows of NHWC images, each channel on its own.
 
-#include "autograd/conv_geometry.hpp"
-#include "autograd/kernels.hpp"
-#include "autograd/op_registry.hpp"
-#include "autograd/ops.hpp"
-#include "autograd/tape.hpp"
+#include <tapegrad/autograd/ops.hpp>
+#include "autograd/kernels/kernels.hpp"
+#include "autograd/ops/conv_geometry.hpp"
+#include "autograd/ops/op_registry.hpp"
+#include "autograd/ops/record.hpp"
 
 namespace tapegrad {
 

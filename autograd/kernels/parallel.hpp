@@ -4,15 +4,11 @@
 // `num_threads(tapegrad::num_threads())` and static schedules, and split work only over independent
 // outputs (never a reduction), so results are bit-identical for any thread count.
 
+#include <tapegrad/autograd/threads.hpp>
+
 #include <cstdint>
 
 namespace tapegrad {
-
-/// Sets the number of threads kernels use from now on (n >= 1); throws Error otherwise.
-void set_num_threads(int n);
-
-/// The number of threads kernels use: what set_num_threads set, by default every core of the machine.
-int num_threads();
 
 /// Elements of work below which a kernel's loop stays on the calling thread.
 inline constexpr int64_t kParallelElements = int64_t{1} << 16;

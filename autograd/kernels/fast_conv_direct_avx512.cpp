@@ -2,9 +2,9 @@
 // kernel tap broadcast, several output channels and vectors of positions in registers at once. The
 // driver (kernels_conv.cpp) calls them only on CPUs with AVX-512F.
 
-#include "autograd/constant_count.hpp"
-#include "autograd/conv_direct.hpp"
-#include "autograd/transpose_avx512.hpp"
+#include "autograd/kernels/constant_count.hpp"
+#include "autograd/kernels/conv_direct.hpp"
+#include "autograd/kernels/transpose_avx512.hpp"
 
 #include <immintrin.h>
 

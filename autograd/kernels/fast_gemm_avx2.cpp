@@ -2,7 +2,7 @@
 // 16 ymm registers), and narrow ones for products with few columns that read A in place. The driver
 // (gemm.cpp) calls them only on CPUs with AVX2 and FMA.
 
-#include "autograd/gemm.hpp"
+#include "autograd/kernels/gemm.hpp"
 
 #include <immintrin.h>
 

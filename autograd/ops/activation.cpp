@@ -1,9 +1,9 @@
 // Activations, comparisons and elementwise selection.
 
-#include "autograd/kernels.hpp"
-#include "autograd/op_registry.hpp"
-#include "autograd/ops.hpp"
-#include "autograd/tape.hpp"
+#include <tapegrad/autograd/ops.hpp>
+#include "autograd/kernels/kernels.hpp"
+#include "autograd/ops/op_registry.hpp"
+#include "autograd/ops/record.hpp"
 
 #include <cmath>
 

@@ -1,6 +1,6 @@
-#include "autograd/parallel.hpp"
+#include <tapegrad/autograd/threads.hpp>
 
-#include "autograd/error.hpp"
+#include <tapegrad/autograd/error.hpp>
 
 #include <omp.h>
 

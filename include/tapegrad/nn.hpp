@@ -1,0 +1,10 @@
+#pragma once
+
+// Everything of tapegrad::nn: the Module base, initializers, layers, Sequential.
+
+#include <tapegrad/nn/conv2d.hpp>
+#include <tapegrad/nn/dense.hpp>
+#include <tapegrad/nn/initializers.hpp>
+#include <tapegrad/nn/layers.hpp>
+#include <tapegrad/nn/module.hpp>
+#include <tapegrad/nn/sequential.hpp>
