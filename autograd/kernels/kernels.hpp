@@ -1,8 +1,10 @@
 #pragma once
 
-// Reference kernels: the arithmetic of the ops as plain loops over raw buffers, written as
-// plainly as the formulas. Op definitions (ops_*.cpp) call these; faster kernels can replace
-// them later without touching the tape, and are tested against them.
+// The kernels: the arithmetic of the ops over raw buffers, called by the op definitions
+// (autograd/ops/*.cpp). Reference kernels (reference.cpp, and the templates below) are the formulas
+// as plain loops; fast kernels (fast_*.cpp: convolution on im2col and gemm or direct on AVX-512,
+// pooling, activations, corr2d, sums) take their place where a benchmark showed it pays, and are
+// tested against them. `f_reference` is the yardstick of a fast kernel `f`.
 
 #include <tapegrad/autograd/tensor.hpp>
 
@@ -146,7 +148,7 @@ struct ConvGeometry {
 
 /// y (NHWC) = cross-correlation of x (NHWC) with kernel (HWIO): the image unrolled into columns
 /// (im2col), times the kernel as a (kh*kw*in) x out matrix, on gemm; float32 with stride 1 on AVX-512,
-/// direct, 16 output positions per vector (kernels_conv.cpp).
+/// direct, 16 output positions per vector (fast_conv.cpp, fast_conv_direct_avx512.cpp).
 void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, const ConvGeometry& g);
 /// dx (NHWC) from dy (NHWC) and kernel (HWIO): dy times the kernel transposed, folded back (col2im).
 void conv2d_backward_input(const Tensor& dy, const Tensor& kernel, const Tensor& dx, const ConvGeometry& g);

@@ -1,0 +1,168 @@
+// Fast pooling: the arithmetic of the references (max_pool_*_reference and avg_pool_*_reference in
+// reference.cpp) in their order, with each window's bounds computed rather than listed, and images
+// split between threads: an image's outputs (and in the backward pass its input gradient) are written
+// by one thread only, so any thread count gives the same bits as the references.
+
+#include "autograd/kernels/kernels.hpp"
+#include "autograd/kernels/parallel.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+
+namespace tapegrad::kernels {
+
+namespace {
+
+// The most pixels a window of the fast loops may have; larger windows take the reference loops.
+constexpr int64_t kMaxWindowPixels = 64;
+
+// One window's pixels inside the input: their offsets in the image (channel 0), row-major, as the
+// reference lists them.
+struct Window {
+  std::array<int64_t, kMaxWindowPixels> pixels;
+  int64_t count = 0;
+};
+
+// For each image (split between threads): start(image, image_size), then visit(image, o, window)
+// for each of its output pixels in row-major order. `image` is the offset of the image in the
+// input, `image_size` its element count, `o` the offset of the output pixel (channel 0).
+template <typename Start, typename Visit>
+void for_each_pool_window(const ConvGeometry& g, Start start, Visit visit) {
+  const int64_t work = g.batch * g.out_height * g.out_width * g.out_channels * g.kernel_height * g.kernel_width;
+  const int64_t in_image = g.in_height * g.in_width * g.in_channels;
+  const int64_t out_image = g.out_height * g.out_width * g.out_channels;
+  parallel_for(g.batch, work, [&](int64_t n) {
+    const int64_t image = n * in_image;
+    start(image, in_image);
+    Window window;
+    for (int64_t oh = 0; oh < g.out_height; ++oh) {
+      const int64_t top = oh * g.stride_h - g.pad_top;
+      const int64_t row_begin = std::max<int64_t>(top, 0), row_end = std::min(top + g.kernel_height, g.in_height);
+      for (int64_t ow = 0; ow < g.out_width; ++ow) {
+        const int64_t left = ow * g.stride_w - g.pad_left;
+        const int64_t column_begin = std::max<int64_t>(left, 0);
+        const int64_t column_end = std::min(left + g.kernel_width, g.in_width);
+        window.count = 0;
+        for (int64_t ih = row_begin; ih < row_end; ++ih)
+          for (int64_t iw = column_begin; iw < column_end; ++iw) {
+            window.pixels[static_cast<size_t>(window.count++)] = (ih * g.in_width + iw) * g.in_channels;
+          }
+        visit(image, n * out_image + (oh * g.out_width + ow) * g.out_channels, window);
+      }
+    }
+  });
+}
+
+// The fast loops assume pooling's geometry: one output per channel, no dilation, small windows.
+bool fast_pool_geometry(const ConvGeometry& g) {
+  return g.dilation_h == 1 && g.dilation_w == 1 && g.in_channels == g.out_channels &&
+         g.kernel_height * g.kernel_width <= kMaxWindowPixels;
+}
+
+// The offset (channel c added) of the first maximum of `image` in a non-empty window.
+template <typename T>
+int64_t first_max(const T* image, const Window& window, int64_t c) {
+  int64_t best = window.pixels[0] + c;
+  for (int64_t k = 1; k < window.count; ++k) {
+    const int64_t p = window.pixels[static_cast<size_t>(k)] + c;
+    if (image[p] > image[best]) best = p;
+  }
+  return best;
+}
+
+}  // namespace
+
+// The window maxima are x's own values at its first maxima: max_pool_select with x as the source.
+void max_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g) { max_pool_select(x, x, y, g); }
+
+void max_pool_backward(const Tensor& dy, const Tensor& x, const Tensor& dx, const ConvGeometry& g) {
+  if (!fast_pool_geometry(g)) return max_pool_backward_reference(dy, x, dx, g);
+  dispatch_floating(x.dtype(), "max_pool2d_backprop", [&]<typename T>() {
+    const T* in = x.data<T>().data();
+    const T* grad = dy.data<T>().data();
+    T* out = dx.mutable_data<T>();
+    for_each_pool_window(
+        g, [&](int64_t image, int64_t size) { std::fill_n(out + image, size, T{0}); },
+        [&](int64_t image, int64_t o, const Window& window) {
+          if (window.count == 0) return;
+          for (int64_t c = 0; c < g.in_channels; ++c) out[image + first_max(in + image, window, c)] += grad[o + c];
+        });
+  });
+}
+
+void max_pool_select(const Tensor& gsrc, const Tensor& x, const Tensor& out, const ConvGeometry& g) {
+  if (!fast_pool_geometry(g)) return max_pool_select_reference(gsrc, x, out, g);
+  dispatch_floating(x.dtype(), "max_pool2d_select", [&]<typename T>() {
+    const T* in = x.data<T>().data();
+    const T* from = gsrc.data<T>().data();
+    T* to = out.mutable_data<T>();
+    for_each_pool_window(
+        g, [](int64_t, int64_t) {},
+        [&](int64_t image, int64_t o, const Window& window) {
+          for (int64_t c = 0; c < g.in_channels; ++c) {
+            to[o + c] = window.count == 0 ? T{0} : from[image + first_max(in + image, window, c)];
+          }
+        });
+  });
+}
+
+void avg_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g) {
+  if (!fast_pool_geometry(g)) return avg_pool_forward_reference(x, y, g);
+  dispatch_floating(x.dtype(), "avg_pool2d", [&]<typename T>() {
+    const T* in = x.data<T>().data();
+    T* out = y.mutable_data<T>();
+    for_each_pool_window(
+        g, [](int64_t, int64_t) {},
+        [&](int64_t image, int64_t o, const Window& window) {
+          const T* pixels = in + image;
+          for (int64_t c = 0; c < g.in_channels; ++c) {
+            T total{0};
+            for (int64_t k = 0; k < window.count; ++k) total += pixels[window.pixels[static_cast<size_t>(k)] + c];
+            out[o + c] = window.count == 0 ? T{0} : total / static_cast<T>(window.count);
+          }
+        });
+  });
+}
+
+void avg_pool_backward(const Tensor& dy, const Tensor& dx, const ConvGeometry& g) {
+  if (!fast_pool_geometry(g)) return avg_pool_backward_reference(dy, dx, g);
+  // Windows that tile the input (stride = window, no padding, as LeNet's 2x2) give each pixel at
+  // most one share: it is written once, as 0 + share (the reference's sum, -0 included), and only
+  // the pixels no window covers are zeroed.
+  const bool tiles = g.stride_h == g.kernel_height && g.stride_w == g.kernel_width && g.pad_top == 0 &&
+                     g.pad_left == 0 && g.pad_bottom == 0 && g.pad_right == 0;
+  dispatch_floating(dy.dtype(), "avg_pool2d_backprop", [&]<typename T>() {
+    const int64_t channels = g.in_channels;
+    const int64_t covered_rows = g.out_height * g.stride_h, covered_width = g.out_width * g.stride_w * channels;
+    const int64_t row = g.in_width * channels;
+    const T* grad = dy.data<T>().data();
+    T* out = dx.mutable_data<T>();
+    const auto zero = [&](int64_t image, int64_t size) {
+      T* pixels = out + image;
+      if (!tiles) {
+        std::fill_n(pixels, size, T{0});
+        return;
+      }
+      for (int64_t ih = 0; ih < covered_rows; ++ih) {
+        std::fill(pixels + ih * row + covered_width, pixels + (ih + 1) * row, T{0});
+      }
+      std::fill(pixels + covered_rows * row, pixels + size, T{0});
+    };
+    for_each_pool_window(g, zero, [&](int64_t image, int64_t o, const Window& window) {
+      if (window.count == 0) return;
+      const T share = T{1} / static_cast<T>(window.count);
+      const T* from = grad + o;
+      for (int64_t k = 0; k < window.count; ++k) {
+        T* pixel = out + image + window.pixels[static_cast<size_t>(k)];
+        if (tiles) {
+          for (int64_t c = 0; c < channels; ++c) pixel[c] = T{0} + from[c] * share;
+        } else {
+          for (int64_t c = 0; c < channels; ++c) pixel[c] += from[c] * share;
+        }
+      }
+    });
+  });
+}
+
+}  // namespace tapegrad::kernels
