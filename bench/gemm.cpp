@@ -3,7 +3,7 @@
 // short depth), forward and the two backward products.
 
 #include "autograd/kernels/gemm.hpp"
-#include "autograd/kernels/parallel.hpp"
+#include <tapegrad/autograd/threads.hpp>
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>

@@ -3,7 +3,6 @@
 
 #include <tapegrad/tapegrad.hpp>
 #include "autograd/kernels/gemm.hpp"
-#include "autograd/kernels/parallel.hpp"
 
 #include <benchmark/benchmark.h>
 

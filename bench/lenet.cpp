@@ -1,16 +1,15 @@
 // Issue 5's end-to-end figure: one training epoch of the book's LeNet (batch 256, SGD lr 0.9) on
 // 60,000 images, the real Fashion-MNIST when Debian's dataset-fashion-mnist is installed, else
-// synthetic images of the same size. Each iteration is one epoch (examples/lenet_model.hpp's model
-// and step, as examples/lenet trains it); counters: seconds per epoch, examples per second, the
-// peak resident memory of the run, and how much the resident memory grew from the first epoch's
-// end to the last's (flat memory: about 0).
+// synthetic images of the same size. Each iteration is one epoch (the model and step of
+// examples/lenet/lenet_model.hpp, as examples/lenet/lenet.cpp trains it); counters: seconds per
+// epoch, examples per second, the peak resident memory of the run, and how much the resident memory
+// grew from the first epoch's end to the last's (flat memory: about 0).
 
 #include <tapegrad/data.hpp>
 #include <tapegrad/nn.hpp>
 #include <tapegrad/optim.hpp>
 #include <tapegrad/tapegrad.hpp>
-#include "autograd/kernels/parallel.hpp"
-#include "examples/lenet_model.hpp"
+#include "examples/lenet/lenet_model.hpp"
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>

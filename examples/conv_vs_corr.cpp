@@ -3,7 +3,7 @@
 // losses are the same at every epoch, and the learned kernels are each other's flips.
 
 #include <tapegrad/tapegrad.hpp>
-#include "check.hpp"
+#include "common/check.hpp"
 
 #include <fmt/core.h>
 

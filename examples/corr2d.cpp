@@ -2,7 +2,7 @@
 // Each output element is the sum of a 2x2 window of X times K, e.g. 0*0 + 1*1 + 3*2 + 4*3 = 19.
 
 #include <tapegrad/tapegrad.hpp>
-#include "check.hpp"
+#include "common/check.hpp"
 
 #include <fmt/format.h>
 

@@ -6,7 +6,7 @@
 #include <tapegrad/nn.hpp>
 #include <tapegrad/optim.hpp>
 #include <tapegrad/tapegrad.hpp>
-#include "check.hpp"
+#include "common/check.hpp"
 
 #include <fmt/format.h>
 

@@ -2,7 +2,7 @@
 // from white (1) to black (0), -1 where it steps back, and 0 where it is flat.
 
 #include <tapegrad/tapegrad.hpp>
-#include "check.hpp"
+#include "common/check.hpp"
 
 #include <fmt/format.h>
 

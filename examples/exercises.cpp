@@ -2,7 +2,7 @@
 // written as a matrix multiplication (same output and same gradients as corr2d).
 
 #include <tapegrad/tapegrad.hpp>
-#include "check.hpp"
+#include "common/check.hpp"
 
 #include <fmt/core.h>
 

@@ -5,8 +5,8 @@
 //                               dot -Tsvg FILE -o tape.svg
 
 #include <tapegrad/tapegrad.hpp>
-#include "args.hpp"
-#include "check.hpp"
+#include "common/args.hpp"
+#include "common/check.hpp"
 
 #include <fmt/core.h>
 

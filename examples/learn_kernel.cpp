@@ -22,8 +22,8 @@
 #include <tapegrad/nn.hpp>
 #include <tapegrad/optim.hpp>
 #include <tapegrad/tapegrad.hpp>
-#include "args.hpp"
-#include "check.hpp"
+#include "common/args.hpp"
+#include "common/check.hpp"
 
 #include <fmt/format.h>
 

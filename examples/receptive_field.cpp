@@ -3,7 +3,7 @@
 // pixels that pixel sees: 3x3 through one 3x3 layer, 5x5 through two, 7x7 through three.
 
 #include <tapegrad/tapegrad.hpp>
-#include "check.hpp"
+#include "common/check.hpp"
 
 #include <fmt/core.h>
 

@@ -10,7 +10,7 @@
 
 #include <tapegrad/autograd/random.hpp>
 #include <tapegrad/data/fashion_mnist.hpp>
-#include "examples/args.hpp"
+#include "examples/common/args.hpp"
 
 #include <fmt/format.h>
 

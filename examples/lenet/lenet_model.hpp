@@ -1,6 +1,6 @@
 #pragma once
 
-// The book's LeNet and its modern variant, and one training step of them: examples/lenet.cpp
+// The book's LeNet and its modern variant, and one training step of them: lenet.cpp
 // trains them, bench/lenet.cpp times an epoch of the same model and the same step.
 
 #include <tapegrad/nn.hpp>

@@ -25,13 +25,12 @@
 // bytes; each minibatch is converted to float when it is taken, so memory stays at the bytes plus
 // one batch whatever the number of epochs.
 
-#include <tapegrad/autograd/threads.hpp>
 #include <tapegrad/data.hpp>
 #include <tapegrad/nn.hpp>
 #include <tapegrad/optim.hpp>
 #include <tapegrad/tapegrad.hpp>
-#include "args.hpp"
-#include "check.hpp"
+#include "../common/args.hpp"
+#include "../common/check.hpp"
 #include "lenet_model.hpp"
 #include "plot.hpp"
 #include "progress.hpp"
