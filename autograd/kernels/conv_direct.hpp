@@ -1,7 +1,7 @@
 #pragma once
 
-// Internal: the contract between the convolution driver (kernels_conv.cpp) and the AVX-512 kernels of
-// direct convolution (conv_direct_avx512.cpp). Not for use outside them.
+// Internal: the contract between the convolution driver (fast_conv.cpp) and the AVX-512 kernels of
+// direct convolution (fast_conv_direct_avx512.cpp). Not for use outside them.
 //
 // Direct convolution works on "planes": one channel of one image, zero-padded to the rows x row_width
 // pixels the kernel sweeps, row-major. With stride 1, output pixel (oh, ow) reads the input at plane

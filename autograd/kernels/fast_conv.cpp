@@ -6,7 +6,7 @@
 //   dK    += cols^T @ dy
 // Float32 convolutions with stride 1 on CPUs with AVX-512 run direct instead (conv_direct.hpp): each
 // image's channels padded into planes, 16 output positions per vector.
-// The loops in kernels.cpp (conv2d_*_reference) are the formula these are tested against.
+// The loops in reference.cpp (conv2d_*_reference) are the formula these are tested against.
 
 #include "autograd/kernels/conv_direct.hpp"
 #include "autograd/kernels/gemm.hpp"

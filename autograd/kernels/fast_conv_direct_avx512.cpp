@@ -1,6 +1,6 @@
 // Direct convolution's AVX-512 kernels (see conv_direct.hpp): 16 output positions per vector, each
 // kernel tap broadcast, several output channels and vectors of positions in registers at once. The
-// driver (kernels_conv.cpp) calls them only on CPUs with AVX-512F.
+// driver (fast_conv.cpp) calls them only on CPUs with AVX-512F.
 
 #include "autograd/kernels/constant_count.hpp"
 #include "autograd/kernels/conv_direct.hpp"
@@ -11,7 +11,7 @@
 #include <cstdint>
 
 // Everything from here to pop_options is compiled for AVX-512, whatever the build's flags; internal
-// linkage and no std:: templates, as in gemm_avx512.cpp.
+// linkage and no std:: templates, as in fast_gemm_avx512.cpp.
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx2,fma")
 

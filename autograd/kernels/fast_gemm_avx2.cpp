@@ -1,6 +1,6 @@
 // gemm's AVX2 + FMA micro-kernels: float 6 x 16 and double 6 x 8 for packed A (12 accumulators of the
 // 16 ymm registers), and narrow ones for products with few columns that read A in place. The driver
-// (gemm.cpp) calls them only on CPUs with AVX2 and FMA.
+// (fast_gemm.cpp) calls them only on CPUs with AVX2 and FMA.
 
 #include "autograd/kernels/gemm.hpp"
 

@@ -1,6 +1,6 @@
 // gemm's AVX-512 micro-kernels: float 14 x 32 and double 14 x 16 for packed A (28 accumulators of the
 // 32 zmm registers), and narrow ones for products with few columns that read A in place. The driver
-// (gemm.cpp) calls them only on CPUs with AVX-512F and VL.
+// (fast_gemm.cpp) calls them only on CPUs with AVX-512F and VL.
 
 #include "autograd/kernels/gemm.hpp"
 #include "autograd/kernels/transpose_avx512.hpp"

@@ -56,8 +56,8 @@ extern template void gemm_reference<float>(bool, bool, int64_t, int64_t, int64_t
 extern template void gemm_reference<double>(bool, bool, int64_t, int64_t, int64_t, const double*, int64_t,
                                             const double*, int64_t, double*, int64_t, bool);
 
-// Internal: the contract between the blocked driver (gemm.cpp) and the per-ISA micro-kernels
-// (gemm_avx2.cpp, gemm_avx512.cpp). Not for use outside them.
+// Internal: the contract between the blocked driver (fast_gemm.cpp) and the per-ISA micro-kernels
+// (fast_gemm_avx2.cpp, fast_gemm_avx512.cpp). Not for use outside them.
 namespace gemm_detail {
 
 /// One block of work for a micro-kernel family: C (rows x cols) (+)= A (rows x depth) B (depth x cols).

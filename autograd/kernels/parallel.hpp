@@ -1,8 +1,10 @@
 #pragma once
 
-// How many threads tapegrad's kernels use. Kernels run their parallel loops through OpenMP with
-// `num_threads(tapegrad::num_threads())` and static schedules, and split work only over independent
-// outputs (never a reduction), so results are bit-identical for any thread count.
+// How tapegrad's kernels share work between threads. Kernels run their parallel loops through OpenMP
+// with `num_threads(tapegrad::num_threads())` and static schedules, mostly over independent outputs.
+// Where threads' partial sums meet (the convolution's filter gradient sums over the batch), the work
+// is cut into pieces that do not depend on the thread count and the pieces' sums are added in a fixed
+// order, so results are bit-identical for any thread count.
 
 #include <tapegrad/autograd/threads.hpp>
 

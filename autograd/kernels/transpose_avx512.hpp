@@ -1,7 +1,8 @@
 #pragma once
 
-// A 16 x 16 float transpose in AVX-512 registers, shared by gemm_avx512.cpp and conv_direct_avx512.cpp.
-// Compiled for AVX-512 whatever the including file's flags; callers run it only on CPUs with AVX-512F.
+// A 16 x 16 float transpose in AVX-512 registers, shared by fast_gemm_avx512.cpp and
+// fast_conv_direct_avx512.cpp. Compiled for AVX-512 whatever the including file's flags; callers run it
+// only on CPUs with AVX-512F.
 
 #include <immintrin.h>
 
