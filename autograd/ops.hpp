@@ -167,8 +167,8 @@ struct Pool2DOptions {
 Tensor max_pool2d(const Tensor& x, const Pool2DOptions& options = {});
 /// The gradient of max_pool2d: dy added at each window's maximum of x;  d/d(dy) = max_pool2d_select
 Tensor max_pool2d_backprop(const Tensor& dy, const Tensor& x, const Pool2DOptions& options = {});
-/// g picked at each window's maximum of x (max_pool2d_backprop's transpose);  d/dg = max_pool2d_backprop
-Tensor max_pool2d_select(const Tensor& g, const Tensor& x, const Pool2DOptions& options = {});
+/// values picked at each window's maximum of x (max_pool2d_backprop's transpose);  d/d(values) = max_pool2d_backprop
+Tensor max_pool2d_select(const Tensor& values, const Tensor& x, const Pool2DOptions& options = {});
 /// y[n,i,j,c] = mean over the window's pixels inside the input (padding is not counted);
 /// dx = avg_pool2d_backprop(dy)
 Tensor avg_pool2d(const Tensor& x, const Pool2DOptions& options = {});

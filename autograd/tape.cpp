@@ -17,7 +17,7 @@ std::vector<GradientTape*>& tape_stack() {
   return stack;
 }
 
-Grads identity_backward(const BackwardArgs& b) { return {b.grad_if_needed(0)}; }
+Grads identity_backward(const BackwardArgs& args) { return {args.grad_if_needed(0)}; }
 
 // The StopRecording scopes alive on this thread: a tape that ends inside one leaves its list.
 std::vector<StopRecording*>& active_pauses() {
@@ -235,8 +235,7 @@ void GradientTape::watch(const Variable& variable) {
 }
 
 void detail::TapeInternals::append(GradientTape& tape, const char* op, std::span<const TapeInput> inputs,
-                                   const Tensor& output, BackwardFn backward, std::span<const double> attrs,
-                                   InputUse input_use) {
+                                   const Tensor& output, BackwardFn backward, const Attrs& attrs, InputUse input_use) {
   SmallVector<int32_t, 3> input_nodes;
   bool tracked = false;
   for (const TapeInput& input : inputs) tracked |= input_nodes.emplace_back(tape.node(input.id)) >= 0;
@@ -252,7 +251,7 @@ void detail::TapeInternals::append(GradientTape& tape, const char* op, std::span
   }
   entry.output = output.copy_of_own();  // see the contract in tape.hpp
   entry.output_node = tape.add_node(output.id());
-  for (double a : attrs) entry.attrs.push_back(a);
+  entry.attrs = attrs;
   tape.storage_->nodes[static_cast<size_t>(entry.output_node)].producer =
       static_cast<int32_t>(tape.storage_->entries.size() - 1);
 }
@@ -283,8 +282,7 @@ Tensor record_on_tapes(const char* op, const Tensors& inputs, Tensor output, Bac
   for (const Tensor& t : inputs) list.push_back({&t, t.id()});
   for (GradientTape* tape : tape_stack()) {
     if (tape->recording()) {
-      detail::TapeInternals::append(*tape, op, {list.data(), list.size()}, output, backward,
-                                    {attrs.data(), attrs.size()}, input_use);
+      detail::TapeInternals::append(*tape, op, {list.data(), list.size()}, output, backward, attrs, input_use);
     }
   }
   return output;
@@ -398,13 +396,9 @@ void GradientTape::compute(const Tensor& target, std::span<const Source> sources
     for (const EntryInput& input : entry.inputs) {
       needed.push_back(input.node >= 0 && s.sweep[input.node].reaches_source ? 1 : 0);
     }
-    const BackwardArgs args{upstream,
-                            {entry.inputs.data(), entry.inputs.size()},
-                            entry.output,
-                            {needed.data(), needed.size()},
-                            {entry.attrs.data(), entry.attrs.size()},
-                            entry.op,
-                            options.trace ? nullptr : &upstream};  // a trace prints upstream afterwards
+    const BackwardArgs args{
+        upstream, {entry.inputs.data(), entry.inputs.size()}, entry.output, {needed.data(), needed.size()}, entry.attrs,
+        entry.op, options.trace ? nullptr : &upstream};  // a trace prints upstream afterwards
     Grads input_grads = entry.backward(args);
     if (input_grads.size() != entry.inputs.size()) {
       fail("GradientTape::gradient: the backward of {} returned {} gradients for {} inputs", entry.op,

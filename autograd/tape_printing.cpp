@@ -28,7 +28,7 @@ std::string entry_line(const GradientTape& tape, size_t e) {
   std::vector<std::string> inputs;
   for (size_t i = 0; i < entry.inputs.size(); ++i) inputs.push_back(input_name(tape, entry, i));
   std::string attrs;
-  if (!entry.attrs.empty()) attrs = fmt::format("; {}", fmt::join(entry.attrs, ", "));
+  if (!entry.attrs.empty()) attrs = ", " + entry.attrs.print();
   return fmt::format("[{}] {}({}{}) -> {} {}", e, entry.op, fmt::join(inputs, ", "), attrs, entry.output.shape(),
                      dtype_name(entry.output.dtype()));
 }
@@ -62,7 +62,8 @@ std::string to_dot(const GradientTape& tape) {
   std::unordered_set<uint64_t> leaves;
   for (size_t e = 0; e < tape.entries().size(); ++e) {
     const TapeEntry& entry = tape.entries()[e];
-    out += fmt::format("  e{} [shape=box, label=\"[{}] {}\\n{} {}\"];\n", e, e, entry.op, entry.output.shape(),
+    const std::string attrs = entry.attrs.empty() ? "" : "(" + entry.attrs.print() + ")";
+    out += fmt::format("  e{} [shape=box, label=\"[{}] {}{}\\n{} {}\"];\n", e, e, entry.op, attrs, entry.output.shape(),
                        dtype_name(entry.output.dtype()));
     for (size_t i = 0; i < entry.inputs.size(); ++i) {
       const std::string name = input_name(tape, entry, i);

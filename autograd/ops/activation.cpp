@@ -46,8 +46,8 @@ Tensor relu(const Tensor& x) {
   // NOTE: the gradient at x = 0 is 0, as in TensorFlow. y > 0 exactly where x > 0, so the
   // backward needs only y.
   return record(
-      kRelu, {x}, std::move(y), [](const BackwardArgs& g) -> Grads { return {relu_backprop(g.grad, g.output)}; }, {},
-      InputUse::shapes);
+      kRelu, {x}, std::move(y),
+      [](const BackwardArgs& args) -> Grads { return {relu_backprop(args.grad, args.output)}; }, {}, InputUse::shapes);
 }
 
 const char* const kReluBackprop = register_op("relu_backprop");
@@ -56,8 +56,8 @@ Tensor relu_backprop(const Tensor& dy, const Tensor& x) {
   Tensor dx = Tensor::empty(x.shape(), x.dtype());
   kernels::relu_backward(dy, x, dx);
   // Piecewise constant in x: no gradient flows to x.
-  return record(kReluBackprop, {dy, x}, std::move(dx), [](const BackwardArgs& g) -> Grads {
-    return {relu_backprop(g.grad, g.input(1)), Tensor{}};
+  return record(kReluBackprop, {dy, x}, std::move(dx), [](const BackwardArgs& args) -> Grads {
+    return {relu_backprop(args.grad, args.input(1)), Tensor{}};
   });
 }
 
@@ -67,8 +67,9 @@ Tensor sigmoid(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   kernels::sigmoid_forward(x, y);
   return record(
-      kSigmoid, {x}, std::move(y), [](const BackwardArgs& g) -> Grads { return {sigmoid_backprop(g.grad, g.output)}; },
-      {}, InputUse::shapes);
+      kSigmoid, {x}, std::move(y),
+      [](const BackwardArgs& args) -> Grads { return {sigmoid_backprop(args.grad, args.output)}; }, {},
+      InputUse::shapes);
 }
 
 const char* const kSigmoidBackprop = register_op("sigmoid_backprop");
@@ -76,10 +77,11 @@ Tensor sigmoid_backprop(const Tensor& dy, const Tensor& y) {
   check_backprop_inputs(dy, y, kSigmoidBackprop, "output");
   Tensor dx = Tensor::empty(y.shape(), y.dtype());
   kernels::sigmoid_backward(dy, y, dx);
-  return record(kSigmoidBackprop, {dy, y}, std::move(dx), [](const BackwardArgs& g) -> Grads {
-    const Tensor& dy = g.input(0);
-    const Tensor& y = g.input(1);
-    return {g.needs(0) ? sigmoid_backprop(g.grad, y) : Tensor{}, g.needs(1) ? g.grad * dy * (1.0 - 2.0 * y) : Tensor{}};
+  return record(kSigmoidBackprop, {dy, y}, std::move(dx), [](const BackwardArgs& args) -> Grads {
+    const Tensor& dy = args.input(0);
+    const Tensor& y = args.input(1);
+    return {args.needs(0) ? sigmoid_backprop(args.grad, y) : Tensor{},
+            args.needs(1) ? args.grad * dy * (1.0 - 2.0 * y) : Tensor{}};
   });
 }
 
@@ -87,7 +89,8 @@ const char* const kTanh = register_op("tanh");
 Tensor tanh(const Tensor& x) {
   Tensor y = kernels::map(x, kTanh, [](auto v) { return std::tanh(v); });
   return record(
-      kTanh, {x}, std::move(y), [](const BackwardArgs& g) -> Grads { return {g.grad * (1.0 - square(g.output))}; }, {},
+      kTanh, {x}, std::move(y),
+      [](const BackwardArgs& args) -> Grads { return {args.grad * (1.0 - square(args.output))}; }, {},
       InputUse::shapes);
 }
 
@@ -95,11 +98,18 @@ const char* const kSqrt = register_op("sqrt");
 Tensor sqrt(const Tensor& x) {
   Tensor y = kernels::map(x, kSqrt, [](auto v) { return std::sqrt(v); });
   return record(
-      kSqrt, {x}, std::move(y), [](const BackwardArgs& g) -> Grads { return {g.grad / (g.output * 2.0)}; }, {},
+      kSqrt, {x}, std::move(y), [](const BackwardArgs& args) -> Grads { return {args.grad / (args.output * 2.0)}; }, {},
       InputUse::shapes);
 }
 
 const char* const kClip = register_op("clip");
+namespace {
+// The attributes of clip: its bounds.
+struct ClipAttrs {
+  double low, high;
+  std::string print() const { return fmt::format("low={}, high={}", low, high); }
+};
+}  // namespace
 Tensor clip(const Tensor& x, double low, double high) {
   if (!(low <= high)) fail("clip: bounds [{}, {}] for shape {}; expected low <= high", low, high, x.shape());
   Tensor y = kernels::map(x, kClip, [low, high](auto v) {
@@ -107,14 +117,16 @@ Tensor clip(const Tensor& x, double low, double high) {
     return std::min(std::max(v, static_cast<T>(low)), static_cast<T>(high));
   });
   // NOTE: the gradient is 1 on the bounds themselves (low <= x <= high), as in TensorFlow.
-  return record(kClip, {x}, std::move(y),
-                [](const BackwardArgs& g) -> Grads {
-                  const Tensor& in = g.input(0);
-                  const Tensor inside = greater_equal(in, Tensor::scalar(g.attrs[0], in.dtype())) *
-                                        less_equal(in, Tensor::scalar(g.attrs[1], in.dtype()));
-                  return {g.grad * inside};
-                },
-                {low, high});
+  return record(
+      kClip, {x}, std::move(y),
+      [](const BackwardArgs& args) -> Grads {
+        const Tensor& in = args.input(0);
+        const ClipAttrs& bounds = args.attrs<ClipAttrs>();
+        const Tensor inside = greater_equal(in, Tensor::scalar(bounds.low, in.dtype())) *
+                              less_equal(in, Tensor::scalar(bounds.high, in.dtype()));
+        return {args.grad * inside};
+      },
+      ClipAttrs{low, high});
 }
 
 // ---- Selection ----
@@ -123,9 +135,9 @@ const char* const kMaximum = register_op("maximum");
 Tensor maximum(const Tensor& a, const Tensor& b) {
   Tensor y = kernels::zip(a, b, kMaximum, [](auto u, auto v) { return u >= v ? u : v; });
   // NOTE: where a == b the whole gradient goes to a, as in TensorFlow.
-  return record(kMaximum, {a, b}, std::move(y), [](const BackwardArgs& g) -> Grads {
-    const Tensor a_wins = greater_equal(g.input(0), g.input(1));
-    return {g.needs(0) ? g.grad * a_wins : Tensor{}, g.needs(1) ? g.grad * (1.0 - a_wins) : Tensor{}};
+  return record(kMaximum, {a, b}, std::move(y), [](const BackwardArgs& args) -> Grads {
+    const Tensor a_wins = greater_equal(args.input(0), args.input(1));
+    return {args.needs(0) ? args.grad * a_wins : Tensor{}, args.needs(1) ? args.grad * (1.0 - a_wins) : Tensor{}};
   });
 }
 
@@ -133,9 +145,9 @@ const char* const kMinimum = register_op("minimum");
 Tensor minimum(const Tensor& a, const Tensor& b) {
   Tensor y = kernels::zip(a, b, kMinimum, [](auto u, auto v) { return u <= v ? u : v; });
   // NOTE: where a == b the whole gradient goes to a, as in TensorFlow.
-  return record(kMinimum, {a, b}, std::move(y), [](const BackwardArgs& g) -> Grads {
-    const Tensor a_wins = less_equal(g.input(0), g.input(1));
-    return {g.needs(0) ? g.grad * a_wins : Tensor{}, g.needs(1) ? g.grad * (1.0 - a_wins) : Tensor{}};
+  return record(kMinimum, {a, b}, std::move(y), [](const BackwardArgs& args) -> Grads {
+    const Tensor a_wins = less_equal(args.input(0), args.input(1));
+    return {args.needs(0) ? args.grad * a_wins : Tensor{}, args.needs(1) ? args.grad * (1.0 - a_wins) : Tensor{}};
   });
 }
 
@@ -152,9 +164,9 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     StopRecording forward_only;  // broadcasting copies; the op itself is recorded once below
     y = kernels::select(mask, broadcast_to(a, shape), broadcast_to(b, shape));
   }
-  return record(kWhere, {mask, a, b}, std::move(y), [](const BackwardArgs& g) -> Grads {
-    const Tensor& m = g.input(0);
-    return {Tensor{}, g.needs(1) ? g.grad * m : Tensor{}, g.needs(2) ? g.grad * (1.0 - m) : Tensor{}};
+  return record(kWhere, {mask, a, b}, std::move(y), [](const BackwardArgs& args) -> Grads {
+    const Tensor& m = args.input(0);
+    return {Tensor{}, args.needs(1) ? args.grad * m : Tensor{}, args.needs(2) ? args.grad * (1.0 - m) : Tensor{}};
   });
 }
 

@@ -16,6 +16,24 @@ using detail::register_op;
 
 namespace {
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// The attributes of conv2d and its two gradient ops: the forward's geometry with its padding made
+// explicit, so that each backward convolves exactly as the forward did.
+struct ConvAttrs {
+  std::array<int64_t, 2> strides, dilations;  // (height, width)
+  std::array<int64_t, 4> padding;             // top, bottom, left, right
+  explicit ConvAttrs(const kernels::ConvGeometry& geom)
+      : strides{geom.stride_h, geom.stride_w},
+        dilations{geom.dilation_h, geom.dilation_w},
+        padding{geom.pad_top, geom.pad_bottom, geom.pad_left, geom.pad_right} {}
+  Conv2DOptions options() const {
+    return {strides, dilations, Padding::explicit_sides(padding[0], padding[1], padding[2], padding[3])};
+  }
+  std::string print() const {
+    return fmt::format("strides=[{}, {}], dilations=[{}, {}], padding=[[{}, {}], [{}, {}]]", strides[0], strides[1],
+                       dilations[0], dilations[1], padding[0], padding[1], padding[2], padding[3]);
+  }
+};
 }  // namespace
 
 namespace detail {
@@ -84,21 +102,13 @@ kernels::ConvGeometry geometry(const Shape& input, const Shape& kernel, const Co
           right};
 }
 
-Shape output_shape(const kernels::ConvGeometry& g) { return {g.batch, g.out_height, g.out_width, g.out_channels}; }
-
-std::vector<double> geometry_attrs(const kernels::ConvGeometry& g) {
-  return {double(g.stride_h), double(g.stride_w),   double(g.dilation_h), double(g.dilation_w),
-          double(g.pad_top),  double(g.pad_bottom), double(g.pad_left),   double(g.pad_right)};
+Shape output_shape(const kernels::ConvGeometry& geom) {
+  return {geom.batch, geom.out_height, geom.out_width, geom.out_channels};
 }
 
-Conv2DOptions options_from_attrs(std::span<const double> a) {
-  auto i = [&](size_t k) { return static_cast<int64_t>(a[k]); };
-  return {{i(0), i(1)}, {i(2), i(3)}, Padding::explicit_sides(i(4), i(5), i(6), i(7))};
-}
-
-void check_upstream(const Tensor& dy, const kernels::ConvGeometry& g, const char* op) {
-  if (dy.shape() != output_shape(g))
-    fail("{}: gradient is {}, expected the output shape {}", op, dy.shape(), output_shape(g));
+void check_upstream(const Tensor& dy, const kernels::ConvGeometry& geom, const char* op) {
+  if (dy.shape() != output_shape(geom))
+    fail("{}: gradient is {}, expected the output shape {}", op, dy.shape(), output_shape(geom));
 }
 
 }  // namespace detail
@@ -106,60 +116,62 @@ void check_upstream(const Tensor& dy, const kernels::ConvGeometry& g, const char
 using detail::check_pair;
 using detail::check_upstream;
 using detail::geometry;
-using detail::geometry_attrs;
-using detail::options_from_attrs;
 using detail::output_shape;
 
 const char* const kConv2D = register_op("conv2d");
 Tensor conv2d(const Tensor& x, const Tensor& kernel, const Conv2DOptions& options) {
   check_pair(x, kernel, kConv2D, "input", "kernel");
-  const auto g = geometry(x.shape(), kernel.shape(), options, kConv2D);
-  Tensor y = Tensor::empty(output_shape(g), x.dtype());
-  kernels::conv2d_forward(x, kernel, y, g);
+  const auto geom = geometry(x.shape(), kernel.shape(), options, kConv2D);
+  Tensor y = Tensor::empty(output_shape(geom), x.dtype());
+  kernels::conv2d_forward(x, kernel, y, geom);
   return record(
       kConv2D, {x, kernel}, std::move(y),
-      [](const BackwardArgs& b) -> Grads {
-        const Conv2DOptions options = options_from_attrs(b.attrs);
-        return {b.needs(0) ? conv2d_backprop_input(b.grad, b.input(1), b.input(0).shape(), options) : Tensor{},
-                b.needs(1) ? conv2d_backprop_filter(b.input(0), b.grad, b.input(1).shape(), options) : Tensor{}};
+      [](const BackwardArgs& args) -> Grads {
+        const Conv2DOptions options = args.attrs<ConvAttrs>().options();
+        return {
+            args.needs(0) ? conv2d_backprop_input(args.grad, args.input(1), args.input(0).shape(), options) : Tensor{},
+            args.needs(1) ? conv2d_backprop_filter(args.input(0), args.grad, args.input(1).shape(), options)
+                          : Tensor{}};
       },
-      geometry_attrs(g));
+      ConvAttrs(geom));
 }
 
 const char* const kConv2DBackpropInput = register_op("conv2d_backprop_input");
 Tensor conv2d_backprop_input(const Tensor& dy, const Tensor& kernel, const Shape& input_shape,
                              const Conv2DOptions& options) {
   check_pair(dy, kernel, kConv2DBackpropInput, "gradient", "kernel");
-  const auto g = geometry(input_shape, kernel.shape(), options, kConv2DBackpropInput);
-  check_upstream(dy, g, kConv2DBackpropInput);
+  const auto geom = geometry(input_shape, kernel.shape(), options, kConv2DBackpropInput);
+  check_upstream(dy, geom, kConv2DBackpropInput);
   Tensor dx = Tensor::empty(input_shape, dy.dtype());
-  kernels::conv2d_backward_input(dy, kernel, dx, g);
+  kernels::conv2d_backward_input(dy, kernel, dx, geom);
   return record(
       kConv2DBackpropInput, {dy, kernel}, std::move(dx),
-      [](const BackwardArgs& b) -> Grads {
-        const Conv2DOptions options = options_from_attrs(b.attrs);
-        return {b.needs(0) ? conv2d(b.grad, b.input(1), options) : Tensor{},
-                b.needs(1) ? conv2d_backprop_filter(b.grad, b.input(0), b.input(1).shape(), options) : Tensor{}};
+      [](const BackwardArgs& args) -> Grads {
+        const Conv2DOptions options = args.attrs<ConvAttrs>().options();
+        return {args.needs(0) ? conv2d(args.grad, args.input(1), options) : Tensor{},
+                args.needs(1) ? conv2d_backprop_filter(args.grad, args.input(0), args.input(1).shape(), options)
+                              : Tensor{}};
       },
-      geometry_attrs(g));
+      ConvAttrs(geom));
 }
 
 const char* const kConv2DBackpropFilter = register_op("conv2d_backprop_filter");
 Tensor conv2d_backprop_filter(const Tensor& x, const Tensor& dy, const Shape& kernel_shape,
                               const Conv2DOptions& options) {
   check_pair(x, dy, kConv2DBackpropFilter, "input", "gradient");
-  const auto g = geometry(x.shape(), kernel_shape, options, kConv2DBackpropFilter);
-  check_upstream(dy, g, kConv2DBackpropFilter);
+  const auto geom = geometry(x.shape(), kernel_shape, options, kConv2DBackpropFilter);
+  check_upstream(dy, geom, kConv2DBackpropFilter);
   Tensor dkernel = Tensor::empty(kernel_shape, x.dtype());
-  kernels::conv2d_backward_filter(x, dy, dkernel, g);
+  kernels::conv2d_backward_filter(x, dy, dkernel, geom);
   return record(
       kConv2DBackpropFilter, {x, dy}, std::move(dkernel),
-      [](const BackwardArgs& b) -> Grads {
-        const Conv2DOptions options = options_from_attrs(b.attrs);
-        return {b.needs(0) ? conv2d_backprop_input(b.input(1), b.grad, b.input(0).shape(), options) : Tensor{},
-                b.needs(1) ? conv2d(b.input(0), b.grad, options) : Tensor{}};
+      [](const BackwardArgs& args) -> Grads {
+        const Conv2DOptions options = args.attrs<ConvAttrs>().options();
+        return {
+            args.needs(0) ? conv2d_backprop_input(args.input(1), args.grad, args.input(0).shape(), options) : Tensor{},
+            args.needs(1) ? conv2d(args.input(0), args.grad, options) : Tensor{}};
       },
-      geometry_attrs(g));
+      ConvAttrs(geom));
 }
 
 const char* const kCorr2D = register_op("corr2d");
@@ -180,14 +192,14 @@ Tensor corr2d(const Tensor& x, const Tensor& kernel) {
     kernels::corr2d_small(x, kernel, y);
   } else {
     // An HxW matrix is laid out exactly as a 1xHxWx1 NHWC image, and an hxw kernel as hxwx1x1 HWIO.
-    const auto g = geometry(Shape{1, x.shape()[0], x.shape()[1], 1}, Shape{h, w, 1, 1}, {}, kCorr2D);
-    kernels::conv2d_forward(x, kernel, y, g);
+    const auto geom = geometry(Shape{1, x.shape()[0], x.shape()[1], 1}, Shape{h, w, 1, 1}, {}, kCorr2D);
+    kernels::conv2d_forward(x, kernel, y, geom);
   }
-  return record(kCorr2D, {x, kernel}, std::move(y), [](const BackwardArgs& b) -> Grads {
-    const Tensor& k = b.input(1);
+  return record(kCorr2D, {x, kernel}, std::move(y), [](const BackwardArgs& args) -> Grads {
+    const Tensor& k = args.input(1);
     const int64_t kh = k.shape()[0], kw = k.shape()[1];
-    return {b.needs(0) ? corr2d(pad(b.grad, {kh - 1, kw - 1}, {kh - 1, kw - 1}), flip(k, {0, 1})) : Tensor{},
-            b.needs(1) ? corr2d(b.input(0), b.grad) : Tensor{}};
+    return {args.needs(0) ? corr2d(pad(args.grad, {kh - 1, kw - 1}, {kh - 1, kw - 1}), flip(k, {0, 1})) : Tensor{},
+            args.needs(1) ? corr2d(args.input(0), args.grad) : Tensor{}};
   });
 }
 

@@ -1,12 +1,9 @@
 #pragma once
 
-// Shape logic shared by the windowed ops (convolution and pooling); defined in ops_conv.cpp.
+// Shape logic shared by the windowed ops (convolution and pooling); defined in ops/conv.cpp.
 
 #include <tapegrad/autograd/ops.hpp>
 #include "autograd/kernels/kernels.hpp"
-
-#include <span>
-#include <vector>
 
 namespace tapegrad::detail {
 
@@ -15,12 +12,8 @@ void check_pair(const Tensor& a, const Tensor& b, const char* op, const char* a_
 /// Resolves sizes, strides and padding of an NHWC input and an HWIO kernel (or window).
 kernels::ConvGeometry geometry(const Shape& input, const Shape& kernel, const Conv2DOptions& options, const char* op);
 /// (batch, out height, out width, out channels).
-Shape output_shape(const kernels::ConvGeometry& g);
-/// The options with padding made explicit, as attributes: backward ops see the exact geometry.
-std::vector<double> geometry_attrs(const kernels::ConvGeometry& g);
-/// The inverse of geometry_attrs.
-Conv2DOptions options_from_attrs(std::span<const double> attrs);
-/// Throws unless dy has the output shape of g.
-void check_upstream(const Tensor& dy, const kernels::ConvGeometry& g, const char* op);
+Shape output_shape(const kernels::ConvGeometry& geom);
+/// Throws unless dy has the output shape of geom.
+void check_upstream(const Tensor& dy, const kernels::ConvGeometry& geom, const char* op);
 
 }  // namespace tapegrad::detail

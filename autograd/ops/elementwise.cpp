@@ -25,8 +25,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = kernels::zip(a, b, kAdd, kPlus);
   return record(
       kAdd, {a, b}, std::move(y),
-      [](const BackwardArgs& g) -> Grads {
-        return {g.grad_if_needed(0), g.grad_if_needed(1)};
+      [](const BackwardArgs& args) -> Grads {
+        return {args.grad_if_needed(0), args.grad_if_needed(1)};
       },
       {}, InputUse::shapes);
 }
@@ -36,8 +36,8 @@ Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor y = kernels::zip(a, b, kSub, kMinus);
   return record(
       kSub, {a, b}, std::move(y),
-      [](const BackwardArgs& g) -> Grads {
-        return {g.grad_if_needed(0), g.needs(1) ? -g.grad : Tensor{}};
+      [](const BackwardArgs& args) -> Grads {
+        return {args.grad_if_needed(0), args.needs(1) ? -args.grad : Tensor{}};
       },
       {}, InputUse::shapes);
 }
@@ -45,17 +45,17 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 const char* const kMul = register_op("mul");
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = kernels::zip(a, b, kMul, kTimes);
-  return record(kMul, {a, b}, std::move(y), [](const BackwardArgs& g) -> Grads {
-    return {g.needs(0) ? g.grad * g.input(1) : Tensor{}, g.needs(1) ? g.grad * g.input(0) : Tensor{}};
+  return record(kMul, {a, b}, std::move(y), [](const BackwardArgs& args) -> Grads {
+    return {args.needs(0) ? args.grad * args.input(1) : Tensor{}, args.needs(1) ? args.grad * args.input(0) : Tensor{}};
   });
 }
 
 const char* const kDiv = register_op("div");
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor y = kernels::zip(a, b, kDiv, kOver);
-  return record(kDiv, {a, b}, std::move(y), [](const BackwardArgs& g) -> Grads {
-    return {g.needs(0) ? g.grad / g.input(1) : Tensor{},
-            g.needs(1) ? -(g.grad * g.input(0)) / square(g.input(1)) : Tensor{}};
+  return record(kDiv, {a, b}, std::move(y), [](const BackwardArgs& args) -> Grads {
+    return {args.needs(0) ? args.grad / args.input(1) : Tensor{},
+            args.needs(1) ? -(args.grad * args.input(0)) / square(args.input(1)) : Tensor{}};
   });
 }
 
@@ -63,7 +63,7 @@ const char* const kNeg = register_op("neg");
 Tensor neg(const Tensor& x) {
   Tensor y = kernels::map(x, kNeg, [](auto v) { return -v; });
   return record(
-      kNeg, {x}, std::move(y), [](const BackwardArgs& g) -> Grads { return {-g.grad}; }, {}, InputUse::shapes);
+      kNeg, {x}, std::move(y), [](const BackwardArgs& args) -> Grads { return {-args.grad}; }, {}, InputUse::shapes);
 }
 
 Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
@@ -74,7 +74,7 @@ Tensor operator-(const Tensor& x) { return neg(x); }
 namespace {
 // x op c (or c op x) for a constant c: the op on a scalar tensor of c, except that when no tape
 // tracks x nothing is recorded, and the kernel takes c as a value. Same arithmetic, same bits, one
-// tensor fewer (the backward sweep's `g * 2.0` and an update's `lr * grad` are such ops).
+// tensor fewer (a backward's `grad * 2.0` and an update's `lr * grad` are such ops).
 template <bool kConstantFirst, typename F>
 Tensor with_constant(Tensor (*op)(const Tensor&, const Tensor&), const char* name, F f, const Tensor& x, double c) {
   if (any_tape_tracks(x)) {
@@ -108,16 +108,16 @@ Tensor abs(const Tensor& x) {
   Tensor y = kernels::map(x, kAbs, [](auto v) { return std::abs(v); });
   // NOTE: sign(0) = 0, so the gradient at the kink x = 0 is 0, as in TensorFlow.
   return record(kAbs, {x}, std::move(y),
-                [](const BackwardArgs& g) -> Grads { return {abs_backprop(g.grad, g.input(0))}; });
+                [](const BackwardArgs& args) -> Grads { return {abs_backprop(args.grad, args.input(0))}; });
 }
 
 const char* const kAbsBackprop = register_op("abs_backprop");
 Tensor abs_backprop(const Tensor& dy, const Tensor& x) {
   check_backprop_inputs(dy, x, kAbsBackprop, "input");
-  Tensor dx = kernels::zip(dy, x, kAbsBackprop, [](auto g, auto v) { return g * kSign(v); });
+  Tensor dx = kernels::zip(dy, x, kAbsBackprop, [](auto d, auto v) { return d * kSign(v); });
   // Piecewise constant in x: no gradient flows to x.
-  return record(kAbsBackprop, {dy, x}, std::move(dx), [](const BackwardArgs& g) -> Grads {
-    return {g.needs(0) ? abs_backprop(g.grad, g.input(1)) : Tensor{}, Tensor{}};
+  return record(kAbsBackprop, {dy, x}, std::move(dx), [](const BackwardArgs& args) -> Grads {
+    return {args.needs(0) ? abs_backprop(args.grad, args.input(1)) : Tensor{}, Tensor{}};
   });
 }
 
@@ -125,11 +125,17 @@ const char* const kSquare = register_op("square");
 Tensor square(const Tensor& x) {
   Tensor y = kernels::map(x, kSquare, [](auto v) { return v * v; });
   return record(kSquare, {x}, std::move(y),
-                [](const BackwardArgs& g) -> Grads { return {g.grad * (g.input(0) * 2.0)}; });
+                [](const BackwardArgs& args) -> Grads { return {args.grad * (args.input(0) * 2.0)}; });
 }
 
 const char* const kPow = register_op("pow");
 namespace {
+// The attributes of pow and pow_backprop.
+struct PowAttrs {
+  double exponent;
+  std::string print() const { return fmt::format("exponent={}", exponent); }
+};
+
 // Calls `f` with the elementwise function v -> v^exponent.
 // NOTE: x^2 and x^1 (a squared error and its gradient) are exact as v * v and v, and many times
 // cheaper than std::pow.
@@ -142,9 +148,12 @@ Tensor with_power(double exponent, F f) {
 }  // namespace
 Tensor pow(const Tensor& x, double exponent) {
   Tensor y = with_power(exponent, [&](auto raise) { return kernels::map(x, kPow, raise); });
-  return record(kPow, {x}, std::move(y),
-                [](const BackwardArgs& g) -> Grads { return {pow_backprop(g.grad, g.input(0), g.attrs[0])}; },
-                {exponent});
+  return record(
+      kPow, {x}, std::move(y),
+      [](const BackwardArgs& args) -> Grads {
+        return {pow_backprop(args.grad, args.input(0), args.attrs<PowAttrs>().exponent)};
+      },
+      PowAttrs{exponent});
 }
 
 const char* const kPowBackprop = register_op("pow_backprop");
@@ -154,42 +163,45 @@ Tensor pow_backprop(const Tensor& dy, const Tensor& x, double exponent) {
   // dy * (x^(p-1) * p) in the composite ops' order, so with their bits; 0 for p = 0 even where x^-1 is inf.
   Tensor dx = p == 0.0 ? zeros_like(x) : with_power(p - 1.0, [&](auto raise) {
     return kernels::zip(dy, x, kPowBackprop,
-                        [raise, p](auto g, auto v) { return g * (raise(v) * static_cast<decltype(v)>(p)); });
+                        [raise, p](auto d, auto v) { return d * (raise(v) * static_cast<decltype(v)>(p)); });
   });
-  return record(kPowBackprop, {dy, x}, std::move(dx),
-                [](const BackwardArgs& g) -> Grads {
-                  const double p = g.attrs[0];
-                  const Tensor &dy = g.input(0), &x = g.input(1);
-                  return {g.needs(0) ? pow_backprop(g.grad, x, p) : Tensor{},
-                          g.needs(1) && p != 0.0 ? pow_backprop(g.grad * dy * p, x, p - 1.0) : Tensor{}};
-                },
-                {exponent});
+  return record(
+      kPowBackprop, {dy, x}, std::move(dx),
+      [](const BackwardArgs& args) -> Grads {
+        const double p = args.attrs<PowAttrs>().exponent;
+        const Tensor &dy = args.input(0), &x = args.input(1);
+        return {args.needs(0) ? pow_backprop(args.grad, x, p) : Tensor{},
+                args.needs(1) && p != 0.0 ? pow_backprop(args.grad * dy * p, x, p - 1.0) : Tensor{}};
+      },
+      PowAttrs{exponent});
 }
 
 const char* const kExp = register_op("exp");
 Tensor exp(const Tensor& x) {
   Tensor y = kernels::map(x, kExp, [](auto v) { return std::exp(v); });
   return record(
-      kExp, {x}, std::move(y), [](const BackwardArgs& g) -> Grads { return {g.grad * g.output}; }, {},
+      kExp, {x}, std::move(y), [](const BackwardArgs& args) -> Grads { return {args.grad * args.output}; }, {},
       InputUse::shapes);
 }
 
 const char* const kLog = register_op("log");
 Tensor log(const Tensor& x) {
   Tensor y = kernels::map(x, kLog, [](auto v) { return std::log(v); });
-  return record(kLog, {x}, std::move(y), [](const BackwardArgs& g) -> Grads { return {g.grad / g.input(0)}; });
+  return record(kLog, {x}, std::move(y), [](const BackwardArgs& args) -> Grads { return {args.grad / args.input(0)}; });
 }
 
 const char* const kSin = register_op("sin");
 Tensor sin(const Tensor& x) {
   Tensor y = kernels::map(x, kSin, [](auto v) { return std::sin(v); });
-  return record(kSin, {x}, std::move(y), [](const BackwardArgs& g) -> Grads { return {g.grad * cos(g.input(0))}; });
+  return record(kSin, {x}, std::move(y),
+                [](const BackwardArgs& args) -> Grads { return {args.grad * cos(args.input(0))}; });
 }
 
 const char* const kCos = register_op("cos");
 Tensor cos(const Tensor& x) {
   Tensor y = kernels::map(x, kCos, [](auto v) { return std::cos(v); });
-  return record(kCos, {x}, std::move(y), [](const BackwardArgs& g) -> Grads { return {-(g.grad * sin(g.input(0)))}; });
+  return record(kCos, {x}, std::move(y),
+                [](const BackwardArgs& args) -> Grads { return {-(args.grad * sin(args.input(0)))}; });
 }
 
 }  // namespace tapegrad

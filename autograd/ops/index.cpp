@@ -64,20 +64,20 @@ Tensor concat(const std::vector<Tensor>& tensors, int axis) {
   }
   return record(
       kConcat, tensors, std::move(y),
-      [](const BackwardArgs& g) -> Grads {
-        const int axis_k = static_cast<int>(g.attrs[0]);
+      [](const BackwardArgs& args) -> Grads {
+        const int axis_k = args.attrs<AxisAttrs>().axis;
         Grads grads;
         int64_t begin = 0;
-        for (size_t i = 0; i < g.inputs.size(); ++i) {
-          const int64_t size = g.input_shape(i)[axis_k];
+        for (size_t i = 0; i < args.inputs.size(); ++i) {
+          const int64_t size = args.input_shape(i)[axis_k];
           std::vector<Slice> slices(static_cast<size_t>(axis_k) + 1);
           slices.back() = {begin, begin + size, 1};
-          grads.push_back(g.needs(i) ? slice(g.grad, slices) : Tensor{});
+          grads.push_back(args.needs(i) ? slice(args.grad, slices) : Tensor{});
           begin += size;
         }
         return grads;
       },
-      {static_cast<double>(k)}, InputUse::shapes);
+      AxisAttrs{k}, InputUse::shapes);
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, int axis) {
@@ -98,11 +98,12 @@ Tensor gather(const Tensor& x, const Tensor& indices, int axis) {
   check_indices(indices, v.dim, kGather, x.shape(), axis);
   Tensor y = Tensor::empty(splice(x.shape(), k, indices.shape()), x.dtype());
   kernels::gather(x, indices, y, v.outer, v.dim, v.inner);
-  return record(kGather, {x, indices}, std::move(y),
-                [](const BackwardArgs& g) -> Grads {
-                  return {scatter_add(g.grad, g.input(1), static_cast<int>(g.attrs[0]), g.input(0).shape()), Tensor{}};
-                },
-                {static_cast<double>(k)});
+  return record(
+      kGather, {x, indices}, std::move(y),
+      [](const BackwardArgs& args) -> Grads {
+        return {scatter_add(args.grad, args.input(1), args.attrs<AxisAttrs>().axis, args.input(0).shape()), Tensor{}};
+      },
+      AxisAttrs{k});
 }
 
 const char* const kScatterAdd = register_op("scatter_add");
@@ -116,11 +117,12 @@ Tensor scatter_add(const Tensor& dy, const Tensor& indices, int axis, const Shap
   }
   Tensor y = Tensor::empty(shape, dy.dtype());
   kernels::scatter_add(dy, indices, y, v.outer, v.dim, v.inner);
-  return record(kScatterAdd, {dy, indices}, std::move(y),
-                [](const BackwardArgs& g) -> Grads {
-                  return {gather(g.grad, g.input(1), static_cast<int>(g.attrs[0])), Tensor{}};
-                },
-                {static_cast<double>(k)});
+  return record(
+      kScatterAdd, {dy, indices}, std::move(y),
+      [](const BackwardArgs& args) -> Grads {
+        return {gather(args.grad, args.input(1), args.attrs<AxisAttrs>().axis), Tensor{}};
+      },
+      AxisAttrs{k});
 }
 
 Tensor one_hot(const Tensor& indices, int64_t depth, DType dtype) {

@@ -68,9 +68,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Tensor c = Tensor::empty(out, a.dtype());
   kernels::matmul(a, b, c, batch.numel(), m, k, n, batch_offsets(a.shape(), batch), batch_offsets(b.shape(), batch));
   // Broadcast batch axes are summed back to each operand's shape by the tape.
-  return record(kMatmul, {a, b}, std::move(c), [](const BackwardArgs& g) -> Grads {
-    return {g.needs(0) ? matmul(g.grad, swap_last_two(g.input(1))) : Tensor{},
-            g.needs(1) ? matmul(swap_last_two(g.input(0)), g.grad) : Tensor{}};
+  return record(kMatmul, {a, b}, std::move(c), [](const BackwardArgs& args) -> Grads {
+    return {args.needs(0) ? matmul(args.grad, swap_last_two(args.input(1))) : Tensor{},
+            args.needs(1) ? matmul(swap_last_two(args.input(0)), args.grad) : Tensor{}};
   });
 }
 

@@ -20,11 +20,11 @@ Tensor softmax(const Tensor& x, int axis) {
   }
   return record(
       kSoftmax, {x}, std::move(y),
-      [](const BackwardArgs& g) -> Grads {
-        const int axis_k = static_cast<int>(g.attrs[0]);
-        return {g.output * (g.grad - sum(g.grad * g.output, axis_k, true))};
+      [](const BackwardArgs& args) -> Grads {
+        const int axis_k = args.attrs<AxisAttrs>().axis;
+        return {args.output * (args.grad - sum(args.grad * args.output, axis_k, true))};
       },
-      {static_cast<double>(k)}, InputUse::shapes);
+      AxisAttrs{k}, InputUse::shapes);
 }
 
 const char* const kLogSoftmax = register_op("log_softmax");
@@ -37,11 +37,11 @@ Tensor log_softmax(const Tensor& x, int axis) {
   }
   return record(
       kLogSoftmax, {x}, std::move(y),
-      [](const BackwardArgs& g) -> Grads {
-        const int axis_k = static_cast<int>(g.attrs[0]);
-        return {g.grad - exp(g.output) * sum(g.grad, axis_k, true)};
+      [](const BackwardArgs& args) -> Grads {
+        const int axis_k = args.attrs<AxisAttrs>().axis;
+        return {args.grad - exp(args.output) * sum(args.grad, axis_k, true)};
       },
-      {static_cast<double>(k)}, InputUse::shapes);
+      AxisAttrs{k}, InputUse::shapes);
 }
 
 namespace {

@@ -20,15 +20,23 @@ kernels::ConvGeometry pool_geometry(const Shape& input, const Pool2DOptions& opt
   return detail::geometry(input, Shape{wh, ww, input[3], input[3]}, conv, op);
 }
 
-std::vector<double> pool_attrs(const Pool2DOptions& options, const kernels::ConvGeometry& g) {
-  return {double(options.window[0]), double(options.window[1]), double(g.stride_h), double(g.stride_w),
-          double(g.pad_top),         double(g.pad_bottom),      double(g.pad_left), double(g.pad_right)};
-}
-
-Pool2DOptions pool_options(std::span<const double> a) {
-  auto i = [&](size_t k) { return static_cast<int64_t>(a[k]); };
-  return {{i(0), i(1)}, std::array<int64_t, 2>{i(2), i(3)}, Padding::explicit_sides(i(4), i(5), i(6), i(7))};
-}
+// The attributes of the pooling ops: the forward's windows with their padding made explicit, so
+// that each backward pools exactly as the forward did.
+struct PoolAttrs {
+  std::array<int64_t, 2> window, strides;  // (height, width)
+  std::array<int64_t, 4> padding;          // top, bottom, left, right
+  PoolAttrs(const Pool2DOptions& options, const kernels::ConvGeometry& geom)
+      : window(options.window),
+        strides{geom.stride_h, geom.stride_w},
+        padding{geom.pad_top, geom.pad_bottom, geom.pad_left, geom.pad_right} {}
+  Pool2DOptions options() const {
+    return {window, strides, Padding::explicit_sides(padding[0], padding[1], padding[2], padding[3])};
+  }
+  std::string print() const {
+    return fmt::format("window=[{}, {}], strides=[{}, {}], padding=[[{}, {}], [{}, {}]]", window[0], window[1],
+                       strides[0], strides[1], padding[0], padding[1], padding[2], padding[3]);
+  }
+};
 
 void check_float(const Tensor& x, const char* op) {
   if (!is_floating(x.dtype())) fail("{}: expected a float32 or float64 tensor, got {}", op, dtype_name(x.dtype()));
@@ -38,72 +46,74 @@ void check_float(const Tensor& x, const char* op) {
 const char* const kMaxPool2D = register_op("max_pool2d");
 Tensor max_pool2d(const Tensor& x, const Pool2DOptions& options) {
   check_float(x, kMaxPool2D);
-  const auto g = pool_geometry(x.shape(), options, kMaxPool2D);
-  Tensor y = Tensor::empty(detail::output_shape(g), x.dtype());
-  kernels::max_pool_forward(x, y, g);
+  const auto geom = pool_geometry(x.shape(), options, kMaxPool2D);
+  Tensor y = Tensor::empty(detail::output_shape(geom), x.dtype());
+  kernels::max_pool_forward(x, y, geom);
   return record(
       kMaxPool2D, {x}, std::move(y),
-      [](const BackwardArgs& b) -> Grads { return {max_pool2d_backprop(b.grad, b.input(0), pool_options(b.attrs))}; },
-      pool_attrs(options, g));
+      [](const BackwardArgs& args) -> Grads {
+        return {max_pool2d_backprop(args.grad, args.input(0), args.attrs<PoolAttrs>().options())};
+      },
+      PoolAttrs(options, geom));
 }
 
 const char* const kMaxPool2DBackprop = register_op("max_pool2d_backprop");
 Tensor max_pool2d_backprop(const Tensor& dy, const Tensor& x, const Pool2DOptions& options) {
   detail::check_pair(dy, x, kMaxPool2DBackprop, "gradient", "input");
-  const auto g = pool_geometry(x.shape(), options, kMaxPool2DBackprop);
-  detail::check_upstream(dy, g, kMaxPool2DBackprop);
+  const auto geom = pool_geometry(x.shape(), options, kMaxPool2DBackprop);
+  detail::check_upstream(dy, geom, kMaxPool2DBackprop);
   Tensor dx = Tensor::empty(x.shape(), x.dtype());
-  kernels::max_pool_backward(dy, x, dx, g);
+  kernels::max_pool_backward(dy, x, dx, geom);
   // Piecewise constant in x: no gradient flows to x.
   return record(
       kMaxPool2DBackprop, {dy, x}, std::move(dx),
-      [](const BackwardArgs& b) -> Grads {
-        return {max_pool2d_select(b.grad, b.input(1), pool_options(b.attrs)), Tensor{}};
+      [](const BackwardArgs& args) -> Grads {
+        return {max_pool2d_select(args.grad, args.input(1), args.attrs<PoolAttrs>().options()), Tensor{}};
       },
-      pool_attrs(options, g));
+      PoolAttrs(options, geom));
 }
 
 const char* const kMaxPool2DSelect = register_op("max_pool2d_select");
-Tensor max_pool2d_select(const Tensor& g, const Tensor& x, const Pool2DOptions& options) {
-  detail::check_pair(g, x, kMaxPool2DSelect, "values", "input");
-  if (g.shape() != x.shape())
-    fail("max_pool2d_select: values {} and input {}; expected one shape", g.shape(), x.shape());
-  const auto geometry = pool_geometry(x.shape(), options, kMaxPool2DSelect);
-  Tensor out = Tensor::empty(detail::output_shape(geometry), x.dtype());
-  kernels::max_pool_select(g, x, out, geometry);
+Tensor max_pool2d_select(const Tensor& values, const Tensor& x, const Pool2DOptions& options) {
+  detail::check_pair(values, x, kMaxPool2DSelect, "values", "input");
+  if (values.shape() != x.shape())
+    fail("max_pool2d_select: values {} and input {}; expected one shape", values.shape(), x.shape());
+  const auto geom = pool_geometry(x.shape(), options, kMaxPool2DSelect);
+  Tensor out = Tensor::empty(detail::output_shape(geom), x.dtype());
+  kernels::max_pool_select(values, x, out, geom);
   return record(
-      kMaxPool2DSelect, {g, x}, std::move(out),
-      [](const BackwardArgs& b) -> Grads {
-        return {max_pool2d_backprop(b.grad, b.input(1), pool_options(b.attrs)), Tensor{}};
+      kMaxPool2DSelect, {values, x}, std::move(out),
+      [](const BackwardArgs& args) -> Grads {
+        return {max_pool2d_backprop(args.grad, args.input(1), args.attrs<PoolAttrs>().options()), Tensor{}};
       },
-      pool_attrs(options, geometry));
+      PoolAttrs(options, geom));
 }
 
 const char* const kAvgPool2D = register_op("avg_pool2d");
 Tensor avg_pool2d(const Tensor& x, const Pool2DOptions& options) {
   check_float(x, kAvgPool2D);
-  const auto g = pool_geometry(x.shape(), options, kAvgPool2D);
-  Tensor y = Tensor::empty(detail::output_shape(g), x.dtype());
-  kernels::avg_pool_forward(x, y, g);
+  const auto geom = pool_geometry(x.shape(), options, kAvgPool2D);
+  Tensor y = Tensor::empty(detail::output_shape(geom), x.dtype());
+  kernels::avg_pool_forward(x, y, geom);
   return record(
       kAvgPool2D, {x}, std::move(y),
-      [](const BackwardArgs& b) -> Grads {
-        return {avg_pool2d_backprop(b.grad, b.input_shape(0), pool_options(b.attrs))};
+      [](const BackwardArgs& args) -> Grads {
+        return {avg_pool2d_backprop(args.grad, args.input_shape(0), args.attrs<PoolAttrs>().options())};
       },
-      pool_attrs(options, g), InputUse::shapes);
+      PoolAttrs(options, geom), InputUse::shapes);
 }
 
 const char* const kAvgPool2DBackprop = register_op("avg_pool2d_backprop");
 Tensor avg_pool2d_backprop(const Tensor& dy, const Shape& input_shape, const Pool2DOptions& options) {
   check_float(dy, kAvgPool2DBackprop);
-  const auto g = pool_geometry(input_shape, options, kAvgPool2DBackprop);
-  detail::check_upstream(dy, g, kAvgPool2DBackprop);
+  const auto geom = pool_geometry(input_shape, options, kAvgPool2DBackprop);
+  detail::check_upstream(dy, geom, kAvgPool2DBackprop);
   Tensor dx = Tensor::empty(input_shape, dy.dtype());
-  kernels::avg_pool_backward(dy, dx, g);
+  kernels::avg_pool_backward(dy, dx, geom);
   return record(
       kAvgPool2DBackprop, {dy}, std::move(dx),
-      [](const BackwardArgs& b) -> Grads { return {avg_pool2d(b.grad, pool_options(b.attrs))}; },
-      pool_attrs(options, g), InputUse::shapes);
+      [](const BackwardArgs& args) -> Grads { return {avg_pool2d(args.grad, args.attrs<PoolAttrs>().options())}; },
+      PoolAttrs(options, geom), InputUse::shapes);
 }
 
 }  // namespace tapegrad

@@ -6,6 +6,7 @@
 #include <tapegrad/autograd/tape.hpp>
 
 #include "autograd/detail/small_vector.hpp"
+#include "autograd/ops/attrs.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -16,8 +17,6 @@ namespace tapegrad {
 
 /// The input gradients an op's backward returns, one per input; an undefined Tensor means "none".
 using Grads = SmallVector<Tensor, 3>;
-/// An op's numeric attributes (axes, exponents, bounds), kept on its tape entry.
-using Attrs = SmallVector<double, 8>;
 
 /// What an op's backward reads of its inputs. Every entry keeps its inputs' ids, shapes and
 /// dtypes; it keeps the input tensors themselves (and so their elements) alive only for `values`.
@@ -38,8 +37,13 @@ struct BackwardArgs {
   std::span<const EntryInput> inputs;  ///< the op's inputs, as recorded
   const Tensor& output;                ///< the op's output
   std::span<const char> needed;        ///< needed[i] != 0: input i leads to a source (skip the others)
-  std::span<const double> attrs;       ///< the op's numeric attributes, as recorded
+  const Attrs& recorded_attrs;         ///< the op's attributes, as recorded: read them with attrs<A>()
   const char* op;                      ///< the op's name, for errors
+  /// The op's attributes, of the struct type its forward recorded (see autograd/ops/attrs.hpp).
+  template <AttrStruct A>
+  const A& attrs() const {
+    return recorded_attrs.get<A>(op);
+  }
   /// Input i; an error for an op recorded with InputUse::shapes.
   const Tensor& input(size_t i) const {
     if (!inputs[i].value.defined()) [[unlikely]]
@@ -85,7 +89,7 @@ struct TapeEntry {
   Tensor output;                      ///< the op's output
   int32_t output_node = -1;           ///< the tape's node of the output
   BackwardFn backward;                ///< the op's gradient rule
-  Attrs attrs;                        ///< the op's numeric attributes
+  Attrs attrs;                        ///< the op's attributes (none for most ops)
 };
 
 /// An input of an op being recorded (internal): the caller's tensor, and the id the tape knows it
@@ -106,7 +110,7 @@ struct TapeInternals {
   /// place. `output` must be a handle only this thread reaches (the entry copies it with
   /// Tensor::copy_of_own).
   static void append(GradientTape& tape, const char* op, std::span<const TapeInput> inputs, const Tensor& output,
-                     BackwardFn backward, std::span<const double> attrs, InputUse input_use);
+                     BackwardFn backward, const Attrs& attrs, InputUse input_use);
   /// Records a read of `variable` when the tape watches it; `value` is the reader's own handle to
   /// the variable's value.
   static void record_read(GradientTape& tape, const Variable& variable, const Tensor& value);
@@ -117,7 +121,8 @@ struct TapeInternals {
 using InputList = std::initializer_list<std::reference_wrapper<const Tensor>>;
 
 /// Records `output = op(inputs)` on every active tape that tracks one of the inputs; returns
-/// `output`. This is how an op definition registers its gradient rule.
+/// `output`. This is how an op definition registers its gradient rule, and its attributes when it
+/// has any (a struct such as `PowAttrs{exponent}`, see autograd/ops/attrs.hpp).
 Tensor record(const char* op, InputList inputs, Tensor output, BackwardFn backward, const Attrs& attrs = {},
               InputUse input_use = InputUse::values);
 /// As above, for a list of inputs of any length.

@@ -12,8 +12,14 @@ namespace tapegrad {
 using detail::register_op;
 
 namespace {
+// The attributes of sum, reduce_max and logsumexp: which of the input's axes are reduced.
+struct ReduceAttrs {
+  AxisMask axes;
+  std::string print() const { return fmt::format("axes=[{}]", fmt::join(axes_of(axes), ", ")); }
+};
+
 // x's shape with the reduced axes set to 1 (keepdims) or removed.
-Shape reduced_shape(const Shape& shape, const std::array<bool, Shape::kMaxRank>& reduce, bool keepdims) {
+Shape reduced_shape(const Shape& shape, const AxisMask& reduce, bool keepdims) {
   Shape out;
   for (int k = 0; k < shape.rank(); ++k) {
     if (!reduce[k]) out.push_back(shape.dims()[k]);
@@ -23,8 +29,8 @@ Shape reduced_shape(const Shape& shape, const std::array<bool, Shape::kMaxRank>&
 }
 
 // Which axes to reduce; an empty list means all of them.
-std::array<bool, Shape::kMaxRank> axis_mask(const Shape& shape, const std::vector<int>& axes, const char* op) {
-  std::array<bool, Shape::kMaxRank> reduce{};
+AxisMask axis_mask(const Shape& shape, const std::vector<int>& axes, const char* op) {
+  AxisMask reduce{};
   if (axes.empty()) {
     for (int k = 0; k < shape.rank(); ++k) reduce[k] = true;
     return reduce;
@@ -36,28 +42,14 @@ std::array<bool, Shape::kMaxRank> axis_mask(const Shape& shape, const std::vecto
   }
   return reduce;
 }
-std::vector<double> mask_attrs(const std::array<bool, Shape::kMaxRank>& reduce, int rank) {
-  std::vector<double> attrs;
-  for (int k = 0; k < rank; ++k) attrs.push_back(reduce[k] ? 1.0 : 0.0);
-  return attrs;
-}
-
-// The input's shape with the reduced axes (attrs[k] != 0) kept as size 1.
-Shape kept_shape(const Shape& in, std::span<const double> attrs) {
+// The input's shape with the reduced axes kept as size 1.
+Shape kept_shape(const Shape& in, const AxisMask& reduced) {
   Shape kept;
-  for (int k = 0; k < in.rank(); ++k) kept.push_back(attrs[static_cast<size_t>(k)] != 0.0 ? 1 : in.dims()[k]);
+  for (int k = 0; k < in.rank(); ++k) kept.push_back(reduced[k] ? 1 : in.dims()[k]);
   return kept;
 }
 
-std::vector<int> reduced_axes(std::span<const double> attrs) {
-  std::vector<int> axes;
-  for (size_t k = 0; k < attrs.size(); ++k) {
-    if (attrs[k] != 0.0) axes.push_back(static_cast<int>(k));
-  }
-  return axes;
-}
-
-int64_t reduced_count(const Shape& shape, const std::array<bool, Shape::kMaxRank>& reduce) {
+int64_t reduced_count(const Shape& shape, const AxisMask& reduce) {
   int64_t count = 1;
   for (int k = 0; k < shape.rank(); ++k) count *= reduce[k] ? shape.dims()[k] : 1;
   return count;
@@ -70,11 +62,11 @@ Tensor sum(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   Tensor y = kernels::reduce_sum(x, reduce).reshaped(reduced_shape(x.shape(), reduce, keepdims));
   return record(
       kSum, {x}, std::move(y),
-      [](const BackwardArgs& g) -> Grads {
-        const Shape& in = g.input_shape(0);
-        return {broadcast_to(reshape(g.grad, kept_shape(in, g.attrs)), in)};
+      [](const BackwardArgs& args) -> Grads {
+        const Shape& in = args.input_shape(0);
+        return {broadcast_to(reshape(args.grad, kept_shape(in, args.attrs<ReduceAttrs>().axes)), in)};
       },
-      mask_attrs(reduce, x.rank()), InputUse::shapes);
+      ReduceAttrs{reduce}, InputUse::shapes);
 }
 
 Tensor sum(const Tensor& x) { return sum(x, std::vector<int>{}, false); }
@@ -109,14 +101,15 @@ Tensor reduce_max(const Tensor& x, const std::vector<int>& axes, bool keepdims) 
   // NOTE: tied maxima share the gradient equally, as in TensorFlow.
   return record(
       kReduceMax, {x}, std::move(y),
-      [](const BackwardArgs& g) -> Grads {
-        const Tensor& in = g.input(0);
-        const Shape kept = kept_shape(in.shape(), g.attrs);
-        const Tensor winners = equal(in, reshape(stop_gradient(g.output), kept));
-        const Tensor share = winners / sum(winners, reduced_axes(g.attrs), true);
-        return {reshape(g.grad, kept) * share};
+      [](const BackwardArgs& args) -> Grads {
+        const Tensor& in = args.input(0);
+        const AxisMask& axes = args.attrs<ReduceAttrs>().axes;
+        const Shape kept = kept_shape(in.shape(), axes);
+        const Tensor winners = equal(in, reshape(stop_gradient(args.output), kept));
+        const Tensor share = winners / sum(winners, axes_of(axes), true);
+        return {reshape(args.grad, kept) * share};
       },
-      mask_attrs(reduce, x.rank()));
+      ReduceAttrs{reduce});
 }
 
 const char* const kLogsumexp = register_op("logsumexp");
@@ -133,12 +126,12 @@ Tensor logsumexp(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   }
   return record(
       kLogsumexp, {x}, std::move(y),
-      [](const BackwardArgs& g) -> Grads {
-        const Tensor& in = g.input(0);
-        const Shape kept = kept_shape(in.shape(), g.attrs);
-        return {reshape(g.grad, kept) * exp(in - reshape(g.output, kept))};
+      [](const BackwardArgs& args) -> Grads {
+        const Tensor& in = args.input(0);
+        const Shape kept = kept_shape(in.shape(), args.attrs<ReduceAttrs>().axes);
+        return {reshape(args.grad, kept) * exp(in - reshape(args.output, kept))};
       },
-      mask_attrs(reduce, x.rank()));
+      ReduceAttrs{reduce});
 }
 
 }  // namespace tapegrad

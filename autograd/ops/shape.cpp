@@ -14,8 +14,6 @@ using detail::register_op;
 
 namespace {
 
-std::vector<double> as_attrs(std::span<const int64_t> values) { return {values.begin(), values.end()}; }
-
 std::string join(std::span<const int64_t> values) { return fmt::format("[{}]", fmt::join(values, ", ")); }
 std::string join(const std::vector<int>& values) { return fmt::format("[{}]", fmt::join(values, ", ")); }
 
@@ -63,20 +61,55 @@ ResolvedSlices resolve_slices(const Shape& shape, const std::vector<Slice>& slic
   return r;
 }
 
-std::vector<double> slice_attrs(const std::vector<Slice>& slices) {
-  std::vector<double> attrs;
-  for (const Slice& s : slices) attrs.insert(attrs.end(), {double(s.begin), double(s.end), double(s.step)});
-  return attrs;
-}
-
-std::vector<Slice> slices_from_attrs(std::span<const double> attrs) {
-  std::vector<Slice> slices;
-  for (size_t i = 0; i + 2 < attrs.size(); i += 3) {
-    slices.push_back(
-        {static_cast<int64_t>(attrs[i]), static_cast<int64_t>(attrs[i + 1]), static_cast<int64_t>(attrs[i + 2])});
+// The attributes of slice and unslice: one resolved slice per axis, printed as Python writes them.
+struct SliceAttrs {
+  std::array<Slice, Shape::kMaxRank> slices{};
+  int rank;
+  explicit SliceAttrs(const std::vector<Slice>& resolved) : rank(static_cast<int>(resolved.size())) {
+    std::ranges::copy(resolved, slices.begin());
   }
-  return slices;
-}
+  std::vector<Slice> list() const { return {slices.begin(), slices.begin() + rank}; }
+  std::string print() const {
+    std::vector<std::string> each;
+    for (const Slice& s : list()) {
+      each.push_back(s.step == 1 ? fmt::format("{}:{}", s.begin, s.end)
+                                 : fmt::format("{}:{}:{}", s.begin, s.end, s.step));
+    }
+    return fmt::format("slices=[{}]", fmt::join(each, ", "));
+  }
+};
+
+// The attributes of transpose: output axis k is input axis permutation[k].
+struct TransposeAttrs {
+  std::array<int, Shape::kMaxRank> permutation{};
+  int rank;
+  explicit TransposeAttrs(const std::vector<int>& p) : rank(static_cast<int>(p.size())) {
+    std::ranges::copy(p, permutation.begin());
+  }
+  std::string print() const {
+    return fmt::format("permutation=[{}]", fmt::join(permutation.begin(), permutation.begin() + rank, ", "));
+  }
+};
+
+// The attributes of pad: zeros before and after each axis.
+struct PadAttrs {
+  std::array<int64_t, Shape::kMaxRank> before{}, after{};
+  int rank;
+  PadAttrs(const std::vector<int64_t>& b, const std::vector<int64_t>& a) : rank(static_cast<int>(b.size())) {
+    std::ranges::copy(b, before.begin());
+    std::ranges::copy(a, after.begin());
+  }
+  std::string print() const {
+    return fmt::format("before=[{}], after=[{}]", fmt::join(before.begin(), before.begin() + rank, ", "),
+                       fmt::join(after.begin(), after.begin() + rank, ", "));
+  }
+};
+
+// The attributes of flip: the axes reversed.
+struct FlipAttrs {
+  AxisMask axes;
+  std::string print() const { return fmt::format("axes=[{}]", fmt::join(axes_of(axes), ", ")); }
+};
 
 }  // namespace
 
@@ -87,7 +120,8 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
   if (shape == x.shape()) return x;
   return record(
       kReshape, {x}, x.reshaped(shape),
-      [](const BackwardArgs& g) -> Grads { return {reshape(g.grad, g.input_shape(0))}; }, {}, InputUse::shapes);
+      [](const BackwardArgs& args) -> Grads { return {reshape(args.grad, args.input_shape(0))}; }, {},
+      InputUse::shapes);
 }
 
 const char* const kTranspose = register_op("transpose");
@@ -108,15 +142,15 @@ Tensor transpose(const Tensor& x, const std::vector<int>& permutation) {
     view.strides[k] = strides[permutation[k]];
   }
   Tensor y = gather_view(x, view, out);
-  std::vector<double> attrs(permutation.begin(), permutation.end());
   return record(
       kTranspose, {x}, std::move(y),
-      [](const BackwardArgs& g) -> Grads {
-        std::vector<int> inverse(g.attrs.size());
-        for (size_t k = 0; k < g.attrs.size(); ++k) inverse[static_cast<size_t>(g.attrs[k])] = static_cast<int>(k);
-        return {transpose(g.grad, inverse)};
+      [](const BackwardArgs& args) -> Grads {
+        const TransposeAttrs& attrs = args.attrs<TransposeAttrs>();
+        std::vector<int> inverse(static_cast<size_t>(attrs.rank));
+        for (int k = 0; k < attrs.rank; ++k) inverse[static_cast<size_t>(attrs.permutation[k])] = k;
+        return {transpose(args.grad, inverse)};
       },
-      std::move(attrs), InputUse::shapes);
+      TransposeAttrs(permutation), InputUse::shapes);
 }
 
 Tensor transpose(const Tensor& x) {
@@ -135,7 +169,7 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   Tensor y = gather_view(x, kernels::broadcast_view(x.shape(), shape), shape);
   return record(
       kBroadcastTo, {x}, std::move(y),
-      [](const BackwardArgs& g) -> Grads { return {sum_to(g.grad, g.input_shape(0))}; }, {}, InputUse::shapes);
+      [](const BackwardArgs& args) -> Grads { return {sum_to(args.grad, args.input_shape(0))}; }, {}, InputUse::shapes);
 }
 
 const char* const kSumTo = register_op("sum_to");
@@ -144,13 +178,14 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
     fail("sum_to: cannot sum {} down to {} (expected {} to broadcast to {})", x.shape(), shape, shape, x.shape());
   }
   if (x.shape() == shape) return x;
-  std::array<bool, Shape::kMaxRank> reduce{};
+  AxisMask reduce{};
   const int lead = x.rank() - shape.rank();
   for (int k = 0; k < x.rank(); ++k) reduce[k] = k < lead || (shape.dims()[k - lead] == 1 && x.shape().dims()[k] != 1);
   Tensor y = kernels::reduce_sum(x, reduce).reshaped(shape);
   return record(
       kSumTo, {x}, std::move(y),
-      [](const BackwardArgs& g) -> Grads { return {broadcast_to(g.grad, g.input_shape(0))}; }, {}, InputUse::shapes);
+      [](const BackwardArgs& args) -> Grads { return {broadcast_to(args.grad, args.input_shape(0))}; }, {},
+      InputUse::shapes);
 }
 
 const char* const kSlice = register_op("slice");
@@ -159,8 +194,10 @@ Tensor slice(const Tensor& x, const std::vector<Slice>& slices) {
   Tensor y = gather_view(x, r.view, r.shape);
   return record(
       kSlice, {x}, std::move(y),
-      [](const BackwardArgs& g) -> Grads { return {unslice(g.grad, g.input_shape(0), slices_from_attrs(g.attrs))}; },
-      slice_attrs(r.slices), InputUse::shapes);
+      [](const BackwardArgs& args) -> Grads {
+        return {unslice(args.grad, args.input_shape(0), args.attrs<SliceAttrs>().list())};
+      },
+      SliceAttrs(r.slices), InputUse::shapes);
 }
 
 Tensor rows(const Tensor& x, int64_t start, int64_t stop) {
@@ -181,8 +218,8 @@ Tensor unslice(const Tensor& x, const Shape& shape, const std::vector<Slice>& sl
   Tensor y = embed(x, shape, r.view);
   return record(
       kUnslice, {x}, std::move(y),
-      [](const BackwardArgs& g) -> Grads { return {slice(g.grad, slices_from_attrs(g.attrs))}; }, slice_attrs(r.slices),
-      InputUse::shapes);
+      [](const BackwardArgs& args) -> Grads { return {slice(args.grad, args.attrs<SliceAttrs>().list())}; },
+      SliceAttrs(r.slices), InputUse::shapes);
 }
 
 const char* const kPad = register_op("pad");
@@ -201,16 +238,14 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& before, const std::vecto
   Tensor y = embed(x, out, inside);
   return record(
       kPad, {x}, std::move(y),
-      [](const BackwardArgs& g) -> Grads {
+      [](const BackwardArgs& args) -> Grads {
         std::vector<Slice> inner;
-        const Shape& in = g.input_shape(0);
-        for (int k = 0; k < in.rank(); ++k) {
-          const auto b = static_cast<int64_t>(g.attrs[static_cast<size_t>(k)]);
-          inner.push_back({b, b + in.dims()[k], 1});
-        }
-        return {slice(g.grad, inner)};
+        const Shape& in = args.input_shape(0);
+        const auto& before = args.attrs<PadAttrs>().before;
+        for (int k = 0; k < in.rank(); ++k) inner.push_back({before[k], before[k] + in.dims()[k], 1});
+        return {slice(args.grad, inner)};
       },
-      as_attrs(before), InputUse::shapes);
+      PadAttrs(before, after), InputUse::shapes);
 }
 
 const char* const kFlip = register_op("flip");
@@ -219,7 +254,7 @@ Tensor flip(const Tensor& x, const std::vector<int>& axes) {
   const auto strides = shape.strides();
   kernels::StridedView view;
   for (int k = 0; k < shape.rank(); ++k) view.strides[k] = strides[k];
-  std::array<bool, Shape::kMaxRank> flipped{};
+  AxisMask flipped{};
   for (int axis : axes) {
     const int k = normalize_axis(axis, shape.rank(), kFlip);
     if (flipped[k]) fail("flip: axis {} appears twice in {}", axis, join(axes));
@@ -230,8 +265,8 @@ Tensor flip(const Tensor& x, const std::vector<int>& axes) {
   Tensor y = gather_view(x, view, shape);
   return record(
       kFlip, {x}, std::move(y),
-      [](const BackwardArgs& g) -> Grads { return {flip(g.grad, std::vector<int>(g.attrs.begin(), g.attrs.end()))}; },
-      std::vector<double>(axes.begin(), axes.end()), InputUse::shapes);
+      [](const BackwardArgs& args) -> Grads { return {flip(args.grad, axes_of(args.attrs<FlipAttrs>().axes))}; },
+      FlipAttrs{flipped}, InputUse::shapes);
 }
 
 }  // namespace tapegrad

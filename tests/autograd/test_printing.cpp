@@ -2,6 +2,7 @@
 // and the Graphviz DOT output, each checked against text written out by hand.
 
 #include <tapegrad/tapegrad.hpp>
+#include "autograd/ops/record.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
@@ -155,18 +156,69 @@ TEST_CASE("printing: how inputs are named") {
                              "  [0] mul(watched#0 2, b 2) -> 2 float32\n"
                              "  [1] add([0], watched#3 2) -> 2 float32");
   }
-  SUBCASE("attributes follow a semicolon; a persistent tape says so; producer() finds entries") {
+  SUBCASE("attributes follow the inputs, by name; a persistent tape says so; producer() finds entries") {
     const Tensor x({0.5, 4}, {2}, DType::float64);
     GradientTape tape({.persistent = true});
     tape.watch(x, "x");
     const Tensor p = pow(x, 3);
     const Tensor y = clip(p, -1, 2.5);
     CHECK(to_string(tape) == "GradientTape (2 entries, persistent)\n"
-                             "  [0] pow(x 2; 3) -> 2 float64\n"
-                             "  [1] clip([0]; -1, 2.5) -> 2 float64");
+                             "  [0] pow(x 2, exponent=3) -> 2 float64\n"
+                             "  [1] clip([0], low=-1, high=2.5) -> 2 float64");
+    const std::string dot = to_dot(tape);
+    CHECK(dot.find("e0 [shape=box, label=\"[0] pow(exponent=3)\\n2 float64\"];") != std::string::npos);
+    CHECK(dot.find("e1 [shape=box, label=\"[1] clip(low=-1, high=2.5)\\n2 float64\"];") != std::string::npos);
     CHECK(tape.producer(p.id()) == 0);
     CHECK(tape.producer(y.id()) == 1);
     CHECK(tape.producer(x.id()) == -1);
+  }
+  SUBCASE("each op family names its attributes: axes, axis, permutation, slices, padding") {
+    const Tensor x({1, 2, 3, 4, 5, 6}, {2, 3}, DType::float64);
+    GradientTape tape;
+    tape.watch(x, "x");
+    sum(x, {0, 1});
+    reduce_max(x, {1});
+    logsumexp(x, {-1}, true);
+    log_softmax(x, 1);
+    softmax(x, -1);
+    concat({x, x}, -1);
+    transpose(x);
+    slice(x, {{}, {1, 3}});
+    slice(x, {{0, 2, 2}, {-1, 10}});
+    pad(x, {1, 0}, {0, 2});
+    flip(x, {-1, 0});
+    gather(x, Tensor({2, 0}, {2}, DType::int64), 1);
+    CHECK(to_string(tape) == "GradientTape (12 entries)\n"
+                             "  [0] sum(x 2x3, axes=[0, 1]) -> scalar float64\n"
+                             "  [1] reduce_max(x 2x3, axes=[1]) -> 2 float64\n"
+                             "  [2] logsumexp(x 2x3, axes=[1]) -> 2x1 float64\n"
+                             "  [3] log_softmax(x 2x3, axis=1) -> 2x3 float64\n"
+                             "  [4] softmax(x 2x3, axis=1) -> 2x3 float64\n"
+                             "  [5] concat(x 2x3, x 2x3, axis=1) -> 2x6 float64\n"
+                             "  [6] transpose(x 2x3, permutation=[1, 0]) -> 3x2 float64\n"
+                             "  [7] slice(x 2x3, slices=[0:2, 1:3]) -> 2x2 float64\n"
+                             "  [8] slice(x 2x3, slices=[0:2:2, 2:3]) -> 1x1 float64\n"
+                             "  [9] pad(x 2x3, before=[1, 0], after=[0, 2]) -> 3x5 float64\n"
+                             "  [10] flip(x 2x3, axes=[0, 1]) -> 2x3 float64\n"
+                             "  [11] gather(x 2x3, const 2, axis=1) -> 2x2 float64");
+  }
+  SUBCASE("convolution and pooling print their geometry, the padding made explicit (top, bottom), (left, right)") {
+    const Tensor image = ones({1, 5, 5, 1}, DType::float64);
+    const Tensor kernel = ones({3, 3, 1, 2}, DType::float64);
+    GradientTape tape;
+    tape.watch(image, "image");
+    tape.watch(kernel, "kernel");
+    conv2d(image, kernel, {.strides = {2, 2}, .padding = Padding::same()});
+    max_pool2d(image, {.window = {2, 2}, .strides = std::array<int64_t, 2>{1, 1}});
+    avg_pool2d(image, {.window = {3, 3}, .padding = Padding::explicit_sides(0, 1, 2, 0)});
+    CHECK(to_string(tape) ==
+          "GradientTape (3 entries)\n"
+          "  [0] conv2d(image 1x5x5x1, kernel 3x3x1x2, strides=[2, 2], dilations=[1, 1], padding=[[1, 1], [1, 1]]) "
+          "-> 1x3x3x2 float64\n"
+          "  [1] max_pool2d(image 1x5x5x1, window=[2, 2], strides=[1, 1], padding=[[0, 0], [0, 0]]) "
+          "-> 1x4x4x1 float64\n"
+          "  [2] avg_pool2d(image 1x5x5x1, window=[3, 3], strides=[3, 3], padding=[[0, 1], [2, 0]]) "
+          "-> 1x2x2x1 float64");
   }
   SUBCASE("an empty tape") {
     GradientTape tape;
@@ -223,4 +275,40 @@ TEST_CASE("printing: the trace and the DOT of less regular graphs") {
     CHECK(steps[2] == "backward [0] read_variable: upstream [3, 3]\n"
                       "    -> d/d variable v = [3, 3]");
   }
+}
+
+namespace {
+// Two attribute structs of a test op, to show that a backward reads only the type its forward recorded.
+struct FactorAttrs {
+  double factor;
+  std::string print() const { return fmt::format("factor={}", factor); }
+};
+struct OtherAttrs {
+  double factor;
+  std::string print() const { return fmt::format("other={}", factor); }
+};
+}  // namespace
+
+TEST_CASE("printing: a test op's own attributes, and a backward that reads another type of them") {
+  const Tensor x({1, 2}, {2}, DType::float64);
+  GradientTape tape({.persistent = true});
+  tape.watch(x, "x");
+  auto tripled = [&](BackwardFn backward) {
+    Tensor y;
+    {
+      StopRecording forward_only;
+      y = x * 3.0;
+    }
+    return record("tripled", {x}, y, backward, FactorAttrs{3}, InputUse::shapes);
+  };
+  const Tensor good =
+      tripled([](const BackwardArgs& args) -> Grads { return {args.grad * args.attrs<FactorAttrs>().factor}; });
+  const Tensor bad =
+      tripled([](const BackwardArgs& args) -> Grads { return {args.grad * args.attrs<OtherAttrs>().factor}; });
+  CHECK(to_string(tape) == "GradientTape (2 entries, persistent)\n"
+                           "  [0] tripled(x 2, factor=3) -> 2 float64\n"
+                           "  [1] tripled(x 2, factor=3) -> 2 float64");
+  CHECK(tape.gradient(good, x).to_vector() == std::vector<double>{3, 3});
+  CHECK_THROWS_WITH_AS(tape.gradient(bad, x),
+                       "backward of tripled: reads attributes of another type than it recorded (factor=3)", Error);
 }
