@@ -10,8 +10,6 @@
 namespace tapegrad {
 
 using detail::check_backprop_inputs;
-using detail::register_op;
-
 // ---- Comparisons: masks of 0 and 1 in the inputs' dtype (int64 labels too), never recorded ----
 
 Tensor equal(const Tensor& a, const Tensor& b) {
@@ -40,7 +38,7 @@ Tensor stop_gradient(const Tensor& x) {
 
 // ---- Activations ----
 
-const char* const kRelu = register_op("relu");
+constexpr const char* kRelu = "relu";
 Tensor relu(const Tensor& x) {
   Tensor y = kernels::map(x, kRelu, [](auto v) { return v > 0 ? v : decltype(v){0}; });
   // NOTE: the gradient at x = 0 is 0, as in TensorFlow. y > 0 exactly where x > 0, so the
@@ -50,7 +48,7 @@ Tensor relu(const Tensor& x) {
       [](const BackwardArgs& args) -> Grads { return {relu_backprop(args.grad, args.output)}; }, {}, InputUse::shapes);
 }
 
-const char* const kReluBackprop = register_op("relu_backprop");
+constexpr const char* kReluBackprop = "relu_backprop";
 Tensor relu_backprop(const Tensor& dy, const Tensor& x) {
   check_backprop_inputs(dy, x, kReluBackprop, "input");
   Tensor dx = Tensor::empty(x.shape(), x.dtype());
@@ -61,7 +59,7 @@ Tensor relu_backprop(const Tensor& dy, const Tensor& x) {
   });
 }
 
-const char* const kSigmoid = register_op("sigmoid");
+constexpr const char* kSigmoid = "sigmoid";
 Tensor sigmoid(const Tensor& x) {
   if (!is_floating(x.dtype())) fail("sigmoid: expected a float32 or float64 tensor, got {}", dtype_name(x.dtype()));
   Tensor y = Tensor::empty(x.shape(), x.dtype());
@@ -72,7 +70,7 @@ Tensor sigmoid(const Tensor& x) {
       InputUse::shapes);
 }
 
-const char* const kSigmoidBackprop = register_op("sigmoid_backprop");
+constexpr const char* kSigmoidBackprop = "sigmoid_backprop";
 Tensor sigmoid_backprop(const Tensor& dy, const Tensor& y) {
   check_backprop_inputs(dy, y, kSigmoidBackprop, "output");
   Tensor dx = Tensor::empty(y.shape(), y.dtype());
@@ -85,7 +83,7 @@ Tensor sigmoid_backprop(const Tensor& dy, const Tensor& y) {
   });
 }
 
-const char* const kTanh = register_op("tanh");
+constexpr const char* kTanh = "tanh";
 Tensor tanh(const Tensor& x) {
   Tensor y = kernels::map(x, kTanh, [](auto v) { return std::tanh(v); });
   return record(
@@ -94,7 +92,7 @@ Tensor tanh(const Tensor& x) {
       InputUse::shapes);
 }
 
-const char* const kSqrt = register_op("sqrt");
+constexpr const char* kSqrt = "sqrt";
 Tensor sqrt(const Tensor& x) {
   Tensor y = kernels::map(x, kSqrt, [](auto v) { return std::sqrt(v); });
   return record(
@@ -102,7 +100,7 @@ Tensor sqrt(const Tensor& x) {
       InputUse::shapes);
 }
 
-const char* const kClip = register_op("clip");
+constexpr const char* kClip = "clip";
 namespace {
 // The attributes of clip: its bounds.
 struct ClipAttrs {
@@ -131,7 +129,7 @@ Tensor clip(const Tensor& x, double low, double high) {
 
 // ---- Selection ----
 
-const char* const kMaximum = register_op("maximum");
+constexpr const char* kMaximum = "maximum";
 Tensor maximum(const Tensor& a, const Tensor& b) {
   Tensor y = kernels::zip(a, b, kMaximum, [](auto u, auto v) { return u >= v ? u : v; });
   // NOTE: where a == b the whole gradient goes to a, as in TensorFlow.
@@ -141,7 +139,7 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
   });
 }
 
-const char* const kMinimum = register_op("minimum");
+constexpr const char* kMinimum = "minimum";
 Tensor minimum(const Tensor& a, const Tensor& b) {
   Tensor y = kernels::zip(a, b, kMinimum, [](auto u, auto v) { return u <= v ? u : v; });
   // NOTE: where a == b the whole gradient goes to a, as in TensorFlow.
@@ -151,7 +149,7 @@ Tensor minimum(const Tensor& a, const Tensor& b) {
   });
 }
 
-const char* const kWhere = register_op("where");
+constexpr const char* kWhere = "where";
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   const Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), kWhere), b.shape(), kWhere);
   if (a.dtype() != b.dtype()) {
@@ -169,5 +167,8 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
     return {Tensor{}, args.needs(1) ? args.grad * m : Tensor{}, args.needs(2) ? args.grad * (1.0 - m) : Tensor{}};
   });
 }
+
+// The ops defined above, for differentiable_ops().
+std::vector<const char*> detail::activation_ops() { return {kRelu, kReluBackprop, kSigmoid, kSigmoidBackprop, kTanh, kSqrt, kClip, kMaximum, kMinimum, kWhere}; }
 
 }  // namespace tapegrad

@@ -12,8 +12,6 @@
 
 namespace tapegrad {
 
-using detail::register_op;
-
 namespace {
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -118,7 +116,7 @@ using detail::check_upstream;
 using detail::geometry;
 using detail::output_shape;
 
-const char* const kConv2D = register_op("conv2d");
+constexpr const char* kConv2D = "conv2d";
 Tensor conv2d(const Tensor& x, const Tensor& kernel, const Conv2DOptions& options) {
   check_pair(x, kernel, kConv2D, "input", "kernel");
   const auto geom = geometry(x.shape(), kernel.shape(), options, kConv2D);
@@ -136,7 +134,7 @@ Tensor conv2d(const Tensor& x, const Tensor& kernel, const Conv2DOptions& option
       ConvAttrs(geom));
 }
 
-const char* const kConv2DBackpropInput = register_op("conv2d_backprop_input");
+constexpr const char* kConv2DBackpropInput = "conv2d_backprop_input";
 Tensor conv2d_backprop_input(const Tensor& dy, const Tensor& kernel, const Shape& input_shape,
                              const Conv2DOptions& options) {
   check_pair(dy, kernel, kConv2DBackpropInput, "gradient", "kernel");
@@ -155,7 +153,7 @@ Tensor conv2d_backprop_input(const Tensor& dy, const Tensor& kernel, const Shape
       ConvAttrs(geom));
 }
 
-const char* const kConv2DBackpropFilter = register_op("conv2d_backprop_filter");
+constexpr const char* kConv2DBackpropFilter = "conv2d_backprop_filter";
 Tensor conv2d_backprop_filter(const Tensor& x, const Tensor& dy, const Shape& kernel_shape,
                               const Conv2DOptions& options) {
   check_pair(x, dy, kConv2DBackpropFilter, "input", "gradient");
@@ -174,7 +172,7 @@ Tensor conv2d_backprop_filter(const Tensor& x, const Tensor& dy, const Shape& ke
       ConvAttrs(geom));
 }
 
-const char* const kCorr2D = register_op("corr2d");
+constexpr const char* kCorr2D = "corr2d";
 constexpr int64_t kSmallCorrelation = 4096;
 Tensor corr2d(const Tensor& x, const Tensor& kernel) {
   check_pair(x, kernel, kCorr2D, "input", "kernel");
@@ -202,5 +200,8 @@ Tensor corr2d(const Tensor& x, const Tensor& kernel) {
             args.needs(1) ? corr2d(args.input(0), args.grad) : Tensor{}};
   });
 }
+
+// The ops defined above, for differentiable_ops().
+std::vector<const char*> detail::conv_ops() { return {kConv2D, kConv2DBackpropInput, kConv2DBackpropFilter, kCorr2D}; }
 
 }  // namespace tapegrad

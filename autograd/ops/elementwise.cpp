@@ -10,8 +10,6 @@
 namespace tapegrad {
 
 using detail::check_backprop_inputs;
-using detail::register_op;
-
 // ---- Binary arithmetic ----
 
 // The arithmetic of the four, shared by tensor-tensor and tensor-constant forms.
@@ -20,7 +18,7 @@ constexpr auto kMinus = [](auto u, auto v) { return u - v; };
 constexpr auto kTimes = [](auto u, auto v) { return u * v; };
 constexpr auto kOver = [](auto u, auto v) { return u / v; };
 
-const char* const kAdd = register_op("add");
+constexpr const char* kAdd = "add";
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = kernels::zip(a, b, kAdd, kPlus);
   return record(
@@ -31,7 +29,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
       {}, InputUse::shapes);
 }
 
-const char* const kSub = register_op("sub");
+constexpr const char* kSub = "sub";
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor y = kernels::zip(a, b, kSub, kMinus);
   return record(
@@ -42,7 +40,7 @@ Tensor sub(const Tensor& a, const Tensor& b) {
       {}, InputUse::shapes);
 }
 
-const char* const kMul = register_op("mul");
+constexpr const char* kMul = "mul";
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = kernels::zip(a, b, kMul, kTimes);
   return record(kMul, {a, b}, std::move(y), [](const BackwardArgs& args) -> Grads {
@@ -50,7 +48,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   });
 }
 
-const char* const kDiv = register_op("div");
+constexpr const char* kDiv = "div";
 Tensor div(const Tensor& a, const Tensor& b) {
   Tensor y = kernels::zip(a, b, kDiv, kOver);
   return record(kDiv, {a, b}, std::move(y), [](const BackwardArgs& args) -> Grads {
@@ -59,7 +57,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
   });
 }
 
-const char* const kNeg = register_op("neg");
+constexpr const char* kNeg = "neg";
 Tensor neg(const Tensor& x) {
   Tensor y = kernels::map(x, kNeg, [](auto v) { return -v; });
   return record(
@@ -103,7 +101,7 @@ Tensor operator/(double a, const Tensor& b) { return with_constant<true>(div, kD
 constexpr auto kSign = [](auto v) { return static_cast<decltype(v)>((v > 0) - (v < 0)); };
 Tensor sign(const Tensor& x) { return kernels::map(x, "sign", kSign); }
 
-const char* const kAbs = register_op("abs");
+constexpr const char* kAbs = "abs";
 Tensor abs(const Tensor& x) {
   Tensor y = kernels::map(x, kAbs, [](auto v) { return std::abs(v); });
   // NOTE: sign(0) = 0, so the gradient at the kink x = 0 is 0, as in TensorFlow.
@@ -111,7 +109,7 @@ Tensor abs(const Tensor& x) {
                 [](const BackwardArgs& args) -> Grads { return {abs_backprop(args.grad, args.input(0))}; });
 }
 
-const char* const kAbsBackprop = register_op("abs_backprop");
+constexpr const char* kAbsBackprop = "abs_backprop";
 Tensor abs_backprop(const Tensor& dy, const Tensor& x) {
   check_backprop_inputs(dy, x, kAbsBackprop, "input");
   Tensor dx = kernels::zip(dy, x, kAbsBackprop, [](auto d, auto v) { return d * kSign(v); });
@@ -121,14 +119,14 @@ Tensor abs_backprop(const Tensor& dy, const Tensor& x) {
   });
 }
 
-const char* const kSquare = register_op("square");
+constexpr const char* kSquare = "square";
 Tensor square(const Tensor& x) {
   Tensor y = kernels::map(x, kSquare, [](auto v) { return v * v; });
   return record(kSquare, {x}, std::move(y),
                 [](const BackwardArgs& args) -> Grads { return {args.grad * (args.input(0) * 2.0)}; });
 }
 
-const char* const kPow = register_op("pow");
+constexpr const char* kPow = "pow";
 namespace {
 // The attributes of pow and pow_backprop.
 struct PowAttrs {
@@ -156,7 +154,7 @@ Tensor pow(const Tensor& x, double exponent) {
       PowAttrs{exponent});
 }
 
-const char* const kPowBackprop = register_op("pow_backprop");
+constexpr const char* kPowBackprop = "pow_backprop";
 Tensor pow_backprop(const Tensor& dy, const Tensor& x, double exponent) {
   check_backprop_inputs(dy, x, kPowBackprop, "input");
   const double p = exponent;
@@ -176,7 +174,7 @@ Tensor pow_backprop(const Tensor& dy, const Tensor& x, double exponent) {
       PowAttrs{exponent});
 }
 
-const char* const kExp = register_op("exp");
+constexpr const char* kExp = "exp";
 Tensor exp(const Tensor& x) {
   Tensor y = kernels::map(x, kExp, [](auto v) { return std::exp(v); });
   return record(
@@ -184,24 +182,27 @@ Tensor exp(const Tensor& x) {
       InputUse::shapes);
 }
 
-const char* const kLog = register_op("log");
+constexpr const char* kLog = "log";
 Tensor log(const Tensor& x) {
   Tensor y = kernels::map(x, kLog, [](auto v) { return std::log(v); });
   return record(kLog, {x}, std::move(y), [](const BackwardArgs& args) -> Grads { return {args.grad / args.input(0)}; });
 }
 
-const char* const kSin = register_op("sin");
+constexpr const char* kSin = "sin";
 Tensor sin(const Tensor& x) {
   Tensor y = kernels::map(x, kSin, [](auto v) { return std::sin(v); });
   return record(kSin, {x}, std::move(y),
                 [](const BackwardArgs& args) -> Grads { return {args.grad * cos(args.input(0))}; });
 }
 
-const char* const kCos = register_op("cos");
+constexpr const char* kCos = "cos";
 Tensor cos(const Tensor& x) {
   Tensor y = kernels::map(x, kCos, [](auto v) { return std::cos(v); });
   return record(kCos, {x}, std::move(y),
                 [](const BackwardArgs& args) -> Grads { return {-(args.grad * sin(args.input(0)))}; });
 }
+
+// The ops defined above, for differentiable_ops().
+std::vector<const char*> detail::elementwise_ops() { return {kAdd, kSub, kMul, kDiv, kNeg, kAbs, kAbsBackprop, kSquare, kPow, kPowBackprop, kExp, kLog, kSin, kCos}; }
 
 }  // namespace tapegrad

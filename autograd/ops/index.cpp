@@ -7,8 +7,6 @@
 
 namespace tapegrad {
 
-using detail::register_op;
-
 namespace {
 // The sizes before and after `axis`, as products: x viewed as (outer, dim, inner).
 struct AxisView {
@@ -40,7 +38,7 @@ Shape splice(const Shape& shape, int axis, const Shape& middle) {
 }
 }  // namespace
 
-const char* const kConcat = register_op("concat");
+constexpr const char* kConcat = "concat";
 Tensor concat(const std::vector<Tensor>& tensors, int axis) {
   if (tensors.empty()) fail("concat: expected at least one tensor, got none");
   const Tensor& first = tensors.front();
@@ -91,7 +89,7 @@ Tensor stack(const std::vector<Tensor>& tensors, int axis) {
   return concat(expanded, axis);
 }
 
-const char* const kGather = register_op("gather");
+constexpr const char* kGather = "gather";
 Tensor gather(const Tensor& x, const Tensor& indices, int axis) {
   const int k = normalize_axis(axis, x.rank(), kGather);
   const AxisView v = view_around(x.shape(), k);
@@ -106,7 +104,7 @@ Tensor gather(const Tensor& x, const Tensor& indices, int axis) {
       AxisAttrs{k});
 }
 
-const char* const kScatterAdd = register_op("scatter_add");
+constexpr const char* kScatterAdd = "scatter_add";
 Tensor scatter_add(const Tensor& dy, const Tensor& indices, int axis, const Shape& shape) {
   const int k = normalize_axis(axis, shape.rank(), kScatterAdd);
   const AxisView v = view_around(shape, k);
@@ -182,5 +180,8 @@ Tensor argmax(const Tensor& x, int axis) {
   kernels::argmax(x, out, v.outer, v.dim, v.inner);
   return out;
 }
+
+// The ops defined above, for differentiable_ops().
+std::vector<const char*> detail::index_ops() { return {kConcat, kGather, kScatterAdd}; }
 
 }  // namespace tapegrad

@@ -7,8 +7,6 @@
 
 namespace tapegrad {
 
-using detail::register_op;
-
 namespace {
 
 // x with its last two axes swapped.
@@ -44,7 +42,7 @@ std::vector<int64_t> batch_offsets(const Shape& shape, const Shape& batch) {
 
 }  // namespace
 
-const char* const kMatmul = register_op("matmul");
+constexpr const char* kMatmul = "matmul";
 Tensor matmul(const Tensor& a, const Tensor& b) {
   if (a.rank() == 0 || b.rank() == 0)
     fail("matmul: operands {} and {}; expected at least one axis each", a.shape(), b.shape());
@@ -73,5 +71,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
             args.needs(1) ? matmul(swap_last_two(args.input(0)), args.grad) : Tensor{}};
   });
 }
+
+// The ops defined above, for differentiable_ops().
+std::vector<const char*> detail::linalg_ops() { return {kMatmul}; }
 
 }  // namespace tapegrad

@@ -7,9 +7,7 @@
 
 namespace tapegrad {
 
-using detail::register_op;
-
-const char* const kSoftmax = register_op("softmax");
+constexpr const char* kSoftmax = "softmax";
 Tensor softmax(const Tensor& x, int axis) {
   const int k = normalize_axis(axis, x.rank(), kSoftmax);
   Tensor y;
@@ -27,7 +25,7 @@ Tensor softmax(const Tensor& x, int axis) {
       AxisAttrs{k}, InputUse::shapes);
 }
 
-const char* const kLogSoftmax = register_op("log_softmax");
+constexpr const char* kLogSoftmax = "log_softmax";
 Tensor log_softmax(const Tensor& x, int axis) {
   const int k = normalize_axis(axis, x.rank(), kLogSoftmax);
   Tensor y;
@@ -87,5 +85,8 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, Reducti
   }
   return reduce_loss(-sum(targets * log_softmax(logits, -1), -1), reduction);
 }
+
+// The ops defined above, for differentiable_ops().
+std::vector<const char*> detail::loss_ops() { return {kSoftmax, kLogSoftmax}; }
 
 }  // namespace tapegrad

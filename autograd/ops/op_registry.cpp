@@ -4,18 +4,6 @@
 
 namespace tapegrad {
 
-namespace {
-std::vector<std::string>& registry() {
-  static std::vector<std::string> names;
-  return names;
-}
-}  // namespace
-
-const char* detail::register_op(const char* name) {
-  registry().emplace_back(name);
-  return name;
-}
-
 void detail::check_backprop_inputs(const Tensor& dy, const Tensor& t, const char* op, const char* name) {
   if (dy.shape() != t.shape() || dy.dtype() != t.dtype() || !is_floating(t.dtype())) {
     fail("{}: gradient {} {} and {} {} {}; expected one shape and one float dtype", op, dy.shape(),
@@ -23,6 +11,16 @@ void detail::check_backprop_inputs(const Tensor& dy, const Tensor& t, const char
   }
 }
 
-const std::vector<std::string>& differentiable_ops() { return registry(); }
+const std::vector<std::string>& differentiable_ops() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> all;
+    for (auto* family : {detail::elementwise_ops, detail::activation_ops, detail::reduce_ops, detail::shape_ops,
+                         detail::index_ops, detail::linalg_ops, detail::loss_ops, detail::conv_ops, detail::pool_ops}) {
+      for (const char* name : family()) all.emplace_back(name);
+    }
+    return all;
+  }();
+  return names;
+}
 
 }  // namespace tapegrad

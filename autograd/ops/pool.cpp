@@ -8,8 +8,6 @@
 
 namespace tapegrad {
 
-using detail::register_op;
-
 namespace {
 // A pooling window is a convolution window with one output per channel and no dilation.
 kernels::ConvGeometry pool_geometry(const Shape& input, const Pool2DOptions& options, const char* op) {
@@ -43,7 +41,7 @@ void check_float(const Tensor& x, const char* op) {
 }
 }  // namespace
 
-const char* const kMaxPool2D = register_op("max_pool2d");
+constexpr const char* kMaxPool2D = "max_pool2d";
 Tensor max_pool2d(const Tensor& x, const Pool2DOptions& options) {
   check_float(x, kMaxPool2D);
   const auto geom = pool_geometry(x.shape(), options, kMaxPool2D);
@@ -57,7 +55,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2DOptions& options) {
       PoolAttrs(options, geom));
 }
 
-const char* const kMaxPool2DBackprop = register_op("max_pool2d_backprop");
+constexpr const char* kMaxPool2DBackprop = "max_pool2d_backprop";
 Tensor max_pool2d_backprop(const Tensor& dy, const Tensor& x, const Pool2DOptions& options) {
   detail::check_pair(dy, x, kMaxPool2DBackprop, "gradient", "input");
   const auto geom = pool_geometry(x.shape(), options, kMaxPool2DBackprop);
@@ -73,7 +71,7 @@ Tensor max_pool2d_backprop(const Tensor& dy, const Tensor& x, const Pool2DOption
       PoolAttrs(options, geom));
 }
 
-const char* const kMaxPool2DSelect = register_op("max_pool2d_select");
+constexpr const char* kMaxPool2DSelect = "max_pool2d_select";
 Tensor max_pool2d_select(const Tensor& values, const Tensor& x, const Pool2DOptions& options) {
   detail::check_pair(values, x, kMaxPool2DSelect, "values", "input");
   if (values.shape() != x.shape())
@@ -89,7 +87,7 @@ Tensor max_pool2d_select(const Tensor& values, const Tensor& x, const Pool2DOpti
       PoolAttrs(options, geom));
 }
 
-const char* const kAvgPool2D = register_op("avg_pool2d");
+constexpr const char* kAvgPool2D = "avg_pool2d";
 Tensor avg_pool2d(const Tensor& x, const Pool2DOptions& options) {
   check_float(x, kAvgPool2D);
   const auto geom = pool_geometry(x.shape(), options, kAvgPool2D);
@@ -103,7 +101,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2DOptions& options) {
       PoolAttrs(options, geom), InputUse::shapes);
 }
 
-const char* const kAvgPool2DBackprop = register_op("avg_pool2d_backprop");
+constexpr const char* kAvgPool2DBackprop = "avg_pool2d_backprop";
 Tensor avg_pool2d_backprop(const Tensor& dy, const Shape& input_shape, const Pool2DOptions& options) {
   check_float(dy, kAvgPool2DBackprop);
   const auto geom = pool_geometry(input_shape, options, kAvgPool2DBackprop);
@@ -115,5 +113,8 @@ Tensor avg_pool2d_backprop(const Tensor& dy, const Shape& input_shape, const Poo
       [](const BackwardArgs& args) -> Grads { return {avg_pool2d(args.grad, args.attrs<PoolAttrs>().options())}; },
       PoolAttrs(options, geom), InputUse::shapes);
 }
+
+// The ops defined above, for differentiable_ops().
+std::vector<const char*> detail::pool_ops() { return {kMaxPool2D, kMaxPool2DBackprop, kMaxPool2DSelect, kAvgPool2D, kAvgPool2DBackprop}; }
 
 }  // namespace tapegrad

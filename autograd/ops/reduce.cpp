@@ -9,8 +9,6 @@
 
 namespace tapegrad {
 
-using detail::register_op;
-
 namespace {
 // The attributes of sum, reduce_max and logsumexp: which of the input's axes are reduced.
 struct ReduceAttrs {
@@ -56,7 +54,7 @@ int64_t reduced_count(const Shape& shape, const AxisMask& reduce) {
 }
 }  // namespace
 
-const char* const kSum = register_op("sum");
+constexpr const char* kSum = "sum";
 Tensor sum(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   const auto reduce = axis_mask(x.shape(), axes, kSum);
   Tensor y = kernels::reduce_sum(x, reduce).reshaped(reduced_shape(x.shape(), reduce, keepdims));
@@ -92,7 +90,7 @@ Tensor reduce_mean(const Tensor& x, const std::vector<int>& axes, bool keepdims)
   return sum(x, axes, keepdims) / static_cast<double>(count);
 }
 
-const char* const kReduceMax = register_op("reduce_max");
+constexpr const char* kReduceMax = "reduce_max";
 Tensor reduce_max(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   const auto reduce = axis_mask(x.shape(), axes, kReduceMax);
   if (reduced_count(x.shape(), reduce) == 0)
@@ -112,7 +110,7 @@ Tensor reduce_max(const Tensor& x, const std::vector<int>& axes, bool keepdims) 
       ReduceAttrs{reduce});
 }
 
-const char* const kLogsumexp = register_op("logsumexp");
+constexpr const char* kLogsumexp = "logsumexp";
 Tensor logsumexp(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   const auto reduce = axis_mask(x.shape(), axes, kLogsumexp);
   if (reduced_count(x.shape(), reduce) == 0) fail("logsumexp: no elements to reduce in shape {}", x.shape());
@@ -133,5 +131,8 @@ Tensor logsumexp(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
       },
       ReduceAttrs{reduce});
 }
+
+// The ops defined above, for differentiable_ops().
+std::vector<const char*> detail::reduce_ops() { return {kSum, kReduceMax, kLogsumexp}; }
 
 }  // namespace tapegrad

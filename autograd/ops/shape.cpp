@@ -10,8 +10,6 @@
 
 namespace tapegrad {
 
-using detail::register_op;
-
 namespace {
 
 std::string join(std::span<const int64_t> values) { return fmt::format("[{}]", fmt::join(values, ", ")); }
@@ -113,7 +111,7 @@ struct FlipAttrs {
 
 }  // namespace
 
-const char* const kReshape = register_op("reshape");
+constexpr const char* kReshape = "reshape";
 Tensor reshape(const Tensor& x, const Shape& shape) {
   if (shape.numel() != x.numel())
     fail("reshape: cannot reshape {} ({} elements) to {} ({} elements)", x.shape(), x.numel(), shape, shape.numel());
@@ -124,7 +122,7 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
       InputUse::shapes);
 }
 
-const char* const kTranspose = register_op("transpose");
+constexpr const char* kTranspose = "transpose";
 Tensor transpose(const Tensor& x, const std::vector<int>& permutation) {
   const Shape& shape = x.shape();
   std::vector<int> sorted = permutation;
@@ -159,7 +157,7 @@ Tensor transpose(const Tensor& x) {
   return transpose(x, {1, 0});
 }
 
-const char* const kBroadcastTo = register_op("broadcast_to");
+constexpr const char* kBroadcastTo = "broadcast_to";
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
   if (x.rank() > shape.rank() || broadcast_shapes(x.shape(), shape, "broadcast_to") != shape) {
     fail("broadcast_to: cannot broadcast {} to {} (expected sizes equal or 1, aligned from the right)", x.shape(),
@@ -172,7 +170,7 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
       [](const BackwardArgs& args) -> Grads { return {sum_to(args.grad, args.input_shape(0))}; }, {}, InputUse::shapes);
 }
 
-const char* const kSumTo = register_op("sum_to");
+constexpr const char* kSumTo = "sum_to";
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (shape.rank() > x.rank() || broadcast_shapes(shape, x.shape(), "sum_to") != x.shape()) {
     fail("sum_to: cannot sum {} down to {} (expected {} to broadcast to {})", x.shape(), shape, shape, x.shape());
@@ -188,7 +186,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
       InputUse::shapes);
 }
 
-const char* const kSlice = register_op("slice");
+constexpr const char* kSlice = "slice";
 Tensor slice(const Tensor& x, const std::vector<Slice>& slices) {
   const ResolvedSlices r = resolve_slices(x.shape(), slices, kSlice);
   Tensor y = gather_view(x, r.view, r.shape);
@@ -210,7 +208,7 @@ Tensor cols(const Tensor& x, int64_t start, int64_t stop) {
   return slice(x, {{}, {start, stop, 1}});
 }
 
-const char* const kUnslice = register_op("unslice");
+constexpr const char* kUnslice = "unslice";
 Tensor unslice(const Tensor& x, const Shape& shape, const std::vector<Slice>& slices) {
   const ResolvedSlices r = resolve_slices(shape, slices, kUnslice);
   if (r.shape != x.shape())
@@ -222,7 +220,7 @@ Tensor unslice(const Tensor& x, const Shape& shape, const std::vector<Slice>& sl
       SliceAttrs(r.slices), InputUse::shapes);
 }
 
-const char* const kPad = register_op("pad");
+constexpr const char* kPad = "pad";
 Tensor pad(const Tensor& x, const std::vector<int64_t>& before, const std::vector<int64_t>& after) {
   const Shape& shape = x.shape();
   if (static_cast<int>(before.size()) != shape.rank() || static_cast<int>(after.size()) != shape.rank() ||
@@ -248,7 +246,7 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& before, const std::vecto
       PadAttrs(before, after), InputUse::shapes);
 }
 
-const char* const kFlip = register_op("flip");
+constexpr const char* kFlip = "flip";
 Tensor flip(const Tensor& x, const std::vector<int>& axes) {
   const Shape& shape = x.shape();
   const auto strides = shape.strides();
@@ -268,5 +266,8 @@ Tensor flip(const Tensor& x, const std::vector<int>& axes) {
       [](const BackwardArgs& args) -> Grads { return {flip(args.grad, axes_of(args.attrs<FlipAttrs>().axes))}; },
       FlipAttrs{flipped}, InputUse::shapes);
 }
+
+// The ops defined above, for differentiable_ops().
+std::vector<const char*> detail::shape_ops() { return {kReshape, kTranspose, kBroadcastTo, kSumTo, kSlice, kUnslice, kPad, kFlip}; }
 
 }  // namespace tapegrad
