@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include <array>
+#include <bit>
+#include <cstring>
 #include <numeric>
 
 namespace tapegrad::data {
@@ -108,6 +110,46 @@ std::optional<Batch> Batches::next() {
     labels[b] = dataset_->labels.bytes[static_cast<size_t>(example)];
   }
   return batch;
+}
+
+NamedTensors Batches::state() const {
+  const auto int64_scalar = [](int64_t value) {
+    Tensor t = Tensor::empty(Shape{}, DType::int64);
+    *t.mutable_data<int64_t>() = value;  // exact for every int64 (a double is not)
+    return t;
+  };
+  NamedTensors state{{"epoch", int64_scalar(epoch_)}, {"position", int64_scalar(position_)}};
+  if (seed_) state.emplace_back("seed", int64_scalar(std::bit_cast<int64_t>(*seed_)));
+  return state;
+}
+
+void Batches::load_state(const NamedTensors& state) {
+  std::optional<int64_t> epoch, position;
+  std::optional<uint64_t> seed;
+  for (const auto& [name, value] : state) {
+    if (!value.defined() || value.rank() != 0 || value.dtype() != DType::int64) {
+      fail("Batches::load_state: '{}' must be an int64 scalar", name);
+    }
+    const int64_t v = value.data<int64_t>()[0];
+    if (name == "epoch") {
+      epoch = v;
+    } else if (name == "position") {
+      position = v;
+    } else if (name == "seed") {
+      seed = std::bit_cast<uint64_t>(v);
+    } else {
+      fail("Batches::load_state: unexpected entry '{}' (expected epoch, position and, when shuffled, seed)", name);
+    }
+  }
+  if (!epoch || !position) fail("Batches::load_state: the state needs 'epoch' and 'position'");
+  if (*epoch < 0) fail("Batches::load_state: epoch is {}, expected at least 0", *epoch);
+  if (*position < 0 || *position > examples()) {
+    fail("Batches::load_state: position is {}, but an epoch has {} examples", *position, examples());
+  }
+  seed_ = seed;
+  set_epoch(*epoch);
+  position_ = *position;
+  batch_index_ = (position_ + batch_size_ - 1) / batch_size_;
 }
 
 }  // namespace tapegrad::data

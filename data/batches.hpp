@@ -1,5 +1,6 @@
 #pragma once
 
+#include <tapegrad/autograd/safetensors.hpp>
 #include <tapegrad/autograd/tensor.hpp>
 #include <tapegrad/data/fashion_mnist.hpp>
 
@@ -51,6 +52,13 @@ class Batches {
   void set_epoch(int64_t epoch);
   /// The current epoch's next batch; at the end of the epoch, nothing, and the next epoch starts.
   std::optional<Batch> next();
+
+  /// Where the batches are, for a checkpoint: "epoch" and "position" (the examples of the epoch handed
+  /// out so far), and "seed" when shuffled (its 64 bits as an int64), each an int64 scalar.
+  NamedTensors state() const;
+  /// Continues from a `state()`: the next batch is the one that would have come next then, in the
+  /// same order (the seed is restored too). The same data set is assumed; an Error names a bad entry.
+  void load_state(const NamedTensors& state);
 
   /// Reads the rest of the current epoch through `next()`, for range-for.
   class Iterator {

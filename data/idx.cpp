@@ -2,7 +2,9 @@
 
 #include <tapegrad/autograd/error.hpp>
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -42,40 +44,63 @@ std::string_view type_name(uint8_t type) {
   }
 }
 
-// An open IDX file being read: plain or gzip, zlib tells them apart by the magic 1f 8b.
+// IDX bytes being read, plain or gzip (told apart by the magic 1f 8b), from memory: the file's bytes
+// for read_idx, any bytes for parse_idx (and the fuzzer).
 class Reader {
  public:
-  explicit Reader(const std::string& path) : path_(path) {
-    std::error_code error;
-    const auto status = std::filesystem::status(path, error);
-    if (!std::filesystem::exists(status)) fail("{}: file not found", path);
-    if (std::filesystem::is_directory(status)) fail("{}: is a directory, expected an IDX file", path);
-    errno = 0;
-    file_.reset(gzopen(path.c_str(), "rb"));
-    if (!file_) fail("{}: cannot open: {}", path, errno != 0 ? std::strerror(errno) : "out of memory");
-    gzbuffer(file_.get(), 1 << 17);
+  Reader(std::span<const uint8_t> bytes, std::string_view name) : input_(bytes), name_(name) {
+    gzip_ = bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b;
+    if (!gzip_) return;
+    // 16 + MAX_WBITS: a gzip header and trailer (with its CRC-32 and length checked) around the data.
+    if (inflateInit2(&stream_, 16 + MAX_WBITS) != Z_OK) fail("{}: cannot start decompressing: out of memory", name_);
+  }
+  Reader(const Reader&) = delete;
+  Reader& operator=(const Reader&) = delete;
+  ~Reader() {
+    if (gzip_) inflateEnd(&stream_);
   }
 
   // Reads up to `count` bytes into `out`; fewer only at the end of the data. Corrupt gzip data is
   // an error; a gzip stream cut short reads as a short count, explained by `why_short()`.
-  // NOTE: zlib skips bytes after the last gzip member silently (gzip(1) warns "trailing garbage
-  // ignored"); trailing bytes inside the decompressed data are found by read_idx.
+  // NOTE: as gzip(1) and zlib's gzread, a gzip member followed by another is read on; bytes after the
+  // last gzip member that are not one are skipped silently (gzip(1) warns "trailing garbage ignored").
   size_t read(uint8_t* out, size_t count) {
-    size_t done = 0;
-    while (done < count) {
-      const auto piece = static_cast<unsigned>(std::min(count - done, kChunk));
-      const int got = gzread(file_.get(), out + done, piece);
-      if (got < 0) fail("{}: corrupt gzip data: {}", path_, zlib_message());
-      if (got == 0) break;
-      done += static_cast<size_t>(got);
+    if (!gzip_) {
+      const size_t done = std::min(count, input_.size() - position_);
+      if (done > 0) std::memcpy(out, input_.data() + position_, done);
+      position_ += done;
+      return done;
     }
-    int code = Z_OK;
-    gzerror(file_.get(), &code);
-    if (code == Z_BUF_ERROR) cut_short_ = true;
+    size_t done = 0;
+    while (done < count && !finished_) {
+      const size_t input_left = input_.size() - position_;
+      stream_.next_in = const_cast<Bytef*>(input_.data() + position_);
+      stream_.avail_in = static_cast<uInt>(std::min(input_left, kChunk));
+      stream_.next_out = out + done;
+      stream_.avail_out = static_cast<uInt>(std::min(count - done, kChunk));
+      const uInt in_before = stream_.avail_in, out_before = stream_.avail_out;
+      const int code = inflate(&stream_, Z_NO_FLUSH);
+      position_ += in_before - stream_.avail_in;
+      done += out_before - stream_.avail_out;
+      if (code == Z_STREAM_END) {
+        const bool another =
+            input_.size() - position_ >= 2 && input_[position_] == 0x1f && input_[position_ + 1] == 0x8b;
+        if (another) {
+          inflateReset(&stream_);
+        } else {
+          finished_ = true;
+        }
+      } else if ((code == Z_OK || code == Z_BUF_ERROR) && position_ == input_.size() && stream_.avail_out > 0) {
+        cut_short_ = true;  // the input ended inside the stream
+        finished_ = true;
+      } else if (code != Z_OK) {  // Z_BUF_ERROR with input left cannot progress either
+        fail("{}: corrupt gzip data: {}", name_, stream_.msg != nullptr ? stream_.msg : zError(code));
+      }
+    }
     return done;
   }
 
-  // The bytes left before the end of the file.
+  // The bytes left before the end of the data.
   int64_t count_rest() {
     std::vector<uint8_t> sink(1 << 16);
     int64_t total = 0;
@@ -86,20 +111,17 @@ class Reader {
     }
   }
 
-  bool compressed() { return gzdirect(file_.get()) == 0; }
-  // zlib's description of the last error, without the file name it puts in front.
-  std::string zlib_message() {
-    int code = Z_OK;
-    std::string_view message = gzerror(file_.get(), &code);
-    if (message.starts_with(path_ + ": ")) message.remove_prefix(path_.size() + 2);
-    return std::string(message);
-  }
+  bool compressed() const { return gzip_; }
   // Said of a short read: why the data ended early.
   std::string_view why_short() const { return cut_short_ ? " (the gzip stream ends early)" : ""; }
 
  private:
-  std::string path_;
-  GzFile file_;
+  std::span<const uint8_t> input_;
+  std::string_view name_;
+  size_t position_ = 0;
+  bool gzip_ = false;
+  z_stream stream_{};
+  bool finished_ = false;
   bool cut_short_ = false;
 };
 
@@ -118,8 +140,9 @@ int64_t IdxArray::numel() const {
   return count;
 }
 
-IdxArray read_idx(const std::string& path) {
-  Reader reader(path);
+IdxArray parse_idx(std::span<const uint8_t> bytes, std::string_view name) {
+  const std::string path(name);
+  Reader reader(bytes, name);
 
   std::array<uint8_t, 4> magic{};
   const size_t got_magic = reader.read(magic.data(), magic.size());
@@ -172,6 +195,30 @@ IdxArray read_idx(const std::string& path) {
          total, dims_text(array.dims), reader.compressed() ? " (after decompression)" : "");
   }
   return array;
+}
+
+IdxArray read_idx(const std::string& path) {
+  std::error_code error;
+  const auto status = std::filesystem::status(path, error);
+  if (!std::filesystem::exists(status)) fail("{}: file not found", path);
+  if (std::filesystem::is_directory(status)) fail("{}: is a directory, expected an IDX file", path);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
+  std::vector<uint8_t> bytes;
+  std::array<uint8_t, 1 << 16> piece{};
+  for (;;) {
+    const ssize_t got = ::read(fd, piece.data(), piece.size());
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      const int read_error = errno;
+      ::close(fd);
+      fail("{}: cannot read: {}", path, std::strerror(read_error));
+    }
+    if (got == 0) break;
+    bytes.insert(bytes.end(), piece.begin(), piece.begin() + got);
+  }
+  ::close(fd);
+  return parse_idx(bytes, path);
 }
 
 void write_idx(const std::string& path, const IdxArray& array, bool gzip) {

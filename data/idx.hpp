@@ -1,7 +1,9 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tapegrad::data {
@@ -30,6 +32,10 @@ inline constexpr int64_t kMaxIdxBytes = int64_t{1} << 34;
 /// Error naming the file and what is wrong: "t10k-images-idx3-ubyte.gz: truncated: expected
 /// 7840000 bytes of data, got 1000".
 IdxArray read_idx(const std::string& path);
+
+/// Reads IDX bytes from memory, plain or gzip-compressed, with every check `read_idx` makes (it reads
+/// the file and calls this); `name` stands for the file in errors.
+IdxArray parse_idx(std::span<const uint8_t> bytes, std::string_view name = "<memory>");
 
 /// Writes `array` as an IDX file, gzip-compressed when `gzip`; for tests and small data sets.
 void write_idx(const std::string& path, const IdxArray& array, bool gzip);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 #include <mutex>
+#include <set>
 
 namespace tapegrad::nn {
 
@@ -30,6 +31,31 @@ std::string unique_name(std::string_view base) {
 
 std::string describe(const Tensor& t) {
   return t.defined() ? fmt::format("{} {}", t.shape(), dtype_name(t.dtype())) : "an undefined tensor";
+}
+
+// A loaded value fits a variable: the same shape, and a dtype it converts to without surprise (any
+// floating dtype to the variable's floating dtype).
+bool fits(const Tensor& value, const Tensor& variable) {
+  return value.defined() && value.shape() == variable.shape() &&
+         (value.dtype() == variable.dtype() || (is_floating(value.dtype()) && is_floating(variable.dtype())));
+}
+
+Tensor converted(const Tensor& value, DType dtype) { return value.dtype() == dtype ? value : value.to(dtype); }
+
+std::string mismatch(const std::string& path, const Tensor& loaded, const Tensor& variable) {
+  return fmt::format("{} (file: {}, model: {})", path, describe(loaded), describe(variable));
+}
+
+// One error for everything that does not match; nothing when all does.
+void report(std::string_view module, std::string_view source, const std::vector<std::string>& missing,
+            const std::vector<std::string>& unexpected, const std::vector<std::string>& mis_shaped) {
+  std::vector<std::string> parts;
+  if (!missing.empty()) parts.push_back(fmt::format("missing: {}", fmt::join(missing, ", ")));
+  if (!unexpected.empty()) parts.push_back(fmt::format("unexpected: {}", fmt::join(unexpected, ", ")));
+  if (!mis_shaped.empty()) parts.push_back(fmt::format("mis-shaped: {}", fmt::join(mis_shaped, ", ")));
+  if (!parts.empty()) {
+    fail("{}: load_weights: the model and {} differ; {}", module, source, fmt::join(parts, "; "));
+  }
 }
 
 }  // namespace
@@ -95,6 +121,117 @@ void Module::set_weights(const std::vector<Tensor>& values) {
   for (size_t i = 0; i < values.size(); ++i) variables[i].assign(values[i]);
 }
 
+struct Module::PendingWeights {
+  const Module* owner;  // whose first call ends the load
+  std::string source;   // the file, for the error
+  std::map<std::string, Tensor, std::less<>> values;
+  std::set<std::string, std::less<>> used;
+  std::vector<std::string> mis_shaped;
+};
+
+bool Module::fully_built() const {
+  return built_ && std::ranges::all_of(children_, [](const Module* child) { return child->fully_built(); });
+}
+
+std::vector<std::pair<std::string, Variable>> Module::named_variables() const {
+  std::vector<std::pair<std::string, Variable>> named;
+  for (const Variable& v : own_) named.emplace_back(v.name(), v);
+  for (const Module* child : children_) {
+    for (auto& [path, v] : child->named_variables()) named.emplace_back(fmt::format("{}/{}", name_, path), v);
+  }
+  return named;
+}
+
+NamedTensors Module::named_weights() const {
+  NamedTensors named;
+  for (auto& [path, v] : named_variables()) named.emplace_back(std::move(path), v.value());
+  return named;
+}
+
+void Module::save_weights(const std::string& path) const {
+  if (!fully_built()) {
+    fail("{}: save_weights: {}: the model is not built yet (it is built on its first call), so it has no weights "
+         "to save",
+         name_, path);
+  }
+  const NamedTensors named = named_weights();
+  std::set<std::string_view> seen;
+  for (const auto& [name, value] : named) {
+    if (!seen.insert(name).second) {
+      fail("{}: save_weights: {}: two variables are named '{}'; give the layers distinct names", name_, path, name);
+    }
+  }
+  save(path, named);
+}
+
+void Module::load_weights(const std::string& path) { load_named(load(path), path); }
+
+void Module::load_named_weights(const NamedTensors& weights) { load_named(weights, "the weights given"); }
+
+void Module::load_named(const NamedTensors& weights, std::string_view source) {
+  auto pending = std::make_shared<PendingWeights>();
+  pending->owner = this;
+  pending->source = source;
+  for (const auto& [name, value] : weights) {
+    if (!pending->values.emplace(name, value).second) {
+      fail("{}: load_weights: {}: '{}' is given twice", name_, source, name);
+    }
+  }
+  const auto variables = named_variables();
+  std::set<std::string_view> paths;
+  for (const auto& [path, v] : variables) {
+    if (!paths.insert(path).second) {
+      fail("{}: load_weights: two variables are named '{}'; give the layers distinct names", name_, path);
+    }
+  }
+  // The variables made already: check them all before assigning any.
+  std::vector<std::string> missing, mis_shaped;
+  for (const auto& [path, v] : variables) {
+    const auto found = pending->values.find(path);
+    if (found == pending->values.end()) {
+      missing.push_back(fmt::format("{} ({})", path, describe(v.value())));
+      continue;
+    }
+    pending->used.insert(path);
+    if (!fits(found->second, v.value())) mis_shaped.push_back(mismatch(path, found->second, v.value()));
+  }
+  if (fully_built()) {
+    std::vector<std::string> unexpected;
+    for (const auto& [name, value] : pending->values) {
+      if (!pending->used.contains(name)) unexpected.push_back(fmt::format("{} ({})", name, describe(value)));
+    }
+    report(name_, source, missing, unexpected, mis_shaped);
+  } else {
+    // The variables not made yet take their values as they are made (add_weight), and the first call
+    // checks the rest. Whatever is wrong already is said now.
+    report(name_, source, {}, {}, mis_shaped);
+  }
+  for (auto [path, v] : variables) {
+    const auto found = pending->values.find(path);
+    if (found != pending->values.end()) v.assign(converted(found->second, v.dtype()));
+  }
+  if (!fully_built()) wait_for_build(pending, "");
+}
+
+void Module::wait_for_build(const std::shared_ptr<PendingWeights>& pending, const std::string& prefix) {
+  pending_ = pending;
+  pending_prefix_ = prefix;
+  for (Module* child : children_) child->wait_for_build(pending, pending ? prefix + name_ + "/" : "");
+}
+
+void Module::finish_pending_load() {
+  const std::shared_ptr<PendingWeights> pending = pending_;
+  wait_for_build(nullptr, "");
+  std::vector<std::string> missing, unexpected;
+  for (const auto& [path, v] : named_variables()) {
+    if (!pending->used.contains(path)) missing.push_back(fmt::format("{} ({})", path, describe(v.value())));
+  }
+  for (const auto& [name, value] : pending->values) {
+    if (!pending->used.contains(name)) unexpected.push_back(fmt::format("{} ({})", name, describe(value)));
+  }
+  report(name_, pending->source, missing, unexpected, pending->mis_shaped);
+}
+
 Tensor Module::operator()(const Tensor& x) {
   if (!x.defined()) fail("{}: called with an undefined tensor", name_);
   if (checks_input_dtype() && is_floating(x.dtype()) && x.dtype() != dtype_) {
@@ -112,6 +249,11 @@ Tensor Module::operator()(const Tensor& x) {
     }
     built_ = true;
   }
+  if (pending_ != nullptr && pending_->owner == this) {
+    Tensor y = call(x);
+    finish_pending_load();
+    return y;
+  }
   return call(x);
 }
 
@@ -123,7 +265,20 @@ Variable Module::add_weight(const std::string& name, const Tensor& initial, bool
   if (!initial.defined() || !is_floating(initial.dtype())) {
     fail("{}: add_weight '{}': expected a float32 or float64 initial value, got {}", name_, name, describe(initial));
   }
-  own_.emplace_back(initial, std::move(full_name), trainable);
+  Tensor value = initial;
+  if (pending_ != nullptr) {  // loaded before the build: the file's value, when it fits
+    const std::string path = pending_prefix_ + full_name;
+    const auto found = pending_->values.find(path);
+    if (found != pending_->values.end()) {
+      pending_->used.insert(path);
+      if (fits(found->second, initial)) {
+        value = converted(found->second, initial.dtype());
+      } else {
+        pending_->mis_shaped.push_back(mismatch(path, found->second, initial));
+      }
+    }
+  }
+  own_.emplace_back(value, std::move(full_name), trainable);
   return own_.back();
 }
 
@@ -142,6 +297,7 @@ void Module::track(Module& child) {
     fail("{}: track: '{}' is {}", name_, child.name_, &child == this ? "the module itself" : "tracked already");
   }
   children_.push_back(&child);
+  if (pending_ != nullptr) child.wait_for_build(pending_, pending_prefix_ + name_ + "/");
 }
 
 }  // namespace tapegrad::nn

@@ -1,10 +1,12 @@
 #pragma once
 
 #include <tapegrad/autograd/random.hpp>
+#include <tapegrad/autograd/safetensors.hpp>
 #include <tapegrad/autograd/tensor.hpp>
 #include <tapegrad/autograd/variable.hpp>
 #include <tapegrad/nn/initializers.hpp>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +42,22 @@ class Module {
   /// Assigns `values` to `weights()`, in order; the count, each shape and each dtype must match,
   /// else nothing is assigned and a tapegrad::Error names the layer, the variable and the shapes.
   void set_weights(const std::vector<Tensor>& values);
+
+  /// Each of `weights()` with its path from this module: "sequential/conv2d/kernel" (the variable's
+  /// name, "conv2d/kernel", after the names of the modules above it), trainable and non-trainable.
+  NamedTensors named_weights() const;
+  /// Assigns `weights` by path (as `named_weights` names them), strictly: every variable must be given,
+  /// with its shape, and nothing else; otherwise one Error lists every missing, unexpected and
+  /// mis-shaped name, and nothing is assigned. Floating values are converted to the variable's dtype.
+  /// On a model not built yet (not called yet), the values wait for the build: each variable takes
+  /// its value when it is made, and the first call ends with the same check, after the model is built.
+  void load_named_weights(const NamedTensors& weights);
+  /// Writes `named_weights()` to a safetensors file (atomically, see tapegrad::save); the model must be
+  /// built.
+  void save_weights(const std::string& path) const;
+  /// Reads a file that `save_weights` (or any safetensors writer using the same names) wrote, and
+  /// assigns it as `load_named_weights` does; errors name the file.
+  void load_weights(const std::string& path);
 
   /// y = call(x), after build(x.shape()) on the first call (Keras's __call__).
   Tensor operator()(const Tensor& x);
@@ -83,6 +101,16 @@ class Module {
   std::vector<Variable> own_;
   std::vector<Module*> children_;
   bool built_ = false;
+
+  // Values loaded before the build, shared by the module that loaded them and every module below it.
+  struct PendingWeights;
+  std::shared_ptr<PendingWeights> pending_;
+  std::string pending_prefix_;  // the names of the modules between the loading one and this one, "a/b/"
+  bool fully_built() const;
+  std::vector<std::pair<std::string, Variable>> named_variables() const;
+  void wait_for_build(const std::shared_ptr<PendingWeights>& pending, const std::string& prefix);
+  void load_named(const NamedTensors& weights, std::string_view source);
+  void finish_pending_load();
 };
 
 /// Forgets the names handed out so far, so the next "conv2d" is "conv2d" again (as Keras's

@@ -7,18 +7,46 @@
 
 namespace tapegrad::optim {
 
-Adam::Adam(double learning_rate, AdamOptions options) : Optimizer("Adam", learning_rate), options_(options) {
+namespace {
+
+void check(const AdamOptions& options) {
   const auto check_beta = [](const char* what, double beta) {
     if (!(beta >= 0.0 && beta < 1.0)) fail("Adam: {} must be in [0, 1), got {}", what, beta);
   };
-  check_beta("beta_1", options_.beta_1);
-  check_beta("beta_2", options_.beta_2);
-  if (!(options_.epsilon >= 0.0 && std::isfinite(options_.epsilon))) {
-    fail("Adam: epsilon must be a finite number >= 0, got {}", options_.epsilon);
+  check_beta("beta_1", options.beta_1);
+  check_beta("beta_2", options.beta_2);
+  if (!(options.epsilon >= 0.0 && std::isfinite(options.epsilon))) {
+    fail("Adam: epsilon must be a finite number >= 0, got {}", options.epsilon);
   }
-  if (!(options_.weight_decay >= 0.0 && std::isfinite(options_.weight_decay))) {
-    fail("Adam: weight_decay must be a finite number >= 0, got {}", options_.weight_decay);
+  if (!(options.weight_decay >= 0.0 && std::isfinite(options.weight_decay))) {
+    fail("Adam: weight_decay must be a finite number >= 0, got {}", options.weight_decay);
   }
+}
+
+}  // namespace
+
+Adam::Adam(double learning_rate, AdamOptions options) : Optimizer("Adam", learning_rate), options_(options) {
+  check(options_);
+}
+
+std::map<std::string, double, std::less<>> Adam::hyper_parameters() const {
+  return {{"beta_1", options_.beta_1},
+          {"beta_2", options_.beta_2},
+          {"epsilon", options_.epsilon},
+          {"weight_decay", options_.weight_decay},
+          {"amsgrad", options_.amsgrad ? 1.0 : 0.0}};
+}
+
+void Adam::set_hyper_parameters(const std::map<std::string, double, std::less<>>& values) {
+  const double amsgrad = values.at("amsgrad");
+  if (amsgrad != 0.0 && amsgrad != 1.0) fail("Adam: amsgrad must be 0 or 1, got {}", amsgrad);
+  const AdamOptions options{.beta_1 = values.at("beta_1"),
+                            .beta_2 = values.at("beta_2"),
+                            .epsilon = values.at("epsilon"),
+                            .weight_decay = values.at("weight_decay"),
+                            .amsgrad = amsgrad == 1.0};
+  check(options);
+  options_ = options;
 }
 
 void Adam::update_step(Variable& variable, const Tensor& gradient, Slots& slots) {

@@ -31,11 +31,13 @@ class Adam : public Optimizer {
   /// Adam with `learning_rate` (Keras's default 0.001).
   explicit Adam(double learning_rate = 0.001, AdamOptions options = {});
 
-  /// The options the optimizer was made with.
+  /// The options the optimizer was made with (or that `load_state` restored).
   const AdamOptions& options() const { return options_; }
+  std::map<std::string, double, std::less<>> hyper_parameters() const override;
 
  protected:
   void update_step(Variable& variable, const Tensor& gradient, Slots& slots) override;
+  void set_hyper_parameters(const std::map<std::string, double, std::less<>>& values) override;
 
  private:
   AdamOptions options_;

@@ -3,7 +3,10 @@
 #include <tapegrad/autograd/error.hpp>
 #include <tapegrad/autograd/tape.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
+#include <set>
 
 namespace tapegrad::optim {
 
@@ -30,6 +33,7 @@ void Optimizer::apply_gradients(const std::vector<Tensor>& gradients, const std:
            dtype_name(g.dtype()), variables[i].name(), variables[i].shape(), dtype_name(variables[i].dtype()));
     }
   }
+  if (!pending_slots_.empty()) take_pending_slots(variables);
   const StopRecording not_recorded;  // an update is not part of any computation a tape differentiates
   for (size_t i = 0; i < variables.size(); ++i) {
     if (!gradients[i].defined()) continue;
@@ -44,6 +48,112 @@ Tensor Optimizer::get_slot(const Variable& variable, const std::string& slot) co
   if (state == state_.end()) return {};
   const auto found = state->second.slots.find(slot);
   return found == state->second.slots.end() ? Tensor{} : found->second;
+}
+
+namespace {
+
+Tensor scalar_f64(double value) { return Tensor::scalar(value, DType::float64); }
+
+// The value of a float64 or int64 scalar of a state; an Error naming the entry otherwise.
+double scalar_of(const std::string& optimizer, const std::string& name, const Tensor& value, DType dtype) {
+  if (!value.defined() || value.rank() != 0 || value.dtype() != dtype) {
+    fail("{}.load_state: '{}' must be a {} scalar, got {}", optimizer, name, dtype_name(dtype),
+         value.defined() ? fmt::format("{} {}", value.shape(), dtype_name(value.dtype())) : "an undefined tensor");
+  }
+  return dtype == DType::int64 ? static_cast<double>(value.data<int64_t>()[0]) : value.data<double>()[0];
+}
+
+}  // namespace
+
+NamedTensors Optimizer::state() const {
+  NamedTensors state;
+  state.emplace_back("iterations", Tensor::scalar(static_cast<double>(iterations_), DType::int64));
+  state.emplace_back("learning_rate", scalar_f64(learning_rate_));
+  for (const auto& [name, value] : hyper_parameters()) state.emplace_back("hyper/" + name, scalar_f64(value));
+  // The slots by variable name, in name order (the map by id has no order of its own).
+  std::map<std::string, const Slots*, std::less<>> by_name;
+  for (const auto& [id, variable_state] : state_) {
+    if (!by_name.emplace(variable_state.variable.name(), &variable_state.slots).second) {
+      fail("{}.state: two variables are named '{}'; give the layers distinct names", name_,
+           variable_state.variable.name());
+    }
+  }
+  for (const auto& [name, slots] : pending_slots_) by_name.emplace(name, &slots);
+  for (const auto& [variable, slots] : by_name) {
+    for (const auto& [slot, value] : *slots) state.emplace_back(fmt::format("slots/{}/{}", variable, slot), value);
+  }
+  return state;
+}
+
+void Optimizer::load_state(const NamedTensors& state) {
+  // Read and check everything first, so that a bad state changes nothing.
+  std::optional<int64_t> iterations;
+  std::optional<double> learning_rate;
+  std::map<std::string, double, std::less<>> hyper = hyper_parameters();
+  std::set<std::string, std::less<>> hyper_given;
+  std::map<std::string, Slots, std::less<>> slots;
+  std::vector<std::string> unknown;
+  for (const auto& [name, value] : state) {
+    if (name == "iterations") {
+      const double count = scalar_of(name_, name, value, DType::int64);
+      if (count < 0) fail("{}.load_state: iterations is {}, expected at least 0", name_, count);
+      iterations = value.data<int64_t>()[0];
+    } else if (name == "learning_rate") {
+      learning_rate = scalar_of(name_, name, value, DType::float64);
+    } else if (name.starts_with("hyper/") && hyper.contains(std::string_view(name).substr(6))) {
+      hyper[name.substr(6)] = scalar_of(name_, name, value, DType::float64);
+      hyper_given.insert(name.substr(6));
+    } else if (const size_t slash = name.rfind('/');
+               name.starts_with("slots/") && slash > 6 && slash + 1 < name.size()) {
+      if (!value.defined()) fail("{}.load_state: '{}' is undefined", name_, name);
+      slots[name.substr(6, slash - 6)][name.substr(slash + 1)] = value;
+    } else {
+      unknown.push_back(name);
+    }
+  }
+  std::vector<std::string> missing;
+  if (!iterations) missing.emplace_back("iterations");
+  if (!learning_rate) missing.emplace_back("learning_rate");
+  for (const auto& [name, value] : hyper) {
+    if (!hyper_given.contains(name)) missing.push_back("hyper/" + name);
+  }
+  if (!unknown.empty() || !missing.empty()) {
+    fail("{}.load_state: the state is not a {} optimizer's:{}{}", name_, name_,
+         unknown.empty() ? "" : fmt::format(" unexpected: {};", fmt::join(unknown, ", ")),
+         missing.empty() ? "" : fmt::format(" missing: {}", fmt::join(missing, ", ")));
+  }
+  if (!std::isfinite(*learning_rate)) fail("{}.load_state: learning rate is {}", name_, *learning_rate);
+  set_hyper_parameters(hyper);  // checks, then sets all; the last check that can fail
+  set_learning_rate(*learning_rate);
+  iterations_ = *iterations;
+  state_.clear();
+  pending_slots_ = std::move(slots);
+}
+
+void Optimizer::take_pending_slots(const std::vector<Variable>& variables) {
+  std::vector<std::string> absent;
+  for (const auto& [name, slots] : pending_slots_) {
+    const auto found = std::ranges::find_if(variables, [&](const Variable& v) { return v.name() == name; });
+    if (found == variables.end()) {
+      absent.push_back(name);
+      continue;
+    }
+    for (const auto& [slot, value] : slots) {
+      if (value.rank() != 0 && value.shape() != found->shape()) {
+        fail("{}.apply_gradients: restored slot '{}' of '{}' is {}, but the variable is {}", name_, slot, name,
+             value.shape(), found->shape());
+      }
+    }
+  }
+  if (!absent.empty()) {
+    fail("{}.apply_gradients: the restored state has slots for {}, which are not among the {} variables given", name_,
+         fmt::join(absent, ", "), variables.size());
+  }
+  for (auto& [name, slots] : pending_slots_) {
+    const auto found = std::ranges::find_if(variables, [&](const Variable& v) { return v.name() == name; });
+    state_.insert_or_assign(found->id(), VariableState{*found, std::move(slots)});
+  }
+  pending_slots_.clear();
 }
 
 }  // namespace tapegrad::optim

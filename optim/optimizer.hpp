@@ -1,5 +1,6 @@
 #pragma once
 
+#include <tapegrad/autograd/safetensors.hpp>
 #include <tapegrad/autograd/tensor.hpp>
 #include <tapegrad/autograd/variable.hpp>
 
@@ -34,6 +35,19 @@ class Optimizer {
   /// The slot `slot` of `variable` (e.g. "momentum"), or an undefined tensor when it has none.
   Tensor get_slot(const Variable& variable, const std::string& slot) const;
 
+  /// The hyper-parameters besides the learning rate, by name (SGD: momentum, nesterov, weight_decay);
+  /// none by default.
+  virtual std::map<std::string, double, std::less<>> hyper_parameters() const { return {}; }
+  /// The whole state, for a checkpoint: "iterations" (int64), "learning_rate" and each hyper-parameter
+  /// ("hyper/momentum", float64 scalars), and each variable's slots ("slots/conv2d/kernel/momentum"),
+  /// keyed by the variable's name. Saved and restored, the optimizer continues bit for bit.
+  NamedTensors state() const;
+  /// Restores what `state()` returned, strictly (an unknown, missing or malformed entry is an Error
+  /// that lists them, and nothing changes). The iteration count and hyper-parameters are set at once;
+  /// the slots wait for the next `apply_gradients`, which gives them to its variables by name (so
+  /// the model need not be built yet), and is an Error when one of the slots' variables is not in it.
+  void load_state(const NamedTensors& state);
+
  protected:
   /// An optimizer called `name` (in its errors) with a learning rate.
   Optimizer(std::string name, double learning_rate);
@@ -43,8 +57,12 @@ class Optimizer {
   /// Updates one variable with its gradient (of the same shape and dtype); `slots` is that
   /// variable's state, empty before its first step.
   virtual void update_step(Variable& variable, const Tensor& gradient, Slots& slots) = 0;
+  /// Sets the hyper-parameters from `hyper_parameters()`'s names (all of them, checked as the
+  /// constructor checks them); called by `load_state`. An optimizer with hyper-parameters overrides both.
+  virtual void set_hyper_parameters(const std::map<std::string, double, std::less<>>& /*values*/) {}
 
  private:
+  void take_pending_slots(const std::vector<Variable>& variables);
   struct VariableState {
     Variable variable;  // keeps the id in use while the state exists
     Slots slots;
@@ -52,7 +70,8 @@ class Optimizer {
   std::string name_;
   double learning_rate_;
   int64_t iterations_ = 0;
-  std::unordered_map<uint64_t, VariableState> state_;  // by Variable::id()
+  std::unordered_map<uint64_t, VariableState> state_;        // by Variable::id()
+  std::map<std::string, Slots, std::less<>> pending_slots_;  // by variable name, from load_state
 };
 
 }  // namespace tapegrad::optim

@@ -7,14 +7,37 @@
 
 namespace tapegrad::optim {
 
+namespace {
+
+void check(const SGDOptions& options) {
+  if (!(options.momentum >= 0.0 && options.momentum <= 1.0)) {
+    fail("SGD: momentum must be in [0, 1], got {}", options.momentum);
+  }
+  if (options.nesterov && options.momentum == 0.0) fail("SGD: nesterov needs a momentum > 0, got momentum 0");
+  if (!(options.weight_decay >= 0.0 && std::isfinite(options.weight_decay))) {
+    fail("SGD: weight_decay must be a finite number >= 0, got {}", options.weight_decay);
+  }
+}
+
+}  // namespace
+
 SGD::SGD(double learning_rate, SGDOptions options) : Optimizer("SGD", learning_rate), options_(options) {
-  if (!(options_.momentum >= 0.0 && options_.momentum <= 1.0)) {
-    fail("SGD: momentum must be in [0, 1], got {}", options_.momentum);
-  }
-  if (options_.nesterov && options_.momentum == 0.0) fail("SGD: nesterov needs a momentum > 0, got momentum 0");
-  if (!(options_.weight_decay >= 0.0 && std::isfinite(options_.weight_decay))) {
-    fail("SGD: weight_decay must be a finite number >= 0, got {}", options_.weight_decay);
-  }
+  check(options_);
+}
+
+std::map<std::string, double, std::less<>> SGD::hyper_parameters() const {
+  return {{"momentum", options_.momentum},
+          {"nesterov", options_.nesterov ? 1.0 : 0.0},
+          {"weight_decay", options_.weight_decay}};
+}
+
+void SGD::set_hyper_parameters(const std::map<std::string, double, std::less<>>& values) {
+  const double nesterov = values.at("nesterov");
+  if (nesterov != 0.0 && nesterov != 1.0) fail("SGD: nesterov must be 0 or 1, got {}", nesterov);
+  const SGDOptions options{
+      .momentum = values.at("momentum"), .nesterov = nesterov == 1.0, .weight_decay = values.at("weight_decay")};
+  check(options);
+  options_ = options;
 }
 
 void SGD::update_step(Variable& variable, const Tensor& gradient, Slots& slots) {

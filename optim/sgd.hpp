@@ -27,11 +27,13 @@ class SGD : public Optimizer {
   /// SGD with `learning_rate` (Keras's default 0.01).
   explicit SGD(double learning_rate = 0.01, SGDOptions options = {});
 
-  /// The options the optimizer was made with.
+  /// The options the optimizer was made with (or that `load_state` restored).
   const SGDOptions& options() const { return options_; }
+  std::map<std::string, double, std::less<>> hyper_parameters() const override;
 
  protected:
   void update_step(Variable& variable, const Tensor& gradient, Slots& slots) override;
+  void set_hyper_parameters(const std::map<std::string, double, std::less<>>& values) override;
 
  private:
   SGDOptions options_;

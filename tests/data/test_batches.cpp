@@ -205,3 +205,40 @@ TEST_CASE("Batches: bad arguments are errors") {
   Batches batches(dataset, 2, 1);
   CHECK(contains(error_of([&] { batches.set_epoch(-1); }), "epoch is -1"));
 }
+
+TEST_CASE("Batches: state and load_state continue mid-epoch and across epochs, in the same order") {
+  const Dataset dataset = make_dataset(23, 2, 2);
+  Batches straight(dataset, 4, 42);
+  (void)order_of(straight);       // epoch 0
+  std::vector<int64_t> expected;  // the rest of epoch 1 after 2 batches, then epoch 2
+  (void)straight.next(), (void)straight.next();
+  const NamedTensors middle = straight.state();
+  const std::vector<int64_t> rest = order_of(straight);
+  const NamedTensors between = straight.state();
+  const std::vector<int64_t> epoch2 = order_of(straight);
+
+  Batches resumed(dataset, 4, /*shuffle_seed=*/std::nullopt);  // the seed comes back with the state
+  resumed.load_state(middle);
+  CHECK(resumed.epoch() == 1);
+  const std::optional<Batch> third = resumed.next();
+  REQUIRE(third.has_value());
+  CHECK(third->index == 2);
+  std::vector<int64_t> order = third->indices;
+  const std::vector<int64_t> tail = order_of(resumed);
+  order.insert(order.end(), tail.begin(), tail.end());
+  CHECK(order == rest);
+  CHECK(order_of(resumed) == epoch2);
+
+  resumed.load_state(between);
+  CHECK(resumed.epoch() == 2);
+  CHECK(order_of(resumed) == epoch2);
+
+  SUBCASE("bad states are errors") {
+    NamedTensors bad = between;
+    bad[1].second = Tensor::scalar(24, DType::int64);
+    CHECK_THROWS_WITH_AS(resumed.load_state(bad), "Batches::load_state: position is 24, but an epoch has 23 examples",
+                         Error);
+    bad[1].second = Tensor::scalar(1.0);
+    CHECK_THROWS_WITH_AS(resumed.load_state(bad), "Batches::load_state: 'position' must be an int64 scalar", Error);
+  }
+}

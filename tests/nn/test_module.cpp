@@ -1,10 +1,13 @@
-// nn::Module: names, weight registration, get/set_weights, build on the first call, sub-modules.
+// nn::Module: names, weight registration, get/set_weights, build on the first call, sub-modules,
+// save_weights and load_weights (strict, and before the build).
 
 #include <tapegrad/nn.hpp>
 #include <tapegrad/tapegrad.hpp>
 
 #include <doctest/doctest.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -268,4 +271,101 @@ TEST_CASE("Module: the tape differentiates through a module, sub-modules include
   CHECK(grads[2].to_vector() == std::vector<double>{10, 12});                // d/b1 = gain * s2
   CHECK(grads[3].to_vector() == std::vector<double>{2 * 3, 2 * 8});          // d/s2 = gain * (x * s1 + b1)
   CHECK(grads[4].to_vector() == std::vector<double>{2, 2});                  // d/b2 = gain
+}
+
+namespace {
+
+// A file name in the temp folder, removed at scope exit.
+struct TempFile {
+  std::string path =
+      (std::filesystem::temp_directory_path() / ("tapegrad-test-module-" + std::to_string(::getpid()) + ".safetensors"))
+          .string();
+  ~TempFile() { std::filesystem::remove(path); }
+};
+
+std::vector<std::string> names_of(const NamedTensors& named) {
+  std::vector<std::string> names;
+  for (const auto& [name, value] : named) names.push_back(name);
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("Module: named_weights are paths from the module, trainable and non-trainable") {
+  nn::reset_names();
+  Stack stack;
+  stack(ones({1, 2}));
+  CHECK(names_of(stack.named_weights()) ==
+        std::vector<std::string>{"stack/gain", "stack/affine/scale", "stack/affine/shift", "stack/affine/steps",
+                                 "stack/affine_1/scale", "stack/affine_1/shift", "stack/affine_1/steps"});
+}
+
+TEST_CASE("Module: save_weights then load_weights into a model not called yet") {
+  TempFile file;
+  nn::reset_names();
+  Stack trained;
+  const Tensor x({1, 2}, {1, 2});
+  trained(x);
+  trained.set_weights({Tensor::scalar(2), Tensor({3, 4}, {2}), Tensor({0.5, 0}, {2}), Tensor::scalar(9),
+                       Tensor({5, 6}, {2}), Tensor({1, 1}, {2}), Tensor::scalar(0)});
+  trained.save_weights(file.path);
+
+  nn::reset_names();
+  Stack fresh;  // same names, other initial values, not built
+  fresh.load_weights(file.path);
+  CHECK(fresh.weights().empty());
+  CHECK(fresh(x).to_vector() == trained(x).to_vector());  // the first call already uses the file's values
+  const std::vector<Tensor> a = trained.get_weights(), b = fresh.get_weights();
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) CHECK(a[i].to_vector() == b[i].to_vector());
+
+  SUBCASE("into a built model, at once") {
+    nn::reset_names();
+    Stack built;
+    built(ones({1, 2}));
+    built.load_weights(file.path);
+    CHECK(built.first.steps.value().item() == 9);
+  }
+  SUBCASE("float64 values load into a float32 model") {
+    NamedTensors as_double = trained.named_weights();
+    for (auto& [name, value] : as_double) value = value.to(DType::float64);
+    fresh.load_named_weights(as_double);
+    CHECK(fresh.first.scale.value().dtype() == DType::float32);
+    CHECK(fresh.first.scale.value().to_vector() == std::vector<double>{3, 4});
+  }
+}
+
+TEST_CASE("Module: load_weights is strict: one error lists every missing, unexpected and mis-shaped name") {
+  nn::reset_names();
+  Stack stack;
+  stack(ones({1, 2}));
+  NamedTensors named = stack.named_weights();
+  named.erase(named.begin());                         // stack/gain missing
+  named[0].second = zeros({3});                       // stack/affine/scale mis-shaped
+  named.emplace_back("stack/extra", zeros({1}));      // unexpected
+  named[2].second = Tensor::scalar(1, DType::int64);  // stack/affine/steps: int64 does not convert
+  const std::vector<double> before = stack.second.scale.value().to_vector();
+  CHECK_THROWS_WITH_AS(stack.load_named_weights(named),
+                       "stack: load_weights: the model and the weights given differ; missing: stack/gain (scalar "
+                       "float32); unexpected: stack/extra (1 float32); mis-shaped: stack/affine/scale (file: 3 "
+                       "float32, model: 2 float32), stack/affine/steps (file: scalar int64, model: scalar float32)",
+                       Error);
+  CHECK(stack.second.scale.value().to_vector() == before);  // nothing assigned
+
+  SUBCASE("before the build, the first call reports what the build found") {
+    nn::reset_names();
+    Stack fresh;
+    fresh.load_named_weights(named);
+    CHECK_THROWS_WITH_AS(fresh(ones({1, 2})), doctest::Contains("missing: stack/gain (scalar float32)"), Error);
+    CHECK(fresh(ones({1, 2})).shape() == Shape{1, 2});  // the load is over: later calls run
+  }
+  SUBCASE("a model not built has nothing to save") {
+    TempFile file;
+    Stack fresh;
+    CHECK_THROWS_WITH_AS(fresh.save_weights(file.path), doctest::Contains("the model is not built yet"), Error);
+  }
+  SUBCASE("a file that is not there") {
+    CHECK_THROWS_WITH_AS(stack.load_weights("/nonexistent/w.safetensors"),
+                         "/nonexistent/w.safetensors: cannot open: No such file or directory", Error);
+  }
 }

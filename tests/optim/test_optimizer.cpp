@@ -1,4 +1,5 @@
-// optim::Optimizer: the checks of apply_gradients, and per-variable state that survives steps.
+// optim::Optimizer: the checks of apply_gradients, per-variable state that survives steps, and the
+// whole state saved and restored (state / load_state) so that training continues bit for bit.
 
 #include <tapegrad/optim.hpp>
 #include <tapegrad/tapegrad.hpp>
@@ -6,7 +7,10 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
+#include <functional>
 #include <limits>
+#include <memory>
 #include <vector>
 
 using namespace tapegrad;
@@ -59,4 +63,118 @@ TEST_CASE("Optimizer: apply_gradients errors, and nothing changes on one") {
   CHECK(sgd.iterations() == 0);
   CHECK_THROWS_AS(optim::SGD(std::nan("")), Error);
   CHECK_THROWS_AS(sgd.set_learning_rate(std::numeric_limits<double>::infinity()), Error);
+}
+
+namespace {
+
+// Two variables stepped `steps` times by `optimizer` with gradients that change each step.
+void train(optim::Optimizer& optimizer, const std::vector<Variable>& variables, int first_step, int steps) {
+  for (int step = first_step; step < first_step + steps; ++step) {
+    std::vector<Tensor> gradients;
+    for (const Variable& v : variables) gradients.push_back(sin(v.value() * (1.0 + step)) + 0.1 * step);
+    optimizer.apply_gradients(gradients, variables);
+  }
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && a.dtype() == b.dtype() &&
+         std::memcmp(a.raw_data(), b.raw_data(), static_cast<size_t>(a.numel()) * dtype_size(a.dtype())) == 0;
+}
+
+using MakeOptimizer = std::function<std::unique_ptr<optim::Optimizer>()>;
+
+// 5 steps in one go, against 3 steps, state() into a new optimizer and new variables, 2 more steps.
+void check_resume(const MakeOptimizer& make, const MakeOptimizer& make_other) {
+  const auto variables = [] {
+    return std::vector<Variable>{Variable(Tensor({0.5, -1.5, 2.0}, {3}), "dense/kernel"),
+                                 Variable(Tensor({0.25, 0.125}, {2}, DType::float64), "dense/bias")};
+  };
+  const std::vector<Variable> straight = variables();
+  auto uninterrupted = make();
+  train(*uninterrupted, straight, 0, 5);
+
+  const std::vector<Variable> first = variables();
+  auto before = make();
+  train(*before, first, 0, 3);
+  const NamedTensors state = before->state();
+
+  std::vector<Variable> resumed = variables();  // new variables with the values reached, by name
+  for (size_t i = 0; i < resumed.size(); ++i) resumed[i].assign(first[i].value());
+  auto after = make_other();  // other hyper-parameters: the state restores them
+  after->load_state(state);
+  CHECK(after->iterations() == 3);
+  CHECK(after->hyper_parameters() == before->hyper_parameters());
+  train(*after, resumed, 3, 2);
+  CHECK(after->iterations() == 5);
+  for (size_t i = 0; i < resumed.size(); ++i) CHECK(same_bits(resumed[i].value(), straight[i].value()));
+}
+
+}  // namespace
+
+TEST_CASE("Optimizer: state names iterations, learning rate, hyper-parameters and slots") {
+  optim::SGD sgd(0.1, {.momentum = 0.9});
+  Variable w(Tensor({1, 2}, {2}), "dense/kernel");
+  sgd.apply_gradients({Tensor({1, 1}, {2})}, {w});
+  std::vector<std::string> names;
+  for (const auto& [name, value] : sgd.state()) names.push_back(name);
+  CHECK(names == std::vector<std::string>{"iterations", "learning_rate", "hyper/momentum", "hyper/nesterov",
+                                          "hyper/weight_decay", "slots/dense/kernel/momentum"});
+  CHECK(sgd.state()[0].second.dtype() == DType::int64);
+  CHECK(sgd.state()[1].second.dtype() == DType::float64);
+}
+
+TEST_CASE("Optimizer: restored from its state, training continues bit for bit") {
+  SUBCASE("SGD with momentum") {
+    check_resume([] { return std::make_unique<optim::SGD>(0.05, optim::SGDOptions{.momentum = 0.9}); },
+                 [] { return std::make_unique<optim::SGD>(0.5, optim::SGDOptions{.momentum = 0.1}); });
+  }
+  SUBCASE("SGD with Nesterov momentum and weight decay") {
+    check_resume(
+        [] {
+          return std::make_unique<optim::SGD>(
+              0.05, optim::SGDOptions{.momentum = 0.8, .nesterov = true, .weight_decay = 0.01});
+        },
+        [] { return std::make_unique<optim::SGD>(0.05); });
+  }
+  SUBCASE("Adam") {
+    check_resume([] { return std::make_unique<optim::Adam>(0.01); },
+                 [] { return std::make_unique<optim::Adam>(0.3, optim::AdamOptions{.beta_1 = 0.5}); });
+  }
+  SUBCASE("Adam with amsgrad and weight decay") {
+    check_resume(
+        [] { return std::make_unique<optim::Adam>(0.01, optim::AdamOptions{.weight_decay = 0.1, .amsgrad = true}); },
+        [] { return std::make_unique<optim::Adam>(0.01); });
+  }
+}
+
+TEST_CASE("Optimizer: load_state is strict") {
+  optim::Adam adam(0.01);
+  Variable w(Tensor({1, 2}, {2}), "w");
+  adam.apply_gradients({Tensor({1, 1}, {2})}, {w});
+  const NamedTensors adam_state = adam.state();
+
+  optim::SGD sgd(0.1, {.momentum = 0.9});
+  const NamedTensors sgd_state = sgd.state();
+  CHECK_THROWS_WITH_AS(sgd.load_state(adam_state),
+                       "SGD.load_state: the state is not a SGD optimizer's: unexpected: hyper/amsgrad, hyper/beta_1, "
+                       "hyper/beta_2, hyper/epsilon; missing: hyper/momentum, hyper/nesterov",
+                       Error);
+  NamedTensors bad = sgd_state;
+  bad[0].second = Tensor::scalar(1.5, DType::float64);
+  CHECK_THROWS_WITH_AS(sgd.load_state(bad), "SGD.load_state: 'iterations' must be a int64 scalar, got scalar float64",
+                       Error);
+  bad = sgd_state;
+  bad[2].second = Tensor::scalar(2.0, DType::float64);  // momentum 2
+  CHECK_THROWS_WITH_AS(sgd.load_state(bad), "SGD: momentum must be in [0, 1], got 2", Error);
+
+  SUBCASE("slots wait for the next step, which must have their variables") {
+    optim::Adam other(0.01);
+    other.load_state(adam_state);
+    CHECK(other.state().size() == adam_state.size());  // the waiting slots are part of the state
+    Variable stranger(Tensor({1, 2}, {2}), "stranger");
+    CHECK_THROWS_WITH_AS(other.apply_gradients({Tensor({1, 1}, {2})}, {stranger}),
+                         "Adam.apply_gradients: the restored state has slots for w, which are not among the 1 "
+                         "variables given",
+                         Error);
+  }
 }
