@@ -169,6 +169,8 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 }
 
 // The ops defined above, for differentiable_ops().
-std::vector<const char*> detail::activation_ops() { return {kRelu, kReluBackprop, kSigmoid, kSigmoidBackprop, kTanh, kSqrt, kClip, kMaximum, kMinimum, kWhere}; }
+std::vector<const char*> detail::activation_ops() {
+  return {kRelu, kReluBackprop, kSigmoid, kSigmoidBackprop, kTanh, kSqrt, kClip, kMaximum, kMinimum, kWhere};
+}
 
 }  // namespace tapegrad

@@ -203,6 +203,8 @@ Tensor cos(const Tensor& x) {
 }
 
 // The ops defined above, for differentiable_ops().
-std::vector<const char*> detail::elementwise_ops() { return {kAdd, kSub, kMul, kDiv, kNeg, kAbs, kAbsBackprop, kSquare, kPow, kPowBackprop, kExp, kLog, kSin, kCos}; }
+std::vector<const char*> detail::elementwise_ops() {
+  return {kAdd, kSub, kMul, kDiv, kNeg, kAbs, kAbsBackprop, kSquare, kPow, kPowBackprop, kExp, kLog, kSin, kCos};
+}
 
 }  // namespace tapegrad

@@ -115,6 +115,8 @@ Tensor avg_pool2d_backprop(const Tensor& dy, const Shape& input_shape, const Poo
 }
 
 // The ops defined above, for differentiable_ops().
-std::vector<const char*> detail::pool_ops() { return {kMaxPool2D, kMaxPool2DBackprop, kMaxPool2DSelect, kAvgPool2D, kAvgPool2DBackprop}; }
+std::vector<const char*> detail::pool_ops() {
+  return {kMaxPool2D, kMaxPool2DBackprop, kMaxPool2DSelect, kAvgPool2D, kAvgPool2DBackprop};
+}
 
 }  // namespace tapegrad

@@ -268,6 +268,8 @@ Tensor flip(const Tensor& x, const std::vector<int>& axes) {
 }
 
 // The ops defined above, for differentiable_ops().
-std::vector<const char*> detail::shape_ops() { return {kReshape, kTranspose, kBroadcastTo, kSumTo, kSlice, kUnslice, kPad, kFlip}; }
+std::vector<const char*> detail::shape_ops() {
+  return {kReshape, kTranspose, kBroadcastTo, kSumTo, kSlice, kUnslice, kPad, kFlip};
+}
 
 }  // namespace tapegrad

@@ -1,0 +1,7 @@
+#include <tapegrad/version.hpp>
+
+namespace tapegrad {
+
+const char* version() { return TAPEGRAD_VERSION; }
+
+}  // namespace tapegrad
