@@ -3,6 +3,7 @@
 // pass over large tensors split in blocks between threads. Every element is written by one thread,
 // so any thread count gives the same bits.
 
+#include "autograd/kernels/gemm.hpp"
 #include "autograd/kernels/kernels.hpp"
 #include "autograd/kernels/parallel.hpp"
 
@@ -20,7 +21,7 @@ namespace {
 // element: t = n ln 2 + r with |r| <= ln 2 / 2, e^r by Cephes' expf polynomial, 2^n built from
 // exponent bits in two halves so that n down to -150 stays a normal float.
 // NOTE: within 2 ulp of std::exp (measured); tests/autograd/test_kernels_fast.cpp checks it.
-inline float exp_nonpositive(float t) {
+[[gnu::always_inline]] inline float exp_nonpositive(float t) {
   const auto n = static_cast<int32_t>(t * 1.44269504088896341f - 0.5f);  // rounds t / ln 2 to nearest: t <= 0
   const auto fn = static_cast<float>(n);
   float r = t - fn * 0.693359375f;  // ln 2 in two parts: fn * 0.693359375 is exact
@@ -50,9 +51,9 @@ void for_blocks(int64_t n, F&& f) {
 
 // sigmoid of `count` floats. Every choice is made on the bits (the magnitude's clamp, the sign,
 // NaN), where comparing floats would stop the compiler from vectorizing: non-negative floats order
-// as their bit patterns. Built twice, for AVX2 (8 lanes) and for any x86-64 (4); neither may fuse
-// a multiply and an add (AVX2 alone has no FMA), so both give the same bits.
-__attribute__((target_clones("avx2", "default"))) void sigmoid_block(const float* in, float* out, int64_t count) {
+// as their bit patterns. Built twice, below, for AVX2 (8 lanes) and for any x86-64 (4); neither may
+// fuse a multiply and an add (AVX2 alone has no FMA), so both give the same bits.
+[[gnu::always_inline]] inline void sigmoid_loop(const float* in, float* out, int64_t count) {
   constexpr int32_t kInfinity = 0x7f800000, kOne = 0x3f800000;
   const int32_t clamp = std::bit_cast<int32_t>(104.0f);  // e^-104 is below float's smallest subnormal
 #pragma omp simd
@@ -67,6 +68,12 @@ __attribute__((target_clones("avx2", "default"))) void sigmoid_block(const float
   }
 }
 
+__attribute__((target("avx2"))) void sigmoid_block_avx2(const float* in, float* out, int64_t count) {
+  sigmoid_loop(in, out, count);
+}
+
+void sigmoid_block_portable(const float* in, float* out, int64_t count) { sigmoid_loop(in, out, count); }
+
 }  // namespace
 
 void sigmoid_forward(const Tensor& x, const Tensor& y) {
@@ -76,7 +83,10 @@ void sigmoid_forward(const Tensor& x, const Tensor& y) {
   }
   const float* in = x.data<float>().data();
   float* out = y.mutable_data<float>();
-  for_blocks(n, [&](int64_t begin, int64_t end) { sigmoid_block(in + begin, out + begin, end - begin); });
+  // The AVX2 build unless the kernels are held to the portable ones (TAPEGRAD_ISA, see gemm.hpp): an
+  // instruction set gemm uses implies AVX2 beneath it.
+  const auto block = gemm_isa() == GemmIsa::portable ? sigmoid_block_portable : sigmoid_block_avx2;
+  for_blocks(n, [&](int64_t begin, int64_t end) { block(in + begin, out + begin, end - begin); });
 }
 
 void sigmoid_backward(const Tensor& dy, const Tensor& y, const Tensor& dx) {

@@ -15,8 +15,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdlib>
 #include <memory>
 #include <new>
+#include <string_view>
 
 namespace tapegrad::kernels {
 
@@ -38,10 +40,16 @@ bool cpu_has_avx512() {
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
 }
 
-// The widest instruction set this CPU runs.
-GemmIsa best_isa() {
-  static const GemmIsa best = cpu_has_avx512() ? GemmIsa::avx512 : cpu_has_avx2() ? GemmIsa::avx2 : GemmIsa::portable;
-  return best;
+// The instruction set TAPEGRAD_ISA names, else the widest this CPU runs; the variable is read once
+// (a bad value throws at every call, as the initialisation is tried again).
+GemmIsa automatic_isa() {
+  static const GemmIsa chosen = [] {
+    const char* value = std::getenv("TAPEGRAD_ISA");
+    const GemmIsa named = isa_from_variable(value == nullptr ? "" : value);
+    if (named != GemmIsa::automatic) return named;
+    return cpu_has_avx512() ? GemmIsa::avx512 : cpu_has_avx2() ? GemmIsa::avx2 : GemmIsa::portable;
+  }();
+  return chosen;
 }
 
 std::atomic<GemmIsa> g_forced_isa{GemmIsa::automatic};
@@ -377,7 +385,17 @@ void force_gemm_isa(GemmIsa isa) {
 
 GemmIsa gemm_isa() {
   const GemmIsa forced = g_forced_isa.load();
-  return forced == GemmIsa::automatic ? best_isa() : forced;
+  return forced == GemmIsa::automatic ? automatic_isa() : forced;
+}
+
+GemmIsa isa_from_variable(std::string_view value) {
+  for (const GemmIsa isa : {GemmIsa::avx512, GemmIsa::avx2, GemmIsa::portable, GemmIsa::automatic}) {
+    if (value != gemm_isa_name(isa)) continue;
+    if (!gemm_isa_supported(isa)) fail("TAPEGRAD_ISA={}: this CPU does not support {}", value, value);
+    return isa;
+  }
+  if (value.empty()) return GemmIsa::automatic;
+  fail("TAPEGRAD_ISA={}: expected avx512, avx2, portable or automatic", value);
 }
 
 bool gemm_isa_supported(GemmIsa isa) {

@@ -14,6 +14,7 @@
 // NOTE: no flush-to-zero: denormal inputs or partial sums take the CPU's slow path.
 
 #include <cstdint>
+#include <string_view>
 
 namespace tapegrad::kernels {
 
@@ -35,11 +36,19 @@ void gemm_reference(bool transpose_a, bool transpose_b, int64_t m, int64_t n, in
 enum class GemmIsa { automatic, portable, avx2, avx512 };
 
 /// Makes gemm use one instruction set (tests reach every path on one machine with it); `automatic`, the
-/// default, picks the widest the CPU has. Throws Error if the CPU lacks it. Not for use while gemm runs.
+/// default, picks the one the environment variable TAPEGRAD_ISA names (avx512, avx2 or portable; read
+/// once, at first use), else the widest the CPU has. Throws Error if the CPU lacks it. Not for use
+/// while gemm runs.
 void force_gemm_isa(GemmIsa isa);
 
-/// The instruction set gemm uses now (never `automatic`).
+/// The instruction set gemm uses now (never `automatic`). The other kernels built for an instruction
+/// set follow it: the direct convolution runs only on avx512, the float sigmoid's AVX2 build on avx2
+/// and avx512. Throws Error (at every call) when TAPEGRAD_ISA holds a bad value.
 GemmIsa gemm_isa();
+
+/// The instruction set a value of TAPEGRAD_ISA names: avx512, avx2, portable, or automatic (also
+/// for ""). Throws Error naming the variable for any other value, or for one this CPU lacks.
+GemmIsa isa_from_variable(std::string_view value);
 
 /// Whether this CPU runs an instruction set's kernels (`automatic` and `portable` always).
 bool gemm_isa_supported(GemmIsa isa);
