@@ -177,7 +177,9 @@ IdxArray parse_idx(std::span<const uint8_t> bytes, std::string_view name) {
 
   // Grow the buffer as data arrives, so a header that lies about its size costs no memory.
   const auto total = static_cast<size_t>(expected);
-  array.bytes.reserve(std::min(total, size_t{1} << 28));
+  // NOTE: deflate expands at most 1032-fold, so the input bounds the data it can hold.
+  const size_t most = bytes.size() > SIZE_MAX / 1032 ? SIZE_MAX : bytes.size() * 1032;
+  array.bytes.reserve(std::min({total, most, size_t{1} << 28}));
   size_t filled = 0;
   while (filled < total) {
     const size_t piece = std::min(total - filled, kChunk);
