@@ -5,15 +5,18 @@
 #include <tapegrad/autograd/error.hpp>
 #include <tapegrad/autograd/threads.hpp>
 #include "autograd/kernels/gemm.hpp"
+#include "tests/skip.hpp"
 
 #include <doctest/doctest.h>
 #include <fmt/format.h>
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <vector>
 
 using namespace tapegrad;
@@ -227,9 +230,14 @@ TEST_CASE("gemm: bit-identical results with 1 and 2 threads") {
   }
 }
 
-TEST_CASE("gemm: the AVX2 and AVX-512 paths give bit-identical results") {
+// doctest::skip(): run by a meson test of its own (tests/autograd/meson.build), which reports SKIP on a
+// CPU without AVX-512 instead of passing in silence.
+TEST_CASE("gemm: the AVX2 and AVX-512 paths give bit-identical results" * doctest::skip()) {
   // Both compute every element as the same chain of fmas, whatever their tile shapes.
-  if (!kernels::gemm_isa_supported(GemmIsa::avx512)) return;
+  if (!kernels::gemm_isa_supported(GemmIsa::avx512)) {
+    testing::skip("this CPU has no AVX-512 (avx512f and avx512vl)");
+    return;
+  }
   Restore restore;
   uint32_t seed = 200;
   for (const Case& size : kCases) {
@@ -263,4 +271,50 @@ TEST_CASE("set_num_threads") {
   CHECK_THROWS_AS(set_num_threads(-3), Error);
   set_num_threads(3);
   CHECK(num_threads() == 3);
+}
+
+namespace {
+
+// The widest instruction set this CPU runs.
+GemmIsa widest_isa() {
+  if (kernels::gemm_isa_supported(GemmIsa::avx512)) return GemmIsa::avx512;
+  return kernels::gemm_isa_supported(GemmIsa::avx2) ? GemmIsa::avx2 : GemmIsa::portable;
+}
+
+}  // namespace
+
+TEST_CASE("kernels: TAPEGRAD_ISA picks the instruction set, and a bad value is an error naming it") {
+  // The meson tests run this executable with TAPEGRAD_ISA unset, avx2, portable and avx1024.
+  const char* variable = std::getenv("TAPEGRAD_ISA");
+  const std::string value = variable == nullptr ? "" : variable;
+  INFO("TAPEGRAD_ISA=", value);
+  if (value.empty() || value == "automatic") {
+    CHECK(kernels::gemm_isa() == widest_isa());
+  } else if ((value == "avx512" && kernels::gemm_isa_supported(GemmIsa::avx512)) ||
+             (value == "avx2" && kernels::gemm_isa_supported(GemmIsa::avx2)) || value == "portable") {
+    CHECK(std::string(kernels::gemm_isa_name(kernels::gemm_isa())) == value);
+    Restore restore;
+    kernels::force_gemm_isa(GemmIsa::portable);
+    CHECK(kernels::gemm_isa() == GemmIsa::portable);
+    kernels::force_gemm_isa(GemmIsa::automatic);  // back to the variable's choice, not the widest
+    CHECK(std::string(kernels::gemm_isa_name(kernels::gemm_isa())) == value);
+  } else {
+    CHECK_THROWS_WITH_AS(kernels::gemm_isa(), doctest::Contains("TAPEGRAD_ISA"), Error);
+    CHECK_THROWS_WITH_AS(kernels::gemm_isa(), doctest::Contains(value.c_str()), Error);
+  }
+}
+
+TEST_CASE("kernels: the values TAPEGRAD_ISA takes") {
+  CHECK(kernels::isa_from_variable("avx2") == GemmIsa::avx2);
+  CHECK(kernels::isa_from_variable("portable") == GemmIsa::portable);
+  CHECK(kernels::isa_from_variable("automatic") == GemmIsa::automatic);
+  CHECK(kernels::isa_from_variable("") == GemmIsa::automatic);
+  if (kernels::gemm_isa_supported(GemmIsa::avx512)) {
+    CHECK(kernels::isa_from_variable("avx512") == GemmIsa::avx512);
+  } else {
+    CHECK_THROWS_WITH_AS(kernels::isa_from_variable("avx512"), doctest::Contains("does not support"), Error);
+  }
+  CHECK_THROWS_WITH_AS(kernels::isa_from_variable("avx1024"),
+                       "TAPEGRAD_ISA=avx1024: expected avx512, avx2, portable or automatic", Error);
+  CHECK_THROWS_WITH_AS(kernels::isa_from_variable("AVX2"), doctest::Contains("TAPEGRAD_ISA=AVX2"), Error);
 }

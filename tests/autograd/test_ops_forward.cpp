@@ -1,5 +1,6 @@
-// Forward values of the everyday op set (activations, selection, comparisons, matmul, reductions,
-// the softmax family, joining and indexing, losses, pooling) against plain formulas in the test.
+// Forward values of every op, family by family in the order of autograd/ops/ (elementwise, activation,
+// reduce, shape, index, linalg, loss, conv, pool): against plain formulas and loops in the test, and the
+// book's exact small cases. The gradients are checked in tests/autograd/test_gradcheck.cpp.
 
 #include <tapegrad/tapegrad.hpp>
 #include "autograd/ops/record.hpp"
@@ -7,9 +8,15 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <array>
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 using namespace tapegrad;
@@ -40,7 +47,198 @@ std::vector<double> map(const std::vector<double>& xs, const std::function<doubl
   return out;
 }
 
+Conv2DOptions conv_options(std::array<int64_t, 2> strides, std::array<int64_t, 2> dilations, Padding padding) {
+  Conv2DOptions options;
+  options.strides = strides;
+  options.dilations = dilations;
+  options.padding = padding;
+  return options;
+}
+
+// The reference: y[n,i,j,o] = sum_abc x[n, i*s + a*d - pad, j*s + b*d - pad, c] k[a,b,c,o], as loops.
+std::vector<double> reference_conv2d(const Tensor& x, const Tensor& k, std::array<int64_t, 2> s,
+                                     std::array<int64_t, 2> d, int64_t pad_top, int64_t pad_left, const Shape& out) {
+  std::vector<double> y(static_cast<size_t>(out.numel()), 0.0);
+  const Shape& xs = x.shape();
+  const Shape& ks = k.shape();
+  size_t p = 0;
+  for (int64_t n = 0; n < out[0]; ++n)
+    for (int64_t i = 0; i < out[1]; ++i)
+      for (int64_t j = 0; j < out[2]; ++j)
+        for (int64_t o = 0; o < out[3]; ++o, ++p)
+          for (int64_t a = 0; a < ks[0]; ++a)
+            for (int64_t b = 0; b < ks[1]; ++b)
+              for (int64_t c = 0; c < ks[2]; ++c) {
+                const int64_t h = i * s[0] + a * d[0] - pad_top, w = j * s[1] + b * d[1] - pad_left;
+                if (h < 0 || h >= xs[1] || w < 0 || w >= xs[2]) continue;
+                y[p] += x.at({n, h, w, c}) * k.at({a, b, c, o});
+              }
+  return y;
+}
+
+double dot(const Tensor& a, const Tensor& b) {
+  const std::vector<double> u = a.to_vector(), v = b.to_vector();
+  REQUIRE(u.size() == v.size());
+  double total = 0;
+  for (size_t i = 0; i < u.size(); ++i) total += u[i] * v[i];
+  return total;
+}
+
+// The bits of each element; with `nan_as_one`, every NaN counts as one value (which of two NaN
+// operands a product returns depends on the operand order the compiler picks).
+std::vector<uint64_t> element_bits(const Tensor& t, bool nan_as_one = false) {
+  std::vector<uint64_t> out;
+  for (double v : t.to_vector()) out.push_back(nan_as_one && std::isnan(v) ? ~uint64_t{0} : std::bit_cast<uint64_t>(v));
+  return out;
+}
+
 }  // namespace
+
+// ---- Elementwise arithmetic (autograd/ops/elementwise.cpp) and broadcasting ----
+
+TEST_CASE("elementwise ops: forward values against std:: functions") {
+  Generator generator(31);
+  const Tensor x = random_normal({4, 5}, generator, 0, 2, DType::float64);
+  const Tensor y = random_uniform({4, 5}, generator, 0.5, 3, DType::float64);
+  const std::vector<double> xv = x.to_vector(), yv = y.to_vector();
+  const auto check_map = [&](const char* name, const Tensor& out, auto formula) {
+    INFO(name);
+    REQUIRE(out.shape() == x.shape());
+    for (size_t i = 0; i < xv.size(); ++i) CHECK(out.flat(static_cast<int64_t>(i)) == formula(xv[i], yv[i]));
+  };
+  check_map("add", x + y, [](double a, double b) { return a + b; });
+  check_map("sub", x - y, [](double a, double b) { return a - b; });
+  check_map("mul", x * y, [](double a, double b) { return a * b; });
+  check_map("div", x / y, [](double a, double b) { return a / b; });
+  check_map("neg", -x, [](double a, double) { return -a; });
+  check_map("abs", abs(x), [](double a, double) { return std::abs(a); });
+  check_map("square", square(x), [](double a, double) { return a * a; });
+  check_map("pow", pow(y, 2.5), [](double, double b) { return std::pow(b, 2.5); });
+  check_map("exp", exp(x), [](double a, double) { return std::exp(a); });
+  check_map("log", log(y), [](double, double b) { return std::log(b); });
+  check_map("sign", sign(x), [](double a, double) { return a > 0 ? 1.0 : (a < 0 ? -1.0 : 0.0); });
+  check_map("x + 1.5", x + 1.5, [](double a, double) { return a + 1.5; });
+  check_map("2 - x", 2.0 - x, [](double a, double) { return 2.0 - a; });
+  check_map("x * 3", x * 3.0, [](double a, double) { return a * 3.0; });
+  check_map("1 / y", 1.0 / y, [](double, double b) { return 1.0 / b; });
+
+  SUBCASE("float32 computes in float") {
+    const Tensor x32 = x.to(DType::float32);
+    const Tensor e = exp(x32);
+    CHECK(e.dtype() == DType::float32);
+    for (int64_t i = 0; i < e.numel(); ++i)
+      CHECK(e.flat(i) == static_cast<double>(std::exp(static_cast<float>(x32.flat(i)))));
+  }
+  SUBCASE("abs and sign at 0") {
+    CHECK(abs(Tensor({0, -0.0}, {2})).to_vector() == std::vector<double>{0, 0});
+    CHECK(sign(Tensor({0, -3, 2}, {3})).to_vector() == std::vector<double>{0, -1, 1});
+    const Tensor z = Tensor({0, 2}, {2});
+    GradientTape tape;
+    tape.watch(z);
+    CHECK(tape.gradient(abs(z), z).to_vector() == std::vector<double>{0, 1});  // NOTE: 0 at the kink
+  }
+}
+
+TEST_CASE("tensor-constant arithmetic: the bits of the scalar-tensor op, recorded only when tracked") {
+  const std::vector<double> values{0.0, -0.0, 1.0, -1.5, 1e-30, 3e38, INFINITY, -INFINITY, NAN};
+  const std::vector<double> constants{2.0, -0.0, 0.1, 1e300, INFINITY, NAN};
+  // Each form once, for c a double and for c the scalar tensor of c (the reference).
+  const auto forms = std::make_tuple(std::pair{"x + c", [](const Tensor& x, const auto& c) { return x + c; }},
+                                     std::pair{"x - c", [](const Tensor& x, const auto& c) { return x - c; }},
+                                     std::pair{"x * c", [](const Tensor& x, const auto& c) { return x * c; }},
+                                     std::pair{"x / c", [](const Tensor& x, const auto& c) { return x / c; }},
+                                     std::pair{"c + x", [](const Tensor& x, const auto& c) { return c + x; }},
+                                     std::pair{"c - x", [](const Tensor& x, const auto& c) { return c - x; }},
+                                     std::pair{"c * x", [](const Tensor& x, const auto& c) { return c * x; }},
+                                     std::pair{"c / x", [](const Tensor& x, const auto& c) { return c / x; }});
+  for (const DType dtype : {DType::float32, DType::float64}) {
+    const Tensor x(values, {3, 3}, dtype);
+    const auto check_form = [&](const char* name, const auto& form) {
+      for (double c : constants) {
+        CAPTURE(name);
+        CAPTURE(c);
+        CAPTURE(dtype_name(dtype));
+        const std::vector<uint64_t> expected = element_bits(form(x, Tensor::scalar(c, dtype)));
+        CHECK(element_bits(form(x, c)) == expected);  // no tape
+        GradientTape tape;
+        const Tensor untracked = form(x, c);  // a tape records, but not x
+        CHECK(tape.entries().empty());
+        CHECK(element_bits(untracked) == expected);
+        tape.watch(x);
+        const Tensor tracked = form(x, c);
+        REQUIRE(tape.entries().size() == 1);
+        CHECK(element_bits(tracked) == expected);
+        CHECK(tape.gradient(tracked, x).defined());
+      }
+    };
+    std::apply([&](const auto&... form) { (check_form(form.first, form.second), ...); }, forms);
+  }
+  CHECK_THROWS_WITH_AS(Tensor({1, 2}, {2}, DType::int64) * 2.0, "mul: expected a float32 or float64 tensor, got int64",
+                       Error);
+}
+
+TEST_CASE("abs_backprop and pow_backprop: the bits of the gradients written with ops (any NaN for a NaN)") {
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<double> special{0.0, -0.0, 1.0, -1.5, 1e-30, 3e38, inf, -inf, nan};
+  std::vector<double> dys, xs;  // every pair of special values
+  for (double dy : special)
+    for (double x : special) {
+      dys.push_back(dy);
+      xs.push_back(x);
+    }
+  const auto bits = [](const Tensor& t) { return element_bits(t, true); };
+  for (const DType dtype : {DType::float32, DType::float64}) {
+    CAPTURE(dtype_name(dtype));
+    const Tensor dy(dys, {static_cast<int64_t>(dys.size())}, dtype), x(xs, dy.shape(), dtype);
+    CHECK(bits(abs_backprop(dy, x)) == bits(dy * sign(x)));
+    for (const double p : {2.0, 3.0, 1.0, 0.5, -1.5}) {
+      CAPTURE(p);
+      CHECK(bits(pow_backprop(dy, x, p)) == bits(dy * (pow(x, p - 1.0) * p)));
+    }
+    CHECK(bits(pow_backprop(dy, x, 0.0)) == bits(zeros_like(x)));
+  }
+}
+
+TEST_CASE("broadcasting: forward values") {
+  const Tensor col({1, 2, 3}, {3, 1});
+  const Tensor row({10, 20, 30, 40}, {1, 4});
+  SUBCASE("3x1 + 1x4") {
+    const Tensor y = col + row;
+    CHECK(y.shape() == Shape{3, 4});
+    CHECK(y.to_vector() == std::vector<double>{11, 21, 31, 41, 12, 22, 32, 42, 13, 23, 33, 43});
+  }
+  SUBCASE("3x1 * 4 (a vector is a row)") {
+    const Tensor y = col * Tensor({1, 2, 3, 4}, {4});
+    CHECK(y.shape() == Shape{3, 4});
+    CHECK(y.to_vector() == std::vector<double>{1, 2, 3, 4, 2, 4, 6, 8, 3, 6, 9, 12});
+  }
+  SUBCASE("2x1x3 - 4x1 gives 2x4x3") {
+    const Tensor a({1, 2, 3, 4, 5, 6}, {2, 1, 3});
+    const Tensor b({0, 10, 20, 30}, {4, 1});
+    const Tensor y = a - b;
+    CHECK(y.shape() == Shape{2, 4, 3});
+    CHECK(y.at({0, 0, 0}) == 1);
+    CHECK(y.at({0, 2, 1}) == 2 - 20);
+    CHECK(y.at({1, 3, 2}) == 6 - 30);
+    CHECK(y.at({1, 1, 0}) == 4 - 10);
+  }
+  SUBCASE("scalar and 1x1 with a matrix, both ways") {
+    const Tensor m({1, 2, 3, 4}, {2, 2});
+    CHECK((Tensor::scalar(10) / m).to_vector() == std::vector<double>{10, 5, 10.0f / 3, 2.5});
+    CHECK((m / Tensor({2}, {1, 1})).to_vector() == std::vector<double>{0.5, 1, 1.5, 2});
+    CHECK((Tensor({2}, {1, 1, 1}) * m).shape() == Shape{1, 2, 2});
+  }
+  SUBCASE("broadcast_to and sum_to") {
+    const Tensor b = broadcast_to(col, {2, 3, 2});
+    CHECK(b.shape() == Shape{2, 3, 2});
+    CHECK(b.to_vector() == std::vector<double>{1, 1, 2, 2, 3, 3, 1, 1, 2, 2, 3, 3});
+    CHECK(sum_to(b, {3, 1}).to_vector() == std::vector<double>{4, 8, 12});
+    CHECK(sum_to(b, {2}).to_vector() == std::vector<double>{12, 12});
+    CHECK(sum_to(b, {}).item() == 24);
+  }
+}
+
+// ---- Activations, selection and comparisons (autograd/ops/activation.cpp) ----
 
 TEST_CASE("forward: activations against std:: formulas") {
   const std::vector<double> xs = spread(13);  // includes 0 and +-0.5
@@ -156,67 +354,39 @@ TEST_CASE("forward: maximum, minimum, comparisons and where, with broadcasting")
   }
 }
 
-TEST_CASE("forward: matmul") {
-  // C[i, j] = sum_k A[i, k] B[k, j], as loops over flat row-major values.
-  const auto product = [](const std::vector<double>& a, const std::vector<double>& b, int64_t m, int64_t k, int64_t n) {
-    std::vector<double> out(static_cast<size_t>(m * n), 0.0);
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j)
-        for (int64_t l = 0; l < k; ++l)
-          out[static_cast<size_t>(i * n + j)] += a[static_cast<size_t>(i * k + l)] * b[static_cast<size_t>(l * n + j)];
-    return out;
-  };
-  Generator generator(41);
-  SUBCASE("2-d: 3x4 @ 4x5") {
-    const Tensor a = random_normal({3, 4}, generator, 0, 1, DType::float64);
-    const Tensor b = random_normal({4, 5}, generator, 0, 1, DType::float64);
-    const Tensor c = matmul(a, b);
-    CHECK(c.shape() == Shape{3, 5});
-    check_close(c, product(a.to_vector(), b.to_vector(), 3, 4, 5));
+// ---- Reductions (autograd/ops/reduce.cpp) ----
+
+TEST_CASE("sum and mean: axes and keepdims") {
+  const Tensor x = reshape(arange(24, DType::float64), {2, 3, 4});
+  SUBCASE("all") {
+    CHECK(sum(x).shape() == Shape{});
+    CHECK(sum(x).item() == 276);
+    CHECK(mean(x).item() == 11.5);
   }
-  SUBCASE("small integers by hand") {
-    const Tensor a({1, 2, 3, 4}, {2, 2});
-    const Tensor b({5, 6, 7, 8}, {2, 2});
-    CHECK(matmul(a, b).to_vector() == std::vector<double>{19, 22, 43, 50});
+  SUBCASE("one axis") {
+    const Tensor s = sum(x, 1);
+    CHECK(s.shape() == Shape{2, 4});
+    CHECK(s.to_vector() == std::vector<double>{12, 15, 18, 21, 48, 51, 54, 57});
+    const Tensor kept = sum(x, 1, true);
+    CHECK(kept.shape() == Shape{2, 1, 4});
+    CHECK(kept.to_vector() == s.to_vector());
+    CHECK(sum(x, -1).to_vector() == std::vector<double>{6, 22, 38, 54, 70, 86});
+    CHECK(sum(x, 0).at({2, 3}) == 11 + 23);
   }
-  SUBCASE("matrix @ vector, vector @ matrix, vector @ vector") {
-    const Tensor a({1, 2, 3, 4, 5, 6}, {2, 3});
-    const Tensor v({1, 0, -1}, {3});
-    const Tensor u({2, -1}, {2});
-    const Tensor mv = matmul(a, v);
-    CHECK(mv.shape() == Shape{2});
-    CHECK(mv.to_vector() == std::vector<double>{1 - 3, 4 - 6});
-    const Tensor vm = matmul(u, a);
-    CHECK(vm.shape() == Shape{3});
-    CHECK(vm.to_vector() == std::vector<double>{2 - 4, 4 - 5, 6 - 6});
-    const Tensor vv = matmul(v, Tensor({4, 5, 6}, {3}));
-    CHECK(vv.shape() == Shape{});
-    CHECK(vv.item() == 4 - 6);
+  SUBCASE("several axes") {
+    const Tensor s = sum(x, std::vector<int>{0, 2});
+    CHECK(s.shape() == Shape{3});
+    CHECK(s.to_vector() == std::vector<double>{6 + 54, 22 + 70, 38 + 86});
+    CHECK(sum(x, std::vector<int>{0, 2}, true).shape() == Shape{1, 3, 1});
   }
-  SUBCASE("batched with broadcast batch axes: 2x1x3x4 @ 3x4x5 -> 2x3x3x5") {
-    const Tensor a = random_normal({2, 1, 3, 4}, generator, 0, 1, DType::float64);
-    const Tensor b = random_normal({3, 4, 5}, generator, 0, 1, DType::float64);
-    const Tensor c = matmul(a, b);
-    REQUIRE(c.shape() == Shape{2, 3, 3, 5});
-    const std::vector<double> av = a.to_vector(), bv = b.to_vector(), cv = c.to_vector();
-    for (size_t i = 0; i < 2; ++i)
-      for (size_t j = 0; j < 3; ++j) {
-        INFO("batch ", i, ", ", j);
-        // c[i, j] = a[i, 0] @ b[j].
-        const std::vector<double> ai(av.begin() + static_cast<std::ptrdiff_t>(i * 12),
-                                     av.begin() + static_cast<std::ptrdiff_t>(i * 12 + 12));
-        const std::vector<double> bj(bv.begin() + static_cast<std::ptrdiff_t>(j * 20),
-                                     bv.begin() + static_cast<std::ptrdiff_t>(j * 20 + 20));
-        const std::vector<double> expected = product(ai, bj, 3, 4, 5);
-        for (size_t e = 0; e < 15; ++e) CHECK(cv[(i * 3 + j) * 15 + e] == doctest::Approx(expected[e]).epsilon(1e-12));
-      }
+  SUBCASE("mean over an axis") {
+    const Tensor m = mean(x, 2, true);
+    CHECK(m.shape() == Shape{2, 3, 1});
+    CHECK(m.to_vector() == std::vector<double>{1.5, 5.5, 9.5, 13.5, 17.5, 21.5});
   }
-  SUBCASE("batched @ matrix: 2x3x4 @ 4x2") {
-    const Tensor a = random_normal({2, 3, 4}, generator, 0, 1, DType::float64);
-    const Tensor b = random_normal({4, 2}, generator, 0, 1, DType::float64);
-    const Tensor c = matmul(a, b);
-    REQUIRE(c.shape() == Shape{2, 3, 2});
-    check_close(c, product(a.to_vector(), b.to_vector(), 6, 4, 2));  // the batch stacks as rows
+  SUBCASE("empty tensors sum to 0") {
+    CHECK(sum(zeros({0})).item() == 0);
+    CHECK(sum(zeros({2, 0}), 1).to_vector() == std::vector<double>{0, 0});
   }
 }
 
@@ -284,56 +454,60 @@ TEST_CASE("forward: reduce_sum, reduce_mean and reduce_max over axis sets") {
   SUBCASE("a repeated axis is an error") { CHECK_THROWS_AS(reduce_sum(x, {1, -2}), Error); }
 }
 
-TEST_CASE("forward: logsumexp, softmax, log_softmax, argmax") {
-  const Tensor x({0.5, -1, 2, 0, 3, 3, -2, 1, -0.5, 4, 0.25, -3}, {3, 4}, DType::float64);
-  const std::vector<double> xs = x.to_vector();
-  SUBCASE("logsumexp over the last axis: log(sum(exp(x))) per row, keepdims or not") {
-    std::vector<double> expected;
-    for (size_t i = 0; i < 3; ++i) {
-      double s = 0;
-      for (size_t j = 0; j < 4; ++j) s += std::exp(xs[i * 4 + j]);
-      expected.push_back(std::log(s));
-    }
-    check_close(logsumexp(x, {1}), expected, 1e-14);
-    CHECK(logsumexp(x, {-1}, true).shape() == Shape{3, 1});
-    double all = 0;
-    for (double v : xs) all += std::exp(v);
-    CHECK(logsumexp(x).item() == doctest::Approx(std::log(all)).epsilon(1e-14));
+// ---- Shape ops (autograd/ops/shape.cpp) ----
+
+TEST_CASE("shape ops: forward values") {
+  const Tensor m = reshape(arange(6), {2, 3});
+  SUBCASE("reshape keeps the row-major order") {
+    CHECK(reshape(m, {3, 2}).to_vector() == std::vector<double>{0, 1, 2, 3, 4, 5});
+    CHECK(reshape(m, {3, 2}).shape() == Shape{3, 2});
   }
-  SUBCASE("softmax: e^x / sum e^x per row; rows sum to 1") {
-    const Tensor y = softmax(x);
-    CHECK(y.shape() == Shape{3, 4});
-    for (size_t i = 0; i < 3; ++i) {
-      double s = 0;
-      for (size_t j = 0; j < 4; ++j) s += std::exp(xs[i * 4 + j]);
-      double row_total = 0;
-      for (size_t j = 0; j < 4; ++j) {
-        const double yij = y.at({static_cast<int64_t>(i), static_cast<int64_t>(j)});
-        CHECK(yij == doctest::Approx(std::exp(xs[i * 4 + j]) / s).epsilon(1e-14));
-        row_total += yij;
-      }
-      CHECK(row_total == doctest::Approx(1.0).epsilon(1e-14));
-    }
+  SUBCASE("transpose") {
+    const Tensor t = transpose(m);
+    CHECK(t.shape() == Shape{3, 2});
+    CHECK(t.to_vector() == std::vector<double>{0, 3, 1, 4, 2, 5});
+    const Tensor cube = reshape(arange(24), {2, 3, 4});
+    const Tensor p = transpose(cube, {2, 0, 1});
+    CHECK(p.shape() == Shape{4, 2, 3});
+    CHECK(p.at({3, 1, 2}) == cube.at({1, 2, 3}));
+    CHECK(p.at({1, 0, 2}) == cube.at({0, 2, 1}));
   }
-  SUBCASE("softmax over axis 0: columns sum to 1") {
-    const Tensor column_sums = sum(softmax(x, 0), 0);
-    check_close(column_sums, {1, 1, 1, 1}, 1e-14);
+  SUBCASE("slice with steps and negative begins") {
+    const Tensor v = arange(10);
+    CHECK(slice(v, {{-3}}).to_vector() == std::vector<double>{7, 8, 9});
+    CHECK(slice(v, {{1, 8, 3}}).to_vector() == std::vector<double>{1, 4, 7});
+    CHECK(slice(v, {{-4, -1}}).to_vector() == std::vector<double>{6, 7, 8});
+    CHECK(slice(v, {{0, INT64_MAX, 4}}).to_vector() == std::vector<double>{0, 4, 8});
+    CHECK(slice(v, {{8, 100}}).to_vector() == std::vector<double>{8, 9});
+    CHECK(slice(v, {{6, 2}}).numel() == 0);
+    const Tensor grid = reshape(arange(20), {4, 5});
+    const Tensor s = slice(grid, {{1, 4, 2}, {-2}});
+    CHECK(s.shape() == Shape{2, 2});
+    CHECK(s.to_vector() == std::vector<double>{8, 9, 18, 19});
+    CHECK(slice(grid, {{2, 3}}).to_vector() == std::vector<double>{10, 11, 12, 13, 14});
+    CHECK(rows(grid, 1, 3).to_vector() == std::vector<double>{5, 6, 7, 8, 9, 10, 11, 12, 13, 14});
+    CHECK(cols(grid, 3, 5).to_vector() == std::vector<double>{3, 4, 8, 9, 13, 14, 18, 19});
   }
-  SUBCASE("log_softmax = log(softmax)") {
-    check_close(log_softmax(x), log(softmax(x)).to_vector(), 1e-13);
-    check_close(log_softmax(x, 0), log(softmax(x, 0)).to_vector(), 1e-13);
+  SUBCASE("unslice puts a slice back into zeros") {
+    const Tensor u = unslice(Tensor({1, 2, 3, 4}, {2, 2}), {3, 4}, {{0, 3, 2}, {1, 3}});
+    CHECK(u.to_vector() == std::vector<double>{0, 1, 2, 0, 0, 0, 0, 0, 0, 3, 4, 0});
   }
-  SUBCASE("argmax: int64, the first index on ties") {
-    const Tensor rows = argmax(x);  // row 1 is [3, 3, -2, 1]: a tie at 0 and 1
-    CHECK(rows.dtype() == DType::int64);
-    CHECK(rows.shape() == Shape{3});
-    CHECK(rows.to_vector() == std::vector<double>{2, 0, 1});
-    const Tensor columns = argmax(x, 0);  // columns: [0.5, 3, -0.5], [-1, 3, 4], [2, -2, 0.25], [0, 1, -3]
-    CHECK(columns.to_vector() == std::vector<double>{1, 2, 0, 1});
-    CHECK(argmax(Tensor({5, 5, 5}, {3})).item() == 0);
-    CHECK(argmax(Tensor({1, 7, 2, 7}, {4})).item() == 1);
+  SUBCASE("pad") {
+    const Tensor p = pad(Tensor({1, 2, 3, 4}, {2, 2}), {1, 0}, {0, 2});
+    CHECK(p.shape() == Shape{3, 4});
+    CHECK(p.to_vector() == std::vector<double>{0, 0, 0, 0, 1, 2, 0, 0, 3, 4, 0, 0});
+    CHECK(pad(Tensor({5}, {1}), {2}, {1}).to_vector() == std::vector<double>{0, 0, 5, 0});
+  }
+  SUBCASE("flip") {
+    CHECK(flip(m, {0}).to_vector() == std::vector<double>{3, 4, 5, 0, 1, 2});
+    CHECK(flip(m, {1}).to_vector() == std::vector<double>{2, 1, 0, 5, 4, 3});
+    CHECK(flip(m, {0, 1}).to_vector() == std::vector<double>{5, 4, 3, 2, 1, 0});
+    CHECK(flip(m, {-1}).to_vector() == flip(m, {1}).to_vector());
+    CHECK(flip(m, {}).to_vector() == m.to_vector());
   }
 }
+
+// ---- Joining and indexing (autograd/ops/index.cpp) ----
 
 TEST_CASE("forward: concat, stack, gather, one_hot, expand_dims, squeeze") {
   const Tensor a({1, 2, 3, 4, 5, 6}, {2, 3});
@@ -410,6 +584,125 @@ TEST_CASE("forward: concat, stack, gather, one_hot, expand_dims, squeeze") {
   }
 }
 
+// ---- Matrix products (autograd/ops/linalg.cpp) ----
+
+TEST_CASE("forward: matmul") {
+  // C[i, j] = sum_k A[i, k] B[k, j], as loops over flat row-major values.
+  const auto product = [](const std::vector<double>& a, const std::vector<double>& b, int64_t m, int64_t k, int64_t n) {
+    std::vector<double> out(static_cast<size_t>(m * n), 0.0);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        for (int64_t l = 0; l < k; ++l)
+          out[static_cast<size_t>(i * n + j)] += a[static_cast<size_t>(i * k + l)] * b[static_cast<size_t>(l * n + j)];
+    return out;
+  };
+  Generator generator(41);
+  SUBCASE("2-d: 3x4 @ 4x5") {
+    const Tensor a = random_normal({3, 4}, generator, 0, 1, DType::float64);
+    const Tensor b = random_normal({4, 5}, generator, 0, 1, DType::float64);
+    const Tensor c = matmul(a, b);
+    CHECK(c.shape() == Shape{3, 5});
+    check_close(c, product(a.to_vector(), b.to_vector(), 3, 4, 5));
+  }
+  SUBCASE("small integers by hand") {
+    const Tensor a({1, 2, 3, 4}, {2, 2});
+    const Tensor b({5, 6, 7, 8}, {2, 2});
+    CHECK(matmul(a, b).to_vector() == std::vector<double>{19, 22, 43, 50});
+  }
+  SUBCASE("matrix @ vector, vector @ matrix, vector @ vector") {
+    const Tensor a({1, 2, 3, 4, 5, 6}, {2, 3});
+    const Tensor v({1, 0, -1}, {3});
+    const Tensor u({2, -1}, {2});
+    const Tensor mv = matmul(a, v);
+    CHECK(mv.shape() == Shape{2});
+    CHECK(mv.to_vector() == std::vector<double>{1 - 3, 4 - 6});
+    const Tensor vm = matmul(u, a);
+    CHECK(vm.shape() == Shape{3});
+    CHECK(vm.to_vector() == std::vector<double>{2 - 4, 4 - 5, 6 - 6});
+    const Tensor vv = matmul(v, Tensor({4, 5, 6}, {3}));
+    CHECK(vv.shape() == Shape{});
+    CHECK(vv.item() == 4 - 6);
+  }
+  SUBCASE("batched with broadcast batch axes: 2x1x3x4 @ 3x4x5 -> 2x3x3x5") {
+    const Tensor a = random_normal({2, 1, 3, 4}, generator, 0, 1, DType::float64);
+    const Tensor b = random_normal({3, 4, 5}, generator, 0, 1, DType::float64);
+    const Tensor c = matmul(a, b);
+    REQUIRE(c.shape() == Shape{2, 3, 3, 5});
+    const std::vector<double> av = a.to_vector(), bv = b.to_vector(), cv = c.to_vector();
+    for (size_t i = 0; i < 2; ++i)
+      for (size_t j = 0; j < 3; ++j) {
+        INFO("batch ", i, ", ", j);
+        // c[i, j] = a[i, 0] @ b[j].
+        const std::vector<double> ai(av.begin() + static_cast<std::ptrdiff_t>(i * 12),
+                                     av.begin() + static_cast<std::ptrdiff_t>(i * 12 + 12));
+        const std::vector<double> bj(bv.begin() + static_cast<std::ptrdiff_t>(j * 20),
+                                     bv.begin() + static_cast<std::ptrdiff_t>(j * 20 + 20));
+        const std::vector<double> expected = product(ai, bj, 3, 4, 5);
+        for (size_t e = 0; e < 15; ++e) CHECK(cv[(i * 3 + j) * 15 + e] == doctest::Approx(expected[e]).epsilon(1e-12));
+      }
+  }
+  SUBCASE("batched @ matrix: 2x3x4 @ 4x2") {
+    const Tensor a = random_normal({2, 3, 4}, generator, 0, 1, DType::float64);
+    const Tensor b = random_normal({4, 2}, generator, 0, 1, DType::float64);
+    const Tensor c = matmul(a, b);
+    REQUIRE(c.shape() == Shape{2, 3, 2});
+    check_close(c, product(a.to_vector(), b.to_vector(), 6, 4, 2));  // the batch stacks as rows
+  }
+}
+
+// ---- The softmax family and the losses (autograd/ops/loss.cpp) ----
+
+TEST_CASE("forward: logsumexp, softmax, log_softmax, argmax") {
+  const Tensor x({0.5, -1, 2, 0, 3, 3, -2, 1, -0.5, 4, 0.25, -3}, {3, 4}, DType::float64);
+  const std::vector<double> xs = x.to_vector();
+  SUBCASE("logsumexp over the last axis: log(sum(exp(x))) per row, keepdims or not") {
+    std::vector<double> expected;
+    for (size_t i = 0; i < 3; ++i) {
+      double s = 0;
+      for (size_t j = 0; j < 4; ++j) s += std::exp(xs[i * 4 + j]);
+      expected.push_back(std::log(s));
+    }
+    check_close(logsumexp(x, {1}), expected, 1e-14);
+    CHECK(logsumexp(x, {-1}, true).shape() == Shape{3, 1});
+    double all = 0;
+    for (double v : xs) all += std::exp(v);
+    CHECK(logsumexp(x).item() == doctest::Approx(std::log(all)).epsilon(1e-14));
+  }
+  SUBCASE("softmax: e^x / sum e^x per row; rows sum to 1") {
+    const Tensor y = softmax(x);
+    CHECK(y.shape() == Shape{3, 4});
+    for (size_t i = 0; i < 3; ++i) {
+      double s = 0;
+      for (size_t j = 0; j < 4; ++j) s += std::exp(xs[i * 4 + j]);
+      double row_total = 0;
+      for (size_t j = 0; j < 4; ++j) {
+        const double yij = y.at({static_cast<int64_t>(i), static_cast<int64_t>(j)});
+        CHECK(yij == doctest::Approx(std::exp(xs[i * 4 + j]) / s).epsilon(1e-14));
+        row_total += yij;
+      }
+      CHECK(row_total == doctest::Approx(1.0).epsilon(1e-14));
+    }
+  }
+  SUBCASE("softmax over axis 0: columns sum to 1") {
+    const Tensor column_sums = sum(softmax(x, 0), 0);
+    check_close(column_sums, {1, 1, 1, 1}, 1e-14);
+  }
+  SUBCASE("log_softmax = log(softmax)") {
+    check_close(log_softmax(x), log(softmax(x)).to_vector(), 1e-13);
+    check_close(log_softmax(x, 0), log(softmax(x, 0)).to_vector(), 1e-13);
+  }
+  SUBCASE("argmax: int64, the first index on ties") {
+    const Tensor rows = argmax(x);  // row 1 is [3, 3, -2, 1]: a tie at 0 and 1
+    CHECK(rows.dtype() == DType::int64);
+    CHECK(rows.shape() == Shape{3});
+    CHECK(rows.to_vector() == std::vector<double>{2, 0, 1});
+    const Tensor columns = argmax(x, 0);  // columns: [0.5, 3, -0.5], [-1, 3, 4], [2, -2, 0.25], [0, 1, -3]
+    CHECK(columns.to_vector() == std::vector<double>{1, 2, 0, 1});
+    CHECK(argmax(Tensor({5, 5, 5}, {3})).item() == 0);
+    CHECK(argmax(Tensor({1, 7, 2, 7}, {4})).item() == 1);
+  }
+}
+
 TEST_CASE("forward: losses") {
   const Tensor prediction({1, 2, 3, 4}, {2, 2}, DType::float64);
   const Tensor target({1.5, 0, 3, 7}, {2, 2}, DType::float64);
@@ -469,6 +762,160 @@ TEST_CASE("forward: losses") {
     CHECK_THROWS_AS(softmax_cross_entropy(logits, Tensor({0, 1}, {2}, DType::int64)), Error);
   }
 }
+
+// ---- Convolutions (autograd/ops/conv.cpp) ----
+
+TEST_CASE("corr2d: the book's cases") {
+  SUBCASE("3x3 with 2x2 gives [[19, 25], [37, 43]]") {
+    const Tensor X({0, 1, 2, 3, 4, 5, 6, 7, 8}, {3, 3});
+    const Tensor K({0, 1, 2, 3}, {2, 2});
+    const Tensor Y = corr2d(X, K);
+    CHECK(Y.shape() == Shape{2, 2});
+    CHECK(Y.to_vector() == std::vector<double>{19, 25, 37, 43});
+    CHECK(corr2d(X.to(DType::float64), K.to(DType::float64)).to_vector() == std::vector<double>{19, 25, 37, 43});
+  }
+  SUBCASE("edge detection: every row [0, 1, 0, 0, 0, -1, 0]") {
+    const Tensor X = ones({6, 8}).with({all, {2, 6}}, 0);
+    const Tensor K({1, -1}, {1, 2});
+    const Tensor Y = corr2d(X, K);
+    REQUIRE(Y.shape() == Shape{6, 7});
+    for (int64_t r = 0; r < 6; ++r) {
+      INFO("row ", r);
+      CHECK(slice(Y, {{r, r + 1}}).to_vector() == std::vector<double>{0, 1, 0, 0, 0, -1, 0});
+    }
+    const Tensor on_transposed = corr2d(transpose(X), K);
+    CHECK(on_transposed.shape() == Shape{8, 5});
+    CHECK(on_transposed.to_vector() == std::vector<double>(40, 0.0));
+    // The transposed kernel finds the horizontal edges of the transposed image.
+    const Tensor horizontal = corr2d(transpose(X), transpose(K));
+    CHECK(horizontal.shape() == Shape{7, 6});
+    CHECK(horizontal.to_vector() == transpose(Y).to_vector());
+  }
+  SUBCASE("gradients by hand: dK = corr2d(X, dY), dX = full convolution of dY with K") {
+    const Tensor X({0, 1, 2, 3, 4, 5, 6, 7, 8}, {3, 3});
+    const Tensor K({0, 1, 2, 3}, {2, 2});
+    GradientTape tape;
+    tape.watch(X);
+    tape.watch(K);
+    const auto grads = tape.gradient(corr2d(X, K), {X, K});
+    CHECK(grads[1].to_vector() == std::vector<double>{8, 12, 20, 24});  // sums of each 2x2 window position
+    CHECK(grads[0].to_vector() == std::vector<double>{0, 1, 1, 2, 6, 4, 2, 5, 3});
+  }
+  SUBCASE("agrees with conv2d on a 1xHxWx1 image") {
+    Generator generator(3);
+    const Tensor X = random_normal({5, 7}, generator, 0, 1, DType::float64);
+    const Tensor K = random_normal({2, 3}, generator, 0, 1, DType::float64);
+    const Tensor Y = corr2d(X, K);
+    const Tensor Z = conv2d(reshape(X, {1, 5, 7, 1}), reshape(K, {2, 3, 1, 1}));
+    CHECK(Z.shape() == Shape{1, 4, 5, 1});
+    check_close(Y, Z.to_vector());
+  }
+}
+
+TEST_CASE("conv2d: the book's cases") {
+  SUBCASE("two input channels give [[56, 72], [104, 120]]") {
+    // X as (channels, height, width) -> NHWC; K as (in channels, height, width) -> HWIO.
+    const Tensor channels = reshape(Tensor({0, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {18}), {1, 2, 3, 3});
+    const Tensor X = transpose(channels, {0, 2, 3, 1});
+    const Tensor K = transpose(Tensor({0, 1, 2, 3, 1, 2, 3, 4}, {2, 2, 2, 1}), {1, 2, 0, 3});
+    CHECK(X.shape() == Shape{1, 3, 3, 2});
+    CHECK(X.at({0, 1, 2, 1}) == 6);  // channel 1, row 1, column 2
+    CHECK(K.shape() == Shape{2, 2, 2, 1});
+    const Tensor Y = conv2d(X, K);
+    CHECK(Y.shape() == Shape{1, 2, 2, 1});
+    CHECK(Y.to_vector() == std::vector<double>{56, 72, 104, 120});
+  }
+  SUBCASE("several output channels: kernels K, K + 1, K + 2") {
+    const Tensor channels = reshape(Tensor({0, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 8, 9}, {18}), {1, 2, 3, 3});
+    const Tensor X = transpose(channels, {0, 2, 3, 1});
+    const Tensor K = transpose(Tensor({0, 1, 2, 3, 1, 2, 3, 4}, {2, 2, 2, 1}), {1, 2, 0, 3});
+    const Tensor K3 = broadcast_to(K, {2, 2, 2, 3}) + Tensor({0, 1, 2}, {3});
+    CHECK(K3.shape() == Shape{2, 2, 2, 3});
+    const Tensor Y = conv2d(X, K3);
+    CHECK(Y.shape() == Shape{1, 2, 2, 3});
+    // Output channel o adds o * (the sum of each 2x2x2 window: 20, 28, 44, 52) to [[56, 72], [104, 120]].
+    CHECK(Y.to_vector() == std::vector<double>{56, 56 + 20, 56 + 40, 72, 72 + 28, 72 + 56, 104, 104 + 44, 104 + 88, 120,
+                                               120 + 52, 120 + 104});
+  }
+  SUBCASE("a 1x1 convolution is a matrix multiplication") {
+    Generator generator(8);
+    const Tensor x = random_normal({2, 3, 4, 3}, generator, 0, 1, DType::float64);
+    const Tensor k = random_normal({1, 1, 3, 2}, generator, 0, 1, DType::float64);
+    const Tensor y = conv2d(x, k);
+    REQUIRE(y.shape() == Shape{2, 3, 4, 2});
+    // Every pixel is a row of x (3 channels) times the 3x2 matrix k.
+    const std::vector<double> xv = x.to_vector(), kv = k.to_vector();
+    std::vector<double> expected;
+    for (size_t pixel = 0; pixel < 2 * 3 * 4; ++pixel)
+      for (size_t o = 0; o < 2; ++o) {
+        double total = 0;
+        for (size_t c = 0; c < 3; ++c) total += xv[pixel * 3 + c] * kv[c * 2 + o];
+        expected.push_back(total);
+      }
+    check_close(y, expected);
+  }
+  SUBCASE("output shapes of the book's padding and stride examples on an 8x8 input") {
+    const Tensor x = ones({1, 8, 8, 1});
+    CHECK(conv2d(x, ones({3, 3, 1, 1}), conv_options({1, 1}, {1, 1}, Padding::uniform(1))).shape() ==
+          Shape{1, 8, 8, 1});
+    CHECK(conv2d(x, ones({5, 3, 1, 1}), conv_options({1, 1}, {1, 1}, Padding::explicit_sides(2, 2, 1, 1))).shape() ==
+          Shape{1, 8, 8, 1});
+    CHECK(conv2d(x, ones({3, 3, 1, 1}), conv_options({2, 2}, {1, 1}, Padding::uniform(1))).shape() ==
+          Shape{1, 4, 4, 1});
+    CHECK(conv2d(x, ones({3, 5, 1, 1}), conv_options({3, 4}, {1, 1}, Padding::explicit_sides(0, 0, 1, 1))).shape() ==
+          Shape{1, 2, 2, 1});
+    CHECK(conv2d(x, ones({3, 3, 1, 1}), conv_options({1, 1}, {1, 1}, Padding::same())).shape() == Shape{1, 8, 8, 1});
+    CHECK(conv2d(x, ones({3, 3, 1, 1}), conv_options({3, 3}, {1, 1}, Padding::same())).shape() == Shape{1, 3, 3, 1});
+    CHECK(conv2d(x, ones({3, 3, 1, 1}), conv_options({1, 1}, {3, 3}, Padding::valid())).shape() == Shape{1, 2, 2, 1});
+  }
+  SUBCASE("'same' puts the odd pixel of padding at the bottom and right, as TensorFlow") {
+    const Tensor x = reshape(arange(16), {1, 4, 4, 1});
+    const Tensor y = conv2d(x, ones({2, 2, 1, 1}), conv_options({1, 1}, {1, 1}, Padding::same()));
+    REQUIRE(y.shape() == Shape{1, 4, 4, 1});
+    CHECK(y.at({0, 0, 0, 0}) == 0 + 1 + 4 + 5);
+    CHECK(y.at({0, 3, 3, 0}) == 15);
+    CHECK(y.at({0, 3, 0, 0}) == 12 + 13);
+  }
+  SUBCASE("against a reference loop: strides, dilations, paddings, batches, channels") {
+    struct Case {
+      Shape x, k;
+      std::array<int64_t, 2> s, d;
+      std::array<int64_t, 4> pads;  // top, bottom, left, right
+    };
+    const std::vector<Case> cases{
+        {{1, 5, 5, 1}, {3, 3, 1, 1}, {1, 1}, {1, 1}, {0, 0, 0, 0}},
+        {{2, 6, 5, 3}, {3, 2, 3, 4}, {1, 1}, {1, 1}, {0, 0, 0, 0}},
+        {{2, 7, 7, 2}, {3, 3, 2, 2}, {2, 2}, {1, 1}, {0, 0, 0, 0}},
+        {{1, 9, 8, 2}, {2, 3, 2, 3}, {1, 2}, {2, 2}, {0, 0, 0, 0}},
+        {{1, 5, 6, 1}, {3, 3, 1, 2}, {2, 1}, {1, 2}, {1, 2, 0, 3}},
+        {{3, 4, 4, 2}, {4, 4, 2, 1}, {1, 1}, {1, 1}, {2, 1, 1, 2}},
+    };
+    Generator generator(21);
+    for (const Case& c : cases) {
+      INFO("x ", c.x, " kernel ", c.k, " strides ", c.s[0], ",", c.s[1], " dilations ", c.d[0], ",", c.d[1]);
+      const Tensor x = random_normal(c.x, generator, 0, 1, DType::float64);
+      const Tensor k = random_normal(c.k, generator, 0, 1, DType::float64);
+      const Conv2DOptions options =
+          conv_options(c.s, c.d, Padding::explicit_sides(c.pads[0], c.pads[1], c.pads[2], c.pads[3]));
+      const Tensor y = conv2d(x, k, options);
+      const int64_t extent_h = (c.k[0] - 1) * c.d[0] + 1, extent_w = (c.k[1] - 1) * c.d[1] + 1;
+      const Shape expected_shape{c.x[0], (c.x[1] + c.pads[0] + c.pads[1] - extent_h) / c.s[0] + 1,
+                                 (c.x[2] + c.pads[2] + c.pads[3] - extent_w) / c.s[1] + 1, c.k[3]};
+      CHECK(y.shape() == expected_shape);
+      check_close(y, reference_conv2d(x, k, c.s, c.d, c.pads[0], c.pads[2], expected_shape));
+      // float32 agrees with float64.
+      const Tensor y32 = conv2d(x.to(DType::float32), k.to(DType::float32), options);
+      check_close(y32, y.to_vector(), 1e-4);
+      // The gradient ops are the adjoints of conv2d: <conv2d(x, k), g> = <x, dx(g, k)> = <k, dk(x, g)>.
+      const Tensor g = random_normal(y.shape(), generator, 0, 1, DType::float64);
+      const double forward = dot(y, g);
+      CHECK(dot(x, conv2d_backprop_input(g, k, x.shape(), options)) == doctest::Approx(forward).epsilon(1e-12));
+      CHECK(dot(k, conv2d_backprop_filter(x, g, k.shape(), options)) == doctest::Approx(forward).epsilon(1e-12));
+    }
+  }
+}
+
+// ---- Pooling (autograd/ops/pool.cpp) ----
 
 TEST_CASE("forward: max_pool2d and avg_pool2d on the book's values") {
   Pool2DOptions stride1;
