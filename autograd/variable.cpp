@@ -9,19 +9,6 @@
 
 namespace tapegrad {
 
-uint64_t next_id() {
-  // Each thread takes ids from the shared counter a block at a time: one locked instruction per
-  // block instead of one per tensor. Ids stay unique; they are not in creation order across threads.
-  constexpr uint64_t kBlock = 1024;
-  static std::atomic<uint64_t> counter{1};
-  thread_local uint64_t next = 0, end = 0;
-  if (next == end) {
-    next = counter.fetch_add(kBlock, std::memory_order_relaxed);
-    end = next + kBlock;
-  }
-  return next++;
-}
-
 Variable::Variable(Tensor initial, std::string name, bool trainable)
     : state_(std::make_shared<State>(State{std::move(initial), std::move(name), trainable, next_id()})) {
   if (!state_->value.defined()) fail("Variable '{}': the initial value is an undefined tensor", state_->name);
