@@ -43,12 +43,13 @@ struct TapePrintOptions {
 struct TapeEntry;
 
 namespace detail {
-/// A tape's entries, nodes and scratch (defined in tape.cpp).
+/// A tape's entries, nodes and scratch (autograd/detail/tape_storage.hpp).
 struct TapeStorage;
 /// What op definitions reach of a tape: recording entries and reads (autograd/ops/record.hpp).
 struct TapeInternals;
 /// Hands a finished tape's storage to the next tape of the thread.
 struct RecycleTapeStorage {
+  /// Clears `storage` and keeps it for the thread's next tape (or frees it).
   void operator()(TapeStorage* storage) const;
 };
 }  // namespace detail
@@ -108,10 +109,15 @@ class GradientTape {
                                const GradientOptions& options = {});
   /// As above, for a braced list of sources.
   std::vector<Tensor> gradient(const Tensor& target, std::initializer_list<Source> sources,
-                               const GradientOptions& options = {});
+                               const GradientOptions& options = {}) {
+    return gradient(target, std::span<const Source>(sources.begin(), sources.size()), options);
+  }
   /// As above, for a list of variables (as `trainable_variables()` returns).
   std::vector<Tensor> gradient(const Tensor& target, const std::vector<Variable>& sources,
-                               const GradientOptions& options = {});
+                               const GradientOptions& options = {}) {
+    const std::vector<Source> list(sources.begin(), sources.end());
+    return gradient(target, std::span<const Source>(list), options);
+  }
 
   /// d(target[i])/d(source) for every element i: shape target.shape + source.shape.
   Tensor jacobian(const Tensor& target, const Source& source,
@@ -135,11 +141,10 @@ class GradientTape {
  private:
   friend class StopRecording;
   friend struct detail::TapeInternals;
-  void begin_gradient(const char* caller);
+  // Checks the target and seed, then marks a non-persistent tape used (an error if it was).
+  void begin_gradient(const Tensor& target, const GradientOptions& options, const char* caller);
   void compute(const Tensor& target, std::span<const Source> sources, const GradientOptions& options,
                std::span<Tensor> results);
-  int32_t node(uint64_t id) const;
-  int32_t add_node(uint64_t id);
   TapeOptions options_;
   std::unique_ptr<detail::TapeStorage, detail::RecycleTapeStorage> storage_;
   int paused_ = 0;
@@ -175,6 +180,7 @@ bool any_tape_tracks(const Tensor& tensor);
 
 }  // namespace tapegrad
 
+/// Formats a tape as `to_string` prints it: `fmt::print("{}\n", tape)`.
 template <>
 struct fmt::formatter<tapegrad::GradientTape> : fmt::formatter<std::string> {
   auto format(const tapegrad::GradientTape& tape, format_context& ctx) const {

@@ -121,8 +121,9 @@ struct TapeInternals {
 using InputList = std::initializer_list<std::reference_wrapper<const Tensor>>;
 
 /// Records `output = op(inputs)` on every active tape that tracks one of the inputs; returns
-/// `output`. This is how an op definition registers its gradient rule, and its attributes when it
-/// has any (a struct such as `PowAttrs{exponent}`, see autograd/ops/attrs.hpp).
+/// `output`. An op's forward calls it to put its gradient rule on the tape, with its attributes
+/// when it has any (a struct such as `PowAttrs{exponent}`, see autograd/ops/attrs.hpp); the op's
+/// name is registered apart, in its file's op list (autograd/ops/op_registry.hpp).
 Tensor record(const char* op, InputList inputs, Tensor output, BackwardFn backward, const Attrs& attrs = {},
               InputUse input_use = InputUse::values);
 /// As above, for a list of inputs of any length.

@@ -79,9 +79,67 @@ TEST_CASE("GradientTape: entries keep inputs only when the backward reads them")
   }
 }
 
-TEST_CASE("GradientTape: pass-through gradients hand the upstream over, values unchanged") {
-  // add, sub and a variable read give the upstream on; the last input that needs it takes the
-  // sweep's handle. Sources keep theirs, and a trace (which prints the upstream later) still works.
+namespace {
+// What the backward of "pass_through_probe" saw: whether BackwardArgs::grad was still there after
+// each grad_if_needed call, and the ids of the gradients those calls returned.
+struct ProbeSeen {
+  bool grad_after_first = false;
+  bool grad_after_last = false;
+  uint64_t first_id = 0;
+  uint64_t last_id = 0;
+};
+ProbeSeen probe_seen;
+
+Grads probe_backward(const BackwardArgs& args) {
+  probe_seen = {};
+  Tensor first = args.grad_if_needed(0);
+  probe_seen.grad_after_first = args.grad.defined();
+  Tensor last = args.grad_if_needed(1);
+  probe_seen.grad_after_last = args.grad.defined();
+  probe_seen.first_id = first.defined() ? first.id() : 0;
+  probe_seen.last_id = last.defined() ? last.id() : 0;
+  return {first, last};
+}
+}  // namespace
+
+TEST_CASE("GradientTape: grad_if_needed gives the upstream itself, and the last input takes the sweep's handle") {
+  // A pass-through gradient (add, sub, a variable read) is the upstream tensor, not a copy of it. The
+  // last input that needs it takes the sweep's own handle (a reference-count update saved), so the
+  // backward's `grad` is empty after that call; not when a trace will print the upstream later.
+  const Tensor x({1, 2}, {2});
+  const Tensor c({3, 4}, {2});
+  const Tensor seed({5, 7}, {2});
+  for (const bool traced : {false, true}) {
+    CAPTURE(traced);
+    GradientOptions options;
+    options.output_gradients = seed;
+    if (traced) options.trace = [](const std::string&) {};
+    {  // both inputs need it: the first gets a handle, the last takes the sweep's
+      GradientTape tape;
+      tape.watch(x);
+      const Tensor y = record("pass_through_probe", {x, x}, Tensor({2, 4}, {2}), probe_backward, {}, InputUse::shapes);
+      check_values(tape.gradient(y, x, options), {10, 14});
+      CHECK(probe_seen.grad_after_first);
+      CHECK(probe_seen.grad_after_last == traced);
+      CHECK(probe_seen.first_id == seed.id());
+      CHECK(probe_seen.last_id == seed.id());
+    }
+    {  // only the first input needs it: it takes the sweep's handle
+      GradientTape tape;
+      tape.watch(x);
+      const Tensor y = record("pass_through_probe", {x, c}, Tensor({4, 6}, {2}), probe_backward, {}, InputUse::shapes);
+      check_values(tape.gradient(y, x, options), {5, 7});
+      CHECK(probe_seen.grad_after_first == traced);
+      CHECK(probe_seen.first_id == seed.id());
+      CHECK(probe_seen.last_id == 0);
+    }
+  }
+}
+
+TEST_CASE("GradientTape: pass-through gradients handed over leave sources' gradients and the tape whole") {
+  // add, sub and a variable read pass the upstream on, the last input that needs it taking the
+  // sweep's handle (tested above). Here: a source in the middle keeps its gradient, values are right
+  // with and without a trace, and the persistent tape computes again.
   const Tensor x({1, 2}, {2});
   Variable v(Tensor({3, 4}, {2}), "v");
   for (const bool traced : {false, true}) {
@@ -90,7 +148,7 @@ TEST_CASE("GradientTape: pass-through gradients hand the upstream over, values u
     if (traced) options.trace = [](const std::string&) {};
     GradientTape tape({.persistent = true});
     tape.watch(x);
-    const Tensor y = x + x;            // both inputs need it: one copy, one handover
+    const Tensor y = x + x;            // both inputs need it: one handle, one handover
     const Tensor z = (y - x) + v * y;  // y is also a source below
     const std::vector<Tensor> grads = tape.gradient(z, {Source(x), Source(y), Source(v)}, options);
     check_values(grads[0], {2 * 1 - 1 + 2 * 3, 2 * 1 - 1 + 2 * 4});  // d/dx: 2(1 + v) - 1
@@ -109,6 +167,55 @@ TEST_CASE("GradientTape: a backward that reads an input its op did not keep is a
       [](const BackwardArgs& g) -> Grads { return {g.grad * g.input(0) * 2.0}; }, {}, InputUse::shapes);
   CHECK_THROWS_WITH_AS(tape.gradient(y, x),
                        doctest::Contains("backward of shapes_only_square: reads input 0 (3 float32)"), Error);
+}
+
+TEST_CASE("GradientTape: a backward's gradients must fit its inputs, or the error names the op") {
+  const Tensor x = Tensor({1, 2, 3, 4, 5, 6}, {2, 3}, DType::float64);
+  const Tensor w = f64({1, 2, 3});
+  GradientTape tape;
+  tape.watch(x);
+  tape.watch(w);
+  SUBCASE("a gradient of another dtype") {
+    const Tensor y = record(
+        "float32_grad", {x, w}, x * w,
+        [](const BackwardArgs& args) -> Grads {
+          return {args.grad, sum(args.grad, 0).to(DType::float32)};
+        },
+        {}, InputUse::shapes);
+    CHECK_THROWS_WITH_AS(tape.gradient(y, {x, w}),
+                         "GradientTape::gradient: the backward of 'float32_grad' returned a float32 gradient of "
+                         "shape 3 for input 1, a float64 tensor of shape 3",
+                         Error);
+  }
+  SUBCASE("a gradient of a shape that does not broadcast to the input's") {
+    const Tensor y = record(
+        "short_grad", {w, x}, w * x,
+        [](const BackwardArgs& args) -> Grads {
+          return {args.grad, sum(args.grad, 0)};
+        },
+        {}, InputUse::shapes);
+    CHECK_THROWS_WITH_AS(tape.gradient(y, {x, w}),
+                         "GradientTape::gradient: the backward of 'short_grad' returned a float64 gradient of shape 3 "
+                         "for input 1, a float64 tensor of shape 2x3",
+                         Error);
+  }
+  SUBCASE("a gradient of the output's shape is summed back to a broadcast input's") {
+    const Tensor y = record(
+        "broadcast_mul", {x, w}, x * w,
+        [](const BackwardArgs& args) -> Grads {
+          return {args.grad * 2.0, args.grad * 3.0};
+        },
+        {}, InputUse::shapes);
+    const std::vector<Tensor> grads = tape.gradient(y, {x, w});
+    check_values(grads[0], {2, 2, 2, 2, 2, 2});
+    check_values(grads[1], {6, 6, 6});
+  }
+  SUBCASE("a wrong number of gradients") {
+    const Tensor y = record(
+        "one_grad", {x, w}, x * w, [](const BackwardArgs& args) -> Grads { return {args.grad}; }, {}, InputUse::shapes);
+    CHECK_THROWS_WITH_AS(tape.gradient(y, x),
+                         "GradientTape::gradient: the backward of 'one_grad' returned 1 gradients for 2 inputs", Error);
+  }
 }
 
 TEST_CASE("GradientTape: variables") {
