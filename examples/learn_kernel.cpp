@@ -30,6 +30,7 @@
 #include <cmath>
 #include <exception>
 #include <optional>
+#include <string>
 #include <vector>
 
 using namespace tapegrad;
@@ -37,7 +38,7 @@ using namespace tapegrad;
 namespace {
 
 constexpr const char* kUsage = R"(usage: learn_kernel [--epochs N] [--lr X] [--seed S] [--init A,B] [--every N]
-                    [--dtype float32|float64] [--optimizer manual|sgd]
+                    [--dtype float32|float64] [--optimizer manual|sgd] [--save FILE]
 Learns the edge-detection kernel [[1, -1]] from the image X and its edges Y (the book's loop).
   --epochs N       steps of gradient descent (default 10)
   --lr X           learning rate (default 0.03)
@@ -47,6 +48,7 @@ Learns the edge-detection kernel [[1, -1]] from the image X and its edges Y (the
   --dtype T        float32 (default) or float64
   --optimizer O    manual: the book's update through get_weights/set_weights (default);
                    sgd: optim::SGD(lr).apply_gradients, which gives exactly the same numbers
+  --save FILE      save the learned kernel (save_weights: safetensors, conv2d/kernel)
 )";
 
 struct Options {
@@ -57,6 +59,7 @@ struct Options {
   int64_t every = 2;
   DType dtype = DType::float32;
   bool sgd = false;
+  std::string save;
   bool help = false;
 };
 
@@ -87,6 +90,9 @@ Options parse_options(int argc, char** argv) {
       const std::string_view optimizer = args.value();
       require(optimizer == "manual" || optimizer == "sgd", "--optimizer must be manual or sgd, got '{}'", optimizer);
       options.sgd = optimizer == "sgd";
+    } else if (flag == "--save") {
+      options.save = args.value();
+      require(!options.save.empty(), "--save needs a file name");
     } else if (flag == "--help") {
       options.help = true;
     } else {
@@ -170,6 +176,15 @@ int run(const Options& options) {
 
   const double final_loss = sum(pow(abs(conv2d(X) - Y), 2)).item();
   check_learning(options, start, learned.to_vector(), first_loss, final_loss);
+  if (!options.save.empty()) {
+    conv2d.save_weights(options.save);
+    // Read back, the file holds the learned kernel under its name, with the same values.
+    const NamedTensors saved = load(options.save);
+    examples::check(saved.size() == 1 && saved[0].first == conv2d.weights()[0].name() &&
+                        saved[0].second.to_vector() == conv2d.get_weights()[0].to_vector(),
+                    "{} does not hold the learned kernel", options.save);
+    fmt::print("saved {} to {}\n", saved[0].first, options.save);
+  }
   return 0;
 }
 

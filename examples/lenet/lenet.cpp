@@ -46,6 +46,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -60,6 +61,7 @@ constexpr const char* kUsage =
     R"(usage: lenet [--variant book|modern] [--epochs N] [--batch-size B] [--lr X] [--momentum M]
              [--seed S] [--threads T] [--data DIR] [--limit N] [--test-limit N]
              [--csv FILE] [--plot FILE.svg] [--progress bar|lines|none]
+             [--save FILE] [--resume FILE]
 Trains LeNet on Fashion-MNIST and checks that it learns.
   --variant V      book: sigmoid, average pooling, Xavier-uniform init, SGD lr 0.9 (default);
                    modern: ReLU, max pooling, He-normal init, SGD lr 0.03 with momentum 0.9
@@ -77,6 +79,11 @@ Trains LeNet on Fashion-MNIST and checks that it learns.
   --plot FILE.svg  draw the loss and accuracy curves as an SVG chart (redrawn after every epoch)
   --progress P     bar: one line redrawn (default in a terminal); lines: a few lines per epoch
                    (default otherwise); none
+  --save FILE      after every epoch, save a checkpoint (safetensors, written atomically): the
+                   weights, the optimizer's state, the data order and the history so far
+  --resume FILE    continue the run saved in FILE (give the same flags; --epochs may grow): its
+                   history is printed first, and the epochs that follow are those of a run that
+                   never stopped, bit for bit
 )";
 
 using Variant = examples::LeNetVariant;
@@ -95,6 +102,8 @@ struct Options {
   std::string csv;
   std::string plot;
   std::optional<examples::ProgressStyle> progress;
+  std::string save;
+  std::string resume;
   bool help = false;
 
   // The variant's defaults: the book's, and for the modern variant what measured best. Full runs
@@ -162,6 +171,9 @@ Options parse_options(int argc, char** argv) {
       options.progress = style == "bar"     ? examples::ProgressStyle::bar
                          : style == "lines" ? examples::ProgressStyle::lines
                                             : examples::ProgressStyle::none;
+    } else if (flag == "--save" || flag == "--resume") {
+      (flag == "--save" ? options.save : options.resume) = args.value();
+      require(!(flag == "--save" ? options.save : options.resume).empty(), "{} needs a file name", flag);
     } else if (flag == "--help") {
       options.help = true;
     } else {
@@ -331,6 +343,71 @@ void check_learning(const Options& options, const History& history, int64_t trai
              options.target_accuracy(), options.variant_name());
 }
 
+// What a checkpoint must agree on with the run that resumes it: everything that decides its numbers.
+std::string run_settings(const Options& options, int64_t train_size, int64_t test_size) {
+  return fmt::format("variant {}, batch size {}, lr {}, momentum {}, seed {}, {} training and {} test images",
+                     options.variant_name(), options.batch_size, options.learning_rate(), options.sgd_momentum(),
+                     options.seed, train_size, test_size);
+}
+
+Tensor doubles(const std::vector<double>& values) {
+  return Tensor(values, Shape{static_cast<int64_t>(values.size())}, DType::float64);
+}
+
+// The history as named float64 tensors, for a checkpoint, and back.
+NamedTensors history_tensors(const History& history) {
+  std::vector<double> loss, train_accuracy, test_accuracy, seconds;
+  for (const EpochResult& result : history.epochs) {
+    loss.push_back(result.train_loss);
+    train_accuracy.push_back(result.train_accuracy);
+    test_accuracy.push_back(result.test_accuracy);
+    seconds.push_back(result.seconds);
+  }
+  return {{"train_loss", doubles(loss)},
+          {"train_accuracy", doubles(train_accuracy)},
+          {"test_accuracy", doubles(test_accuracy)},
+          {"seconds", doubles(seconds)},
+          {"batch_epoch", doubles(history.batch_epoch)},
+          {"batch_loss", doubles(history.batch_loss)},
+          {"first_loss", Tensor::scalar(history.first_loss, DType::float64)}};
+}
+
+History history_from(const NamedTensors& tensors, const std::string& file) {
+  std::map<std::string, std::vector<double>> columns;
+  for (const auto& [name, tensor] : tensors) columns[name] = tensor.to_vector();
+  for (const char* name :
+       {"train_loss", "train_accuracy", "test_accuracy", "seconds", "batch_epoch", "batch_loss", "first_loss"}) {
+    if (!columns.contains(name))
+      throw std::runtime_error(fmt::format("{}: no history/{} in the checkpoint", file, name));
+  }
+  History history;
+  const std::vector<double>& loss = columns["train_loss"];
+  for (size_t i = 0; i < loss.size(); ++i) {
+    history.epochs.push_back({.epoch = static_cast<int64_t>(i + 1),
+                              .train_loss = loss[i],
+                              .train_accuracy = columns["train_accuracy"].at(i),
+                              .test_accuracy = columns["test_accuracy"].at(i),
+                              .seconds = columns["seconds"].at(i)});
+  }
+  history.batch_epoch = columns["batch_epoch"];
+  history.batch_loss = columns["batch_loss"];
+  history.first_loss = columns["first_loss"].at(0);
+  return history;
+}
+
+// "epoch 3: train loss 0.512, ..."
+void print_epoch(const EpochResult& result) {
+  fmt::print("epoch {}: train loss {:.3f}, train acc {:.3f}, test acc {:.3f}, {:.1f} s\n", result.epoch,
+             result.train_loss, result.train_accuracy, result.test_accuracy, result.seconds);
+}
+
+void write_csv_row(std::ofstream& csv, const EpochResult& result, const std::string& path) {
+  csv << fmt::format("{},{:.6f},{:.6f},{:.6f},{:.3f}\n", result.epoch, result.train_loss, result.train_accuracy,
+                     result.test_accuracy, result.seconds)
+      << std::flush;
+  if (!csv) throw std::runtime_error(fmt::format("cannot write {}", path));
+}
+
 int run(const Options& options) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
@@ -370,11 +447,34 @@ int run(const Options& options) {
     if (!csv) throw std::runtime_error(fmt::format("cannot write {}", options.csv));
   }
   History history;
-  if (!options.plot.empty()) write_file(options.plot, history_svg(history, options, train.size()));
-
   const examples::ProgressStyle style = options.progress.value_or(examples::progress_style_for(stdout));
   data::Batches batches(train, options.batch_size, options.seed);
-  for (int64_t epoch = 1; epoch <= options.epochs; ++epoch) {
+  const std::string settings = run_settings(options, train.size(), test.size());
+  int64_t first_epoch = 1;
+  if (!options.resume.empty()) {
+    // Everything that changes between epochs comes back: the weights, the optimizer's slots and
+    // iteration count, where the data order stands, and the history to print.
+    const Checkpoint checkpoint = Checkpoint::load(options.resume);
+    const auto saved = checkpoint.metadata.find("settings");
+    if (saved == checkpoint.metadata.end() || saved->second != settings) {
+      throw std::runtime_error(fmt::format("{}: saved by a run with {}; this run has {}: give the same flags to resume",
+                                           options.resume, saved == checkpoint.metadata.end() ? "?" : saved->second,
+                                           settings));
+    }
+    net.load_named_weights(checkpoint.get("model"));
+    optimizer.load_state(checkpoint.get("optimizer"));
+    batches.load_state(checkpoint.get("batches"));
+    history = history_from(checkpoint.get("history"), options.resume);
+    first_epoch = static_cast<int64_t>(history.epochs.size()) + 1;
+    fmt::print("resumed from {} after epoch {}\n", options.resume, first_epoch - 1);
+    for (const EpochResult& result : history.epochs) {
+      print_epoch(result);
+      if (csv.is_open()) write_csv_row(csv, result, options.csv);
+    }
+  }
+  if (!options.plot.empty()) write_file(options.plot, history_svg(history, options, train.size()));
+
+  for (int64_t epoch = first_epoch; epoch <= options.epochs; ++epoch) {
     const auto epoch_start = Clock::now();
     examples::ProgressBar progress(fmt::format("epoch {}/{}", epoch, options.epochs), batches.size(), style);
     int64_t correct = 0;
@@ -395,14 +495,17 @@ int run(const Options& options) {
     result.test_accuracy = evaluate(net, test, options.batch_size);
     result.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     history.epochs.push_back(result);
-    fmt::print("epoch {}: train loss {:.3f}, train acc {:.3f}, test acc {:.3f}, {:.1f} s\n", epoch, result.train_loss,
-               result.train_accuracy, result.test_accuracy, result.seconds);
+    print_epoch(result);
     std::fflush(stdout);
-    if (csv.is_open()) {
-      csv << fmt::format("{},{:.6f},{:.6f},{:.6f},{:.3f}\n", epoch, result.train_loss, result.train_accuracy,
-                         result.test_accuracy, result.seconds)
-          << std::flush;
-      if (!csv) throw std::runtime_error(fmt::format("cannot write {}", options.csv));
+    if (csv.is_open()) write_csv_row(csv, result, options.csv);
+    if (!options.save.empty()) {
+      Checkpoint checkpoint;
+      checkpoint.set("model", net.named_weights());
+      checkpoint.set("optimizer", optimizer.state());
+      checkpoint.set("batches", batches.state());
+      checkpoint.set("history", history_tensors(history));
+      checkpoint.metadata = {{"epoch", std::to_string(epoch)}, {"settings", settings}};
+      checkpoint.save(options.save);
     }
     if (!options.plot.empty()) write_file(options.plot, history_svg(history, options, train.size()));
     examples::check(std::isfinite(result.train_loss), "the training loss is {} in epoch {}: try a smaller --lr",
