@@ -85,7 +85,7 @@ for buildtype in default release; do
 done
 
 # 2. Installed: the already built library of BUILD_DIR, installed into a temporary folder (--destdir);
-# pkg-config finds it there (PKG_CONFIG_SYSROOT_DIR maps its paths into that folder).
+# pkg-config finds it there (tapegrad's .pc files name their prefix relative to themselves).
 say "meson install -C $build --destdir (reused library)"
 stage="$tmp/stage"
 step "meson install" "$tmp/install.log" meson install -C "$build" --destdir "$stage" --no-rebuild
@@ -97,7 +97,6 @@ read -r prefix libdir includedir <<<"$prefix"
 [[ $libdir == /* ]] || libdir="$prefix/$libdir"
 [[ $includedir == /* ]] || includedir="$prefix/$includedir"
 export PKG_CONFIG_PATH="$stage$libdir/pkgconfig"
-export PKG_CONFIG_SYSROOT_DIR="$stage"
 
 # The installed headers are exactly the public ones: every .hpp at the top of autograd/, nn/, optim/
 # and data/, the umbrella headers and version.hpp; none from the folders below.
