@@ -25,7 +25,8 @@ struct GradcheckResult {
   double analytic = 0.0;  ///< the tape's value there
   double numeric = 0.0;   ///< the central difference there
   double error = 0.0;     ///< |analytic - numeric|
-  /// One line, e.g. "worst: input 1 [3]: analytic 0.5, numeric 0.5000001, error 1e-07".
+  /// One line, e.g. "passed: worst at input 1 [3]: analytic 0.5, numeric 0.5000001, error 1e-07", or
+  /// "no elements to check" when the inputs are empty.
   std::string summary() const;
 };
 

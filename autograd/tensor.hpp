@@ -77,8 +77,9 @@ struct Range {
 /// The whole of an axis.
 inline constexpr Range all{};
 
-/// An n-dimensional, contiguous, row-major array whose values never change once made.
-/// Copying a Tensor copies a handle (a reference count), not the elements.
+/// An n-dimensional, contiguous, row-major array whose values never change once shared: the code that
+/// makes one (`empty`, then a kernel) fills it through its only handle, and `mutable_data` fails from
+/// the first copy on. Copying a Tensor copies a handle (a reference count), not the elements.
 class Tensor {
  public:
   /// An undefined tensor: what `gradient` returns for an unconnected source.
@@ -148,17 +149,24 @@ class Tensor {
       fail("Tensor::data: tensor is {}, asked for {}", dtype_name(dtype()), dtype_name(dtype_of<T>()));
     return {static_cast<const T*>(impl_->data), static_cast<size_t>(numel())};
   }
-  /// Writable elements; only for kernels filling a tensor they just made with `empty`.
+  /// Writable elements, for a kernel filling a tensor it just made with `empty`; fails when another
+  /// handle shares the tensor (its values never change once shared).
   template <typename T>
   T* mutable_data() const {
     if (dtype_of<T>() != dtype())
       fail("Tensor::mutable_data: tensor is {}, asked for {}", dtype_name(dtype()), dtype_name(dtype_of<T>()));
-    return static_cast<T*>(impl_->data);
+    return static_cast<T*>(mutable_raw_data());
   }
   /// The raw element bytes.
   const void* raw_data() const { return checked().data; }
-  /// Writable raw bytes; only for kernels filling a tensor they just made with `empty`.
-  void* mutable_raw_data() const { return checked().data; }
+  /// Writable raw bytes, as `mutable_data`.
+  void* mutable_raw_data() const {
+    if (!unique()) [[unlikely]]
+      fail("Tensor::mutable_data: the {} tensor is shared with another handle, and a shared tensor's values "
+           "never change; write into a new tensor",
+           checked().shape);
+    return impl_->data;
+  }
 
   /// The element at a multi-index, as a double.
   double at(std::initializer_list<int64_t> index) const;
