@@ -210,7 +210,7 @@ TEST_CASE("printing: how inputs are named") {
     tape.watch(kernel, "kernel");
     conv2d(image, kernel, {.strides = {2, 2}, .padding = Padding::same()});
     max_pool2d(image, {.window = {2, 2}, .strides = std::array<int64_t, 2>{1, 1}});
-    avg_pool2d(image, {.window = {3, 3}, .padding = Padding::explicit_sides(0, 1, 2, 0)});
+    avg_pool2d(image, {.window = {3, 3}, .strides = std::nullopt, .padding = Padding::explicit_sides(0, 1, 2, 0)});
     CHECK(to_string(tape) ==
           "GradientTape (3 entries)\n"
           "  [0] conv2d(image 1x5x5x1, kernel 3x3x1x2, strides=[2, 2], dilations=[1, 1], padding=[[1, 1], [1, 1]]) "

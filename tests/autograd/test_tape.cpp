@@ -164,7 +164,7 @@ TEST_CASE("GradientTape: a backward that reads an input its op did not keep is a
   tape.watch(x);
   const Tensor y = record(
       "shapes_only_square", {x}, square(x).to(DType::float32),
-      [](const BackwardArgs& g) -> Grads { return {g.grad * g.input(0) * 2.0}; }, {}, InputUse::shapes);
+      [](const BackwardArgs& args) -> Grads { return {args.grad * args.input(0) * 2.0}; }, {}, InputUse::shapes);
   CHECK_THROWS_WITH_AS(tape.gradient(y, x),
                        doctest::Contains("backward of shapes_only_square: reads input 0 (3 float32)"), Error);
 }
