@@ -13,7 +13,6 @@
 #include <bit>
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <set>
 
 namespace tapegrad {
@@ -281,13 +280,9 @@ class AtomicFile {
     if (::close(fd) != 0) fail_errno("closing failed");
     if (::rename(temp_.c_str(), path_.c_str()) != 0) fail_errno("renaming the temporary file failed");
     committed_ = true;
-    // The rename itself reaches the disk with the folder's entry.
-    const std::filesystem::path parent = std::filesystem::path(path_).parent_path();
-    const int dir = ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir >= 0) {
-      ::fsync(dir);
-      ::close(dir);
-    }
+    // NOTE: the folder is not flushed after the rename (it would double a small save's time: a LeNet
+    // checkpoint took 13 ms instead of 8). The file's data is on disk before the rename, so after a
+    // power loss the name holds the old file or the new one, whole; at worst the old one.
   }
 
  private:
