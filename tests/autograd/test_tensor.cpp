@@ -198,6 +198,18 @@ TEST_CASE("Tensor handles: counts through copies, copy_of_own and the last relea
   CHECK_FALSE(Tensor{}.copy_of_own().defined());
 }
 
+TEST_CASE("Tensor: values never change once shared") {
+  Tensor a = Tensor::empty({2}, DType::float32);
+  float* out = a.mutable_data<float>();  // the only handle: a kernel fills it
+  out[0] = 1;
+  out[1] = 2;
+  const Tensor b = a;  // shared from here on
+  CHECK_THROWS_WITH_AS(a.mutable_data<float>(), doctest::Contains("Tensor::mutable_data: the 2 tensor is shared"),
+                       Error);
+  CHECK_THROWS_WITH_AS(b.mutable_raw_data(), doctest::Contains("write into a new tensor"), Error);
+  CHECK(b.to_vector() == std::vector<double>{1, 2});
+}
+
 TEST_CASE("Tensor: printing") {
   SUBCASE("fmt prints nested lists") {
     const Tensor t({19, 25, 37, 43}, {2, 2});
