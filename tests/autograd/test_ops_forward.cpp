@@ -47,14 +47,6 @@ std::vector<double> map(const std::vector<double>& xs, const std::function<doubl
   return out;
 }
 
-Conv2DOptions conv_options(std::array<int64_t, 2> strides, std::array<int64_t, 2> dilations, Padding padding) {
-  Conv2DOptions options;
-  options.strides = strides;
-  options.dilations = dilations;
-  options.padding = padding;
-  return options;
-}
-
 // The reference: y[n,i,j,o] = sum_abc x[n, i*s + a*d - pad, j*s + b*d - pad, c] k[a,b,c,o], as loops.
 std::vector<double> reference_conv2d(const Tensor& x, const Tensor& k, std::array<int64_t, 2> s,
                                      std::array<int64_t, 2> d, int64_t pad_top, int64_t pad_left, const Shape& out) {
@@ -856,21 +848,32 @@ TEST_CASE("conv2d: the book's cases") {
   }
   SUBCASE("output shapes of the book's padding and stride examples on an 8x8 input") {
     const Tensor x = ones({1, 8, 8, 1});
-    CHECK(conv2d(x, ones({3, 3, 1, 1}), conv_options({1, 1}, {1, 1}, Padding::uniform(1))).shape() ==
-          Shape{1, 8, 8, 1});
-    CHECK(conv2d(x, ones({5, 3, 1, 1}), conv_options({1, 1}, {1, 1}, Padding::explicit_sides(2, 2, 1, 1))).shape() ==
-          Shape{1, 8, 8, 1});
-    CHECK(conv2d(x, ones({3, 3, 1, 1}), conv_options({2, 2}, {1, 1}, Padding::uniform(1))).shape() ==
-          Shape{1, 4, 4, 1});
-    CHECK(conv2d(x, ones({3, 5, 1, 1}), conv_options({3, 4}, {1, 1}, Padding::explicit_sides(0, 0, 1, 1))).shape() ==
-          Shape{1, 2, 2, 1});
-    CHECK(conv2d(x, ones({3, 3, 1, 1}), conv_options({1, 1}, {1, 1}, Padding::same())).shape() == Shape{1, 8, 8, 1});
-    CHECK(conv2d(x, ones({3, 3, 1, 1}), conv_options({3, 3}, {1, 1}, Padding::same())).shape() == Shape{1, 3, 3, 1});
-    CHECK(conv2d(x, ones({3, 3, 1, 1}), conv_options({1, 1}, {3, 3}, Padding::valid())).shape() == Shape{1, 2, 2, 1});
+    CHECK(conv2d(x, ones({3, 3, 1, 1}),
+                 Conv2DOptions{.strides = {1, 1}, .dilations = {1, 1}, .padding = Padding::uniform(1)})
+              .shape() == Shape{1, 8, 8, 1});
+    CHECK(conv2d(x, ones({5, 3, 1, 1}),
+                 Conv2DOptions{.strides = {1, 1}, .dilations = {1, 1}, .padding = Padding::explicit_sides(2, 2, 1, 1)})
+              .shape() == Shape{1, 8, 8, 1});
+    CHECK(conv2d(x, ones({3, 3, 1, 1}),
+                 Conv2DOptions{.strides = {2, 2}, .dilations = {1, 1}, .padding = Padding::uniform(1)})
+              .shape() == Shape{1, 4, 4, 1});
+    CHECK(conv2d(x, ones({3, 5, 1, 1}),
+                 Conv2DOptions{.strides = {3, 4}, .dilations = {1, 1}, .padding = Padding::explicit_sides(0, 0, 1, 1)})
+              .shape() == Shape{1, 2, 2, 1});
+    CHECK(
+        conv2d(x, ones({3, 3, 1, 1}), Conv2DOptions{.strides = {1, 1}, .dilations = {1, 1}, .padding = Padding::same()})
+            .shape() == Shape{1, 8, 8, 1});
+    CHECK(
+        conv2d(x, ones({3, 3, 1, 1}), Conv2DOptions{.strides = {3, 3}, .dilations = {1, 1}, .padding = Padding::same()})
+            .shape() == Shape{1, 3, 3, 1});
+    CHECK(conv2d(x, ones({3, 3, 1, 1}),
+                 Conv2DOptions{.strides = {1, 1}, .dilations = {3, 3}, .padding = Padding::valid()})
+              .shape() == Shape{1, 2, 2, 1});
   }
   SUBCASE("'same' puts the odd pixel of padding at the bottom and right, as TensorFlow") {
     const Tensor x = reshape(arange(16), {1, 4, 4, 1});
-    const Tensor y = conv2d(x, ones({2, 2, 1, 1}), conv_options({1, 1}, {1, 1}, Padding::same()));
+    const Tensor y = conv2d(x, ones({2, 2, 1, 1}),
+                            Conv2DOptions{.strides = {1, 1}, .dilations = {1, 1}, .padding = Padding::same()});
     REQUIRE(y.shape() == Shape{1, 4, 4, 1});
     CHECK(y.at({0, 0, 0, 0}) == 0 + 1 + 4 + 5);
     CHECK(y.at({0, 3, 3, 0}) == 15);
@@ -896,7 +899,9 @@ TEST_CASE("conv2d: the book's cases") {
       const Tensor x = random_normal(c.x, generator, 0, 1, DType::float64);
       const Tensor k = random_normal(c.k, generator, 0, 1, DType::float64);
       const Conv2DOptions options =
-          conv_options(c.s, c.d, Padding::explicit_sides(c.pads[0], c.pads[1], c.pads[2], c.pads[3]));
+          Conv2DOptions{.strides = c.s,
+                        .dilations = c.d,
+                        .padding = Padding::explicit_sides(c.pads[0], c.pads[1], c.pads[2], c.pads[3])};
       const Tensor y = conv2d(x, k, options);
       const int64_t extent_h = (c.k[0] - 1) * c.d[0] + 1, extent_w = (c.k[1] - 1) * c.d[1] + 1;
       const Shape expected_shape{c.x[0], (c.x[1] + c.pads[0] + c.pads[1] - extent_h) / c.s[0] + 1,

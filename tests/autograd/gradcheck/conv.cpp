@@ -13,14 +13,6 @@ namespace tapegrad::testing {
 
 namespace {
 
-Conv2DOptions conv_options(std::array<int64_t, 2> strides, std::array<int64_t, 2> dilations, Padding padding) {
-  Conv2DOptions options;
-  options.strides = strides;
-  options.dilations = dilations;
-  options.padding = padding;
-  return options;
-}
-
 // The output shape of conv2d(x, kernel, options), computed by running it once.
 Shape conv_output_shape(const Shape& x, const Shape& kernel, const Conv2DOptions& options) {
   return conv2d(zeros(x, DType::float64), zeros(kernel, DType::float64), options).shape();
@@ -50,16 +42,34 @@ void add_conv_cases(Registry& r) {
   const std::vector<ConvShape> conv_shapes{
       {"1 channel, valid", {1, 5, 5, 1}, {3, 3, 1, 1}, {}},
       {"batch 2, 3 in, 4 out channels", {2, 6, 5, 3}, {3, 2, 3, 4}, {}},
-      {"stride 2", {2, 7, 7, 2}, {3, 3, 2, 2}, conv_options({2, 2}, {1, 1}, Padding::valid())},
-      {"strides 3 and 2, uneven fit", {1, 8, 7, 1}, {2, 2, 1, 2}, conv_options({3, 2}, {1, 1}, Padding::valid())},
-      {"dilation 2", {1, 7, 6, 2}, {2, 2, 2, 3}, conv_options({1, 1}, {2, 2}, Padding::valid())},
-      {"'same', stride 1", {2, 5, 4, 2}, {3, 2, 2, 2}, conv_options({1, 1}, {1, 1}, Padding::same())},
-      {"'same', stride 2, odd padding", {1, 6, 6, 1}, {3, 3, 1, 2}, conv_options({2, 2}, {1, 1}, Padding::same())},
+      {"stride 2",
+       {2, 7, 7, 2},
+       {3, 3, 2, 2},
+       Conv2DOptions{.strides = {2, 2}, .dilations = {1, 1}, .padding = Padding::valid()}},
+      {"strides 3 and 2, uneven fit",
+       {1, 8, 7, 1},
+       {2, 2, 1, 2},
+       Conv2DOptions{.strides = {3, 2}, .dilations = {1, 1}, .padding = Padding::valid()}},
+      {"dilation 2",
+       {1, 7, 6, 2},
+       {2, 2, 2, 3},
+       Conv2DOptions{.strides = {1, 1}, .dilations = {2, 2}, .padding = Padding::valid()}},
+      {"'same', stride 1",
+       {2, 5, 4, 2},
+       {3, 2, 2, 2},
+       Conv2DOptions{.strides = {1, 1}, .dilations = {1, 1}, .padding = Padding::same()}},
+      {"'same', stride 2, odd padding",
+       {1, 6, 6, 1},
+       {3, 3, 1, 2},
+       Conv2DOptions{.strides = {2, 2}, .dilations = {1, 1}, .padding = Padding::same()}},
       {"explicit padding 1, 0, 2, 1",
        {1, 4, 5, 2},
        {3, 3, 2, 1},
-       conv_options({1, 1}, {1, 1}, Padding::explicit_sides(1, 0, 2, 1))},
-      {"stride 2, dilation 2, 'same'", {2, 7, 6, 1}, {2, 3, 1, 2}, conv_options({2, 2}, {2, 2}, Padding::same())},
+       Conv2DOptions{.strides = {1, 1}, .dilations = {1, 1}, .padding = Padding::explicit_sides(1, 0, 2, 1)}},
+      {"stride 2, dilation 2, 'same'",
+       {2, 7, 6, 1},
+       {2, 3, 1, 2},
+       Conv2DOptions{.strides = {2, 2}, .dilations = {2, 2}, .padding = Padding::same()}},
       {"1x1 kernel, 3 to 2 channels", {2, 3, 3, 3}, {1, 1, 3, 2}, {}},
   };
   for (const ConvShape& c : conv_shapes) {
