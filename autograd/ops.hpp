@@ -116,27 +116,64 @@ Tensor flip(const Tensor& x, const std::vector<int>& axes);
 /// dX = corr2d(pad(dY, h-1, w-1), flip(K)),  dK = corr2d(X, dY)
 Tensor corr2d(const Tensor& x, const Tensor& kernel);
 
-/// Padding of a convolution: TensorFlow's "valid" and "same", or explicit zeros per side.
-struct Padding {
-  enum class Kind { valid, same, explicit_ } kind = Kind::valid;
-  std::array<int64_t, 4> sides{};  ///< top, bottom, left, right (explicit_ only)
-  /// No padding: the output shrinks by the kernel's extent minus one.
-  static Padding valid() { return {}; }
-  /// Output size ceil(input / stride), as TensorFlow pads.
-  static Padding same() { return {Kind::same, {}}; }
-  /// Zeros on each side, in pixels.
-  static Padding explicit_sides(int64_t top, int64_t bottom, int64_t left, int64_t right) {
-    return {Kind::explicit_, {top, bottom, left, right}};
-  }
-  /// The same zeros on every side.
-  static Padding uniform(int64_t pixels) { return explicit_sides(pixels, pixels, pixels, pixels); }
+/// Two sizes, (height, width), for a kernel, a pool, strides or a dilation rate: as Keras, one
+/// integer stands for both (`.strides = 2`), or give each (`.strides = {2, 1}`).
+struct Size2 {
+  int64_t height = 1;  ///< along the height (axis 1 of NHWC)
+  int64_t width = 1;   ///< along the width (axis 2 of NHWC)
+  /// 1x1.
+  constexpr Size2() = default;
+  /// `both` x `both`.
+  constexpr Size2(int64_t both) : height(both), width(both) {}  // NOLINT: implicit by design, as Keras's int
+  /// `height` x `width`.
+  constexpr Size2(int64_t height_, int64_t width_) : height(height_), width(width_) {}
+  /// height for 0, width for 1.
+  constexpr int64_t operator[](int axis) const { return axis == 0 ? height : width; }
+  /// Both sizes equal.
+  friend constexpr bool operator==(const Size2&, const Size2&) = default;
 };
 
-/// Options of `conv2d`: stride and dilation per spatial axis (height, width), and padding.
+/// A Size2 that may be left unset (Keras's None): `.strides = 2`, `.strides = {2, 1}`, or nothing.
+struct OptionalSize2 : std::optional<Size2> {
+  using std::optional<Size2>::optional;
+  /// `height` x `width`.
+  constexpr OptionalSize2(int64_t height, int64_t width) : std::optional<Size2>(Size2{height, width}) {}
+};
+
+/// Padding of a convolution or a pooling: TensorFlow's "valid" and "same", or explicit zeros per
+/// side (`.padding = 1` on every side, `.padding = {1, 2}` per axis: 1 above and below, 2 left and right).
+struct Padding {
+  /// How the padding is chosen.
+  enum class Kind { valid, same, explicit_ };
+  Kind kind = Kind::valid;         ///< valid, same, or explicit_ (the sides below)
+  std::array<int64_t, 4> sides{};  ///< top, bottom, left, right (explicit_ only)
+  /// No padding ("valid").
+  constexpr Padding() = default;
+  /// `pixels` zeros on every side.
+  constexpr Padding(int64_t pixels)  // NOLINT: implicit by design, as PyTorch's int padding
+      : kind(Kind::explicit_), sides{pixels, pixels, pixels, pixels} {}
+  /// `height` zeros above and below, `width` zeros left and right.
+  constexpr Padding(int64_t height, int64_t width) : kind(Kind::explicit_), sides{height, height, width, width} {}
+  /// No padding: the output shrinks by the kernel's extent minus one.
+  static constexpr Padding valid() { return {}; }
+  /// Output size ceil(input / stride), as TensorFlow pads.
+  static constexpr Padding same() { return Padding(Kind::same, {}); }
+  /// Zeros on each side, in pixels.
+  static constexpr Padding explicit_sides(int64_t top, int64_t bottom, int64_t left, int64_t right) {
+    return Padding(Kind::explicit_, {top, bottom, left, right});
+  }
+  /// The same zeros on every side.
+  static constexpr Padding uniform(int64_t pixels) { return Padding(pixels); }
+
+ private:
+  constexpr Padding(Kind kind_, std::array<int64_t, 4> sides_) : kind(kind_), sides(sides_) {}
+};
+
+/// Options of `conv2d` and its gradient ops, named and ordered as Keras's Conv2D.
 struct Conv2DOptions {
-  std::array<int64_t, 2> strides{1, 1};
-  std::array<int64_t, 2> dilations{1, 1};
-  Padding padding{};
+  Size2 strides = 1;        ///< step of the kernel (height, width)
+  Padding padding{};        ///< "valid" (none), "same", or explicit zeros
+  Size2 dilation_rate = 1;  ///< spacing of the kernel's taps (height, width)
 };
 
 /// Batched 2-D convolution as TensorFlow computes it (a cross-correlation): x is NHWC
@@ -155,11 +192,11 @@ Tensor conv2d_backprop_filter(const Tensor& x, const Tensor& dy, const Shape& ke
 
 // ---- Pooling ----
 
-/// Options of the pooling ops: window, stride (defaults to the window, as Keras) and padding.
+/// Options of the pooling ops, named and ordered as Keras's MaxPool2D.
 struct Pool2DOptions {
-  std::array<int64_t, 2> window{2, 2};
-  std::optional<std::array<int64_t, 2>> strides;  ///< default: the window
-  Padding padding{};
+  Size2 pool_size = 2;      ///< the window (height, width)
+  OptionalSize2 strides{};  ///< step of the window; default: pool_size, as Keras
+  Padding padding{};        ///< "valid" (none), "same", or explicit zeros
 };
 
 /// y[n,i,j,c] = max over the window at (i, j) of channel c (NHWC);  dx = dy routed to each

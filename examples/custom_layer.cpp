@@ -32,7 +32,7 @@ class Conv2D : public nn::Module {
   //     self.weight = self.add_weight(name='w', shape=kernel_size, initializer=initializer)
   //     self.bias = self.add_weight(name='b', shape=(1, ), initializer=initializer)
   void build(const Shape& /*input_shape*/) override {
-    const nn::Initializer initializer = nn::random_normal();
+    const nn::Initializer initializer = nn::RandomNormal();
     weight_ = add_weight("w", Shape{kernel_size_[0], kernel_size_[1]}, initializer);
     bias_ = add_weight("b", Shape{1}, initializer);
   }

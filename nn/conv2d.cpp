@@ -4,7 +4,7 @@
 
 namespace tapegrad::nn {
 
-Conv2D::Conv2D(int64_t filters, std::array<int64_t, 2> kernel_size, Conv2DOptions options)
+Conv2D::Conv2D(int64_t filters, Size2 kernel_size, Conv2DLayerOptions options)
     : Module("conv2d", options.name, options.dtype, options.seed),
       filters_(filters),
       kernel_size_(kernel_size),
@@ -51,7 +51,7 @@ void Conv2D::build(const Shape& input_shape) {
 
 Tensor Conv2D::call(const Tensor& x) {
   check_input(x.shape());
-  const tapegrad::Conv2DOptions conv{options_.strides, options_.dilation_rate, options_.padding};
+  const Conv2DOptions conv{options_.strides, options_.padding, options_.dilation_rate};
   const Tensor y = conv2d(x, kernel_.read(), conv);
   return options_.use_bias ? y + bias_.read() : y;
 }

@@ -4,7 +4,6 @@
 #include <tapegrad/nn/initializers.hpp>
 #include <tapegrad/nn/module.hpp>
 
-#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -16,16 +15,16 @@ namespace tapegrad::nn {
 // NOTE: every member has a default member initializer, `{}` included: GCC 12 warns
 // (-Wmissing-field-initializers) when a designated initializer such as {.use_bias = false} leaves
 // out a member that has none.
-struct Conv2DOptions {
-  std::array<int64_t, 2> strides{1, 1};              ///< step of the window (height, width)
-  Padding padding = Padding::valid();                ///< "valid" (none), "same", or explicit zeros
-  std::array<int64_t, 2> dilation_rate{1, 1};        ///< spacing of the kernel's taps (height, width)
-  bool use_bias = true;                              ///< add a bias per filter
-  Initializer kernel_initializer = random_normal();  ///< the kernel's first values
-  Initializer bias_initializer = zeros();            ///< the bias's first values
-  std::optional<uint64_t> seed{};                    ///< fixes the initial weights; default: the default generator
-  DType dtype = DType::float32;                      ///< dtype of the weights and of the inputs
-  std::string name{};                                ///< default: "conv2d", "conv2d_1", ...
+struct Conv2DLayerOptions {
+  Size2 strides = 1;                                ///< step of the window (height, width)
+  Padding padding = Padding::valid();               ///< "valid" (none), "same", or explicit zeros
+  Size2 dilation_rate = 1;                          ///< spacing of the kernel's taps (height, width)
+  bool use_bias = true;                             ///< add a bias per filter
+  Initializer kernel_initializer = RandomNormal();  ///< the kernel's first values
+  Initializer bias_initializer = Zeros();           ///< the bias's first values
+  std::optional<uint64_t> seed{};                   ///< fixes the initial weights; default: the default generator
+  DType dtype = DType::float32;                     ///< dtype of the weights and of the inputs
+  std::string name{};                               ///< default: "conv2d", "conv2d_1", ...
 };
 
 /// A 2-D convolution layer, as Keras's Conv2D: y = conv2d(x, kernel) + bias, x NHWC
@@ -33,11 +32,11 @@ struct Conv2DOptions {
 /// made on the first call from the input's channel count; the bias has shape (filters).
 class Conv2D : public Module {
  public:
-  /// The options type (lets `Sequential::add<Conv2D>(6, {5, 5}, {...})` take a braced list).
-  using Options = Conv2DOptions;
+  /// The options type (lets `Sequential::add<Conv2D>(6, 5, {...})` take a braced list).
+  using Options = Conv2DLayerOptions;
 
-  /// `filters` output channels, a kernel of `kernel_size` (height, width).
-  Conv2D(int64_t filters, std::array<int64_t, 2> kernel_size, Conv2DOptions options = {});
+  /// `filters` output channels, a kernel of `kernel_size` (height, width; one int for both, as Keras).
+  Conv2D(int64_t filters, Size2 kernel_size, Conv2DLayerOptions options = {});
 
   /// The kernel (HWIO); the layer must be built.
   const Variable& kernel() const;
@@ -46,9 +45,9 @@ class Conv2D : public Module {
   /// The number of output channels.
   int64_t filters() const { return filters_; }
   /// The kernel's height and width.
-  const std::array<int64_t, 2>& kernel_size() const { return kernel_size_; }
+  const Size2& kernel_size() const { return kernel_size_; }
   /// The options the layer was made with.
-  const Conv2DOptions& options() const { return options_; }
+  const Conv2DLayerOptions& options() const { return options_; }
   /// "Conv2D".
   std::string class_name() const override { return "Conv2D"; }
 
@@ -59,8 +58,8 @@ class Conv2D : public Module {
  private:
   void check_input(const Shape& input_shape) const;
   int64_t filters_;
-  std::array<int64_t, 2> kernel_size_;
-  Conv2DOptions options_;
+  Size2 kernel_size_;
+  Conv2DLayerOptions options_;
   Variable kernel_;
   Variable bias_;
 };

@@ -10,14 +10,14 @@
 namespace tapegrad::nn {
 
 /// Options of `Dense`, in Keras's order and with its defaults (Glorot uniform kernel, zero bias).
-// NOTE: every member has a default member initializer (see Conv2DOptions).
+// NOTE: every member has a default member initializer (see Conv2DLayerOptions).
 struct DenseOptions {
-  bool use_bias = true;                               ///< add a bias per unit
-  Initializer kernel_initializer = glorot_uniform();  ///< the kernel's first values
-  Initializer bias_initializer = zeros();             ///< the bias's first values
-  std::optional<uint64_t> seed{};                     ///< fixes the initial weights; default: the default generator
-  DType dtype = DType::float32;                       ///< dtype of the weights and of the inputs
-  std::string name{};                                 ///< default: "dense", "dense_1", ...
+  bool use_bias = true;                              ///< add a bias per unit
+  Initializer kernel_initializer = GlorotUniform();  ///< the kernel's first values
+  Initializer bias_initializer = Zeros();            ///< the bias's first values
+  std::optional<uint64_t> seed{};                    ///< fixes the initial weights; default: the default generator
+  DType dtype = DType::float32;                      ///< dtype of the weights and of the inputs
+  std::string name{};                                ///< default: "dense", "dense_1", ...
 };
 
 /// A fully connected layer, as Keras's Dense: y = x @ kernel + bias, x (batch, features); the

@@ -69,40 +69,29 @@ Tensor Initializer::make(const Shape& shape, DType dtype, Generator& generator, 
   return draw_truncated_normal(shape, generator, 0.0, std::sqrt(variance) / kTruncatedStddev, dtype);
 }
 
-Initializer random_normal(double mean, double stddev) {
-  if (!(stddev >= 0)) fail("random_normal: stddev must be >= 0, got {}", stddev);
-  return {Initializer::Kind::normal, fmt::format("random_normal(mean={}, stddev={})", mean, stddev), mean, stddev};
+RandomNormal::RandomNormal(double mean, double stddev)
+    : Initializer(Kind::normal, fmt::format("RandomNormal(mean={}, stddev={})", mean, stddev), mean, stddev) {
+  if (!(stddev >= 0)) fail("RandomNormal: stddev must be >= 0, got {}", stddev);
 }
 
-Initializer random_uniform(double low, double high) {
-  if (!(low <= high)) fail("random_uniform: expected low <= high, got {} and {}", low, high);
-  return {Initializer::Kind::uniform, fmt::format("random_uniform(low={}, high={})", low, high), low, high};
+RandomUniform::RandomUniform(double low, double high)
+    : Initializer(Kind::uniform, fmt::format("RandomUniform(low={}, high={})", low, high), low, high) {
+  if (!(low <= high)) fail("RandomUniform: expected low <= high, got {} and {}", low, high);
 }
 
-Initializer truncated_normal(double mean, double stddev) {
-  if (!(stddev >= 0)) fail("truncated_normal: stddev must be >= 0, got {}", stddev);
-  return {Initializer::Kind::truncated_normal, fmt::format("truncated_normal(mean={}, stddev={})", mean, stddev), mean,
-          stddev};
+TruncatedNormal::TruncatedNormal(double mean, double stddev)
+    : Initializer(Kind::truncated_normal, fmt::format("TruncatedNormal(mean={}, stddev={})", mean, stddev), mean,
+                  stddev) {
+  if (!(stddev >= 0)) fail("TruncatedNormal: stddev must be >= 0, got {}", stddev);
 }
 
-Initializer constant(double value) {
-  return {Initializer::Kind::constant, fmt::format("constant({})", value), value, 0.0};
-}
+Constant::Constant(double value) : Initializer(Kind::constant, fmt::format("Constant({})", value), value, 0.0) {}
+Zeros::Zeros() : Initializer(Kind::constant, "Zeros", 0.0, 0.0) {}
+Ones::Ones() : Initializer(Kind::constant, "Ones", 1.0, 0.0) {}
 
-Initializer zeros() { return constant(0.0); }
-Initializer ones() { return constant(1.0); }
-
-Initializer glorot_uniform() {
-  return {Initializer::Kind::uniform, "glorot_uniform", 0.0, 0.0, Initializer::Fan::average, 1.0};
-}
-
-Initializer glorot_normal() {
-  return {Initializer::Kind::truncated_normal, "glorot_normal", 0.0, 0.0, Initializer::Fan::average, 1.0};
-}
-
-Initializer he_normal() {
-  return {Initializer::Kind::truncated_normal, "he_normal", 0.0, 0.0, Initializer::Fan::in, 2.0};
-}
+GlorotUniform::GlorotUniform() : Initializer(Kind::uniform, "GlorotUniform", 0.0, 0.0, Fan::average, 1.0) {}
+GlorotNormal::GlorotNormal() : Initializer(Kind::truncated_normal, "GlorotNormal", 0.0, 0.0, Fan::average, 1.0) {}
+HeNormal::HeNormal() : Initializer(Kind::truncated_normal, "HeNormal", 0.0, 0.0, Fan::in, 2.0) {}
 
 namespace {
 

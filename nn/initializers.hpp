@@ -19,7 +19,7 @@ struct Fans {
 /// higher: the leading axes are the receptive field, the last two are in and out channels).
 Fans compute_fans(const Shape& shape);
 
-/// How a weight gets its first value: a small value type, made by the factories below and
+/// How a weight gets its first value: a small value type, made by the classes below and
 /// given to a layer's options (Keras's initializers).
 class Initializer {
  public:
@@ -27,7 +27,7 @@ class Initializer {
   enum class Kind { constant, normal, uniform, truncated_normal };
   /// The kind of distribution.
   Kind kind() const { return kind_; }
-  /// Its name, e.g. "random_normal(mean=0, stddev=0.05)".
+  /// Its name, e.g. "RandomNormal(mean=0, stddev=0.05)".
   const std::string& name() const { return name_; }
 
   /// A tensor of `shape` and `dtype`, drawn from `generator`; `fans` scale the variance-scaling
@@ -38,21 +38,15 @@ class Initializer {
     return make(shape, dtype, generator, compute_fans(shape));
   }
 
-  // No public constructor: every initializer comes from a factory below, and its name says what
-  // it draws.
-  friend Initializer random_normal(double mean, double stddev);
-  friend Initializer random_uniform(double low, double high);
-  friend Initializer truncated_normal(double mean, double stddev);
-  friend Initializer constant(double value);
-  friend Initializer glorot_uniform();
-  friend Initializer glorot_normal();
-  friend Initializer he_normal();
-
- private:
+  // No public constructor: every initializer is one of the classes below, named as Keras names
+  // its initializers, and its name says what it draws.
+ protected:
   // Variance scaling (Glorot, He): the scale is `scale / fan` with fan = fan_in, or the mean of
   // fan_in and fan_out.
   enum class Fan { none, in, average };
   Initializer(Kind kind, std::string name, double a, double b, Fan fan = Fan::none, double scale = 1.0);
+
+ private:
   Kind kind_;
   std::string name_;
   double a_, b_;  // constant: value; normal and truncated normal: mean, stddev; uniform: low, high
@@ -60,27 +54,66 @@ class Initializer {
   double scale_;
 };
 
+// The initializers, as Keras's classes: `.kernel_initializer = nn::GlorotUniform()`. Each is an
+// Initializer and is copied into one.
+
 /// Normal values; the defaults are tf.random_normal_initializer's (mean 0, stddev 0.05).
-Initializer random_normal(double mean = 0.0, double stddev = 0.05);
+class RandomNormal : public Initializer {
+ public:
+  /// Normal values of `mean` and `stddev` (>= 0).
+  explicit RandomNormal(double mean = 0.0, double stddev = 0.05);
+};
 /// Uniform values in [low, high); the defaults are Keras's RandomUniform's.
-Initializer random_uniform(double low = -0.05, double high = 0.05);
+class RandomUniform : public Initializer {
+ public:
+  /// Uniform values in [low, high) (low <= high).
+  explicit RandomUniform(double low = -0.05, double high = 0.05);
+};
 /// Normal values redrawn until within two standard deviations of the mean (Keras's TruncatedNormal;
 /// `stddev` is that of the normal before truncation, as in Keras).
-Initializer truncated_normal(double mean = 0.0, double stddev = 0.05);
+class TruncatedNormal : public Initializer {
+ public:
+  /// Truncated normal values of `mean` and `stddev` (>= 0) before truncation.
+  explicit TruncatedNormal(double mean = 0.0, double stddev = 0.05);
+};
 /// Every value `value`.
-Initializer constant(double value);
+class Constant : public Initializer {
+ public:
+  /// Every value `value`.
+  explicit Constant(double value);
+};
 /// Every value 0.
-Initializer zeros();
+class Zeros : public Initializer {
+ public:
+  /// Every value 0.
+  Zeros();
+};
 /// Every value 1.
-Initializer ones();
+class Ones : public Initializer {
+ public:
+  /// Every value 1.
+  Ones();
+};
 /// Glorot (Xavier) uniform: uniform in [-limit, limit), limit = sqrt(6 / (fan_in + fan_out)).
-Initializer glorot_uniform();
+class GlorotUniform : public Initializer {
+ public:
+  /// Glorot uniform.
+  GlorotUniform();
+};
 /// Glorot (Xavier) normal: normal truncated at two standard deviations, whose standard deviation
 /// after truncation is sqrt(2 / (fan_in + fan_out)).
-Initializer glorot_normal();
+class GlorotNormal : public Initializer {
+ public:
+  /// Glorot normal.
+  GlorotNormal();
+};
 /// He normal: normal truncated at two standard deviations, whose standard deviation after
 /// truncation is sqrt(2 / fan_in).
-Initializer he_normal();
+class HeNormal : public Initializer {
+ public:
+  /// He normal.
+  HeNormal();
+};
 
 /// Reseeds the process-wide default generator that layers without a seed draw from; the default
 /// seed is fixed, so a program's initial weights are the same on every run.

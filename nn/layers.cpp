@@ -12,9 +12,9 @@ void check_floating(const Module& layer, const Tensor& x) {
   }
 }
 
-void check_pool_options(const Module& layer, const Pool2DLayerOptions& options) {
-  const auto [ph, pw] = options.pool_size;
-  const auto [sh, sw] = options.strides.value_or(options.pool_size);
+void check_pool_options(const Module& layer, Size2 pool_size, const Pool2DLayerOptions& options) {
+  const auto [ph, pw] = pool_size;
+  const auto [sh, sw] = options.strides.value_or(pool_size);
   if (ph < 1 || pw < 1 || sh < 1 || sw < 1) {
     fail("{}: pool_size {}x{} and strides {}x{}; expected each at least 1", layer.name(), ph, pw, sh, sw);
   }
@@ -25,8 +25,8 @@ void check_pool_input(const Module& layer, const Tensor& x) {
   if (x.rank() != 4) fail("{}: input is {}, expected rank 4 (batch, height, width, channels)", layer.name(), x.shape());
 }
 
-Pool2DOptions pool_options(const Pool2DLayerOptions& options) {
-  return {options.pool_size, options.strides, options.padding};
+Pool2DOptions pool_options(Size2 pool_size, const Pool2DLayerOptions& options) {
+  return {pool_size, options.strides, options.padding};
 }
 
 }  // namespace
@@ -49,23 +49,24 @@ Tensor Sigmoid::call(const Tensor& x) { return sigmoid(x); }
 Tanh::Tanh(std::string name) : Module("tanh", std::move(name)) {}
 Tensor Tanh::call(const Tensor& x) { return tanh(x); }
 
-MaxPool2D::MaxPool2D(Pool2DLayerOptions options) : Module("max_pooling2d", options.name), options_(std::move(options)) {
-  check_pool_options(*this, options_);
+MaxPool2D::MaxPool2D(Size2 pool_size, Pool2DLayerOptions options)
+    : Module("max_pooling2d", options.name), pool_size_(pool_size), options_(std::move(options)) {
+  check_pool_options(*this, pool_size_, options_);
 }
 
 Tensor MaxPool2D::call(const Tensor& x) {
   check_pool_input(*this, x);
-  return max_pool2d(x, pool_options(options_));
+  return max_pool2d(x, pool_options(pool_size_, options_));
 }
 
-AvgPool2D::AvgPool2D(Pool2DLayerOptions options)
-    : Module("average_pooling2d", options.name), options_(std::move(options)) {
-  check_pool_options(*this, options_);
+AvgPool2D::AvgPool2D(Size2 pool_size, Pool2DLayerOptions options)
+    : Module("average_pooling2d", options.name), pool_size_(pool_size), options_(std::move(options)) {
+  check_pool_options(*this, pool_size_, options_);
 }
 
 Tensor AvgPool2D::call(const Tensor& x) {
   check_pool_input(*this, x);
-  return avg_pool2d(x, pool_options(options_));
+  return avg_pool2d(x, pool_options(pool_size_, options_));
 }
 
 }  // namespace tapegrad::nn

@@ -6,9 +6,7 @@
 #include <tapegrad/autograd/ops.hpp>
 #include <tapegrad/nn/module.hpp>
 
-#include <array>
 #include <cstdint>
-#include <optional>
 #include <string>
 
 namespace tapegrad::nn {
@@ -65,23 +63,25 @@ class Tanh : public Module {
   bool checks_input_dtype() const override { return false; }
 };
 
-/// Options of `MaxPool2D` and `AvgPool2D`, with Keras's defaults: a 2x2 window, strides equal to
-/// the window, no padding.
-// NOTE: every member has a default member initializer (see Conv2DOptions).
+/// Options of `MaxPool2D` and `AvgPool2D` after the pool size, with Keras's defaults: strides
+/// equal to the pool size, no padding.
+// NOTE: every member has a default member initializer (see Conv2DLayerOptions).
 struct Pool2DLayerOptions {
-  std::array<int64_t, 2> pool_size{2, 2};           ///< the window (height, width)
-  std::optional<std::array<int64_t, 2>> strides{};  ///< step of the window; default: pool_size
-  Padding padding = Padding::valid();               ///< "valid" (none), "same", or explicit
-  std::string name{};                               ///< default: the layer kind, made unique
+  OptionalSize2 strides{};             ///< step of the window; default: pool_size
+  Padding padding = Padding::valid();  ///< "valid" (none), "same", or explicit
+  std::string name{};                  ///< default: the layer kind, made unique
 };
 
 /// 2-D max pooling over NHWC inputs, per channel, as Keras's MaxPool2D: y = max_pool2d(x).
 class MaxPool2D : public Module {
  public:
-  /// The options type (lets `Sequential::add<MaxPool2D>({...})` take a braced list).
+  /// The options type (lets `Sequential::add<MaxPool2D>(3, {...})` take a braced list).
   using Options = Pool2DLayerOptions;
-  /// A max-pooling layer (default name "max_pooling2d", as Keras names it).
-  explicit MaxPool2D(Pool2DLayerOptions options = {});
+  /// A max-pooling layer over windows of `pool_size` (one int for both axes, as Keras), default
+  /// name "max_pooling2d", as Keras names it.
+  explicit MaxPool2D(Size2 pool_size = 2, Pool2DLayerOptions options = {});
+  /// The window (height, width).
+  const Size2& pool_size() const { return pool_size_; }
   /// The options the layer was made with.
   const Pool2DLayerOptions& options() const { return options_; }
   /// "MaxPool2D".
@@ -92,6 +92,7 @@ class MaxPool2D : public Module {
   bool checks_input_dtype() const override { return false; }
 
  private:
+  Size2 pool_size_;
   Pool2DLayerOptions options_;
 };
 
@@ -99,10 +100,13 @@ class MaxPool2D : public Module {
 /// (padding is not counted in the average).
 class AvgPool2D : public Module {
  public:
-  /// The options type (lets `Sequential::add<AvgPool2D>({...})` take a braced list).
+  /// The options type (lets `Sequential::add<AvgPool2D>(3, {...})` take a braced list).
   using Options = Pool2DLayerOptions;
-  /// An average-pooling layer (default name "average_pooling2d", as Keras names it).
-  explicit AvgPool2D(Pool2DLayerOptions options = {});
+  /// An average-pooling layer over windows of `pool_size` (one int for both axes, as Keras),
+  /// default name "average_pooling2d", as Keras names it.
+  explicit AvgPool2D(Size2 pool_size = 2, Pool2DLayerOptions options = {});
+  /// The window (height, width).
+  const Size2& pool_size() const { return pool_size_; }
   /// The options the layer was made with.
   const Pool2DLayerOptions& options() const { return options_; }
   /// "AvgPool2D".
@@ -113,6 +117,7 @@ class AvgPool2D : public Module {
   bool checks_input_dtype() const override { return false; }
 
  private:
+  Size2 pool_size_;
   Pool2DLayerOptions options_;
 };
 

@@ -1,8 +1,8 @@
 #pragma once
 
+#include <tapegrad/autograd/ops.hpp>
 #include <tapegrad/nn/module.hpp>
 
-#include <array>
 #include <concepts>
 #include <cstdint>
 #include <memory>
@@ -34,7 +34,7 @@ class Sequential : public Module {
     return append(std::make_unique<Layer>(std::forward<Args>(args)...));
   }
   /// As above, for a layer made from its options alone, given as a braced list:
-  /// `model.add<MaxPool2D>({.pool_size = {3, 3}})`.
+  /// `model.add<Dense>({...})`.
   template <MadeWithOptions Layer>
   Layer& add(typename Layer::Options options) {
     return append(std::make_unique<Layer>(std::move(options)));
@@ -44,10 +44,16 @@ class Sequential : public Module {
   Layer& add(int64_t size, typename Layer::Options options) {
     return append(std::make_unique<Layer>(size, std::move(options)));
   }
+  /// As above, for a layer made from a size given as a braced list, and options:
+  /// `model.add<MaxPool2D>({3, 2}, {.strides = 1})`.
+  template <MadeWithOptions<Size2> Layer>
+  Layer& add(Size2 size, typename Layer::Options options) {
+    return append(std::make_unique<Layer>(size, std::move(options)));
+  }
   /// As above, for a layer made from a count, a window and options, given as braced lists:
-  /// `model.add<Conv2D>(6, {5, 5}, {.padding = Padding::same()})`.
-  template <MadeWithOptions<int64_t, std::array<int64_t, 2>> Layer>
-  Layer& add(int64_t count, std::array<int64_t, 2> window, typename Layer::Options options = {}) {
+  /// `model.add<Conv2D>(6, 5, {.padding = Padding::same()})`, `model.add<Conv2D>(6, {5, 3})`.
+  template <MadeWithOptions<int64_t, Size2> Layer>
+  Layer& add(int64_t count, Size2 window, typename Layer::Options options = {}) {
     return append(std::make_unique<Layer>(count, window, std::move(options)));
   }
   /// Appends a layer made elsewhere and takes ownership of it; returns it.

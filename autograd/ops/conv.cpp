@@ -18,18 +18,18 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 // The attributes of conv2d and its two gradient ops: the forward's geometry with its padding made
 // explicit, so that each backward convolves exactly as the forward did.
 struct ConvAttrs {
-  std::array<int64_t, 2> strides, dilations;  // (height, width)
-  std::array<int64_t, 4> padding;             // top, bottom, left, right
+  Size2 strides, dilation_rate;    // (height, width)
+  std::array<int64_t, 4> padding;  // top, bottom, left, right
   explicit ConvAttrs(const kernels::ConvGeometry& geom)
       : strides{geom.stride_h, geom.stride_w},
-        dilations{geom.dilation_h, geom.dilation_w},
+        dilation_rate{geom.dilation_h, geom.dilation_w},
         padding{geom.pad_top, geom.pad_bottom, geom.pad_left, geom.pad_right} {}
   Conv2DOptions options() const {
-    return {strides, dilations, Padding::explicit_sides(padding[0], padding[1], padding[2], padding[3])};
+    return {strides, Padding::explicit_sides(padding[0], padding[1], padding[2], padding[3]), dilation_rate};
   }
   std::string print() const {
-    return fmt::format("strides=[{}, {}], dilations=[{}, {}], padding=[[{}, {}], [{}, {}]]", strides[0], strides[1],
-                       dilations[0], dilations[1], padding[0], padding[1], padding[2], padding[3]);
+    return fmt::format("strides=[{}, {}], padding=[[{}, {}], [{}, {}]], dilation_rate=[{}, {}]", strides[0], strides[1],
+                       padding[0], padding[1], padding[2], padding[3], dilation_rate[0], dilation_rate[1]);
   }
 };
 }  // namespace
@@ -53,9 +53,9 @@ kernels::ConvGeometry geometry(const Shape& input, const Shape& kernel, const Co
   }
   if (kernel.numel() == 0) fail("{}: kernel {} is empty", op, kernel);
   const auto [sh, sw] = options.strides;
-  const auto [dh, dw] = options.dilations;
+  const auto [dh, dw] = options.dilation_rate;
   if (sh < 1 || sw < 1 || dh < 1 || dw < 1) {
-    fail("{}: strides {}x{} and dilations {}x{}; expected each at least 1", op, sh, sw, dh, dw);
+    fail("{}: strides {}x{} and dilation_rate {}x{}; expected each at least 1", op, sh, sw, dh, dw);
   }
   const int64_t extent_h = (kernel[0] - 1) * dh + 1, extent_w = (kernel[1] - 1) * dw + 1;
   int64_t top = 0, bottom = 0, left = 0, right = 0;

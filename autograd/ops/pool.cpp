@@ -12,26 +12,26 @@ namespace {
 // A pooling window is a convolution window with one output per channel and no dilation.
 kernels::ConvGeometry pool_geometry(const Shape& input, const Pool2DOptions& options, const char* op) {
   if (input.rank() != 4) fail("{}: input is {}, expected rank 4 (batch, height, width, channels)", op, input);
-  const auto [wh, ww] = options.window;
-  if (wh < 1 || ww < 1) fail("{}: window {}x{}; expected at least 1x1", op, wh, ww);
-  const Conv2DOptions conv{options.strides.value_or(options.window), {1, 1}, options.padding};
+  const auto [wh, ww] = options.pool_size;
+  if (wh < 1 || ww < 1) fail("{}: pool_size {}x{}; expected at least 1x1", op, wh, ww);
+  const Conv2DOptions conv{options.strides.value_or(options.pool_size), options.padding, 1};
   return detail::geometry(input, Shape{wh, ww, input[3], input[3]}, conv, op);
 }
 
 // The attributes of the pooling ops: the forward's windows with their padding made explicit, so
 // that each backward pools exactly as the forward did.
 struct PoolAttrs {
-  std::array<int64_t, 2> window, strides;  // (height, width)
-  std::array<int64_t, 4> padding;          // top, bottom, left, right
+  Size2 pool_size, strides;        // (height, width)
+  std::array<int64_t, 4> padding;  // top, bottom, left, right
   PoolAttrs(const Pool2DOptions& options, const kernels::ConvGeometry& geom)
-      : window(options.window),
+      : pool_size(options.pool_size),
         strides{geom.stride_h, geom.stride_w},
         padding{geom.pad_top, geom.pad_bottom, geom.pad_left, geom.pad_right} {}
   Pool2DOptions options() const {
-    return {window, strides, Padding::explicit_sides(padding[0], padding[1], padding[2], padding[3])};
+    return {pool_size, strides, Padding::explicit_sides(padding[0], padding[1], padding[2], padding[3])};
   }
   std::string print() const {
-    return fmt::format("window=[{}, {}], strides=[{}, {}], padding=[[{}, {}], [{}, {}]]", window[0], window[1],
+    return fmt::format("pool_size=[{}, {}], strides=[{}, {}], padding=[[{}, {}], [{}, {}]]", pool_size[0], pool_size[1],
                        strides[0], strides[1], padding[0], padding[1], padding[2], padding[3]);
   }
 };

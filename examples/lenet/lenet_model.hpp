@@ -23,7 +23,7 @@ enum class LeNetVariant { book, modern };
 inline void add_lenet_layers(tapegrad::nn::Sequential& net, LeNetVariant variant) {
   namespace nn = tapegrad::nn;
   const bool book = variant == LeNetVariant::book;
-  const nn::Initializer init = book ? nn::glorot_uniform() : nn::he_normal();
+  const nn::Initializer init = book ? nn::Initializer(nn::GlorotUniform()) : nn::Initializer(nn::HeNormal());
   const auto activation = [&] {
     if (book) {
       net.add<nn::Sigmoid>();
@@ -32,11 +32,11 @@ inline void add_lenet_layers(tapegrad::nn::Sequential& net, LeNetVariant variant
     }
   };
   const auto pooling = [&] {
-    const nn::Pool2DLayerOptions two_by_two{.pool_size = {2, 2}, .strides = std::array<int64_t, 2>{2, 2}};
+    const nn::Pool2DLayerOptions stride_two{.strides = 2};
     if (book) {
-      net.add<nn::AvgPool2D>(two_by_two);
+      net.add<nn::AvgPool2D>(2, stride_two);
     } else {
-      net.add<nn::MaxPool2D>(two_by_two);
+      net.add<nn::MaxPool2D>(2, stride_two);
     }
   };
   net.add<nn::Conv2D>(6, {5, 5}, {.padding = tapegrad::Padding::same(), .kernel_initializer = init});

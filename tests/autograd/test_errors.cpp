@@ -94,7 +94,7 @@ TEST_CASE("errors: conv2d") {
     CHECK_THROWS_WITH_AS(conv2d(ones({1, 2, 2, 1}), ones({3, 3, 1, 1})),
                          Contains("conv2d: kernel 3x3 (dilated 3x3) is larger than the padded input 2x2"), Error);
     Conv2DOptions dilated;
-    dilated.dilations = {3, 1};
+    dilated.dilation_rate = {3, 1};
     CHECK_THROWS_WITH_AS(conv2d(ones({1, 5, 5, 1}), ones({3, 3, 1, 1}), dilated), Contains("dilated 7x3"), Error);
   }
   SUBCASE("strides, dilations and padding out of range") {
@@ -103,9 +103,10 @@ TEST_CASE("errors: conv2d") {
     CHECK_THROWS_WITH_AS(conv2d(ones({1, 5, 5, 1}), ones({3, 3, 1, 1}), options), Contains("conv2d: strides 0x1"),
                          Error);
     options.strides = {1, 1};
-    options.dilations = {1, -2};
-    CHECK_THROWS_WITH_AS(conv2d(ones({1, 5, 5, 1}), ones({3, 3, 1, 1}), options), Contains("dilations 1x-2"), Error);
-    options.dilations = {1, 1};
+    options.dilation_rate = {1, -2};
+    CHECK_THROWS_WITH_AS(conv2d(ones({1, 5, 5, 1}), ones({3, 3, 1, 1}), options), Contains("dilation_rate 1x-2"),
+                         Error);
+    options.dilation_rate = {1, 1};
     options.padding = Padding::explicit_sides(0, -1, 0, 0);
     CHECK_THROWS_WITH_AS(conv2d(ones({1, 5, 5, 1}), ones({3, 3, 1, 1}), options), Contains("conv2d: padding 0, -1"),
                          Error);

@@ -252,16 +252,16 @@ TEST_CASE("higher order: nested tapes through conv2d, pooling, matmul and the so
   }
   SUBCASE("max_pool2d, overlapping 3x3 windows, 'same', scaled per channel") {
     Pool2DOptions options;
-    options.window = {3, 3};
-    options.strides = std::array<int64_t, 2>{1, 1};
+    options.pool_size = {3, 3};
+    options.strides = 1;
     options.padding = Padding::same();
     check_second_order([options](const Inputs& in) { return sum(tanh(max_pool2d(in[0], options) * in[1])); },
                        {normal({1, 4, 5, 2}), f64({0.7, -1.3})}, 2);
   }
   SUBCASE("avg_pool2d, 3x3, stride 2, padding 1") {
     Pool2DOptions options;
-    options.window = {3, 3};
-    options.strides = std::array<int64_t, 2>{2, 2};
+    options.pool_size = {3, 3};
+    options.strides = 2;
     options.padding = Padding::uniform(1);
     check_second_order([options](const Inputs& in) { return sum(tanh(avg_pool2d(in[0], options) * 2.0)); },
                        {normal({2, 5, 5, 1})}, 3);

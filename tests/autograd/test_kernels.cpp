@@ -28,30 +28,30 @@ const std::vector<ConvCase>& conv_cases() {
   static const std::vector<ConvCase> cases{
       {"1 channel, valid", {1, 7, 9, 1}, {3, 3, 1, 1}, {}},
       {"batch 3, 5 -> 7 channels", {3, 6, 5, 5}, {3, 2, 5, 7}, {}},
-      {"stride 2, 'same'", {2, 9, 7, 3}, {3, 3, 3, 4}, {{2, 2}, {1, 1}, Padding::same()}},
+      {"stride 2, 'same'", {2, 9, 7, 3}, {3, 3, 3, 4}, {{2, 2}, Padding::same(), {1, 1}}},
       {"strides 3x2, dilation 2, explicit padding",
        {2, 11, 8, 2},
        {2, 3, 2, 3},
-       {{3, 2}, {2, 2}, Padding::explicit_sides(1, 2, 0, 3)}},
+       {{3, 2}, Padding::explicit_sides(1, 2, 0, 3), {2, 2}}},
       {"1x1 kernel (the columns are the input)", {2, 4, 5, 6}, {1, 1, 6, 3}, {}},
-      {"LeNet's first layer shape, batch 5", {5, 28, 28, 1}, {5, 5, 1, 6}, {{1, 1}, {1, 1}, Padding::same()}},
+      {"LeNet's first layer shape, batch 5", {5, 28, 28, 1}, {5, 5, 1, 6}, {{1, 1}, Padding::same(), {1, 1}}},
       {"LeNet's second layer shape, batch 3", {3, 14, 14, 6}, {5, 5, 6, 16}, {}},
-      {"many images (several column chunks)", {70, 13, 13, 4}, {3, 3, 4, 5}, {{1, 1}, {1, 1}, Padding::same()}},
-      {"dilation 2x3, 'same'", {2, 12, 10, 3}, {3, 3, 3, 5}, {{1, 1}, {2, 3}, Padding::same()}},
+      {"many images (several column chunks)", {70, 13, 13, 4}, {3, 3, 4, 5}, {{1, 1}, Padding::same(), {1, 1}}},
+      {"dilation 2x3, 'same'", {2, 12, 10, 3}, {3, 3, 3, 5}, {{1, 1}, Padding::same(), {2, 3}}},
       {"padding wider than the kernel (the input gradient crops)",
        {2, 5, 6, 2},
        {2, 2, 2, 3},
-       {{1, 1}, {1, 1}, Padding::explicit_sides(3, 0, 4, 1)}},
+       {{1, 1}, Padding::explicit_sides(3, 0, 4, 1), {1, 1}}},
       {"20 -> 35 channels (several channel blocks)", {2, 9, 11, 20}, {3, 3, 20, 35}, {}},
-      {"17 -> 9 channels, 'same'", {3, 7, 8, 17}, {3, 2, 17, 9}, {{1, 1}, {1, 1}, Padding::same()}},
+      {"17 -> 9 channels, 'same'", {3, 7, 8, 17}, {3, 2, 17, 9}, {{1, 1}, Padding::same(), {1, 1}}},
       {"one channel, wide rows (several pieces of positions)", {1, 61, 157, 1}, {3, 3, 1, 1}, {}},
       {"4 -> 2 channels, 1xN and Nx1 kernels", {2, 9, 23, 4}, {1, 4, 4, 2}, {}},
-      {"batch 2, 2 -> 1 channel, 7x1 kernel, 'same'", {2, 15, 6, 2}, {7, 1, 2, 1}, {{1, 1}, {1, 1}, Padding::same()}},
+      {"batch 2, 2 -> 1 channel, 7x1 kernel, 'same'", {2, 15, 6, 2}, {7, 1, 2, 1}, {{1, 1}, Padding::same(), {1, 1}}},
       {"3 -> 1 channel, dilation 1x2",
        {2, 10, 12, 3},
        {3, 2, 3, 1},
-       {{1, 1}, {1, 2}, Padding::explicit_sides(2, 1, 0, 3)}},
-      {"1 -> 1 channel, 8x3 kernel, dilation 2x1", {1, 30, 9, 1}, {8, 3, 1, 1}, {{1, 1}, {2, 1}, Padding::same()}},
+       {{1, 1}, Padding::explicit_sides(2, 1, 0, 3), {1, 2}}},
+      {"1 -> 1 channel, 8x3 kernel, dilation 2x1", {1, 30, 9, 1}, {8, 3, 1, 1}, {{1, 1}, Padding::same(), {2, 1}}},
   };
   return cases;
 }
@@ -118,7 +118,7 @@ TEST_CASE("conv2d kernels: the same bits with 1 thread, 2 and 3") {
   std::vector<ConvCase> cases = conv_cases();
   // Big enough that the direct kernels run on several threads, with several groups of images.
   cases.push_back(
-      {"batch 16, 16 -> 32 channels, 'same'", {16, 28, 28, 16}, {3, 3, 16, 32}, {{1, 1}, {1, 1}, Padding::same()}});
+      {"batch 16, 16 -> 32 channels, 'same'", {16, 28, 28, 16}, {3, 3, 16, 32}, {{1, 1}, Padding::same(), {1, 1}}});
   for (const ConvCase& c : cases) {
     INFO(c.label);
     const Tensor x = random_normal(c.x, generator);
@@ -170,7 +170,7 @@ TEST_CASE("corr2d_small: the book's plain loops against the conv2d reference") {
 
 TEST_CASE("conv2d kernels: images too big for one chunk of planes") {
   // 600x600 planes are 1.4 MiB a channel: the direct kernels take these images a few at a time.
-  const ConvCase c{"6 big images", {6, 600, 600, 1}, {3, 3, 1, 2}, {{1, 1}, {1, 1}, Padding::same()}};
+  const ConvCase c{"6 big images", {6, 600, 600, 1}, {3, 3, 1, 2}, {{1, 1}, Padding::same(), {1, 1}}};
   Generator generator(23);
   const Tensor x = random_normal(c.x, generator);
   const Tensor k = random_normal(c.kernel, generator);

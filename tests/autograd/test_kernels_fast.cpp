@@ -28,20 +28,14 @@ struct PoolCase {
 
 const std::vector<PoolCase>& pool_cases() {
   static const std::vector<PoolCase> cases{
-      {"LeNet's first pooling, batch 3", {3, 28, 28, 6}, {{2, 2}, std::array<int64_t, 2>{2, 2}, Padding::valid()}},
-      {"LeNet's second pooling, batch 64 (threads split the images)",
-       {64, 10, 10, 16},
-       {{2, 2}, std::array<int64_t, 2>{2, 2}, Padding::valid()}},
-      {"2x2 tiles, odd sizes (the last row and column in no window)",
-       {2, 7, 9, 3},
-       {{2, 2}, std::array<int64_t, 2>{2, 2}, Padding::valid()}},
-      {"2x2 tiles, 37 channels (more than one block of channels)",
-       {2, 6, 5, 37},
-       {{2, 2}, std::array<int64_t, 2>{2, 2}, Padding::valid()}},
-      {"3x3, stride 1 (overlapping windows)", {2, 7, 6, 3}, {{3, 3}, std::array<int64_t, 2>{1, 1}, Padding::valid()}},
-      {"3x2, stride 2x1, 'same'", {2, 5, 4, 2}, {{3, 2}, std::array<int64_t, 2>{2, 1}, Padding::same()}},
-      {"3x3, stride 2, padding 1", {1, 5, 5, 1}, {{3, 3}, std::array<int64_t, 2>{2, 2}, Padding::uniform(1)}},
-      {"windows wholly in the padding", {2, 3, 3, 2}, {{2, 2}, std::array<int64_t, 2>{2, 2}, Padding::uniform(2)}},
+      {"LeNet's first pooling, batch 3", {3, 28, 28, 6}, {{2, 2}, 2, Padding::valid()}},
+      {"LeNet's second pooling, batch 64 (threads split the images)", {64, 10, 10, 16}, {{2, 2}, 2, Padding::valid()}},
+      {"2x2 tiles, odd sizes (the last row and column in no window)", {2, 7, 9, 3}, {{2, 2}, 2, Padding::valid()}},
+      {"2x2 tiles, 37 channels (more than one block of channels)", {2, 6, 5, 37}, {{2, 2}, 2, Padding::valid()}},
+      {"3x3, stride 1 (overlapping windows)", {2, 7, 6, 3}, {{3, 3}, 1, Padding::valid()}},
+      {"3x2, stride 2x1, 'same'", {2, 5, 4, 2}, {{3, 2}, {2, 1}, Padding::same()}},
+      {"3x3, stride 2, padding 1", {1, 5, 5, 1}, {{3, 3}, 2, Padding::uniform(1)}},
+      {"windows wholly in the padding", {2, 3, 3, 2}, {{2, 2}, 2, Padding::uniform(2)}},
   };
   return cases;
 }
@@ -54,8 +48,8 @@ Tensor tied_values(const Shape& shape, Generator& generator, DType dtype) {
 }
 
 kernels::ConvGeometry pool_geometry(const PoolCase& c) {
-  const Conv2DOptions conv{c.options.strides.value_or(c.options.window), {1, 1}, c.options.padding};
-  return detail::geometry(c.x, Shape{c.options.window[0], c.options.window[1], c.x[3], c.x[3]}, conv, "test");
+  const Conv2DOptions conv{c.options.strides.value_or(c.options.pool_size), c.options.padding, 1};
+  return detail::geometry(c.x, Shape{c.options.pool_size[0], c.options.pool_size[1], c.x[3], c.x[3]}, conv, "test");
 }
 
 struct PoolOutputs {

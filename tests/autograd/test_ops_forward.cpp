@@ -849,31 +849,33 @@ TEST_CASE("conv2d: the book's cases") {
   SUBCASE("output shapes of the book's padding and stride examples on an 8x8 input") {
     const Tensor x = ones({1, 8, 8, 1});
     CHECK(conv2d(x, ones({3, 3, 1, 1}),
-                 Conv2DOptions{.strides = {1, 1}, .dilations = {1, 1}, .padding = Padding::uniform(1)})
+                 Conv2DOptions{.strides = {1, 1}, .padding = Padding::uniform(1), .dilation_rate = {1, 1}})
               .shape() == Shape{1, 8, 8, 1});
-    CHECK(conv2d(x, ones({5, 3, 1, 1}),
-                 Conv2DOptions{.strides = {1, 1}, .dilations = {1, 1}, .padding = Padding::explicit_sides(2, 2, 1, 1)})
+    CHECK(conv2d(
+              x, ones({5, 3, 1, 1}),
+              Conv2DOptions{.strides = {1, 1}, .padding = Padding::explicit_sides(2, 2, 1, 1), .dilation_rate = {1, 1}})
               .shape() == Shape{1, 8, 8, 1});
     CHECK(conv2d(x, ones({3, 3, 1, 1}),
-                 Conv2DOptions{.strides = {2, 2}, .dilations = {1, 1}, .padding = Padding::uniform(1)})
+                 Conv2DOptions{.strides = {2, 2}, .padding = Padding::uniform(1), .dilation_rate = {1, 1}})
               .shape() == Shape{1, 4, 4, 1});
-    CHECK(conv2d(x, ones({3, 5, 1, 1}),
-                 Conv2DOptions{.strides = {3, 4}, .dilations = {1, 1}, .padding = Padding::explicit_sides(0, 0, 1, 1)})
+    CHECK(conv2d(
+              x, ones({3, 5, 1, 1}),
+              Conv2DOptions{.strides = {3, 4}, .padding = Padding::explicit_sides(0, 0, 1, 1), .dilation_rate = {1, 1}})
               .shape() == Shape{1, 2, 2, 1});
-    CHECK(
-        conv2d(x, ones({3, 3, 1, 1}), Conv2DOptions{.strides = {1, 1}, .dilations = {1, 1}, .padding = Padding::same()})
-            .shape() == Shape{1, 8, 8, 1});
-    CHECK(
-        conv2d(x, ones({3, 3, 1, 1}), Conv2DOptions{.strides = {3, 3}, .dilations = {1, 1}, .padding = Padding::same()})
-            .shape() == Shape{1, 3, 3, 1});
     CHECK(conv2d(x, ones({3, 3, 1, 1}),
-                 Conv2DOptions{.strides = {1, 1}, .dilations = {3, 3}, .padding = Padding::valid()})
+                 Conv2DOptions{.strides = {1, 1}, .padding = Padding::same(), .dilation_rate = {1, 1}})
+              .shape() == Shape{1, 8, 8, 1});
+    CHECK(conv2d(x, ones({3, 3, 1, 1}),
+                 Conv2DOptions{.strides = {3, 3}, .padding = Padding::same(), .dilation_rate = {1, 1}})
+              .shape() == Shape{1, 3, 3, 1});
+    CHECK(conv2d(x, ones({3, 3, 1, 1}),
+                 Conv2DOptions{.strides = {1, 1}, .padding = Padding::valid(), .dilation_rate = {3, 3}})
               .shape() == Shape{1, 2, 2, 1});
   }
   SUBCASE("'same' puts the odd pixel of padding at the bottom and right, as TensorFlow") {
     const Tensor x = reshape(arange(16), {1, 4, 4, 1});
     const Tensor y = conv2d(x, ones({2, 2, 1, 1}),
-                            Conv2DOptions{.strides = {1, 1}, .dilations = {1, 1}, .padding = Padding::same()});
+                            Conv2DOptions{.strides = {1, 1}, .padding = Padding::same(), .dilation_rate = {1, 1}});
     REQUIRE(y.shape() == Shape{1, 4, 4, 1});
     CHECK(y.at({0, 0, 0, 0}) == 0 + 1 + 4 + 5);
     CHECK(y.at({0, 3, 3, 0}) == 15);
@@ -899,9 +901,9 @@ TEST_CASE("conv2d: the book's cases") {
       const Tensor x = random_normal(c.x, generator, 0, 1, DType::float64);
       const Tensor k = random_normal(c.k, generator, 0, 1, DType::float64);
       const Conv2DOptions options =
-          Conv2DOptions{.strides = c.s,
-                        .dilations = c.d,
-                        .padding = Padding::explicit_sides(c.pads[0], c.pads[1], c.pads[2], c.pads[3])};
+          Conv2DOptions{.strides = {c.s[0], c.s[1]},
+                        .padding = Padding::explicit_sides(c.pads[0], c.pads[1], c.pads[2], c.pads[3]),
+                        .dilation_rate = {c.d[0], c.d[1]}};
       const Tensor y = conv2d(x, k, options);
       const int64_t extent_h = (c.k[0] - 1) * c.d[0] + 1, extent_w = (c.k[1] - 1) * c.d[1] + 1;
       const Shape expected_shape{c.x[0], (c.x[1] + c.pads[0] + c.pads[1] - extent_h) / c.s[0] + 1,
@@ -924,7 +926,7 @@ TEST_CASE("conv2d: the book's cases") {
 
 TEST_CASE("forward: max_pool2d and avg_pool2d on the book's values") {
   Pool2DOptions stride1;
-  stride1.strides = std::array<int64_t, 2>{1, 1};
+  stride1.strides = 1;
   SUBCASE("arange(9) as 1x3x3x1, 2x2 windows, stride 1: max [[4, 5], [7, 8]], avg [[2, 3], [5, 6]]") {
     const Tensor x = reshape(arange(9), {1, 3, 3, 1});
     const Tensor hi = max_pool2d(x, stride1), mean = avg_pool2d(x, stride1);
@@ -936,7 +938,7 @@ TEST_CASE("forward: max_pool2d and avg_pool2d on the book's values") {
   SUBCASE("arange(16) as 1x4x4x1: a 3x3 window with its default stride 3 gives [[10]]") {
     const Tensor x = reshape(arange(16), {1, 4, 4, 1});
     Pool2DOptions options;
-    options.window = {3, 3};
+    options.pool_size = {3, 3};
     const Tensor y = max_pool2d(x, options);
     CHECK(y.shape() == Shape{1, 1, 1, 1});
     CHECK(y.item() == 10);
@@ -944,8 +946,8 @@ TEST_CASE("forward: max_pool2d and avg_pool2d on the book's values") {
   SUBCASE("arange(16), 3x3 windows, padding 1, stride 2: max [[5, 7], [13, 15]]") {
     const Tensor x = reshape(arange(16), {1, 4, 4, 1});
     Pool2DOptions options;
-    options.window = {3, 3};
-    options.strides = std::array<int64_t, 2>{2, 2};
+    options.pool_size = {3, 3};
+    options.strides = 2;
     options.padding = Padding::uniform(1);
     const Tensor y = max_pool2d(x, options);
     CHECK(y.shape() == Shape{1, 2, 2, 1});
@@ -954,16 +956,16 @@ TEST_CASE("forward: max_pool2d and avg_pool2d on the book's values") {
   SUBCASE("padding of max_pool2d never wins, even over negative pixels") {
     const Tensor x = reshape(arange(16), {1, 4, 4, 1}) - 100.0;
     Pool2DOptions options;
-    options.window = {3, 3};
-    options.strides = std::array<int64_t, 2>{2, 2};
+    options.pool_size = {3, 3};
+    options.strides = 2;
     options.padding = Padding::uniform(1);
     CHECK(max_pool2d(x, options).to_vector() == std::vector<double>{-95, -93, -87, -85});
   }
   SUBCASE("avg_pool2d with padding divides by the pixels inside the input, not the window") {
     const Tensor x = reshape(arange(16, DType::float64), {1, 4, 4, 1});
     Pool2DOptions options;
-    options.window = {3, 3};
-    options.strides = std::array<int64_t, 2>{2, 2};
+    options.pool_size = {3, 3};
+    options.strides = 2;
     options.padding = Padding::uniform(1);
     const Tensor y = avg_pool2d(x, options);
     CHECK(y.shape() == Shape{1, 2, 2, 1});

@@ -209,15 +209,15 @@ TEST_CASE("printing: how inputs are named") {
     tape.watch(image, "image");
     tape.watch(kernel, "kernel");
     conv2d(image, kernel, {.strides = {2, 2}, .padding = Padding::same()});
-    max_pool2d(image, {.window = {2, 2}, .strides = std::array<int64_t, 2>{1, 1}});
-    avg_pool2d(image, {.window = {3, 3}, .strides = std::nullopt, .padding = Padding::explicit_sides(0, 1, 2, 0)});
+    max_pool2d(image, {.pool_size = 2, .strides = 1});
+    avg_pool2d(image, {.pool_size = {3, 3}, .strides = std::nullopt, .padding = Padding::explicit_sides(0, 1, 1, 0)});
     CHECK(to_string(tape) ==
           "GradientTape (3 entries)\n"
-          "  [0] conv2d(image 1x5x5x1, kernel 3x3x1x2, strides=[2, 2], dilations=[1, 1], padding=[[1, 1], [1, 1]]) "
+          "  [0] conv2d(image 1x5x5x1, kernel 3x3x1x2, strides=[2, 2], padding=[[1, 1], [1, 1]], dilation_rate=[1, 1]) "
           "-> 1x3x3x2 float64\n"
-          "  [1] max_pool2d(image 1x5x5x1, window=[2, 2], strides=[1, 1], padding=[[0, 0], [0, 0]]) "
+          "  [1] max_pool2d(image 1x5x5x1, pool_size=[2, 2], strides=[1, 1], padding=[[0, 0], [0, 0]]) "
           "-> 1x4x4x1 float64\n"
-          "  [2] avg_pool2d(image 1x5x5x1, window=[3, 3], strides=[3, 3], padding=[[0, 1], [2, 0]]) "
+          "  [2] avg_pool2d(image 1x5x5x1, pool_size=[3, 3], strides=[3, 3], padding=[[0, 1], [1, 0]]) "
           "-> 1x2x2x1 float64");
   }
   SUBCASE("an empty tape") {

@@ -58,7 +58,7 @@ int run(int argc, char** argv) {
 
   nn::set_seed(7);  // initial weights; a resumed run replaces them with the checkpoint's
   nn::Sequential model;
-  model.add<nn::Conv2D>(4, std::array<int64_t, 2>{3, 3});
+  model.add<nn::Conv2D>(4, 3);
   model.add<nn::ReLU>();
   model.add<nn::Flatten>();
   model.add<nn::Dense>(3);

@@ -52,9 +52,9 @@ TEST_CASE("Conv2D: initial weights") {
     CHECK(conv.bias().value().to_vector() == std::vector<double>(32, 0.0));
   }
   SUBCASE("a seed gives the same weights every time") {
-    nn::Conv2D a(2, {2, 2}, {.bias_initializer = nn::random_uniform(), .seed = 42});
-    nn::Conv2D b(2, {2, 2}, {.bias_initializer = nn::random_uniform(), .seed = 42});
-    nn::Conv2D c(2, {2, 2}, {.bias_initializer = nn::random_uniform(), .seed = 43});
+    nn::Conv2D a(2, {2, 2}, {.bias_initializer = nn::RandomUniform(), .seed = 42});
+    nn::Conv2D b(2, {2, 2}, {.bias_initializer = nn::RandomUniform(), .seed = 42});
+    nn::Conv2D c(2, {2, 2}, {.bias_initializer = nn::RandomUniform(), .seed = 43});
     for (nn::Conv2D* conv : {&a, &b, &c}) (*conv)(zeros({1, 4, 4, 3}));
     CHECK(a.kernel().value().to_vector() == b.kernel().value().to_vector());
     CHECK(a.bias().value().to_vector() == b.bias().value().to_vector());
@@ -74,7 +74,7 @@ TEST_CASE("Conv2D: initial weights") {
   }
   SUBCASE("other initializers and float64") {
     nn::Conv2D conv(3, {2, 2},
-                    {.kernel_initializer = nn::ones(), .bias_initializer = nn::constant(0.5), .dtype = DType::float64});
+                    {.kernel_initializer = nn::Ones(), .bias_initializer = nn::Constant(0.5), .dtype = DType::float64});
     conv(zeros({1, 2, 2, 2}, DType::float64));
     CHECK(conv.kernel().dtype() == DType::float64);
     CHECK(conv.kernel().value().to_vector() == std::vector<double>(2 * 2 * 2 * 3, 1.0));
@@ -94,7 +94,7 @@ TEST_CASE("Conv2D: forward is conv2d plus the bias") {
   SUBCASE("batches, channels, filters, by hand") {
     Generator g(2);
     const Tensor x = tapegrad::random_normal({2, 4, 5, 3}, g, 0, 1, DType::float64);
-    nn::Conv2D conv(2, {2, 3}, {.bias_initializer = nn::random_normal(), .seed = 9, .dtype = DType::float64});
+    nn::Conv2D conv(2, {2, 3}, {.bias_initializer = nn::RandomNormal(), .seed = 9, .dtype = DType::float64});
     const Tensor y = conv(x);
     REQUIRE(y.shape() == Shape{2, 3, 3, 2});
     const Tensor k = conv.kernel().value(), b = conv.bias().value();
@@ -149,7 +149,7 @@ TEST_CASE("Conv2D: gradients through the layer") {
   Generator g(4);
   const Tensor x = tapegrad::random_normal({2, 4, 5, 2}, g, 0, 1, DType::float64);
   const Tensor target = tapegrad::random_normal({2, 3, 4, 3}, g, 0, 1, DType::float64);
-  nn::Conv2D conv(3, {2, 2}, {.bias_initializer = nn::random_normal(), .seed = 5, .dtype = DType::float64});
+  nn::Conv2D conv(3, {2, 2}, {.bias_initializer = nn::RandomNormal(), .seed = 5, .dtype = DType::float64});
   const auto loss_at = [&](const std::vector<Tensor>& weights) {
     conv.set_weights(weights);
     return sum(square(conv(x) - target)).item();

@@ -75,12 +75,12 @@ TEST_CASE("Dense: forward is x @ kernel + bias, by hand") {
   CHECK(y.to_vector() == std::vector<double>{10.5, 4, 5.5, 1});
   CHECK(y.to_vector() == (matmul(x, dense.kernel().value()) + dense.bias().value()).to_vector());
 
-  nn::Dense plain(2, {.use_bias = false, .kernel_initializer = nn::ones()});
+  nn::Dense plain(2, {.use_bias = false, .kernel_initializer = nn::Ones()});
   CHECK(plain(Tensor({1, 2, 3}, {1, 3})).to_vector() == std::vector<double>{6, 6});
 }
 
 TEST_CASE("Dense: gradients by the formulas dK = x^T dy, db = sum of dy over the batch") {
-  nn::Dense dense(2, {.bias_initializer = nn::random_normal(), .seed = 3, .dtype = DType::float64});
+  nn::Dense dense(2, {.bias_initializer = nn::RandomNormal(), .seed = 3, .dtype = DType::float64});
   const Tensor x({1, 2, 3, 4, 5, 6}, {2, 3}, DType::float64);
   dense(x);
   GradientTape tape;
@@ -104,7 +104,7 @@ TEST_CASE("Dense: initial weights") {
     CHECK(dense.bias().value().to_vector() == std::vector<double>(300, 0.0));
   }
   SUBCASE("He normal: stddev sqrt(2 / fan_in)") {
-    nn::Dense dense(100, {.kernel_initializer = nn::he_normal(), .seed = 2});
+    nn::Dense dense(100, {.kernel_initializer = nn::HeNormal(), .seed = 2});
     dense(zeros({1, 400}));
     CHECK(stddev(dense.kernel().value()) == doctest::Approx(std::sqrt(2.0 / 400)).epsilon(0.03));
   }
@@ -118,7 +118,7 @@ TEST_CASE("Dense: initial weights") {
 
 TEST_CASE("Conv2D with Glorot uniform counts the fans of an HWIO kernel as Keras does") {
   // kernel 5x5x6x16: fan_in = 5*5*6 = 150, fan_out = 5*5*16 = 400
-  nn::Conv2D conv(16, {5, 5}, {.kernel_initializer = nn::glorot_uniform(), .seed = 4});
+  nn::Conv2D conv(16, {5, 5}, {.kernel_initializer = nn::GlorotUniform(), .seed = 4});
   conv(zeros({1, 5, 5, 6}));
   const double limit = std::sqrt(6.0 / (150 + 400));
   const Tensor k = conv.kernel().value();

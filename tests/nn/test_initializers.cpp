@@ -45,32 +45,32 @@ TEST_CASE("initializers: fans as Keras counts them") {
 
 TEST_CASE("initializers: constants") {
   Generator g(1);
-  CHECK(nn::zeros().make({2, 3}, DType::float32, g).to_vector() == std::vector<double>(6, 0.0));
-  CHECK(nn::ones().make({4}, DType::float64, g).to_vector() == std::vector<double>(4, 1.0));
-  const Tensor c = nn::constant(2.5).make({2}, DType::float64, g);
+  CHECK(nn::Zeros().make({2, 3}, DType::float32, g).to_vector() == std::vector<double>(6, 0.0));
+  CHECK(nn::Ones().make({4}, DType::float64, g).to_vector() == std::vector<double>(4, 1.0));
+  const Tensor c = nn::Constant(2.5).make({2}, DType::float64, g);
   CHECK(c.dtype() == DType::float64);
   CHECK(c.to_vector() == std::vector<double>{2.5, 2.5});
-  CHECK(nn::constant(2.5).name() == "constant(2.5)");
+  CHECK(nn::Constant(2.5).name() == "Constant(2.5)");
 }
 
 TEST_CASE("initializers: random_normal has tf.random_normal_initializer's defaults and draws tapegrad's numbers") {
   Generator g(3);
-  const Tensor t = nn::random_normal().make({100, 100}, DType::float64, g);
+  const Tensor t = nn::RandomNormal().make({100, 100}, DType::float64, g);
   const Moments m = moments_of(t);
   CHECK(std::abs(m.mean) < 0.002);
   CHECK(m.stddev == doctest::Approx(0.05).epsilon(0.03));
   Generator same(3);
   CHECK(t.to_vector() == tapegrad::random_normal({100, 100}, same, 0.0, 0.05, DType::float64).to_vector());
-  CHECK(nn::random_normal().name() == "random_normal(mean=0, stddev=0.05)");
-  CHECK(nn::random_normal(2.0, 0.5).make({1}, DType::float32, g).dtype() == DType::float32);
+  CHECK(nn::RandomNormal().name() == "RandomNormal(mean=0, stddev=0.05)");
+  CHECK(nn::RandomNormal(2.0, 0.5).make({1}, DType::float32, g).dtype() == DType::float32);
 }
 
 TEST_CASE("initializers: random_uniform stays in its range") {
   Generator g(4);
-  const Moments m = moments_of(nn::random_uniform(-0.5, 0.25).make({5000}, DType::float64, g));
+  const Moments m = moments_of(nn::RandomUniform(-0.5, 0.25).make({5000}, DType::float64, g));
   CHECK(m.max_abs <= 0.5);
   CHECK(m.mean == doctest::Approx(-0.125).epsilon(0.1));
-  CHECK_THROWS_AS(nn::random_uniform(1, 0), Error);
+  CHECK_THROWS_AS(nn::RandomUniform(1, 0), Error);
 }
 
 TEST_CASE("initializers: Glorot and He scale with the fans") {
@@ -78,46 +78,46 @@ TEST_CASE("initializers: Glorot and He scale with the fans") {
   const Shape kernel{3, 3, 16, 32};  // fan_in 144, fan_out 288
   SUBCASE("glorot_uniform: uniform in +-sqrt(6 / (fan_in + fan_out))") {
     const double limit = std::sqrt(6.0 / (144 + 288));
-    const Moments m = moments_of(nn::glorot_uniform().make(kernel, DType::float64, g));
+    const Moments m = moments_of(nn::GlorotUniform().make(kernel, DType::float64, g));
     CHECK(m.max_abs <= limit);
     CHECK(m.max_abs > 0.99 * limit);
     CHECK(m.stddev == doctest::Approx(limit / std::sqrt(3.0)).epsilon(0.03));
   }
   SUBCASE("glorot_normal: truncated at two deviations, stddev sqrt(2 / (fan_in + fan_out))") {
     const double stddev = std::sqrt(2.0 / (144 + 288));
-    const Moments m = moments_of(nn::glorot_normal().make(kernel, DType::float64, g));
+    const Moments m = moments_of(nn::GlorotNormal().make(kernel, DType::float64, g));
     CHECK(m.max_abs <= 2 * stddev / 0.87962566103423978);
     CHECK(m.stddev == doctest::Approx(stddev).epsilon(0.03));
   }
   SUBCASE("he_normal: truncated at two deviations, stddev sqrt(2 / fan_in)") {
     const double stddev = std::sqrt(2.0 / 144);
-    const Moments m = moments_of(nn::he_normal().make(kernel, DType::float64, g));
+    const Moments m = moments_of(nn::HeNormal().make(kernel, DType::float64, g));
     CHECK(m.max_abs <= 2 * stddev / 0.87962566103423978);
     CHECK(m.stddev == doctest::Approx(stddev).epsilon(0.03));
   }
   SUBCASE("truncated_normal: within two deviations of the mean") {
-    const Moments m = moments_of(nn::truncated_normal(1.0, 0.1).make({5000}, DType::float64, g));
+    const Moments m = moments_of(nn::TruncatedNormal(1.0, 0.1).make({5000}, DType::float64, g));
     CHECK(m.mean == doctest::Approx(1.0).epsilon(0.01));
     CHECK(m.max_abs <= 1.2);
   }
   SUBCASE("explicit fans override the shape's") {
-    const Moments m = moments_of(nn::glorot_uniform().make({4000}, DType::float64, g, {1, 2}));
+    const Moments m = moments_of(nn::GlorotUniform().make({4000}, DType::float64, g, {1, 2}));
     CHECK(m.max_abs <= std::sqrt(2.0));
     CHECK(m.max_abs > 1.3);
   }
 }
 
 TEST_CASE("initializers: a seed gives the same numbers; errors") {
-  for (const nn::Initializer& init :
-       {nn::random_normal(), nn::random_uniform(), nn::glorot_uniform(), nn::glorot_normal(), nn::he_normal()}) {
+  for (const nn::Initializer& init : std::initializer_list<nn::Initializer>{
+           nn::RandomNormal(), nn::RandomUniform(), nn::GlorotUniform(), nn::GlorotNormal(), nn::HeNormal()}) {
     CAPTURE(init.name());
     Generator a(8), b(8);
     CHECK(init.make({3, 4}, DType::float32, a).to_vector() == init.make({3, 4}, DType::float32, b).to_vector());
     CHECK_THROWS_AS(init.make({2}, DType::int64, a), Error);
   }
-  CHECK_THROWS_AS(nn::random_normal(0, -1), Error);
+  CHECK_THROWS_AS(nn::RandomNormal(0, -1), Error);
   Generator g(1);
-  CHECK_THROWS_WITH_AS(nn::he_normal().make({2}, DType::float32, g, {0, 2}), doctest::Contains("fans must be positive"),
+  CHECK_THROWS_WITH_AS(nn::HeNormal().make({2}, DType::float32, g, {0, 2}), doctest::Contains("fans must be positive"),
                        Error);
 }
 

@@ -18,7 +18,7 @@ TEST_CASE("layers: default names as Keras gives them, and no weights") {
   nn::Tanh tanh_layer;
   nn::MaxPool2D max_pool;
   nn::AvgPool2D avg_pool;
-  nn::AvgPool2D named({.name = "pool"});
+  nn::AvgPool2D named(2, {.name = "pool"});
   CHECK(flatten.name() == "flatten");
   CHECK(relu_layer.name() == "re_lu");
   CHECK(relu_1.name() == "re_lu_1");
@@ -78,8 +78,8 @@ TEST_CASE("activation layers equal their ops, in float32 and float64") {
 TEST_CASE("pooling layers: the book's numbers") {
   const Tensor x = reshape(arange(9), {1, 3, 3, 1});  // [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
   SUBCASE("2x2 window, stride 1") {
-    nn::MaxPool2D max_pool({.pool_size = {2, 2}, .strides = std::array<int64_t, 2>{1, 1}});
-    nn::AvgPool2D avg_pool({.pool_size = {2, 2}, .strides = std::array<int64_t, 2>{1, 1}});
+    nn::MaxPool2D max_pool(2, {.strides = 1});
+    nn::AvgPool2D avg_pool({2, 2}, {.strides = {1, 1}});
     const Tensor max_y = max_pool(x), avg_y = avg_pool(x);
     CHECK(max_y.shape() == Shape{1, 2, 2, 1});
     CHECK(max_y.to_vector() == std::vector<double>{4, 5, 7, 8});
@@ -89,16 +89,13 @@ TEST_CASE("pooling layers: the book's numbers") {
     const Tensor x16 = reshape(arange(16), {1, 4, 4, 1});
     nn::MaxPool2D by_default;
     CHECK(by_default(x16).to_vector() == std::vector<double>{5, 7, 13, 15});
-    nn::MaxPool2D window3({.pool_size = {3, 3}});  // stride 3: one window
+    nn::MaxPool2D window3(3);  // stride 3: one window
     CHECK(window3(x16).to_vector() == std::vector<double>{10});
-    nn::MaxPool2D padded(
-        {.pool_size = {3, 3}, .strides = std::array<int64_t, 2>{2, 2}, .padding = Padding::uniform(1)});
+    nn::MaxPool2D padded(3, {.strides = 2, .padding = 1});
     CHECK(padded(x16).to_vector() == std::vector<double>{5, 7, 13, 15});
-    nn::MaxPool2D tall(
-        {.pool_size = {2, 3}, .strides = std::array<int64_t, 2>{2, 3}, .padding = Padding::explicit_sides(0, 0, 1, 1)});
+    nn::MaxPool2D tall({2, 3}, {.strides = {2, 3}, .padding = {0, 1}});
     CHECK(tall(x16).to_vector() == std::vector<double>{5, 7, 13, 15});
-    nn::AvgPool2D avg_padded(
-        {.pool_size = {3, 3}, .strides = std::array<int64_t, 2>{2, 2}, .padding = Padding::same()});
+    nn::AvgPool2D avg_padded(3, {.strides = 2, .padding = Padding::same()});
     // same: 2x2 output, windows rows/cols {0,1,2} and {2,3} (padding after, not counted)
     // (0+1+2+4+5+6+8+9+10)/9 = 5, (2+3+6+7+10+11)/6 = 6.5, (8+9+10+12+13+14)/6 = 11, (10+11+14+15)/4 = 12.5
     CHECK(avg_padded(x16).to_vector() == std::vector<double>{5, 6.5, 11, 12.5});
@@ -106,14 +103,14 @@ TEST_CASE("pooling layers: the book's numbers") {
   SUBCASE("each channel on its own: the book's X and X + 1 stacked on the channel axis") {
     const Tensor x16 = reshape(arange(16), {1, 4, 4, 1});
     const Tensor two = concat({x16, x16 + 1.0}, 3);
-    nn::MaxPool2D pool({.pool_size = {3, 3}, .strides = std::array<int64_t, 2>{2, 2}, .padding = Padding::uniform(1)});
+    nn::MaxPool2D pool(3, {.strides = 2, .padding = Padding::uniform(1)});
     const Tensor y = pool(two);
     CHECK(y.shape() == Shape{1, 2, 2, 2});
     CHECK(y.to_vector() == std::vector<double>{5, 6, 7, 8, 13, 14, 15, 16});
   }
   SUBCASE("float64 and the ops' gradients") {
     const Tensor x64 = x.to(DType::float64);
-    nn::AvgPool2D pool({.pool_size = {2, 2}, .strides = std::array<int64_t, 2>{1, 1}});
+    nn::AvgPool2D pool(2, {.strides = 1});
     GradientTape tape;
     tape.watch(x64);
     const Tensor dx = tape.gradient(sum(pool(x64)), x64);
@@ -123,11 +120,11 @@ TEST_CASE("pooling layers: the book's numbers") {
 }
 
 TEST_CASE("pooling layers: errors name the layer") {
-  nn::MaxPool2D pool({.name = "pool"});
+  nn::MaxPool2D pool(2, {.name = "pool"});
   CHECK_THROWS_WITH_AS(pool(ones({3, 3})), doctest::Contains("pool: input is 3x3, expected rank 4"), Error);
-  nn::AvgPool2D avg({.name = "avg"});
+  nn::AvgPool2D avg(2, {.name = "avg"});
   CHECK_THROWS_WITH_AS(avg(zeros({1, 2, 2, 1}, DType::int64)), doctest::Contains("avg: input is 1x2x2x1 int64"), Error);
-  CHECK_THROWS_WITH_AS(nn::MaxPool2D({.pool_size = {0, 2}}), doctest::Contains("pool_size 0x2 and strides 0x2"), Error);
-  CHECK_THROWS_WITH_AS(nn::AvgPool2D({.strides = std::array<int64_t, 2>{1, 0}}),
-                       doctest::Contains("pool_size 2x2 and strides 1x0"), Error);
+  CHECK_THROWS_WITH_AS(nn::MaxPool2D({0, 2}), doctest::Contains("pool_size 0x2 and strides 0x2"), Error);
+  CHECK_THROWS_WITH_AS(nn::AvgPool2D(2, {.strides = {1, 0}}), doctest::Contains("pool_size 2x2 and strides 1x0"),
+                       Error);
 }

@@ -29,7 +29,7 @@ class Affine : public nn::Module {
   void build(const Shape& input_shape) override {
     ++builds;
     built_for = input_shape;
-    scale = add_weight("scale", Shape{input_shape[-1]}, nn::random_normal(1.0, 0.1));
+    scale = add_weight("scale", Shape{input_shape[-1]}, nn::RandomNormal(1.0, 0.1));
     shift = add_weight("shift", zeros({input_shape[-1]}, dtype()));
     steps = add_weight("steps", zeros({}, dtype()), /*trainable=*/false);
   }

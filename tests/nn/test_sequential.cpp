@@ -26,10 +26,10 @@ std::vector<std::string> names_of(const std::vector<Variable>& variables) {
 void add_lenet(nn::Sequential& net) {
   net.add<nn::Conv2D>(6, {5, 5}, {.padding = Padding::same()});
   net.add<nn::Sigmoid>();
-  net.add<nn::AvgPool2D>({.pool_size = {2, 2}, .strides = {{2, 2}}});
+  net.add<nn::AvgPool2D>({2, 2}, {.strides = {2, 2}});
   net.add<nn::Conv2D>(16, {5, 5});
   net.add<nn::Sigmoid>();
-  net.add<nn::AvgPool2D>({.pool_size = {2, 2}, .strides = {{2, 2}}});
+  net.add<nn::AvgPool2D>({2, 2}, {.strides = {2, 2}});
   net.add<nn::Flatten>();
   net.add<nn::Dense>(120);
   net.add<nn::Sigmoid>();
@@ -182,8 +182,8 @@ TEST_CASE("Sequential: the ways to add a layer") {
   nn::Conv2D& conv = net.add<nn::Conv2D>(2, {3, 3}, {.padding = Padding::same(), .name = "c"});
   CHECK(conv.name() == "c");
   CHECK(conv.options().padding.kind == Padding::Kind::same);
-  nn::MaxPool2D& pool = net.add<nn::MaxPool2D>({.pool_size = {3, 3}});
-  CHECK(pool.options().pool_size == std::array<int64_t, 2>{3, 3});
+  nn::MaxPool2D& pool = net.add<nn::MaxPool2D>(3);
+  CHECK(pool.pool_size() == Size2{3, 3});
   net.add<nn::Flatten>("flat");
   nn::Dense& dense = net.add<nn::Dense>(4, {.use_bias = false});
   CHECK_FALSE(dense.options().use_bias);
@@ -218,11 +218,11 @@ TEST_CASE("Sequential: errors name the layer") {
 
 TEST_CASE("Sequential: gradients through the stack") {
   const auto make = [](nn::Sequential& net) {
-    net.add<nn::Conv2D>(2, {2, 2}, {.bias_initializer = nn::random_normal(0, 0.5), .seed = 3, .dtype = DType::float64});
+    net.add<nn::Conv2D>(2, {2, 2}, {.bias_initializer = nn::RandomNormal(0, 0.5), .seed = 3, .dtype = DType::float64});
     net.add<nn::Tanh>();
     net.add<nn::AvgPool2D>();
     net.add<nn::Flatten>();
-    net.add<nn::Dense>(3, {.bias_initializer = nn::random_normal(0, 0.5), .seed = 4, .dtype = DType::float64});
+    net.add<nn::Dense>(3, {.bias_initializer = nn::RandomNormal(0, 0.5), .seed = 4, .dtype = DType::float64});
     net.add<nn::Sigmoid>();
   };
   nn::Sequential net;

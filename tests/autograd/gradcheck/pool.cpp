@@ -20,8 +20,8 @@ void add_pool_cases(Registry& r) {
   };
   const std::vector<PoolShape> pool_shapes{
       {"2x2 windows", {2, 4, 6, 3}, {}},
-      {"3x2 windows, stride 2x1, 'same'", {1, 5, 4, 2}, {{3, 2}, std::array<int64_t, 2>{2, 1}, Padding::same()}},
-      {"3x3, stride 2, explicit padding 1", {1, 5, 5, 1}, {{3, 3}, std::array<int64_t, 2>{2, 2}, Padding::uniform(1)}},
+      {"3x2 windows, stride 2x1, 'same'", {1, 5, 4, 2}, {{3, 2}, {2, 1}, Padding::same()}},
+      {"3x3, stride 2, explicit padding 1", {1, 5, 5, 1}, {{3, 3}, 2, Padding::uniform(1)}},
   };
   for (const PoolShape& c : pool_shapes) {
     const Pool2DOptions options = c.options;
