@@ -133,7 +133,8 @@ void Optimizer::load_state(const NamedTensors& state) {
 void Optimizer::take_pending_slots(const std::vector<Variable>& variables) {
   std::vector<std::string> absent;
   for (const auto& [name, slots] : pending_slots_) {
-    const auto found = std::ranges::find_if(variables, [&](const Variable& v) { return v.name() == name; });
+    const auto found =
+        std::ranges::find_if(variables, [&wanted = name](const Variable& v) { return v.name() == wanted; });
     if (found == variables.end()) {
       absent.push_back(name);
       continue;
@@ -150,7 +151,8 @@ void Optimizer::take_pending_slots(const std::vector<Variable>& variables) {
          fmt::join(absent, ", "), variables.size());
   }
   for (auto& [name, slots] : pending_slots_) {
-    const auto found = std::ranges::find_if(variables, [&](const Variable& v) { return v.name() == name; });
+    const auto found =
+        std::ranges::find_if(variables, [&wanted = name](const Variable& v) { return v.name() == wanted; });
     state_.insert_or_assign(found->id(), VariableState{*found, std::move(slots)});
   }
   pending_slots_.clear();

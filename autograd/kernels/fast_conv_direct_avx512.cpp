@@ -4,21 +4,23 @@
 
 #include "autograd/kernels/constant_count.hpp"
 #include "autograd/kernels/conv_direct.hpp"
+#include "autograd/kernels/target.hpp"
 #include "autograd/kernels/transpose_avx512.hpp"
 
 #include <immintrin.h>
 
 #include <cstdint>
 
-// Everything from here to pop_options is compiled for AVX-512, whatever the build's flags; internal
+// Everything from here to TAPEGRAD_TARGET_POP is compiled for AVX-512, whatever the build's flags; internal
 // linkage and no std:: templates, as in fast_gemm_avx512.cpp.
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx2,fma")
+TAPEGRAD_TARGET_PUSH("avx512f,avx512vl,avx2,fma")
 
 // NOTE: GCC 12's unpack and shuffle intrinsics (in simd::transpose16) start from _mm512_undefined_ps(),
 // which -W(maybe-)uninitialized reports as a use of an uninitialised value; it is not one.
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // a GCC warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace tapegrad::kernels::conv_direct {
@@ -242,4 +244,4 @@ void filter_sums(const FilterSums& w, int64_t first_tap, int taps, int64_t first
 }  // namespace tapegrad::kernels::conv_direct
 
 #pragma GCC diagnostic pop
-#pragma GCC pop_options
+TAPEGRAD_TARGET_POP()

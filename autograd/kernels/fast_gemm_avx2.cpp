@@ -3,17 +3,17 @@
 // (fast_gemm.cpp) calls them only on CPUs with AVX2 and FMA.
 
 #include "autograd/kernels/gemm.hpp"
+#include "autograd/kernels/target.hpp"
 
 #include <immintrin.h>
 
 #include <cstdint>
 
-// Everything from here to pop_options is compiled for AVX2 and FMA, whatever the build's flags. It all
+// Everything from here to TAPEGRAD_TARGET_POP is compiled for AVX2 and FMA, whatever the build's flags. It all
 // has internal linkage (anonymous namespace) and uses no std:: templates: an inline function
 // instantiated here and shared with other files could be the copy the linker keeps for code that runs on
 // any CPU.
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
+TAPEGRAD_TARGET_PUSH("avx2,fma")
 
 namespace tapegrad::kernels::gemm_detail {
 namespace {
@@ -176,7 +176,7 @@ void pack_b(const typename VT::T* b, int64_t ldb, int64_t depth, int64_t cols, t
 }  // namespace
 }  // namespace tapegrad::kernels::gemm_detail
 
-#pragma GCC pop_options
+TAPEGRAD_TARGET_POP()
 
 namespace tapegrad::kernels::gemm_detail {
 

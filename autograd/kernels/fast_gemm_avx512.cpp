@@ -3,17 +3,17 @@
 // (fast_gemm.cpp) calls them only on CPUs with AVX-512F and VL.
 
 #include "autograd/kernels/gemm.hpp"
+#include "autograd/kernels/target.hpp"
 #include "autograd/kernels/transpose_avx512.hpp"
 
 #include <immintrin.h>
 
 #include <cstdint>
 
-// Everything from here to pop_options is compiled for AVX-512, whatever the build's flags. It all has
+// Everything from here to TAPEGRAD_TARGET_POP is compiled for AVX-512, whatever the build's flags. It all has
 // internal linkage (anonymous namespace) and uses no std:: templates: an inline function instantiated
 // here and shared with other files could be the copy the linker keeps for code that runs on any CPU.
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx2,fma")
+TAPEGRAD_TARGET_PUSH("avx512f,avx512vl,avx2,fma")
 
 namespace tapegrad::kernels::gemm_detail {
 namespace {
@@ -173,7 +173,9 @@ void pack_b(const typename VT::T* b, int64_t ldb, int64_t depth, int64_t cols, t
 // NOTE: GCC 12's unpack and shuffle intrinsics start from _mm512_undefined_ps(), which
 // -Wmaybe-uninitialized reports as a use of an uninitialised value; it is not one.
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // a GCC warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 // A row-major A's rows x depth block into panels of kMR (<= 16) rows, 16 x 16 blocks at a time through
 // registers: a transpose, where scalar copies would do a load and a store per value.
@@ -207,7 +209,7 @@ void pack_a_f32(const float* a, int64_t lda, int64_t rows, int64_t depth, float*
 }  // namespace
 }  // namespace tapegrad::kernels::gemm_detail
 
-#pragma GCC pop_options
+TAPEGRAD_TARGET_POP()
 
 namespace tapegrad::kernels::gemm_detail {
 

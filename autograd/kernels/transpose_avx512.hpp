@@ -4,15 +4,18 @@
 // fast_conv_direct_avx512.cpp. Compiled for AVX-512 whatever the including file's flags; callers run it
 // only on CPUs with AVX-512F.
 
+#include "autograd/kernels/target.hpp"
+
 #include <immintrin.h>
 
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx2,fma")
+TAPEGRAD_TARGET_PUSH("avx512f,avx512vl,avx2,fma")
 
 // NOTE: GCC 12's unpack and shuffle intrinsics start from _mm512_undefined_ps(), which
 // -W(maybe-)uninitialized reports as a use of an uninitialised value; it is not one.
 #pragma GCC diagnostic push
+#if !defined(__clang__)  // a GCC warning
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace tapegrad::kernels::simd {
@@ -52,4 +55,4 @@ inline void transpose16(__m512 r[16]) {
 }  // namespace tapegrad::kernels::simd
 
 #pragma GCC diagnostic pop
-#pragma GCC pop_options
+TAPEGRAD_TARGET_POP()

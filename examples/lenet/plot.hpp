@@ -212,7 +212,8 @@ inline std::string chart_svg(const Chart& chart, double left, double top, double
       int64_t fewest = std::numeric_limits<int64_t>::max();
       for (const LegendCorner corner :
            {LegendCorner::top_right, LegendCorner::top_left, LegendCorner::bottom_right, LegendCorner::bottom_left}) {
-        const auto [cx, cy] = corner_box(corner);
+        const std::array<double, 2> box = corner_box(corner);
+        const double cx = box[0], cy = box[1];  // not a structured binding: clang 16 captures none under OpenMP
         const auto inside = [&](double x, double y) {
           return x >= cx - 4 && x <= cx + box_width + 4 && y >= cy - 4 && y <= cy + box_height + 4;
         };
