@@ -12,78 +12,163 @@
 #include <tapegrad/autograd/ops.hpp>
 
 #include <algorithm>
+#include <atomic>
+#include <thread>
 
 namespace tapegrad {
 
 // ---- The stack of active tapes: each thread's, innermost last.
 
+using Owner = detail::TapeStorage::Owner;
+
+// This thread's active tapes, and their storage (which the stack reads on every op); a tape that
+// another thread destroyed stays here, its storage alive, until drop_abandoned frees it.
+struct detail::TapeStack {
+  std::vector<GradientTape*> tapes;
+  std::vector<TapeStorage*> storages;  // storages[i] is tapes[i]'s
+  std::vector<StopRecording*> pauses;  // the StopRecording scopes alive on this thread
+
+  // At thread exit: the storage of a tape destroyed elsewhere is freed here; a tape still alive
+  // (made on this thread, destroyed later elsewhere) frees its own.
+  ~TapeStack() {
+    for (TapeStorage* storage : storages) {
+      if (storage->owner.exchange(Owner::thread_gone, std::memory_order_acq_rel) == Owner::tape_gone) {
+        RecycleTapeStorage{}(storage);
+      }
+    }
+  }
+
+  // Takes tape i off the stack (and out of the StopRecording scopes that paused it).
+  void remove(size_t i) {
+    for (StopRecording* pause : pauses) std::erase(pause->paused_, storages[i]);
+    tapes.erase(tapes.begin() + static_cast<std::ptrdiff_t>(i));
+    storages.erase(storages.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+
+  // Frees the storage of the tapes other threads destroyed (the slow path of live_tapes).
+  [[gnu::noinline]] void drop_abandoned() {
+    for (size_t i = storages.size(); i-- > 0;) {
+      TapeStorage* storage = storages[i];
+      if (storage->owner.load(std::memory_order_acquire) == Owner::tape_gone) {
+        remove(i);
+        RecycleTapeStorage{}(storage);
+      }
+    }
+  }
+};
+
 namespace {
 
-std::vector<GradientTape*>& tape_stack() {
-  thread_local std::vector<GradientTape*> stack;
+using detail::TapeStack;
+
+TapeStack& tape_stack() {
+  thread_local TapeStack stack;
   return stack;
 }
 
-// The StopRecording scopes alive on this thread: a tape that ends inside one leaves its list.
-std::vector<StopRecording*>& active_pauses() {
-  thread_local std::vector<StopRecording*> pauses;
-  return pauses;
+// This thread's stack, without the tapes other threads destroyed. A tape destroyed elsewhere after
+// this look is still recorded on until the next: its storage stays alive until then.
+TapeStack& live_tapes() {
+  TapeStack& stack = tape_stack();
+  for (const detail::TapeStorage* storage : stack.storages) {
+    if (storage->owner.load(std::memory_order_acquire) != Owner::shared) [[unlikely]] {
+      stack.drop_abandoned();
+      break;
+    }
+  }
+  return stack;
 }
 
 // True when some tape of this thread records now (inside a backward sweep or a StopRecording, none
 // does): ops check this before they gather what an entry needs.
 bool any_recording() {
-  return std::ranges::any_of(tape_stack(), [](const GradientTape* tape) { return tape->recording(); });
+  return std::ranges::any_of(live_tapes().storages, [](const detail::TapeStorage* tape) { return tape->paused == 0; });
 }
 
 }  // namespace
 
-std::span<GradientTape* const> active_tapes() { return tape_stack(); }
+std::span<GradientTape* const> active_tapes() { return live_tapes().tapes; }
 
 bool any_tape_tracks(const Tensor& tensor) {
-  return std::ranges::any_of(tape_stack(), [&](const GradientTape* tape) {
-    return tape->recording() && detail::TapeInternals::tracks(*tape, tensor.id());
+  return std::ranges::any_of(live_tapes().storages, [&](const detail::TapeStorage* tape) {
+    return tape->paused == 0 && detail::TapeInternals::tracks(*tape, tensor.id());
   });
 }
 
-GradientTape::GradientTape(TapeOptions options) : options_(options), storage_(detail::take_tape_storage()) {
-  tape_stack().push_back(this);
+GradientTape::GradientTape(TapeOptions options)
+    : options_(options), thread_(std::this_thread::get_id()), storage_(detail::take_tape_storage()) {
+  storage_->owner.store(Owner::shared, std::memory_order_relaxed);
+  storage_->paused = 0;
+  storage_->watch_accessed_variables = options.watch_accessed_variables;
+  TapeStack& stack = live_tapes();
+  stack.tapes.push_back(this);
+  stack.storages.push_back(storage_.get());
 }
 
+// Never throws, on any thread. On its own thread the tape leaves the stack and its storage goes
+// back to the pool; on another, it hands the storage to its thread's stack, or frees it when that
+// thread has ended. Either way no other thread's stack is touched.
 GradientTape::~GradientTape() {
-  auto& stack = tape_stack();
-  stack.erase(std::find(stack.begin(), stack.end(), this));
-  for (StopRecording* pause : active_pauses()) std::erase(pause->paused_, this);
+  if (std::this_thread::get_id() != thread_) {
+    if (storage_->owner.exchange(Owner::tape_gone, std::memory_order_acq_rel) != Owner::thread_gone) {
+      (void)storage_.release();  // the stack frees it
+    }
+    return;
+  }
+  if (storage_->owner.load(std::memory_order_relaxed) == Owner::thread_gone) return;  // destroyed at thread exit
+  TapeStack& stack = tape_stack();
+  const auto it = std::find(stack.tapes.begin(), stack.tapes.end(), this);
+  if (it != stack.tapes.end()) stack.remove(static_cast<size_t>(it - stack.tapes.begin()));
+}
+
+void GradientTape::check_thread(const char* member) const {
+  if (std::this_thread::get_id() != thread_) [[unlikely]] {
+    fail("GradientTape::{}: called on another thread than the one that made the tape; a tape belongs to its "
+         "thread, which alone records on it and uses it (make a tape on each thread that computes gradients)",
+         member);
+  }
+}
+
+bool GradientTape::recording() const {
+  check_thread("recording");
+  return storage_->paused == 0;
 }
 
 // ---- Watch: a source becomes a node of the tape (see detail/tape_storage.hpp).
 
+namespace {
+void watch_variable(detail::TapeStorage& tape, const Variable& variable) {
+  if (is_floating(variable.dtype()) && tape.add_watch(variable.id()))
+    tape.labels.emplace_back(variable.id(), variable.name());
+}
+}  // namespace
+
 // Integer tensors and variables have no gradient and are never watched.
 void GradientTape::watch(const Tensor& tensor, std::string_view name) {
+  check_thread("watch");
   if (is_floating(tensor.dtype()) && storage_->add_watch(tensor.id()) && !name.empty()) {
     storage_->labels.emplace_back(tensor.id(), name);
   }
 }
 
 void GradientTape::watch(const Variable& variable) {
-  if (is_floating(variable.dtype()) && storage_->add_watch(variable.id())) {
-    storage_->labels.emplace_back(variable.id(), variable.name());
-  }
+  check_thread("watch");
+  watch_variable(*storage_, variable);
 }
 
 // ---- Recording: each op on a tracked tensor appends an entry, in execution order.
 
-int32_t detail::TapeInternals::node(const GradientTape& tape, uint64_t id) { return tape.storage_->node(id); }
+int32_t detail::TapeInternals::node(const TapeStorage& tape, uint64_t id) { return tape.node(id); }
 
-void detail::TapeInternals::append(GradientTape& tape, const char* op, std::span<const TapeInput> inputs,
+void detail::TapeInternals::append(TapeStorage& tape, const char* op, std::span<const TapeInput> inputs,
                                    const Tensor& output, BackwardFn backward, const Attrs& attrs, InputUse input_use) {
   SmallVector<int32_t, 3> input_nodes;
   bool tracked = false;
-  for (const TapeInput& input : inputs) tracked |= input_nodes.emplace_back(tape.storage_->node(input.id)) >= 0;
+  for (const TapeInput& input : inputs) tracked |= input_nodes.emplace_back(tape.node(input.id)) >= 0;
   if (!tracked) return;
   // Built where it stays: a TapeEntry holds several small vectors, and moving one costs as much
   // as a small op.
-  TapeEntry& entry = tape.storage_->entries.emplace_back(op, backward);
+  TapeEntry& entry = tape.entries.emplace_back(op, backward);
   entry.inputs.reserve(inputs.size());
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& t = *inputs[i].tensor;
@@ -91,25 +176,27 @@ void detail::TapeInternals::append(GradientTape& tape, const char* op, std::span
                               t.dtype(), t.shape());
   }
   entry.output = output.copy_of_own();  // see TapeInternals::append in ops/record.hpp
-  entry.output_node = tape.storage_->add_node(output.id());
+  entry.output_node = tape.add_node(output.id());
   entry.attrs = attrs;
-  tape.storage_->nodes[static_cast<size_t>(entry.output_node)].producer =
-      static_cast<int32_t>(tape.storage_->entries.size() - 1);
+  tape.nodes[static_cast<size_t>(entry.output_node)].producer = static_cast<int32_t>(tape.entries.size() - 1);
 }
 
 namespace {
 Grads identity_backward(const BackwardArgs& args) { return {args.grad_if_needed(0)}; }
 }  // namespace
 
-void detail::TapeInternals::record_read(GradientTape& tape, const Variable& variable, const Tensor& value) {
-  if (!tape.recording() || !is_floating(value.dtype())) return;  // integer variables are never watched
-  if (!tape.storage_->watches(variable.id())) {
-    if (!tape.options_.watch_accessed_variables || !variable.trainable()) return;
-    tape.watch(variable);
+void detail::TapeInternals::record_read(const Variable& variable, const Tensor& value) {
+  if (!is_floating(value.dtype())) return;  // integer variables are never watched
+  for (TapeStorage* tape : live_tapes().storages) {
+    if (tape->paused != 0) continue;
+    if (!tape->watches(variable.id())) {
+      if (!tape->watch_accessed_variables || !variable.trainable()) continue;
+      watch_variable(*tape, variable);
+    }
+    if (tracks(*tape, value.id())) continue;  // this value was read already: one entry is enough
+    const TapeInput input{&value, variable.id()};
+    append(*tape, "read_variable", {&input, 1}, value, identity_backward, {}, InputUse::shapes);
   }
-  if (tracks(tape, value.id())) return;  // this value was read already: one entry is enough
-  const TapeInput input{&value, variable.id()};
-  append(tape, "read_variable", {&input, 1}, value, identity_backward, {}, InputUse::shapes);
 }
 
 namespace {
@@ -119,8 +206,8 @@ Tensor record_on_tapes(const char* op, const Tensors& inputs, Tensor output, Bac
   if (!is_floating(output.dtype()) || !any_recording()) return output;
   SmallVector<TapeInput, 3> list;
   for (const Tensor& t : inputs) list.push_back({&t, t.id()});
-  for (GradientTape* tape : tape_stack()) {
-    if (tape->recording()) {
+  for (detail::TapeStorage* tape : tape_stack().storages) {
+    if (tape->paused == 0) {
       detail::TapeInternals::append(*tape, op, {list.data(), list.size()}, output, backward, attrs, input_use);
     }
   }
@@ -142,6 +229,7 @@ Tensor record(const char* op, std::span<const Tensor> inputs, Tensor output, Bac
 
 // Checked before the tape is used up, so that a call with bad arguments leaves it usable.
 void GradientTape::begin_gradient(const Tensor& target, const GradientOptions& options, const char* caller) {
+  check_thread(caller);
   if (!is_floating(target.dtype())) {
     fail("GradientTape::{}: target is {} {}, expected a float tensor", caller, target.shape(),
          dtype_name(target.dtype()));
@@ -213,13 +301,13 @@ void GradientTape::compute(const Tensor& target, std::span<const Source> sources
   Tensor seed = options.output_gradients ? *options.output_gradients : detail::ones_seed(target);
 
   // The ops of the backward sweep are recorded by outer tapes that watch them, never by this one.
-  ++paused_;
+  detail::TapeStorage& s = *storage_;
+  ++s.paused;
   struct Resume {
     int& paused;
     ~Resume() { --paused; }
-  } resume{paused_};
+  } resume{s.paused};
 
-  detail::TapeStorage& s = *storage_;
   s.sweep.assign(s.nodes.size(), {});
   SmallVector<int32_t, 1> source_nodes;
   for (const Source& source : sources) {
@@ -284,15 +372,17 @@ void GradientTape::compute(const Tensor& target, std::span<const Source> sources
 
 // ---- StopRecording: pauses every tape of the thread.
 
-StopRecording::StopRecording() : paused_(tape_stack().begin(), tape_stack().end()) {
-  for (GradientTape* tape : paused_) ++tape->paused_;
-  active_pauses().push_back(this);
+StopRecording::StopRecording() {
+  TapeStack& stack = live_tapes();
+  paused_ = stack.storages;
+  for (detail::TapeStorage* tape : paused_) ++tape->paused;
+  stack.pauses.push_back(this);
 }
 
 StopRecording::~StopRecording() {
-  for (GradientTape* tape : paused_) --tape->paused_;
-  auto& pauses = active_pauses();
-  pauses.erase(std::find(pauses.begin(), pauses.end(), this));
+  for (detail::TapeStorage* tape : paused_) --tape->paused;
+  auto& pauses = tape_stack().pauses;
+  if (const auto it = std::find(pauses.begin(), pauses.end(), this); it != pauses.end()) pauses.erase(it);
 }
 
 }  // namespace tapegrad

@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -47,6 +48,8 @@ namespace detail {
 struct TapeStorage;
 /// What op definitions reach of a tape: recording entries and reads (autograd/ops/record.hpp).
 struct TapeInternals;
+/// A thread's stack of active tapes (autograd/tape.cpp).
+struct TapeStack;
 /// Hands a finished tape's storage to the next tape of the thread.
 struct RecycleTapeStorage {
   /// Clears `storage` and keeps it for the thread's next tape (or frees it).
@@ -79,11 +82,18 @@ class Source {
 /// its entries backwards (reverse-mode automatic differentiation). Tapes nest: each active tape
 /// on this thread records the ops whose inputs it watches, so an outer tape can differentiate
 /// an inner tape's `gradient` computation.
+///
+/// Threads (TensorFlow's rule): a tape belongs to the thread that made it. It records only the ops
+/// that thread runs (an op on another thread, even on a tensor the tape watches, is not recorded),
+/// and only that thread may call its members: any other thread gets a tapegrad::Error naming the
+/// member. The one thing another thread may do is destroy it: the tape then stops recording, and its
+/// own thread frees what it recorded at its next op (or when it ends). Threads that train make a
+/// tape each; the tensors and variables they share follow the rules in tensor.hpp and variable.hpp.
 class GradientTape {
  public:
   /// Starts recording (pushes this tape on the thread's stack of active tapes).
   explicit GradientTape(TapeOptions options = {});
-  /// Stops recording and frees everything the tape holds.
+  /// Stops recording and frees everything the tape holds (see the class comment for another thread).
   ~GradientTape();
   GradientTape(const GradientTape&) = delete;
   GradientTape& operator=(const GradientTape&) = delete;
@@ -136,22 +146,27 @@ class GradientTape {
   const TapeOptions& options() const { return options_; }
 
   /// True while the tape records.
-  bool recording() const { return paused_ == 0; }
+  bool recording() const;
 
  private:
   friend class StopRecording;
   friend struct detail::TapeInternals;
-  // Checks the target and seed, then marks a non-persistent tape used (an error if it was).
+  // An error naming `member` when called on another thread than the tape's.
+  void check_thread(const char* member) const;
+  // Checks the thread, the target and seed, then marks a non-persistent tape used (an error if it was).
   void begin_gradient(const Tensor& target, const GradientOptions& options, const char* caller);
   void compute(const Tensor& target, std::span<const Source> sources, const GradientOptions& options,
                std::span<Tensor> results);
   TapeOptions options_;
+  std::thread::id thread_;  // the thread that made the tape, the only one that may use it
+  // Shared with the thread's stack of active tapes, which outlives the tape when another thread
+  // destroys it (see detail/tape_storage.hpp).
   std::unique_ptr<detail::TapeStorage, detail::RecycleTapeStorage> storage_;
-  int paused_ = 0;
   bool used_ = false;
 };
 
-/// While alive, no tape on this thread records (TensorFlow's `stop_recording`).
+/// While alive, no tape on this thread records (TensorFlow's `stop_recording`). Like a tape, it
+/// belongs to the thread that made it, and ends there.
 class StopRecording {
  public:
   /// Pauses every active tape of this thread.
@@ -162,8 +177,8 @@ class StopRecording {
   StopRecording& operator=(const StopRecording&) = delete;
 
  private:
-  friend class GradientTape;
-  std::vector<GradientTape*> paused_;
+  friend struct detail::TapeStack;
+  std::vector<detail::TapeStorage*> paused_;  // the storage of the tapes it paused
 };
 
 /// The tape as a numbered list of entries in execution order: op, inputs (entry numbers,
@@ -172,7 +187,7 @@ std::string to_string(const GradientTape& tape, const TapePrintOptions& options 
 /// The recorded graph in Graphviz's DOT language (render with `dot -Tsvg`).
 std::string to_dot(const GradientTape& tape);
 
-/// The tapes active on this thread, outermost first.
+/// The tapes active on this thread, outermost first (never another thread's).
 std::span<GradientTape* const> active_tapes();
 
 /// True when a recording tape of this thread tracks `tensor`: an op on it would be recorded.

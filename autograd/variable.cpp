@@ -25,7 +25,7 @@ const Variable::State& Variable::state() const {
 
 Tensor Variable::read() const {
   Tensor value = state().value;  // this call's own handle: tapes take their copies from it
-  for (GradientTape* tape : active_tapes()) detail::TapeInternals::record_read(*tape, *this, value);
+  detail::TapeInternals::record_read(*this, value);
   return value;
 }
 

@@ -9,6 +9,9 @@ namespace tapegrad {
 
 /// A named, mutable holder of a tensor value: what layers train. A Variable is a handle; copies
 /// share one value. Assigning replaces the held tensor, so values a tape recorded never change.
+/// Threads: any number may read the value at once (read, value, ops taking the variable); assign,
+/// assign_add and assign_sub must not run while another thread reads or assigns the same variable,
+/// through any handle (order them with a lock or a join). Values read before stay intact.
 class Variable {
  public:
   /// An empty handle (no value).

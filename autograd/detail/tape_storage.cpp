@@ -48,7 +48,10 @@ void detail::RecycleTapeStorage::operator()(TapeStorage* storage) const {
   }
 }
 
-bool GradientTape::watches(uint64_t id) const { return storage_->watches(id); }
+bool GradientTape::watches(uint64_t id) const {
+  check_thread("watches");
+  return storage_->watches(id);
+}
 
 // An entry keeps its input tensors only when its op was recorded with InputUse::values.
 void BackwardArgs::fail_not_kept(size_t i) const {
@@ -67,13 +70,18 @@ Tensor detail::ones_seed(const Tensor& target) {
   return seed.copy_of_own();  // a thread_local: no other thread reaches it
 }
 
-const std::vector<TapeEntry>& GradientTape::entries() const { return storage_->entries; }
+const std::vector<TapeEntry>& GradientTape::entries() const {
+  check_thread("entries");
+  return storage_->entries;
+}
 
 std::unordered_set<uint64_t> GradientTape::watched() const {
+  check_thread("watched");
   return {storage_->watched_ids.begin(), storage_->watched_ids.end()};
 }
 
 std::string GradientTape::label(uint64_t id) const {
+  check_thread("label");
   for (const auto& [labelled, name] : storage_->labels) {
     if (labelled == id) return name;
   }
@@ -82,11 +90,13 @@ std::string GradientTape::label(uint64_t id) const {
 }
 
 int64_t GradientTape::producer(uint64_t id) const {
+  check_thread("producer");
   const int32_t n = storage_->node(id);
   return n < 0 ? -1 : storage_->nodes[static_cast<size_t>(n)].producer;
 }
 
 void GradientTape::reset() {
+  check_thread("reset");
   storage_->clear();
   used_ = false;
 }

@@ -6,6 +6,7 @@
 #include "autograd/detail/id_index.hpp"
 #include "autograd/ops/record.hpp"
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -38,6 +39,17 @@ struct detail::TapeStorage {
   /// path from a source.
   std::vector<NodeState> sweep;
   std::vector<char> on_path;  ///< see `sweep`
+
+  /// Who frees this storage. The tape and its thread's stack of active tapes both reach it: the
+  /// tape owns it (`shared`) until the tape is destroyed on another thread (`tape_gone`: the tape's
+  /// thread frees it when it next looks at its stack) or the tape's thread ends first (`thread_gone`:
+  /// the tape frees it). Whichever of the two leaves second frees it; an atomic exchange decides.
+  enum class Owner : uint8_t { shared, tape_gone, thread_gone };
+  std::atomic<Owner> owner{Owner::shared};  ///< see Owner
+  /// StopRecording scopes and backward sweeps in progress: the tape records when 0. Here, not in the
+  /// tape, because the stack of active tapes reads it on every op.
+  int paused = 0;
+  bool watch_accessed_variables = true;  ///< the tape's option, for Variable reads
 
   /// The node of `id`, or -1.
   int32_t node(uint64_t id) const { return index.find(id); }

@@ -103,17 +103,18 @@ namespace detail {
 /// A tape's internals that op definitions and Variable reach (defined in tape.cpp).
 struct TapeInternals {
   /// The tape's node for a tracked tensor (watched, or an entry's output), else -1.
-  static int32_t node(const GradientTape& tape, uint64_t id);
-  /// True when `tape` records ops on the tensor with `id`.
-  static bool tracks(const GradientTape& tape, uint64_t id) { return node(tape, id) >= 0; }
+  static int32_t node(const TapeStorage& tape, uint64_t id);
+  /// True when the tape records ops on the tensor with `id`.
+  static bool tracks(const TapeStorage& tape, uint64_t id) { return node(tape, id) >= 0; }
   /// Appends `output = op(inputs)` when the tape tracks one of the inputs; the entry is built in
   /// place. `output` must be a handle only this thread reaches (the entry copies it with
   /// Tensor::copy_of_own).
-  static void append(GradientTape& tape, const char* op, std::span<const TapeInput> inputs, const Tensor& output,
+  static void append(TapeStorage& tape, const char* op, std::span<const TapeInput> inputs, const Tensor& output,
                      BackwardFn backward, const Attrs& attrs, InputUse input_use);
-  /// Records a read of `variable` when the tape watches it; `value` is the reader's own handle to
-  /// the variable's value.
-  static void record_read(GradientTape& tape, const Variable& variable, const Tensor& value);
+  /// Records a read of `variable` on each recording tape of this thread that watches it (or, with
+  /// watch_accessed_variables, any trainable variable); `value` is the reader's own handle to the
+  /// variable's value.
+  static void record_read(const Variable& variable, const Tensor& value);
 };
 }  // namespace detail
 
