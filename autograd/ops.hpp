@@ -1,5 +1,6 @@
 #pragma once
 
+#include <tapegrad/autograd/random.hpp>
 #include <tapegrad/autograd/tensor.hpp>
 
 #include <array>
@@ -303,6 +304,34 @@ Tensor mse(const Tensor& prediction, const Tensor& target, Reduction reduction =
 /// fewer axis) or float class probabilities such as one-hot rows (same shape), computed stably
 /// through log_softmax; per example, then reduced.
 Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduction = Reduction::mean);
+
+// ---- Normalization and dropout ----
+
+/// What batch_norm_training gives: the output, and the batch's statistics per channel.
+struct BatchNormTrainingResult {
+  Tensor output;    ///< y, x's shape
+  Tensor mean;      ///< the batch's mean per channel (channels); not differentiable
+  Tensor variance;  ///< the batch's biased variance per channel (channels); not differentiable
+};
+
+/// Batch normalization in training, over every axis but the last (channels; Keras's axis=-1):
+/// y = (x - mean) / sqrt(variance + epsilon) * gamma + beta, with mean and variance (biased, as
+/// Keras) of x per channel, gamma and beta of shape (channels);
+/// dx = gamma / sqrt(variance + epsilon) (dy - mean(dy) - xhat mean(dy xhat)),  dgamma = sum(dy xhat),
+/// dbeta = sum(dy), xhat the normalized x. Differentiable to any order (the mean and variance's
+/// dependence on x included); the returned mean and variance are constants (for moving averages).
+BatchNormTrainingResult batch_norm_training(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                            double epsilon = 1e-3);
+/// Batch normalization with given statistics (inference), per channel (the last axis):
+/// y = (x - mean) / sqrt(variance + epsilon) * gamma + beta, the other four of shape (channels);
+/// dx = dy gamma / sqrt(variance + epsilon), and the gradients of mean, variance, gamma, beta summed
+/// over every axis but the last.
+Tensor batch_norm(const Tensor& x, const Tensor& mean, const Tensor& variance, const Tensor& gamma, const Tensor& beta,
+                  double epsilon = 1e-3);
+/// Inverted dropout: y = x * mask / (1 - rate), mask 0 with probability `rate`, else 1, drawn from
+/// `generator` (the same seed drops the same elements on every machine);  dx = dy * mask / (1 - rate).
+/// rate must be in [0, 1); rate 0 returns x itself.
+Tensor dropout(const Tensor& x, double rate, Generator& generator);
 
 // ---- The op registry ----
 

@@ -31,6 +31,10 @@ uint64_t Generator::next_u64() {
   return result;
 }
 
+void Generator::fill(uint64_t* words, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) words[i] = next_u64();
+}
+
 double Generator::uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
 
 double Generator::normal() {

@@ -20,6 +20,8 @@ class Generator {
   double normal();
   /// Uniform integer in [0, bound).
   uint64_t below(uint64_t bound);
+  /// 64 random bits in each of `count` words: the numbers `count` calls of next_u64 return.
+  void fill(uint64_t* words, int64_t count);
 
  private:
   uint64_t state_[4];

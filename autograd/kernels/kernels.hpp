@@ -6,6 +6,7 @@
 // pooling, activations, corr2d, sums) take their place where a benchmark showed it pays, and are
 // tested against them. `f_reference` is the yardstick of a fast kernel `f`.
 
+#include <tapegrad/autograd/random.hpp>
 #include <tapegrad/autograd/tensor.hpp>
 
 #include <array>
@@ -199,5 +200,42 @@ void sigmoid_forward_reference(const Tensor& x, const Tensor& y);
 void sigmoid_backward(const Tensor& dy, const Tensor& y, const Tensor& dx);
 /// dx = dy * (x > 0 ? 1 : 0), elementwise, in one pass: the bits of dy * greater(x, 0).
 void relu_backward(const Tensor& dy, const Tensor& x, const Tensor& dx);
+
+/// The sizes of a batch normalization: x viewed as (rows, channels), channels its last axis.
+struct BatchNormGeometry {
+  int64_t rows, channels;
+  double epsilon;
+};
+
+/// Batch normalization in training: per channel, mean and biased variance over the rows, then
+/// y = (x - mean) / sqrt(variance + epsilon) * gamma + beta. Rows in fixed blocks on every thread,
+/// their sums added in block order: the same bits for any thread count.
+void batch_norm_training_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& y,
+                                 const Tensor& mean, const Tensor& variance, const BatchNormGeometry& g);
+/// Its gradients, from dy, x and the forward's mean and variance: dbeta = sum(dy), dgamma =
+/// sum(dy xhat), dx = gamma rstd (dy - mean(dy) - xhat mean(dy xhat)); an undefined output is skipped.
+void batch_norm_training_backward(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                                  const Tensor& variance, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta,
+                                  const BatchNormGeometry& g);
+/// Batch normalization with given statistics: y = (x - mean) / sqrt(variance + epsilon) * gamma + beta.
+void batch_norm_forward(const Tensor& x, const Tensor& mean, const Tensor& variance, const Tensor& gamma,
+                        const Tensor& beta, const Tensor& y, const BatchNormGeometry& g);
+/// The reference of batch_norm_training_forward: the formula as loops, two passes in double.
+void batch_norm_training_forward_reference(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& y,
+                                           const Tensor& mean, const Tensor& variance, const BatchNormGeometry& g);
+/// The reference of batch_norm_training_backward.
+void batch_norm_training_backward_reference(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                                            const Tensor& variance, const Tensor& dx, const Tensor& dgamma,
+                                            const Tensor& dbeta, const BatchNormGeometry& g);
+/// The reference of batch_norm_forward.
+void batch_norm_forward_reference(const Tensor& x, const Tensor& mean, const Tensor& variance, const Tensor& gamma,
+                                  const Tensor& beta, const Tensor& y, const BatchNormGeometry& g);
+
+/// Inverted dropout: element i is kept when the i-th 32-bit word of `generator` (the low half of each
+/// next_u64, then the high half) is at least rate * 2^32; mask[i] = 1 / (1 - rate) where kept, else 0;
+/// y = x * mask.
+void dropout_forward(const Tensor& x, double rate, Generator& generator, const Tensor& y, const Tensor& mask);
+/// The reference of dropout_forward: one next_u64 per two elements, one element at a time.
+void dropout_forward_reference(const Tensor& x, double rate, Generator& generator, const Tensor& y, const Tensor& mask);
 
 }  // namespace tapegrad::kernels

@@ -2,7 +2,7 @@
 // the formulas, on one thread. Some are the only kernel of their op (strided copies, reductions,
 // gather); the others are the yardsticks that the fast kernels in fast_*.cpp are tested against
 // (conv2d_*_reference, max_pool_*_reference, avg_pool_*_reference, sigmoid_forward_reference,
-// reduce_sum_reference).
+// reduce_sum_reference, batch_norm_*_reference, dropout_forward_reference).
 
 #include "autograd/kernels/gemm.hpp"
 #include "autograd/kernels/kernels.hpp"
@@ -403,6 +403,112 @@ void sigmoid_forward_reference(const Tensor& x, const Tensor& y) {
         const T e = std::exp(v);
         out[i] = e / (T{1} + e);
       }
+    }
+  });
+}
+
+// ---- Batch normalization ----
+
+void batch_norm_training_forward_reference(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& y,
+                                           const Tensor& mean, const Tensor& variance, const BatchNormGeometry& g) {
+  dispatch_floating(x.dtype(), "batch_norm_training", [&]<typename T>() {
+    const T* in = x.data<T>().data();
+    const T* scale = gamma.data<T>().data();
+    const T* offset = beta.data<T>().data();
+    T* out = y.mutable_data<T>();
+    T* mu = mean.mutable_data<T>();
+    T* var = variance.mutable_data<T>();
+    for (int64_t c = 0; c < g.channels; ++c) {
+      double sum = 0;
+      for (int64_t r = 0; r < g.rows; ++r) sum += static_cast<double>(in[r * g.channels + c]);
+      const double m = sum / static_cast<double>(g.rows);
+      double squares = 0;
+      for (int64_t r = 0; r < g.rows; ++r) {
+        const double d = static_cast<double>(in[r * g.channels + c]) - m;
+        squares += d * d;
+      }
+      const double v = squares / static_cast<double>(g.rows);  // biased, as Keras
+      const double rstd = 1.0 / std::sqrt(v + g.epsilon);
+      for (int64_t r = 0; r < g.rows; ++r) {
+        const int64_t i = r * g.channels + c;
+        out[i] = static_cast<T>((static_cast<double>(in[i]) - m) * rstd * static_cast<double>(scale[c]) +
+                                static_cast<double>(offset[c]));
+      }
+      mu[c] = static_cast<T>(m);
+      var[c] = static_cast<T>(v);
+    }
+  });
+}
+
+void batch_norm_training_backward_reference(const Tensor& dy, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                                            const Tensor& variance, const Tensor& dx, const Tensor& dgamma,
+                                            const Tensor& dbeta, const BatchNormGeometry& g) {
+  dispatch_floating(x.dtype(), "batch_norm_training", [&]<typename T>() {
+    const T* grad = dy.data<T>().data();
+    const T* in = x.data<T>().data();
+    const T* scale = gamma.data<T>().data();
+    const T* mu = mean.data<T>().data();
+    const T* var = variance.data<T>().data();
+    const auto n = static_cast<double>(g.rows);
+    for (int64_t c = 0; c < g.channels; ++c) {
+      const double rstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + g.epsilon);
+      double sum_dy = 0, sum_dy_xhat = 0;
+      for (int64_t r = 0; r < g.rows; ++r) {
+        const int64_t i = r * g.channels + c;
+        sum_dy += static_cast<double>(grad[i]);
+        sum_dy_xhat += static_cast<double>(grad[i]) * (static_cast<double>(in[i]) - static_cast<double>(mu[c])) * rstd;
+      }
+      if (dbeta.defined()) dbeta.mutable_data<T>()[c] = static_cast<T>(sum_dy);
+      if (dgamma.defined()) dgamma.mutable_data<T>()[c] = static_cast<T>(sum_dy_xhat);
+      if (!dx.defined()) continue;
+      T* out = dx.mutable_data<T>();
+      for (int64_t r = 0; r < g.rows; ++r) {
+        const int64_t i = r * g.channels + c;
+        const double xhat = (static_cast<double>(in[i]) - static_cast<double>(mu[c])) * rstd;
+        out[i] = static_cast<T>(static_cast<double>(scale[c]) * rstd *
+                                (static_cast<double>(grad[i]) - sum_dy / n - xhat * sum_dy_xhat / n));
+      }
+    }
+  });
+}
+
+void batch_norm_forward_reference(const Tensor& x, const Tensor& mean, const Tensor& variance, const Tensor& gamma,
+                                  const Tensor& beta, const Tensor& y, const BatchNormGeometry& g) {
+  dispatch_floating(x.dtype(), "batch_norm", [&]<typename T>() {
+    const T* in = x.data<T>().data();
+    const T* mu = mean.data<T>().data();
+    const T* var = variance.data<T>().data();
+    const T* scale = gamma.data<T>().data();
+    const T* offset = beta.data<T>().data();
+    T* out = y.mutable_data<T>();
+    for (int64_t r = 0; r < g.rows; ++r) {
+      for (int64_t c = 0; c < g.channels; ++c) {
+        const int64_t i = r * g.channels + c;
+        const double rstd = 1.0 / std::sqrt(static_cast<double>(var[c]) + g.epsilon);
+        out[i] = static_cast<T>((static_cast<double>(in[i]) - static_cast<double>(mu[c])) * rstd *
+                                    static_cast<double>(scale[c]) +
+                                static_cast<double>(offset[c]));
+      }
+    }
+  });
+}
+
+// ---- Dropout ----
+
+void dropout_forward_reference(const Tensor& x, double rate, Generator& generator, const Tensor& y,
+                               const Tensor& mask) {
+  dispatch_floating(x.dtype(), "dropout", [&]<typename T>() {
+    const T* in = x.data<T>().data();
+    T* out = y.mutable_data<T>();
+    T* kept = mask.mutable_data<T>();
+    const auto threshold = static_cast<uint64_t>(std::ceil(rate * 4294967296.0));
+    const T scale = static_cast<T>(1.0 / (1.0 - rate));
+    uint64_t bits = 0;
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      if (i % 2 == 0) bits = generator.next_u64();
+      const uint64_t word = i % 2 == 0 ? (bits & 0xffffffffU) : (bits >> 32);
+      kept[i] = word >= threshold ? scale : T{0};
+      out[i] = in[i] * kept[i];
     }
   });
 }

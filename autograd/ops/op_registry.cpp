@@ -15,7 +15,8 @@ const std::vector<std::string>& differentiable_ops() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> all;
     for (auto* family : {detail::elementwise_ops, detail::activation_ops, detail::reduce_ops, detail::shape_ops,
-                         detail::index_ops, detail::linalg_ops, detail::loss_ops, detail::conv_ops, detail::pool_ops}) {
+                         detail::index_ops, detail::linalg_ops, detail::loss_ops, detail::conv_ops, detail::pool_ops,
+                         detail::normalization_ops, detail::dropout_ops}) {
       for (const char* name : family()) all.emplace_back(name);
     }
     return all;

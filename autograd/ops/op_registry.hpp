@@ -14,10 +14,12 @@ namespace tapegrad::detail {
 /// it uses. An op missing from its file's list fails the gradcheck registry test.
 std::vector<const char*> activation_ops();
 std::vector<const char*> conv_ops();
+std::vector<const char*> dropout_ops();
 std::vector<const char*> elementwise_ops();
 std::vector<const char*> index_ops();
 std::vector<const char*> linalg_ops();
 std::vector<const char*> loss_ops();
+std::vector<const char*> normalization_ops();
 std::vector<const char*> pool_ops();
 std::vector<const char*> reduce_ops();
 std::vector<const char*> shape_ops();

@@ -272,3 +272,28 @@ TEST_CASE("errors: variables and tapes") {
     CHECK_THROWS_WITH_AS(g * 2.0, Contains("undefined tensor (for example an unconnected gradient)"), Error);
   }
 }
+
+TEST_CASE("errors: batch normalization and dropout") {
+  const Tensor x = ones({4, 3});
+  const Tensor c = ones({3});
+  CHECK_THROWS_WITH_AS(batch_norm_training(x, ones({4}), c),
+                       "batch_norm_training: gamma is 4 float32; expected 3 float32, one value per channel (the last "
+                       "axis) of x 4x3",
+                       Error);
+  CHECK_THROWS_WITH_AS(batch_norm_training(x, c, ones({3}, DType::float64)),
+                       Contains("batch_norm_training: beta is 3 float64; expected 3 float32"), Error);
+  CHECK_THROWS_WITH_AS(batch_norm_training(ones({5}), ones({5}), ones({5})),
+                       Contains("batch_norm_training: x is 5; expected at least rank 2 (batch, ..., channels)"), Error);
+  CHECK_THROWS_WITH_AS(batch_norm_training(ones({0, 3}), c, c),
+                       Contains("batch_norm_training: x is 0x3; expected at least one row and one channel"), Error);
+  CHECK_THROWS_WITH_AS(batch_norm_training(x, c, c, -1),
+                       Contains("batch_norm_training: epsilon is -1; expected a finite epsilon >= 0"), Error);
+  CHECK_THROWS_WITH_AS(batch_norm_training(Tensor({1, 2, 3, 4}, {2, 2}, DType::int64), ones({2}), ones({2})),
+                       Contains("batch_norm_training: x is 2x2 int64; expected a float32 or float64 tensor"), Error);
+  CHECK_THROWS_WITH_AS(batch_norm(x, c, ones({2}), c, c), Contains("batch_norm: variance is 2 float32; expected 3"),
+                       Error);
+  CHECK_THROWS_WITH_AS(batch_norm(x, Tensor{}, c, c, c), Contains("batch_norm: mean is undefined"), Error);
+  Generator generator(1);
+  CHECK_THROWS_WITH_AS(dropout(x, 1.0, generator), "dropout: rate is 1 for x 4x3; expected 0 <= rate < 1", Error);
+  CHECK_THROWS_WITH_AS(dropout(x, -0.5, generator), Contains("dropout: rate is -0.5"), Error);
+}

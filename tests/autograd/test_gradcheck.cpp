@@ -35,6 +35,8 @@ const std::vector<OpCase>& registry() {
         {"conv", add_conv_cases},
         {"pool", add_pool_cases},
         {"loss", add_loss_cases},
+        {"normalization", add_normalization_cases},
+        {"dropout", add_dropout_cases},
     };
     for (const auto& [family, add_cases] : families) {
       Registry entries(all, family);

@@ -295,6 +295,34 @@ TEST_CASE("higher order: nested tapes through conv2d, pooling, matmul and the so
   }
 }
 
+TEST_CASE("higher order: nested tapes through batch normalization (training and inference) and dropout") {
+  Generator generator(23);
+  const auto normal = [&](const Shape& shape) { return random_normal(shape, generator, 0, 1, DType::float64); };
+  SUBCASE("batch_norm_training, with respect to x, gamma and beta (the batch's statistics depend on x)") {
+    const Tensor c = normal({4, 3});
+    check_second_order([c](const Inputs& in) { return sum(tanh(batch_norm_training(in[0], in[1], in[2]).output) * c); },
+                       {normal({4, 3}), normal({3}), normal({3})}, 9);
+  }
+  SUBCASE("batch_norm_training on NHWC, a loss of its square (a non-zero Hessian in gamma)") {
+    check_second_order(
+        [](const Inputs& in) { return sum(square(batch_norm_training(in[0] * 2.0, in[1], in[2], 0.01).output)); },
+        {normal({2, 2, 3, 2}), normal({2}), normal({2})}, 10);
+  }
+  SUBCASE("batch_norm with given statistics, with respect to all five inputs") {
+    check_second_order(
+        [](const Inputs& in) { return sum(tanh(batch_norm(in[0], in[1], square(in[2]) + 0.5, in[3], in[4]))); },
+        {normal({3, 2}), normal({2}), normal({2}), normal({2}), normal({2})}, 11);
+  }
+  SUBCASE("dropout, the same mask on every evaluation") {
+    check_second_order(
+        [](const Inputs& in) {
+          Generator masks(5);
+          return sum(sin(dropout(in[0], 0.5, masks)));
+        },
+        {normal({3, 4})}, 12);
+  }
+}
+
 TEST_CASE("jacobian") {
   SUBCASE("y = A x: the jacobian is A") {
     const Tensor A({1, 2, -1, 0, 3, 0.5, 4, -2, 0, 1, 1, 7}, {3, 4}, DType::float64);

@@ -280,3 +280,99 @@ TEST_CASE("zip: a bias repeated along the leading axes gives the general broadca
   CHECK(kernels::suffix_repeat(Shape{1, 4}, Shape{3, 4}) == 4);
   CHECK(kernels::suffix_repeat(Shape{3, 4}, Shape{3, 4}) == 0);
 }
+
+TEST_CASE("batch normalization kernels: the fast ones against the reference loops, any thread count the same bits") {
+  struct Case {
+    const char* label;
+    Shape x;
+  };
+  const Case cases[] = {
+      {"a Dense output, 8x5", {8, 5}},
+      {"NHWC 4x7x7x3, one block of rows", {4, 7, 7, 3}},
+      {"NHWC 16x14x14x16: many blocks, on both threads", {16, 14, 14, 16}},
+      {"one channel, 70,000 rows", {70000, 1}},
+      {"one row", {1, 6}},
+  };
+  for (const Case& c : cases) {
+    for (const DType dtype : {DType::float32, DType::float64}) {
+      INFO(c.label, ", ", dtype_name(dtype));
+      Generator generator(21);
+      const int64_t channels = c.x[-1];
+      // A mean far from 0 next to the spread: the shifted sums keep the variance accurate.
+      const Tensor x = random_normal(c.x, generator, 50.0, 2.0, dtype);
+      const Tensor dy = random_normal(c.x, generator, 0.0, 1.0, dtype);
+      const Tensor gamma = random_normal({channels}, generator, 1.0, 0.5, dtype);
+      const Tensor beta = random_normal({channels}, generator, 0.0, 1.0, dtype);
+      const kernels::BatchNormGeometry geom{x.numel() / channels, channels, 1e-3};
+      const double tolerance = dtype == DType::float32 ? 2e-4 : 1e-9;
+      const auto close = [&](const Tensor& fast, const Tensor& reference, const char* what) {
+        const std::vector<double> a = fast.to_vector(), b = reference.to_vector();
+        REQUIRE(a.size() == b.size());
+        double scale = 0;
+        for (const double v : b) scale = std::max(scale, std::abs(v));
+        for (size_t i = 0; i < a.size(); ++i) {
+          INFO(what, " element ", i);
+          CHECK(std::abs(a[i] - b[i]) <= tolerance * std::max(1.0, scale));
+        }
+      };
+      const auto empty = [&](const Shape& shape) { return Tensor::empty(shape, dtype); };
+
+      Tensor y = empty(c.x), mean = empty({channels}), variance = empty({channels});
+      Tensor y_ref = empty(c.x), mean_ref = empty({channels}), variance_ref = empty({channels});
+      kernels::batch_norm_training_forward(x, gamma, beta, y, mean, variance, geom);
+      kernels::batch_norm_training_forward_reference(x, gamma, beta, y_ref, mean_ref, variance_ref, geom);
+      close(y, y_ref, "y");
+      close(mean, mean_ref, "mean");
+      close(variance, variance_ref, "variance");
+
+      Tensor dx = empty(c.x), dgamma = empty({channels}), dbeta = empty({channels});
+      Tensor dx_ref = empty(c.x), dgamma_ref = empty({channels}), dbeta_ref = empty({channels});
+      kernels::batch_norm_training_backward(dy, x, gamma, mean_ref, variance_ref, dx, dgamma, dbeta, geom);
+      kernels::batch_norm_training_backward_reference(dy, x, gamma, mean_ref, variance_ref, dx_ref, dgamma_ref,
+                                                      dbeta_ref, geom);
+      close(dx, dx_ref, "dx");
+      close(dgamma, dgamma_ref, "dgamma");
+      close(dbeta, dbeta_ref, "dbeta");
+
+      Tensor inference = empty(c.x), inference_ref = empty(c.x);
+      kernels::batch_norm_forward(x, mean_ref, variance_ref, gamma, beta, inference, geom);
+      kernels::batch_norm_forward_reference(x, mean_ref, variance_ref, gamma, beta, inference_ref, geom);
+      close(inference, inference_ref, "inference y");
+
+      // 1 thread and 2: the same bits.
+      const int before = num_threads();
+      set_num_threads(1);
+      Tensor y1 = empty(c.x), mean1 = empty({channels}), variance1 = empty({channels}), dx1 = empty(c.x);
+      kernels::batch_norm_training_forward(x, gamma, beta, y1, mean1, variance1, geom);
+      kernels::batch_norm_training_backward(dy, x, gamma, mean_ref, variance_ref, dx1, Tensor{}, Tensor{}, geom);
+      set_num_threads(2);
+      Tensor y2 = empty(c.x), mean2 = empty({channels}), variance2 = empty({channels}), dx2 = empty(c.x);
+      kernels::batch_norm_training_forward(x, gamma, beta, y2, mean2, variance2, geom);
+      kernels::batch_norm_training_backward(dy, x, gamma, mean_ref, variance_ref, dx2, Tensor{}, Tensor{}, geom);
+      set_num_threads(before);
+      CHECK(y1.to_vector() == y2.to_vector());
+      CHECK(variance1.to_vector() == variance2.to_vector());
+      CHECK(dx1.to_vector() == dx2.to_vector());
+    }
+  }
+}
+
+TEST_CASE("dropout kernel: the reference's mask and output bits") {
+  for (const DType dtype : {DType::float32, DType::float64}) {
+    for (const int64_t n : {int64_t{1}, int64_t{7}, int64_t{1024}, int64_t{5001}}) {
+      for (const double rate : {0.1, 0.5, 0.75}) {
+        INFO(dtype_name(dtype), ", ", n, " elements, rate ", rate);
+        Generator values(4);
+        const Tensor x = random_normal({n}, values, 0.0, 1.0, dtype);
+        Generator a(17), b(17);
+        Tensor y = Tensor::empty({n}, dtype), mask = Tensor::empty({n}, dtype);
+        Tensor y_ref = Tensor::empty({n}, dtype), mask_ref = Tensor::empty({n}, dtype);
+        kernels::dropout_forward(x, rate, a, y, mask);
+        kernels::dropout_forward_reference(x, rate, b, y_ref, mask_ref);
+        CHECK(y.to_vector() == y_ref.to_vector());
+        CHECK(mask.to_vector() == mask_ref.to_vector());
+        CHECK(a.next_u64() == b.next_u64());  // the same number of words drawn
+      }
+    }
+  }
+}

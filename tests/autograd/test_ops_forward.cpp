@@ -990,3 +990,23 @@ TEST_CASE("forward: max_pool2d and avg_pool2d on the book's values") {
     CHECK(y.to_vector() == std::vector<double>{4, 0, 5, -1, 7, -3, 8, -4, 104, -100, 105, -101, 107, -103, 108, -104});
   }
 }
+
+TEST_CASE("batch normalization: the batch's statistics in training, given ones in inference") {
+  // Channel 0: 1, 3, 5 (mean 3, biased variance 8/3); channel 1: 2, 6, 10 (mean 6, variance 32/3).
+  const Tensor x({1, 2, 3, 6, 5, 10}, {3, 2}, DType::float64);
+  const Tensor gamma({2, 0.5}, {2}, DType::float64), beta({1, -1}, {2}, DType::float64);
+  const BatchNormTrainingResult result = batch_norm_training(x, gamma, beta);
+  const double r0 = 1 / std::sqrt(8.0 / 3 + 1e-3), r1 = 1 / std::sqrt(32.0 / 3 + 1e-3);
+  const std::vector<double> expected{-2 * r0 * 2 + 1, -4 * r1 * 0.5 - 1, 1, -1, 2 * r0 * 2 + 1, 4 * r1 * 0.5 - 1};
+  const std::vector<double> y = result.output.to_vector();
+  for (size_t i = 0; i < y.size(); ++i) CHECK(y[i] == doctest::Approx(expected[i]).epsilon(1e-14));
+  CHECK(result.mean.to_vector() == std::vector<double>{3, 6});
+  CHECK(result.variance.to_vector()[0] == doctest::Approx(8.0 / 3).epsilon(1e-15));
+  CHECK(result.variance.to_vector()[1] == doctest::Approx(32.0 / 3).epsilon(1e-15));
+  // With the batch's own statistics, inference gives the same numbers.
+  const std::vector<double> same = batch_norm(x, result.mean, result.variance, gamma, beta).to_vector();
+  for (size_t i = 0; i < y.size(); ++i) CHECK(same[i] == doctest::Approx(y[i]).epsilon(1e-14));
+  // A constant channel: variance 0, so y = beta.
+  const Tensor flat = batch_norm_training(full({4, 1}, 7.0), ones({1}), zeros({1}), 1e-5).output;
+  CHECK(flat.to_vector() == std::vector<double>{0, 0, 0, 0});
+}

@@ -87,5 +87,7 @@ void add_linalg_cases(Registry& registry);
 void add_conv_cases(Registry& registry);
 void add_pool_cases(Registry& registry);
 void add_loss_cases(Registry& registry);
+void add_normalization_cases(Registry& registry);
+void add_dropout_cases(Registry& registry);
 
 }  // namespace tapegrad::testing
