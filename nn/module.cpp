@@ -29,6 +29,28 @@ std::string unique_name(std::string_view base) {
   return n == 0 ? std::string(base) : fmt::format("{}_{}", base, n);
 }
 
+// The modules being called on this thread, innermost last, each with its training mode.
+struct CallFrame {
+  Module* module;
+  bool training;
+};
+std::vector<CallFrame>& call_stack() {
+  thread_local std::vector<CallFrame> stack;
+  return stack;
+}
+
+// Keras's output shape: the batch axis is None, as it may differ from call to call.
+std::string keras_shape(const std::optional<Shape>& shape) {
+  if (!shape) return "?";
+  std::string text = "(";
+  const auto dims = shape->dims();
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (i > 0) text += ", ";
+    text += i == 0 ? std::string("None") : fmt::format("{}", dims[i]);
+  }
+  return text + (dims.size() == 1 ? ",)" : ")");
+}
+
 std::string describe(const Tensor& t) {
   return t.defined() ? fmt::format("{} {}", t.shape(), dtype_name(t.dtype())) : "an undefined tensor";
 }
@@ -74,6 +96,11 @@ Module::Module(std::string_view default_name, std::string name, DType dtype, std
   if (!is_floating(dtype)) fail("{}: a layer's dtype must be float32 or float64, got {}", name_, dtype_name(dtype));
 }
 
+Module::~Module() {
+  for (Module* child : children_) std::erase(child->parents_, this);
+  for (Module* parent : parents_) std::erase(parent->children_, this);
+}
+
 void Module::build(const Shape& /*input_shape*/) {}
 
 std::vector<Variable> Module::weights() const {
@@ -89,6 +116,12 @@ std::vector<Variable> Module::trainable_variables() const {
   std::vector<Variable> trainable = weights();
   std::erase_if(trainable, [](const Variable& v) { return !v.trainable(); });
   return trainable;
+}
+
+std::vector<Variable> Module::non_trainable_variables() const {
+  std::vector<Variable> frozen = weights();
+  std::erase_if(frozen, [](const Variable& v) { return v.trainable(); });
+  return frozen;
 }
 
 int64_t Module::count_params() const {
@@ -232,29 +265,88 @@ void Module::finish_pending_load() {
   report(name_, pending->source, missing, unexpected, pending->mis_shaped);
 }
 
-Tensor Module::operator()(const Tensor& x) {
+Tensor Module::operator()(const Tensor& x, std::optional<bool> training) {
+  return run_call(x, training, [&] { return call(x); });
+}
+
+bool Module::training() const {
+  const std::vector<CallFrame>& stack = call_stack();
+  return !stack.empty() && stack.back().training;
+}
+
+Tensor Module::run_call(const Tensor& x, std::optional<bool> training, const std::function<Tensor()>& compute) {
   if (!x.defined()) fail("{}: called with an undefined tensor", name_);
   if (checks_input_dtype() && is_floating(x.dtype()) && x.dtype() != dtype_) {
     fail("{}: input is {} {}, but the layer computes in {} (set the layer's dtype, or convert the input with .to())",
          name_, x.shape(), dtype_name(x.dtype()), dtype_name(dtype_));
   }
+  std::vector<CallFrame>& stack = call_stack();
+  if (!stack.empty()) {
+    // Called inside another module's call: that module's sub-module from now on (Keras tracks a
+    // layer assigned to an attribute; here, a layer used in `call`).
+    Module* caller = stack.back().module;
+    const bool on_stack = std::ranges::any_of(stack, [&](const CallFrame& frame) { return frame.module == this; });
+    if (!on_stack && std::ranges::find(caller->children_, this) == caller->children_.end()) caller->track(*this);
+  }
+  stack.push_back({this, training.value_or(!stack.empty() && stack.back().training)});
+  struct Pop {
+    std::vector<CallFrame>& stack;
+    ~Pop() { stack.pop_back(); }
+  } pop{stack};
+
   if (!built_) {
     const size_t own = own_.size(), children = children_.size();
     try {
       build(x.shape());
     } catch (...) {  // a failed build leaves no half-made weights behind, so a later call can retry
       own_.resize(own);
+      for (size_t i = children; i < children_.size(); ++i) std::erase(children_[i]->parents_, this);
       children_.resize(children);
       throw;
     }
     built_ = true;
   }
-  if (pending_ != nullptr && pending_->owner == this) {
-    Tensor y = call(x);
-    finish_pending_load();
-    return y;
+  Tensor y = compute();
+  output_shape_ = y.shape();
+  if (pending_ != nullptr && pending_->owner == this) finish_pending_load();
+  return y;
+}
+
+std::string Module::summary() const {
+  struct Row {
+    std::string layer, shape, params;
+  };
+  std::vector<Row> rows;
+  for (const Module* child : children_) {
+    const bool known = child->built() || child->output_shape_.has_value();
+    rows.push_back({fmt::format("{} ({})", child->name(), child->class_name()), keras_shape(child->output_shape_),
+                    known ? fmt::format("{}", child->count_params()) : std::string("?")});
   }
-  return call(x);
+  int64_t total = 0, trainable = 0;
+  for (const Variable& v : weights()) {
+    total += v.shape().numel();
+    if (v.trainable()) trainable += v.shape().numel();
+  }
+  size_t name_width = std::string_view("Layer (type)").size(), shape_width = std::string_view("Output Shape").size();
+  for (const Row& row : rows) {
+    name_width = std::max(name_width, row.layer.size());
+    shape_width = std::max(shape_width, row.shape.size());
+  }
+  name_width += 2;
+  shape_width += 2;
+  const size_t width = name_width + shape_width + 10;
+  const std::string thin(width, '_'), thick(width, '=');
+
+  std::string text = fmt::format("Model: \"{}\"\n{}\n", name(), thin);
+  text +=
+      fmt::format("{:<{}}{:<{}}{}\n{}\n", "Layer (type)", name_width, "Output Shape", shape_width, "Param #", thick);
+  for (const Row& row : rows) {
+    text += fmt::format("{:<{}}{:<{}}{}\n", row.layer, name_width, row.shape, shape_width, row.params);
+  }
+  text += fmt::format("{}\nTotal params: {}\nTrainable params: {}\nNon-trainable params: {}\n{}\n", thick, total,
+                      trainable, total - trainable, thin);
+  if (!built()) text += "(not built yet: shapes and counts are known after the model's first call)\n";
+  return text;
 }
 
 Variable Module::add_weight(const std::string& name, const Tensor& initial, bool trainable) {
@@ -297,6 +389,7 @@ void Module::track(Module& child) {
     fail("{}: track: '{}' is {}", name_, child.name_, &child == this ? "the module itself" : "tracked already");
   }
   children_.push_back(&child);
+  child.parents_.push_back(this);
   if (pending_ != nullptr) child.wait_for_build(pending_, pending_prefix_ + name_ + "/");
 }
 

@@ -68,11 +68,8 @@ class Sequential : public Module {
 
   /// The output shape of layer `i` at the last call, or nothing before the first call.
   std::optional<Shape> output_shape(size_t i) const;
+  using Module::output_shape;
 
-  /// A table as Keras's model.summary(): each layer's name and type, output shape (the batch axis
-  /// shown as None) and parameter count, then the totals. Shapes and counts are known after the
-  /// first call; before it they show as "?".
-  std::string summary() const;
   /// "Sequential".
   std::string class_name() const override { return "Sequential"; }
 

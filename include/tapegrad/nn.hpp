@@ -4,7 +4,11 @@
 
 #include <tapegrad/nn/conv2d.hpp>
 #include <tapegrad/nn/dense.hpp>
+#include <tapegrad/nn/global_pooling.hpp>
 #include <tapegrad/nn/initializers.hpp>
 #include <tapegrad/nn/layers.hpp>
+#include <tapegrad/nn/merging.hpp>
 #include <tapegrad/nn/module.hpp>
+#include <tapegrad/nn/normalization.hpp>
+#include <tapegrad/nn/regularization.hpp>
 #include <tapegrad/nn/sequential.hpp>

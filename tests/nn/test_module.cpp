@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -367,5 +368,182 @@ TEST_CASE("Module: load_weights is strict: one error lists every missing, unexpe
   SUBCASE("a file that is not there") {
     CHECK_THROWS_WITH_AS(stack.load_weights("/nonexistent/w.safetensors"),
                          "/nonexistent/w.safetensors: cannot open: No such file or directory", Error);
+  }
+}
+
+namespace {
+
+// Remembers the training flag of each call, and calls its child (if any) without one.
+class Probe : public nn::Module {
+ public:
+  explicit Probe(Probe* child = nullptr, std::optional<bool> child_training = std::nullopt)
+      : nn::Module("probe"), child_(child), child_training_(child_training) {}
+  std::vector<bool> seen;
+
+ protected:
+  Tensor call(const Tensor& x) override {
+    seen.push_back(training());
+    return child_ != nullptr ? (*child_)(x, child_training_) : x;
+  }
+  bool checks_input_dtype() const override { return false; }
+
+ private:
+  Probe* child_;
+  std::optional<bool> child_training_;
+};
+
+}  // namespace
+
+TEST_CASE("Module: the training flag, as Keras's training argument") {
+  nn::reset_names();
+  Probe inner;
+  Probe outer(&inner);
+  const Tensor x = ones({1});
+  SUBCASE("called from outside any module: inference unless told") {
+    outer(x);
+    outer(x, false);
+    outer(x, true);
+    CHECK(outer.seen == std::vector<bool>{false, false, true});
+    CHECK(inner.seen == std::vector<bool>{false, false, true});  // inherited from the caller
+  }
+  SUBCASE("an explicit flag wins over the caller's") {
+    Probe forced(&inner, false);
+    forced(x, true);
+    CHECK(forced.seen == std::vector<bool>{true});
+    CHECK(inner.seen == std::vector<bool>{false});
+  }
+  SUBCASE("through Sequential, to every layer") {
+    nn::Sequential net;
+    auto& first = net.add<Probe>();
+    auto& second = net.add<Probe>();
+    net(x, true);
+    net(x);
+    CHECK(first.seen == std::vector<bool>{true, false});
+    CHECK(second.seen == std::vector<bool>{true, false});
+  }
+  SUBCASE("the flag ends with the call, and with an error") {
+    outer(x, true);
+    Probe after;
+    after(x);
+    CHECK(after.seen == std::vector<bool>{false});
+    class Failing : public nn::Module {
+     public:
+      Failing() : nn::Module("failing") {}
+
+     protected:
+      Tensor call(const Tensor&) override { fail("failing: on purpose"); }
+    };
+    Failing failing;
+    CHECK_THROWS_AS(failing(x, true), Error);
+    after(x);
+    CHECK(after.seen == std::vector<bool>{false, false});
+  }
+}
+
+namespace {
+
+// Two Affine layers held as plain members, never tracked by hand: called in `call`, they are
+// tracked in call order (second first).
+class Untracked : public nn::Module {
+ public:
+  explicit Untracked(std::string name = {}) : nn::Module("untracked", std::move(name)) {}
+  Affine first, second;
+
+ protected:
+  Tensor call(const Tensor& x) override { return first(second(x)); }
+};
+
+// An Untracked inside another module: nested paths.
+class Outer : public nn::Module {
+ public:
+  Outer() : nn::Module("outer"), block("block_1") {}
+  Untracked block;
+  Affine head{"head"};
+
+ protected:
+  Tensor call(const Tensor& x) override { return head(block(x)); }
+};
+
+}  // namespace
+
+TEST_CASE("Module: sub-modules called inside call are tracked on that call, in call order, with nested paths") {
+  nn::reset_names();
+  Outer model;
+  CHECK(model.weights().empty());
+  CHECK(model.submodules().empty());
+  model(ones({2, 3}));
+  CHECK(model.submodules() == std::vector<const nn::Module*>{&model.block, &model.head});
+  CHECK(model.block.submodules() == std::vector<const nn::Module*>{&model.block.second, &model.block.first});
+  CHECK(names_of(model.named_weights()) ==
+        std::vector<std::string>{"outer/block_1/affine_1/scale", "outer/block_1/affine_1/shift",
+                                 "outer/block_1/affine_1/steps", "outer/block_1/affine/scale",
+                                 "outer/block_1/affine/shift", "outer/block_1/affine/steps", "outer/head/scale",
+                                 "outer/head/shift", "outer/head/steps"});
+  CHECK(model.trainable_variables().size() == 6);
+  CHECK(model.non_trainable_variables().size() == 3);
+  CHECK(names_of(model.non_trainable_variables()) ==
+        std::vector<std::string>{"affine_1/steps", "affine/steps", "head/steps"});
+  // Later calls track nothing more.
+  model(ones({2, 3}));
+  CHECK(model.weights().size() == 9);
+
+  SUBCASE("the tape and the optimizer see them") {
+    GradientTape tape;
+    const Tensor loss = sum(model(ones({2, 3})));
+    const std::vector<Tensor> grads = tape.gradient(loss, model.trainable_variables());
+    for (const Tensor& g : grads) CHECK(g.defined());
+  }
+  SUBCASE("summary lists the sub-modules with their output shapes and counts") {
+    const std::string text = model.summary();
+    MESSAGE(text);
+    CHECK(text.find("Model: \"outer\"") != std::string::npos);
+    CHECK(text.find("block_1 (untracked)") != std::string::npos);
+    CHECK(text.find("head (affine)") != std::string::npos);
+    CHECK(text.find("(None, 3)") != std::string::npos);
+    CHECK(text.find("Total params: 21\n") != std::string::npos);
+    CHECK(text.find("Trainable params: 18\n") != std::string::npos);
+    CHECK(text.find("Non-trainable params: 3\n") != std::string::npos);
+  }
+  SUBCASE("save_weights and load_weights into a model not called yet") {
+    TempFile file;
+    model.save_weights(file.path);
+    nn::reset_names();
+    Outer fresh;
+    fresh.load_weights(file.path);
+    const Tensor x({1, 2, 3, 4, 5, 6}, {2, 3});
+    CHECK(fresh(x).to_vector() == model(x).to_vector());
+    const std::vector<Tensor> a = model.get_weights(), b = fresh.get_weights();
+    REQUIRE(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); ++i) CHECK(a[i].to_vector() == b[i].to_vector());
+  }
+}
+
+TEST_CASE("Module: a tracked sub-module destroyed first leaves its parent") {
+  nn::reset_names();
+  class Caller : public nn::Module {
+   public:
+    explicit Caller(Affine& child) : nn::Module("caller"), child_(child) {}
+
+   protected:
+    Tensor call(const Tensor& x) override { return child_(x); }
+
+   private:
+    Affine& child_;
+  };
+  auto child = std::make_unique<Affine>("temporary");
+  Caller caller(*child);
+  caller(ones({1, 2}));
+  CHECK(caller.weights().size() == 3);
+  child.reset();
+  CHECK(caller.weights().empty());
+  CHECK(caller.submodules().empty());
+  {
+    // And a parent destroyed first leaves its sub-modules usable.
+    Affine survivor("survivor");
+    {
+      Caller short_lived(survivor);
+      short_lived(ones({1, 2}));
+    }
+    CHECK(survivor(ones({1, 2})).shape() == Shape{1, 2});
   }
 }
