@@ -161,6 +161,31 @@ def main():
             row(f"{what}: resident memory growth, epoch 1 -> 2", f"{growth:+.1f} MiB",
                 f"flat (< 1 MiB): {verdict(abs(growth) < 1)}")
 
+    # Issue 15 (bench/normalization.cpp): effective bandwidth of each forward + backward, as a share of a
+    # copy of the same bytes on as many threads; the target: batch normalization at half the copy's or better.
+    copies = {}
+    for name, b in m.items():
+        match = re.match(r"bn_copy_same_bytes/threads:(\d+)", name)
+        if match:
+            copies[int(match[1])] = b
+    for threads, b in sorted(copies.items()):
+        row(f"copy of 32x28x28x64 float32, {threads} thread{'s' if threads > 1 else ''}", f"{b['GB/s']:.1f} GB/s")
+    for bench in ("batch_norm_training_forward_backward", "layer_batch_normalization", "batch_norm_inference_forward",
+                  "dropout_forward_backward", "layer_dropout", "layer_global_average_pooling2d", "layer_add"):
+        for name, b in sorted(m.items()):
+            match = re.match(rf"{bench}/threads:(\d+)", name)
+            if not match:
+                continue
+            threads = int(match[1])
+            copy = copies.get(threads)
+            share = b["GB/s"] / copy["GB/s"] if copy else None
+            target = ""
+            if bench == "batch_norm_training_forward_backward" and share is not None:
+                target = f">= 0.5 of the copy: {verdict(share >= 0.5)}"
+            row(f"{bench}, {threads} thread{'s' if threads > 1 else ''}",
+                f"{seconds(b) * 1e3:.2f} ms, {b['GB/s']:.1f} GB/s" + (f" ({share:.2f} of the copy)" if share else ""),
+                target)
+
     width = [max(len(r[i]) for r in rows + [("figure", "median", "target")]) for i in range(3)]
     print(f"{'figure':<{width[0]}}  {'median':<{width[1]}}  target")
     print(f"{'-' * width[0]}  {'-' * width[1]}  {'-' * width[2]}")
