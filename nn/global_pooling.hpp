@@ -7,7 +7,7 @@
 namespace tapegrad::nn {
 
 /// Options of `GlobalAveragePooling2D`, with Keras's defaults.
-// NOTE: every member has a default member initializer (see Conv2DOptions).
+// NOTE: every member has a default member initializer (see Conv2DLayerOptions).
 struct GlobalPooling2DOptions {
   bool keepdims = false;  ///< keep the spatial axes with size 1: (N, 1, 1, C) rather than (N, C)
   std::string name{};     ///< default: "global_average_pooling2d", ...

@@ -8,17 +8,17 @@
 namespace tapegrad::nn {
 
 /// Options of `BatchNormalization`, in Keras's order and with its defaults.
-// NOTE: every member has a default member initializer (see Conv2DOptions).
+// NOTE: every member has a default member initializer (see Conv2DLayerOptions).
 struct BatchNormalizationOptions {
   int axis = -1;                                     ///< the channels' axis: the last (-1, or rank - 1)
   double momentum = 0.99;                            ///< moving = moving * momentum + batch * (1 - momentum)
   double epsilon = 1e-3;                             ///< added to the variance
   bool center = true;                                ///< learn an offset beta
   bool scale = true;                                 ///< learn a scale gamma
-  Initializer beta_initializer = zeros();            ///< beta's first values
-  Initializer gamma_initializer = ones();            ///< gamma's first values
-  Initializer moving_mean_initializer = zeros();     ///< moving_mean's first values
-  Initializer moving_variance_initializer = ones();  ///< moving_variance's first values
+  Initializer beta_initializer = Zeros();            ///< beta's first values
+  Initializer gamma_initializer = Ones();            ///< gamma's first values
+  Initializer moving_mean_initializer = Zeros();     ///< moving_mean's first values
+  Initializer moving_variance_initializer = Ones();  ///< moving_variance's first values
   DType dtype = DType::float32;                      ///< dtype of the weights and of the inputs
   std::string name{};                                ///< default: "batch_normalization", ...
 };

@@ -25,9 +25,8 @@ TEST_CASE("namespaces: tapegrad and tapegrad::nn together, no name ambiguous") {
   CHECK(random_uniform({2}, generator).shape() == Shape{2});
   CHECK(zeros({2}).to_vector() == std::vector<double>{0, 0});
   CHECK(ones({2}).to_vector() == std::vector<double>{1, 1});
-  const std::vector<Initializer> initializers{RandomNormal(), RandomUniform(), TruncatedNormal(), Constant(2),
-                                              Zeros(),        Ones(),          GlorotUniform(),   GlorotNormal(),
-                                              HeNormal()};
+  const std::vector<Initializer> initializers{RandomNormal(), RandomUniform(), TruncatedNormal(), Constant(2), Zeros(),
+                                              Ones(),         GlorotUniform(), GlorotNormal(),    HeNormal()};
   CHECK(initializers[4].make({2}, DType::float32, generator).to_vector() == std::vector<double>{0, 0});
   CHECK(compute_fans(Shape{3, 4}).in == 3);
   set_seed(5);
@@ -47,6 +46,19 @@ TEST_CASE("namespaces: tapegrad and tapegrad::nn together, no name ambiguous") {
   CHECK(conv.options().strides == Size2{2, 2});
   const Module& first = net.layer(0);
   CHECK(first.name() == conv.name());
+
+  // The layers of training mode (issue 15), and their ops.
+  Sequential more;
+  more.add<BatchNormalization>({.momentum = 0.9});
+  more.add<Dropout>(0.5, 1);
+  more.add<GlobalAveragePooling2D>({.keepdims = false});
+  CHECK(more(x, true).shape() == Shape{2, 1});
+  CHECK(more.non_trainable_variables().size() == 2);
+  Add sum_layer;
+  CHECK(sum_layer({x, x}).shape() == x.shape());
+  CHECK(dropout(x, 0.5, generator).shape() == x.shape());
+  const BatchNormTrainingResult normalized = batch_norm_training(x, ones({1}), zeros({1}));
+  CHECK(batch_norm(x, normalized.mean, normalized.variance, ones({1}), zeros({1})).shape() == x.shape());
 
   // The ops with their options.
   const Tensor k = ones({3, 3, 1, 1});

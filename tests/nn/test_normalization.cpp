@@ -188,7 +188,7 @@ TEST_CASE("BatchNormalization: a checkpoint keeps the moving statistics") {
   Generator generator(11);
   const Tensor x = random_normal({8, 4, 4, 2}, generator);
   const auto make = [](nn::Sequential& net) {
-    net.add<nn::Conv2D>(3, std::array<int64_t, 2>{3, 3}, nn::Conv2DOptions{.seed = 1});
+    net.add<nn::Conv2D>(3, 3, nn::Conv2DLayerOptions{.seed = 1});
     net.add<nn::BatchNormalization>();
     net.add<nn::ReLU>();
     net.add<nn::GlobalAveragePooling2D>();

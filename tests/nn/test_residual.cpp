@@ -31,10 +31,9 @@ class Residual : public nn::Module {
  public:
   Residual(int64_t channels, bool use_1x1conv, int64_t strides, std::string name = {})
       : nn::Module("residual", std::move(name)),
-        conv1_(channels, {3, 3}, {.strides = {strides, strides}, .padding = Padding::same()}),
-        conv2_(channels, {3, 3}, {.padding = Padding::same()}) {
-    if (use_1x1conv)
-      conv3_.emplace(channels, std::array<int64_t, 2>{1, 1}, nn::Conv2DOptions{.strides = {strides, strides}});
+        conv1_(channels, 3, {.strides = strides, .padding = Padding::same()}),
+        conv2_(channels, 3, {.padding = Padding::same()}) {
+    if (use_1x1conv) conv3_.emplace(channels, 1, nn::Conv2DLayerOptions{.strides = strides});
   }
   std::string class_name() const override { return "Residual"; }
 
@@ -60,7 +59,7 @@ class ResNet : public nn::Module {
   Tensor call(const Tensor& x) override { return head_(pool_(block_2_(block_1_(stem_(x))))); }
 
  private:
-  nn::Conv2D stem_{4, {3, 3}, {.padding = Padding::same(), .name = "stem"}};
+  nn::Conv2D stem_{4, 3, {.padding = Padding::same(), .name = "stem"}};
   Residual block_1_, block_2_;
   nn::GlobalAveragePooling2D pool_;
   nn::Dense head_{3};
