@@ -186,6 +186,11 @@ void dropout_forward(const Tensor& x, double rate, Generator& generator, const T
     T* kept = mask.mutable_data<T>();
     const auto threshold = static_cast<uint64_t>(std::ceil(rate * 4294967296.0));
     const T scale = static_cast<T>(1.0 / (1.0 - rate));
+    // word >= threshold as a compare of 32-bit signed integers (each side's sign bit flipped), which
+    // vectorizes without a branch; a threshold of 2^32 (rate within 2^-33 of 1) keeps nothing.
+    const T kept_value = threshold > 0xffffffffU ? T{0} : scale;
+    const auto bound =
+        static_cast<int32_t>(static_cast<uint32_t>(std::min<uint64_t>(threshold, 0xffffffffU)) ^ 0x80000000U);
     // The generator's words a chunk at a time, read as 32-bit halves: low half first, as the reference.
     constexpr int64_t kChunk = 1024;
     uint64_t words[kChunk / 2];
@@ -200,7 +205,7 @@ void dropout_forward(const Tensor& x, double rate, Generator& generator, const T
       }
 #pragma omp simd
       for (int64_t i = 0; i < count; ++i) {
-        const T m = static_cast<uint64_t>(halves[i]) >= threshold ? scale : T{0};
+        const T m = static_cast<int32_t>(halves[i] ^ 0x80000000U) >= bound ? kept_value : T{0};
         kept[start + i] = m;
         out[start + i] = in[start + i] * m;
       }
