@@ -19,6 +19,15 @@ void Optimizer::set_learning_rate(double learning_rate) {
   learning_rate_ = learning_rate;
 }
 
+namespace {
+
+// "(2, 3) float32", or "undefined".
+std::string describe(const Tensor& tensor) {
+  return tensor.defined() ? fmt::format("{} {}", tensor.shape(), dtype_name(tensor.dtype())) : "undefined";
+}
+
+}  // namespace
+
 void Optimizer::apply_gradients(const std::vector<Tensor>& gradients, const std::vector<Variable>& variables) {
   if (gradients.size() != variables.size()) {
     fail("{}.apply_gradients: {} gradients for {} variables; expected one gradient per variable", name_,
@@ -35,10 +44,27 @@ void Optimizer::apply_gradients(const std::vector<Tensor>& gradients, const std:
   }
   if (!pending_slots_.empty()) take_pending_slots(variables);
   const StopRecording not_recorded;  // an update is not part of any computation a tape differentiates
+  std::vector<Tensor> aggregated;
+  if (aggregator_) {
+    aggregated = aggregator_(gradients, variables);
+    if (aggregated.size() != gradients.size()) {
+      fail("{}.apply_gradients: the gradient aggregator returned {} gradients for {}", name_, aggregated.size(),
+           gradients.size());
+    }
+    for (size_t i = 0; i < gradients.size(); ++i) {
+      const Tensor& a = aggregated[i];
+      if (a.defined() != gradients[i].defined() ||
+          (a.defined() && (a.shape() != gradients[i].shape() || a.dtype() != gradients[i].dtype()))) {
+        fail("{}.apply_gradients: the gradient aggregator changed gradient {} of variable '{}' from {} to {}", name_, i,
+             variables[i].name(), describe(gradients[i]), describe(a));
+      }
+    }
+  }
+  const std::vector<Tensor>& applied = aggregator_ ? aggregated : gradients;
   for (size_t i = 0; i < variables.size(); ++i) {
-    if (!gradients[i].defined()) continue;
+    if (!applied[i].defined()) continue;
     VariableState& state = state_.try_emplace(variables[i].id(), VariableState{variables[i], {}}).first->second;
-    update_step(state.variable, gradients[i], state.slots);
+    update_step(state.variable, applied[i], state.slots);
   }
   ++iterations_;
 }

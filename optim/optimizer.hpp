@@ -5,6 +5,7 @@
 #include <tapegrad/autograd/variable.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <unordered_map>
@@ -23,6 +24,16 @@ class Optimizer {
   /// TensorFlow does with a None gradient; each gradient must have its variable's shape and dtype.
   /// Everything is checked before any variable changes.
   void apply_gradients(const std::vector<Tensor>& gradients, const std::vector<Variable>& variables);
+
+  /// What `apply_gradients` passes the checked gradients through before the update, as Keras's
+  /// `gradient_aggregator`: gradients in, gradients of the same shapes and dtypes out (an undefined one
+  /// stays undefined), e.g. their mean across processes (tapegrad::distributed::DistributedOptimizer).
+  using GradientAggregator =
+      std::function<std::vector<Tensor>(const std::vector<Tensor>& gradients, const std::vector<Variable>& variables)>;
+  /// Sets the aggregator; an empty function (the default) applies the gradients as given.
+  void set_gradient_aggregator(GradientAggregator aggregator) { aggregator_ = std::move(aggregator); }
+  /// Whether gradients go through an aggregator.
+  bool has_gradient_aggregator() const { return static_cast<bool>(aggregator_); }
 
   /// The learning rate.
   double learning_rate() const { return learning_rate_; }
@@ -69,6 +80,7 @@ class Optimizer {
   };
   std::string name_;
   double learning_rate_;
+  GradientAggregator aggregator_;
   int64_t iterations_ = 0;
   std::unordered_map<uint64_t, VariableState> state_;        // by Variable::id()
   std::map<std::string, Slots, std::less<>> pending_slots_;  // by variable name, from load_state

@@ -4,10 +4,10 @@
   check_includes.py ROOT       check the tree at ROOT; exit 1 and name file:line for each violation
   check_includes.py --self-test
 
-Public headers are the headers at the top of autograd/, nn/, optim/ and data/, and the umbrellas in
-include/tapegrad/: all that a user (and nn/, optim/, data/, examples/) includes, as
-`#include <tapegrad/...>`. Internal headers are those under autograd/ops/, autograd/kernels/ and
-autograd/detail/. Checked: every public header, and every file in nn/, optim/, data/ and examples/.
+Public headers are the headers at the top of autograd/, nn/, optim/, data/ and distributed/, and the
+umbrellas in include/tapegrad/: all that a user (and nn/, optim/, data/, examples/) includes, as
+`#include <tapegrad/...>`. Internal headers are those under autograd/ops/, autograd/kernels/,
+autograd/detail/ and distributed/detail/ (which alone includes <mpi.h>). Checked: every public header, and every file in nn/, optim/, data/ and examples/.
 Each of their includes must not
   - reach an internal header, by <tapegrad/...>, by a quoted path or by a path with "..", nor
   - be a quoted path found only from the repository root (such as "autograd/tensor.hpp"): that root is
@@ -20,8 +20,8 @@ import re
 import sys
 import tempfile
 
-FOLDERS = ("autograd", "nn", "optim", "data")
-INTERNAL = ("autograd/ops", "autograd/kernels", "autograd/detail")
+FOLDERS = ("autograd", "nn", "optim", "data", "distributed")
+INTERNAL = ("autograd/ops", "autograd/kernels", "autograd/detail", "distributed/detail")
 CHECKED_TREES = ("nn", "optim", "data", "examples")
 SOURCE_SUFFIXES = (".hpp", ".h", ".cpp", ".cc", ".inc")
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
@@ -62,7 +62,7 @@ def checked_sources(root):
 
 def resolve_tapegrad(path):
     """What <tapegrad/PATH> names, relative to the root: include/tapegrad/ holds the umbrellas and links
-    autograd, nn, optim and data to the folders."""
+    autograd, nn, optim, data and distributed to the folders."""
     first = path.split("/", 1)[0]
     return os.path.normpath(path).replace(os.sep, "/") if first in FOLDERS else f"include/tapegrad/{path}"
 
@@ -122,6 +122,9 @@ def self_test():
         "data/idx.cpp": '#include "data/idx.hpp"\n',
         "data/idx.hpp": "#pragma once\n",
         "examples/check.hpp": "#pragma once\n",
+        "distributed/distributed.hpp": '#pragma once\n#include <tapegrad/autograd/tensor.hpp>\n#include "detail/mpi.hpp"\n',
+        "distributed/detail/mpi.hpp": "#pragma once\n",
+        "distributed/environment.cpp": '#include "distributed/detail/mpi.hpp"\n',  # its own sources may
         "examples/lenet/model.hpp": '#pragma once\n#include "../check.hpp"\n',
         "examples/demo.cpp": '#include "check.hpp"\n#include <tapegrad/tapegrad.hpp>\n  #  include   <tapegrad/autograd/detail/small_vector.hpp>\n',
         "include/tapegrad/tapegrad.hpp": '#pragma once\n#include <tapegrad/autograd/tensor.hpp>\n#include <tapegrad/autograd/ops/record.hpp>\n',
@@ -137,6 +140,7 @@ def self_test():
         "write <tapegrad/data/idx.hpp>",
         "examples/demo.cpp:3: includes the internal header <tapegrad/autograd/detail/small_vector.hpp>",
         "include/tapegrad/tapegrad.hpp:3: includes the internal header <tapegrad/autograd/ops/record.hpp>",
+        "distributed/distributed.hpp:3: includes the internal header \"detail/mpi.hpp\"",
     ])
     with tempfile.TemporaryDirectory() as root:
         for path, text in files.items():

@@ -31,6 +31,7 @@
 #include <tapegrad/tapegrad.hpp>
 #include "../common/args.hpp"
 #include "../common/check.hpp"
+#include "../common/data_parallel.hpp"
 #include "lenet_model.hpp"
 #include "plot.hpp"
 #include "progress.hpp"
@@ -43,6 +44,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -61,7 +63,7 @@ constexpr const char* kUsage =
     R"(usage: lenet [--variant book|modern] [--epochs N] [--batch-size B] [--lr X] [--momentum M]
              [--seed S] [--threads T] [--data DIR] [--limit N] [--test-limit N]
              [--csv FILE] [--plot FILE.svg] [--progress bar|lines|none]
-             [--save FILE] [--resume FILE]
+             [--save FILE] [--resume FILE] [--distributed]
 Trains LeNet on Fashion-MNIST and checks that it learns.
   --variant V      book: sigmoid, average pooling, Xavier-uniform init, SGD lr 0.9 (default);
                    modern: ReLU, max pooling, He-normal init, SGD lr 0.03 with momentum 0.9
@@ -84,6 +86,9 @@ Trains LeNet on Fashion-MNIST and checks that it learns.
   --resume FILE    continue the run saved in FILE (give the same flags; --epochs may grow): its
                    history is printed first, and the epochs that follow are those of a run that
                    never stopped, bit for bit
+  --distributed    data-parallel over the processes mpirun starts (mpirun -np 2 lenet --distributed):
+                   each trains on its part of every batch of B, the gradients are averaged; rank 0
+                   prints and writes the files; threads default to the cores / processes per machine
 )";
 
 using Variant = examples::LeNetVariant;
@@ -104,6 +109,7 @@ struct Options {
   std::optional<examples::ProgressStyle> progress;
   std::string save;
   std::string resume;
+  bool distributed = false;
   bool help = false;
 
   // The variant's defaults: the book's, and for the modern variant what measured best. Full runs
@@ -174,6 +180,8 @@ Options parse_options(int argc, char** argv) {
     } else if (flag == "--save" || flag == "--resume") {
       (flag == "--save" ? options.save : options.resume) = args.value();
       require(!(flag == "--save" ? options.save : options.resume).empty(), "{} needs a file name", flag);
+    } else if (flag == "--distributed") {
+      options.distributed = true;
     } else if (flag == "--help") {
       options.help = true;
     } else {
@@ -195,12 +203,17 @@ int64_t count_correct(const Tensor& logits, const Tensor& labels) {
 
 // The share of `dataset` that `net` classifies right, in batches, without recording: no tape is
 // active here, and StopRecording makes sure of it even if a caller had one.
-double evaluate(nn::Sequential& net, const data::Dataset& dataset, int64_t batch_size) {
+// In a distributed run each process classifies its part of every batch.
+double evaluate(nn::Sequential& net, const data::Dataset& dataset, int64_t batch_size,
+                const examples::DataParallel& parallel) {
   const StopRecording no_recording;
   data::Batches batches(dataset, batch_size, std::nullopt);
   int64_t correct = 0;
-  for (const data::Batch& batch : batches) correct += count_correct(net(batch.images), batch.labels);
-  return static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(dataset.size(), 1));
+  for (const data::Batch& batch : batches) {
+    correct += count_correct(net(parallel.shard(batch.images)), parallel.shard(batch.labels));
+  }
+  const double all = parallel.sum({static_cast<double>(correct)})[0];
+  return all / static_cast<double>(std::max<int64_t>(dataset.size(), 1));
 }
 
 // What one epoch measured.
@@ -408,10 +421,12 @@ void write_csv_row(std::ofstream& csv, const EpochResult& result, const std::str
   if (!csv) throw std::runtime_error(fmt::format("cannot write {}", path));
 }
 
-int run(const Options& options) {
+int run(const Options& options, const examples::DataParallel& parallel) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
   if (options.threads) set_num_threads(*options.threads);
+  // The processes on one machine share its cores.
+  if (!options.threads && parallel.active()) set_num_threads(std::max(1, num_threads() / parallel.local_size()));
   nn::set_seed(options.seed);  // the layers draw their initial weights from the default generator
 
   if (!std::filesystem::is_directory(options.data)) {
@@ -436,9 +451,12 @@ int run(const Options& options) {
   fmt::print("{}", net.summary());
   const std::vector<Variable> variables = net.trainable_variables();
   optim::SGD optimizer(options.learning_rate(), {.momentum = options.sgd_momentum()});
-  fmt::print("LeNet ({}): SGD lr {}{}, batch {}, {}, seed {}, {}\n", options.variant_name(), options.learning_rate(),
+  parallel.broadcast(variables);   // every process starts from rank 0's weights (and has the same model)
+  parallel.distribute(optimizer);  // and applies the mean of the processes' gradients
+  fmt::print("LeNet ({}): SGD lr {}{}, batch {}, {}, seed {}, {}{}\n", options.variant_name(), options.learning_rate(),
              options.sgd_momentum() > 0 ? fmt::format(" momentum {}", options.sgd_momentum()) : "", options.batch_size,
-             count_of(options.epochs, "epoch"), options.seed, count_of(num_threads(), "thread"));
+             count_of(options.epochs, "epoch"), options.seed, count_of(num_threads(), "thread"),
+             parallel.active() ? fmt::format(" in each of {} processes", parallel.size()) : "");
 
   std::ofstream csv;
   if (!options.csv.empty()) {
@@ -479,10 +497,13 @@ int run(const Options& options) {
     examples::ProgressBar progress(fmt::format("epoch {}/{}", epoch, options.epochs), batches.size(), style);
     int64_t correct = 0;
     for (const data::Batch& batch : batches) {
-      const examples::TrainStep step = examples::train_step(net, optimizer, variables, batch.images, batch.labels);
-      const double batch_loss = step.loss.item();
+      const Tensor images = parallel.shard(batch.images), labels = parallel.shard(batch.labels);
+      const examples::TrainStep step = examples::train_step(net, optimizer, variables, images, labels);
+      // The global batch's mean loss: each process's mean, weighted by its examples.
+      const double batch_loss = parallel.sum({step.loss.item() * static_cast<double>(labels.numel())})[0] /
+                                static_cast<double>(batch.labels.numel());
       if (std::isnan(history.first_loss)) history.first_loss = batch_loss;
-      correct += count_correct(step.logits, batch.labels);
+      correct += count_correct(step.logits, labels);
       progress.update(batch.labels.numel(), batch_loss);
       history.batch_epoch.push_back(static_cast<double>(epoch - 1) +
                                     static_cast<double>(batch.index + 1) / static_cast<double>(batches.size()));
@@ -491,8 +512,8 @@ int run(const Options& options) {
     progress.finish();
 
     EpochResult result{.epoch = epoch, .train_loss = progress.mean_loss()};
-    result.train_accuracy = static_cast<double>(correct) / static_cast<double>(batches.examples());
-    result.test_accuracy = evaluate(net, test, options.batch_size);
+    result.train_accuracy = parallel.sum({static_cast<double>(correct)})[0] / static_cast<double>(batches.examples());
+    result.test_accuracy = evaluate(net, test, options.batch_size, parallel);
     result.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     history.epochs.push_back(result);
     print_epoch(result);
@@ -538,11 +559,29 @@ int main(int argc, char** argv) {
     fmt::print("{}", kUsage);
     return 0;
   }
+  // Outside the try: a process that fails tells the others, which stop too, before leaving.
+  std::optional<examples::DataParallel> parallel;
   try {
-    return run(options);
+    parallel.emplace(options.distributed);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "lenet: {}\n", e.what());
+    return 1;
+  }
+  if (parallel->rank() != 0) {
+    // Only rank 0 prints (its numbers are every rank's) and writes the CSV, the chart and checkpoints.
+    options.csv.clear();
+    options.plot.clear();
+    options.save.clear();
+    options.progress = examples::ProgressStyle::none;
+    if (std::freopen("/dev/null", "w", stdout) == nullptr) return 1;
+  }
+  try {
+    return run(options, *parallel);
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    fmt::print(stderr, "lenet: {}\n", e.what());
+    fmt::print(stderr, "lenet{}: {}\n", parallel->active() ? fmt::format(" (rank {})", parallel->rank()) : "",
+               e.what());
+    parallel->report_failure(e.what());
     return 1;
   }
 }

@@ -65,7 +65,7 @@ url = $tmp/tapegrad
 revision = $revision
 
 [provide]
-dependency_names = tapegrad, tapegrad-data
+dependency_names = tapegrad, tapegrad-data, tapegrad-distributed
 EOF
 for buildtype in default release; do
   say "meson, tapegrad as a subproject, buildtype $buildtype"
@@ -99,13 +99,20 @@ read -r prefix libdir includedir <<<"$prefix"
 export PKG_CONFIG_PATH="$stage$libdir/pkgconfig"
 
 # The installed headers are exactly the public ones: every .hpp at the top of autograd/, nn/, optim/
-# and data/, the umbrella headers and version.hpp; none from the folders below.
+# and data/ (and distributed/ when the build found MPI), the umbrella headers and version.hpp; none
+# from the folders below.
+distributed=no
+[[ -f $stage$libdir/pkgconfig/tapegrad-distributed.pc ]] && distributed=yes
 (
   cd "$repo"
-  for folder in autograd nn optim data; do
+  folders=(autograd nn optim data)
+  [[ $distributed == yes ]] && folders+=(distributed)
+  for folder in "${folders[@]}"; do
     for f in "$folder"/*.hpp; do echo "tapegrad/$f"; done
   done
-  for f in include/tapegrad/*.hpp; do echo "${f#include/}"; done
+  for f in include/tapegrad/*.hpp; do
+    [[ $distributed == no && $f == include/tapegrad/distributed.hpp ]] || echo "${f#include/}"
+  done
   echo tapegrad/version.hpp
 ) | sort -u >"$tmp/public-headers"
 (cd "$stage$includedir" && find tapegrad -name '*.hpp' | sort) >"$tmp/installed-headers"

@@ -111,6 +111,47 @@ void check_resume(const MakeOptimizer& make, const MakeOptimizer& make_other) {
 
 }  // namespace
 
+TEST_CASE("Optimizer: a gradient aggregator sees the checked gradients before the update") {
+  Variable w(Tensor({1, 2}, {2}), "w"), v(Tensor({3}, {1}), "v");
+  optim::SGD sgd(0.5);
+  CHECK_FALSE(sgd.has_gradient_aggregator());
+  int calls = 0;
+  // Doubles each gradient, as the sum over two processes would.
+  sgd.set_gradient_aggregator([&](const std::vector<Tensor>& gradients, const std::vector<Variable>& variables) {
+    ++calls;
+    CHECK(variables.size() == 2);
+    std::vector<Tensor> doubled;
+    for (const Tensor& g : gradients) doubled.push_back(g.defined() ? g * 2.0 : Tensor{});
+    return doubled;
+  });
+  CHECK(sgd.has_gradient_aggregator());
+  sgd.apply_gradients({ones({2}), Tensor{}}, {w, v});
+  CHECK(calls == 1);
+  CHECK(w.value().to_vector() == std::vector<double>{0, 1});  // w - 0.5 * 2 * 1
+  CHECK(v.value().item() == 3);                               // an undefined gradient stays undefined
+  // A bad gradient is an Error before the aggregator runs.
+  CHECK_THROWS_WITH_AS(sgd.apply_gradients({ones({3}), Tensor{}}, {w, v}),
+                       doctest::Contains("gradient 0 is 3 float32, but variable 'w' is 2 float32"), Error);
+  CHECK(calls == 1);
+  // An aggregator that changes a shape or the count is an Error, and nothing changes.
+  sgd.set_gradient_aggregator([](const std::vector<Tensor>& gradients, const std::vector<Variable>&) {
+    return std::vector<Tensor>{ones({3}), gradients[1]};
+  });
+  CHECK_THROWS_WITH_AS(sgd.apply_gradients({ones({2}), Tensor{}}, {w, v}),
+                       doctest::Contains("SGD.apply_gradients: the gradient aggregator changed gradient 0 of variable "
+                                         "'w' from 2 float32 to 3 float32"),
+                       Error);
+  sgd.set_gradient_aggregator(
+      [](const std::vector<Tensor>&, const std::vector<Variable>&) { return std::vector<Tensor>{}; });
+  CHECK_THROWS_WITH_AS(sgd.apply_gradients({ones({2}), Tensor{}}, {w, v}),
+                       doctest::Contains("the gradient aggregator returned 0 gradients for 2"), Error);
+  CHECK(w.value().to_vector() == std::vector<double>{0, 1});
+  CHECK(sgd.iterations() == 1);
+  sgd.set_gradient_aggregator({});  // back to the gradients as given
+  sgd.apply_gradients({ones({2}), Tensor{}}, {w, v});
+  CHECK(w.value().to_vector() == std::vector<double>{-0.5, 0.5});
+}
+
 TEST_CASE("Optimizer: state names iterations, learning rate, hyper-parameters and slots") {
   optim::SGD sgd(0.1, {.momentum = 0.9});
   Variable w(Tensor({1, 2}, {2}), "dense/kernel");
