@@ -19,7 +19,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <csignal>
 #include <cstddef>
@@ -68,7 +67,7 @@ data::Dataset make_data() {
 }
 
 void build(nn::Sequential& model, DType dtype, int64_t width) {
-  model.add<nn::Conv2D>(4, std::array<int64_t, 2>{3, 3}, nn::Conv2DOptions{.dtype = dtype});
+  model.add<nn::Conv2D>(4, 3, nn::Conv2DLayerOptions{.dtype = dtype});
   model.add<nn::ReLU>();
   model.add<nn::Flatten>();
   model.add<nn::Dense>(width, nn::DenseOptions{.dtype = dtype});
