@@ -66,7 +66,8 @@ Tensor shard(const Tensor& batch, int rank, int size) {
   const size_t row = static_cast<size_t>(batch.numel() / n) * dtype_size(batch.dtype());
   dims[0] = end - begin;
   Tensor part = Tensor::empty(Shape(dims), batch.dtype());
-  std::memcpy(part.mutable_raw_data(), static_cast<const std::byte*>(batch.raw_data()) + static_cast<size_t>(begin) * row,
+  std::memcpy(part.mutable_raw_data(),
+              static_cast<const std::byte*>(batch.raw_data()) + static_cast<size_t>(begin) * row,
               static_cast<size_t>(end - begin) * row);
   return part;
 }
@@ -119,9 +120,8 @@ void lenet_epoch(benchmark::State& state) {
   state.counters["steps"] = static_cast<double>(steps);
   state.counters["comm_ms_per_step"] = steps > 0 ? 1e3 * stats.all_reduce_seconds / static_cast<double>(steps) : 0;
   state.counters["mean_loss"] = steps > 0 ? loss_sum / static_cast<double>(steps) : 0;
-  state.counters["examples/s"] = benchmark::Counter(static_cast<double>(batches.examples()) *
-                                                        static_cast<double>(state.iterations()),
-                                                    benchmark::Counter::kIsRate);
+  state.counters["examples/s"] = benchmark::Counter(
+      static_cast<double>(batches.examples()) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
 }
 BENCHMARK(lenet_epoch)
     ->ArgNames({"processes", "threads"})
@@ -154,7 +154,8 @@ void all_reduce_lenet_gradients(benchmark::State& state) {
     state.ResumeTiming();
     benchmark::DoNotOptimize(distributed::all_reduce(gradients));
   }
-  state.SetLabel(fmt::format("{} tensors, {} floats, {} processes", gradients.size(), floats, distributed::world_size()));
+  state.SetLabel(
+      fmt::format("{} tensors, {} floats, {} processes", gradients.size(), floats, distributed::world_size()));
   state.SetBytesProcessed(state.iterations() * floats * 4);
 }
 BENCHMARK(all_reduce_lenet_gradients)->Iterations(2000)->Repetitions(3)->Unit(benchmark::kMicrosecond)->UseRealTime();
