@@ -41,16 +41,18 @@ const data::Dataset& training_data(bool* real = nullptr) {
     const std::string directory = data::default_fashion_mnist_directory();
     if (std::filesystem::is_directory(directory)) {
       loaded = data::load_fashion_mnist(directory, data::Split::train).take(kImages);
-      loaded_real = loaded.size() == kImages;
+      loaded_real = loaded.num_examples() == kImages;
     }
     if (!loaded_real) {
       Generator generator(1);
-      loaded.images.dims = {kImages, 28, 28};
-      loaded.labels.dims = {kImages};
-      loaded.images.bytes.resize(static_cast<size_t>(kImages * 28 * 28));
-      for (uint8_t& byte : loaded.images.bytes) byte = static_cast<uint8_t>(generator.below(256));
-      loaded.labels.bytes.resize(static_cast<size_t>(kImages));
-      for (int64_t i = 0; i < kImages; ++i) loaded.labels.bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(i % 10);
+      data::IdxArray images, labels;
+      images.dims = {kImages, 28, 28};
+      labels.dims = {kImages};
+      images.bytes.resize(static_cast<size_t>(kImages * 28 * 28));
+      for (uint8_t& byte : images.bytes) byte = static_cast<uint8_t>(generator.below(256));
+      labels.bytes.resize(static_cast<size_t>(kImages));
+      for (int64_t i = 0; i < kImages; ++i) labels.bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(i % 10);
+      loaded = data::Dataset::from_idx(std::move(images), std::move(labels));
     }
     return loaded;
   }();
@@ -99,7 +101,7 @@ void lenet_epoch(benchmark::State& state) {
   const std::vector<Variable> variables = net.trainable_variables();
   optim::SGD optimizer(0.9);
   if (processes > 1) optimizer.set_gradient_aggregator(distributed::gradient_aggregator());
-  data::Batches batches(dataset, kBatch, uint64_t{1});
+  data::Dataset batches = dataset.shuffle(1).batch(kBatch);
   barrier();
   distributed::reset_communication_stats();
   double loss_sum = 0;
@@ -107,7 +109,7 @@ void lenet_epoch(benchmark::State& state) {
   for (auto _ : state) {
     if (working) {
       for (const data::Batch& batch : batches) {
-        const Tensor images = processes > 1 ? shard(batch.images, rank, processes) : batch.images;
+        const Tensor images = processes > 1 ? shard(batch.features, rank, processes) : batch.features;
         const Tensor labels = processes > 1 ? shard(batch.labels, rank, processes) : batch.labels;
         loss_sum += examples::train_step(net, optimizer, variables, images, labels).loss.item();
         ++steps;
@@ -116,12 +118,14 @@ void lenet_epoch(benchmark::State& state) {
     barrier();
   }
   const distributed::CommunicationStats stats = distributed::communication_stats();
-  state.SetLabel(fmt::format("{}, {} images, batch {}", real ? "Fashion-MNIST" : "synthetic", dataset.size(), kBatch));
+  state.SetLabel(
+      fmt::format("{}, {} images, batch {}", real ? "Fashion-MNIST" : "synthetic", dataset.num_examples(), kBatch));
   state.counters["steps"] = static_cast<double>(steps);
   state.counters["comm_ms_per_step"] = steps > 0 ? 1e3 * stats.all_reduce_seconds / static_cast<double>(steps) : 0;
   state.counters["mean_loss"] = steps > 0 ? loss_sum / static_cast<double>(steps) : 0;
-  state.counters["examples/s"] = benchmark::Counter(
-      static_cast<double>(batches.examples()) * static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["examples/s"] =
+      benchmark::Counter(static_cast<double>(batches.num_examples()) * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
 }
 BENCHMARK(lenet_epoch)
     ->ArgNames({"processes", "threads"})

@@ -41,18 +41,18 @@ const TrainingData& training_data() {
     const std::string directory = data::default_fashion_mnist_directory();
     if (std::filesystem::is_directory(directory)) {
       loaded.dataset = data::load_fashion_mnist(directory, data::Split::train).take(kImages);
-      loaded.real = loaded.dataset.size() == kImages;
+      loaded.real = loaded.dataset.num_examples() == kImages;
     }
     if (!loaded.real) {
       Generator generator(1);
-      data::Dataset& synthetic = loaded.dataset;
-      synthetic.images.dims = {kImages, 28, 28};
-      synthetic.labels.dims = {kImages};
-      synthetic.images.bytes.resize(static_cast<size_t>(kImages * 28 * 28));
-      for (uint8_t& byte : synthetic.images.bytes) byte = static_cast<uint8_t>(generator.below(256));
-      synthetic.labels.bytes.resize(static_cast<size_t>(kImages));
-      for (int64_t i = 0; i < kImages; ++i)
-        synthetic.labels.bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(i % 10);
+      data::IdxArray images, labels;
+      images.dims = {kImages, 28, 28};
+      labels.dims = {kImages};
+      images.bytes.resize(static_cast<size_t>(kImages * 28 * 28));
+      for (uint8_t& byte : images.bytes) byte = static_cast<uint8_t>(generator.below(256));
+      labels.bytes.resize(static_cast<size_t>(kImages));
+      for (int64_t i = 0; i < kImages; ++i) labels.bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(i % 10);
+      loaded.dataset = data::Dataset::from_idx(std::move(images), std::move(labels));
     }
     return loaded;
   }();
@@ -97,13 +97,13 @@ void lenet_epoch(benchmark::State& state) {
   }
   const std::vector<Variable> variables = net.trainable_variables();
   optim::SGD optimizer(0.9);  // the book's learning rate
-  data::Batches batches(data.dataset, kBatch, uint64_t{1});
+  data::Dataset batches = data.dataset.shuffle(1).batch(kBatch);
 
   double first_epoch_rss = -1, last_epoch_rss = -1;
   double loss_sum = 0;
   for (auto _ : state) {
     for (const data::Batch& batch : batches) {
-      const examples::TrainStep step = examples::train_step(net, optimizer, variables, batch.images, batch.labels);
+      const examples::TrainStep step = examples::train_step(net, optimizer, variables, batch.features, batch.labels);
       loss_sum += step.loss.item();
     }
     last_epoch_rss = status_mib("VmRSS");
@@ -120,14 +120,14 @@ void lenet_epoch(benchmark::State& state) {
     return fmt::format("{}={}", name, value != nullptr ? value : "(unset)");
   };
   state.SetLabel(fmt::format("{}, {} images, batch {}, {} thread{}, {}, {}", data.real ? "Fashion-MNIST" : "synthetic",
-                             data.dataset.size(), kBatch, threads, threads == 1 ? "" : "s", setting("OMP_WAIT_POLICY"),
-                             setting("GOMP_SPINCOUNT")));
+                             data.dataset.num_examples(), kBatch, threads, threads == 1 ? "" : "s",
+                             setting("OMP_WAIT_POLICY"), setting("GOMP_SPINCOUNT")));
   state.counters["examples/s"] =
-      benchmark::Counter(static_cast<double>(batches.examples()) * epochs, benchmark::Counter::kIsRate);
+      benchmark::Counter(static_cast<double>(batches.num_examples()) * epochs, benchmark::Counter::kIsRate);
   state.counters["peak_rss_MiB"] = status_mib("VmHWM");
   state.counters["peak_rss_of_run"] = reset ? 1 : 0;
   state.counters["rss_growth_MiB"] = last_epoch_rss - first_epoch_rss;
-  state.counters["mean_loss"] = loss_sum / (epochs * static_cast<double>(batches.size()));
+  state.counters["mean_loss"] = loss_sum / (epochs * static_cast<double>(batches.cardinality()));
   set_num_threads(threads_before);
 }
 // One run of two epochs each (Repetitions(1) even under ./dev bench's 9 repetitions: an epoch takes

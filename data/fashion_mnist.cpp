@@ -34,32 +34,6 @@ std::string find_file(const std::string& directory, Split split, std::string_vie
 
 std::string_view split_name(Split split) { return split == Split::train ? "train" : "test"; }
 
-int64_t Dataset::size() const { return labels.dims.empty() ? 0 : labels.dims[0]; }
-
-Dataset Dataset::take(int64_t n) const {
-  if (n < 0) fail("Dataset::take: n is {}, expected n >= 0", n);
-  if (images.dims.empty() || images.dims[0] != size()) {
-    fail("Dataset::take: images have dims {} but there are {} labels", fmt::join(images.dims, "x"), size());
-  }
-  const int64_t count = std::min(n, size());
-  Dataset out;
-  out.images.type = images.type;
-  out.images.dims = images.dims;
-  out.labels.type = labels.type;
-  out.labels.dims = labels.dims;
-  if (count == size()) {
-    out.images.bytes = images.bytes;
-    out.labels.bytes = labels.bytes;
-    return out;
-  }
-  const int64_t per_image = size() == 0 ? 0 : images.numel() / size();
-  out.images.dims[0] = count;
-  out.labels.dims[0] = count;
-  out.images.bytes.assign(images.bytes.begin(), images.bytes.begin() + count * per_image);
-  out.labels.bytes.assign(labels.bytes.begin(), labels.bytes.begin() + count);
-  return out;
-}
-
 const std::array<std::string_view, 10>& class_names() {
   static const std::array<std::string_view, 10> names{"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                                       "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
@@ -78,9 +52,8 @@ std::string fashion_mnist_file_name(Split split, std::string_view part) {
 Dataset load_fashion_mnist(const std::string& directory, Split split) {
   const std::string images_path = find_file(directory, split, "images");
   const std::string labels_path = find_file(directory, split, "labels");
-  Dataset dataset{read_idx(images_path), read_idx(labels_path)};
-  const IdxArray& images = dataset.images;
-  const IdxArray& labels = dataset.labels;
+  IdxArray images = read_idx(images_path);
+  IdxArray labels = read_idx(labels_path);
 
   if (images.type != IdxType::u8) fail("{}: images are signed bytes, expected unsigned bytes (0x08)", images_path);
   if (images.dims.size() != 3 || images.dims[1] != kSide || images.dims[2] != kSide) {
@@ -99,17 +72,18 @@ Dataset load_fashion_mnist(const std::string& directory, Split split) {
     fail("{}: label {} at index {} is out of range: expected 0 to {}", labels_path, *bad, bad - labels.bytes.begin(),
          kClasses - 1);
   }
-  return dataset;
+  return Dataset::from_idx(std::move(images), std::move(labels));
 }
 
-void write_fashion_mnist(const std::string& directory, Split split, const Dataset& dataset, bool gzip) {
+void write_fashion_mnist(const std::string& directory, Split split, const IdxArray& images, const IdxArray& labels,
+                         bool gzip) {
   std::error_code error;
   std::filesystem::create_directories(directory, error);
   if (error) fail("write_fashion_mnist: {}: cannot create directory: {}", directory, error.message());
   const std::string suffix = gzip ? ".gz" : "";
   const std::filesystem::path dir(directory);
-  write_idx((dir / (fashion_mnist_file_name(split, "images") + suffix)).string(), dataset.images, gzip);
-  write_idx((dir / (fashion_mnist_file_name(split, "labels") + suffix)).string(), dataset.labels, gzip);
+  write_idx((dir / (fashion_mnist_file_name(split, "images") + suffix)).string(), images, gzip);
+  write_idx((dir / (fashion_mnist_file_name(split, "labels") + suffix)).string(), labels, gzip);
 }
 
 }  // namespace tapegrad::data

@@ -32,9 +32,10 @@
 #include "../common/args.hpp"
 #include "../common/check.hpp"
 #include "../common/data_parallel.hpp"
+#include "../common/files.hpp"
+#include "../common/plot.hpp"
+#include "../common/progress.hpp"
 #include "lenet_model.hpp"
-#include "plot.hpp"
-#include "progress.hpp"
 
 #include <fmt/format.h>
 
@@ -207,13 +208,13 @@ int64_t count_correct(const Tensor& logits, const Tensor& labels) {
 double evaluate(nn::Sequential& net, const data::Dataset& dataset, int64_t batch_size,
                 const examples::DataParallel& parallel) {
   const StopRecording no_recording;
-  data::Batches batches(dataset, batch_size, std::nullopt);
+  data::Dataset batches = dataset.batch(batch_size);
   int64_t correct = 0;
   for (const data::Batch& batch : batches) {
-    correct += count_correct(net(parallel.shard(batch.images)), parallel.shard(batch.labels));
+    correct += count_correct(net(parallel.shard(batch.features)), parallel.shard(batch.labels));
   }
   const double all = parallel.sum({static_cast<double>(correct)})[0];
-  return all / static_cast<double>(std::max<int64_t>(dataset.size(), 1));
+  return all / static_cast<double>(std::max<int64_t>(dataset.num_examples(), 1));
 }
 
 // What one epoch measured.
@@ -232,13 +233,6 @@ struct History {
   std::vector<double> batch_loss;
   double first_loss = NAN;  // the first batch's loss, before any step: where training starts
 };
-
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) throw std::runtime_error(fmt::format("cannot write {}", path));
-}
 
 // The loss and accuracy curves, as a chart a browser opens.
 std::string history_svg(const History& history, const Options& options, int64_t train_size) {
@@ -439,8 +433,8 @@ int run(const Options& options, const examples::DataParallel& parallel) {
   data::Dataset test = data::load_fashion_mnist(options.data, data::Split::test);
   if (options.limit) train = train.take(*options.limit);
   if (options.test_limit) test = test.take(*options.test_limit);
-  fmt::print("Fashion-MNIST files in {}: {} training images, {} test images\n", options.data, train.size(),
-             test.size());
+  fmt::print("Fashion-MNIST files in {}: {} training images, {} test images\n", options.data, train.num_examples(),
+             test.num_examples());
 
   nn::Sequential net;
   examples::add_lenet_layers(net, options.variant);
@@ -466,8 +460,8 @@ int run(const Options& options, const examples::DataParallel& parallel) {
   }
   History history;
   const examples::ProgressStyle style = options.progress.value_or(examples::progress_style_for(stdout));
-  data::Batches batches(train, options.batch_size, options.seed);
-  const std::string settings = run_settings(options, train.size(), test.size());
+  data::Dataset batches = train.shuffle(options.seed).batch(options.batch_size);
+  const std::string settings = run_settings(options, train.num_examples(), test.num_examples());
   int64_t first_epoch = 1;
   if (!options.resume.empty()) {
     // Everything that changes between epochs comes back: the weights, the optimizer's slots and
@@ -490,14 +484,14 @@ int run(const Options& options, const examples::DataParallel& parallel) {
       if (csv.is_open()) write_csv_row(csv, result, options.csv);
     }
   }
-  if (!options.plot.empty()) write_file(options.plot, history_svg(history, options, train.size()));
+  if (!options.plot.empty()) examples::write_file(options.plot, history_svg(history, options, train.num_examples()));
 
   for (int64_t epoch = first_epoch; epoch <= options.epochs; ++epoch) {
     const auto epoch_start = Clock::now();
-    examples::ProgressBar progress(fmt::format("epoch {}/{}", epoch, options.epochs), batches.size(), style);
+    examples::ProgressBar progress(fmt::format("epoch {}/{}", epoch, options.epochs), batches.cardinality(), style);
     int64_t correct = 0;
     for (const data::Batch& batch : batches) {
-      const Tensor images = parallel.shard(batch.images), labels = parallel.shard(batch.labels);
+      const Tensor images = parallel.shard(batch.features), labels = parallel.shard(batch.labels);
       const examples::TrainStep step = examples::train_step(net, optimizer, variables, images, labels);
       // The global batch's mean loss: each process's mean, weighted by its examples.
       const double batch_loss = parallel.sum({step.loss.item() * static_cast<double>(labels.numel())})[0] /
@@ -506,13 +500,14 @@ int run(const Options& options, const examples::DataParallel& parallel) {
       correct += count_correct(step.logits, labels);
       progress.update(batch.labels.numel(), batch_loss);
       history.batch_epoch.push_back(static_cast<double>(epoch - 1) +
-                                    static_cast<double>(batch.index + 1) / static_cast<double>(batches.size()));
+                                    static_cast<double>(batch.index + 1) / static_cast<double>(batches.cardinality()));
       history.batch_loss.push_back(batch_loss);
     }
     progress.finish();
 
     EpochResult result{.epoch = epoch, .train_loss = progress.mean_loss()};
-    result.train_accuracy = parallel.sum({static_cast<double>(correct)})[0] / static_cast<double>(batches.examples());
+    result.train_accuracy =
+        parallel.sum({static_cast<double>(correct)})[0] / static_cast<double>(batches.num_examples());
     result.test_accuracy = evaluate(net, test, options.batch_size, parallel);
     result.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     history.epochs.push_back(result);
@@ -528,7 +523,7 @@ int run(const Options& options, const examples::DataParallel& parallel) {
       checkpoint.metadata = {{"epoch", std::to_string(epoch)}, {"settings", settings}};
       checkpoint.save(options.save);
     }
-    if (!options.plot.empty()) write_file(options.plot, history_svg(history, options, train.size()));
+    if (!options.plot.empty()) examples::write_file(options.plot, history_svg(history, options, train.num_examples()));
     examples::check(std::isfinite(result.train_loss), "the training loss is {} in epoch {}: try a smaller --lr",
                     result.train_loss, epoch);
   }
@@ -537,11 +532,11 @@ int run(const Options& options, const examples::DataParallel& parallel) {
   const double minutes = std::chrono::duration<double>(Clock::now() - start).count() / 60;
   fmt::print("final: train loss {:.3f}, train acc {:.3f}, test acc {:.3f} after {} on {} images "
              "({:.1f} min, peak memory {:.0f} MiB)\n",
-             last.train_loss, last.train_accuracy, last.test_accuracy, count_of(options.epochs, "epoch"), train.size(),
-             minutes, peak_memory_mib());
+             last.train_loss, last.train_accuracy, last.test_accuracy, count_of(options.epochs, "epoch"),
+             train.num_examples(), minutes, peak_memory_mib());
   if (!options.csv.empty()) fmt::print("history written to {}\n", options.csv);
   if (!options.plot.empty()) fmt::print("curves drawn in {}\n", options.plot);
-  check_learning(options, history, train.size(), test.size());
+  check_learning(options, history, train.num_examples(), test.num_examples());
   return 0;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 
-// tapegrad's data loading: IDX files, Fashion-MNIST, and shuffled minibatches.
-#include <tapegrad/data/batches.hpp>
+// tapegrad's data: in-memory data sets read in shuffled minibatches, IDX files, Fashion-MNIST.
+#include <tapegrad/data/dataset.hpp>
 #include <tapegrad/data/fashion_mnist.hpp>
 #include <tapegrad/data/idx.hpp>

@@ -19,21 +19,21 @@ namespace {
 
 // 60 random 6x6 images with labels that depend on them, from a fixed seed.
 data::Dataset make_data() {
-  data::Dataset dataset;
   constexpr int64_t n = 60, side = 6;
-  dataset.images.dims = {n, side, side};
-  dataset.labels.dims = {n};
+  data::IdxArray images, labels;
+  images.dims = {n, side, side};
+  labels.dims = {n};
   Generator generator(2024);
   for (int64_t i = 0; i < n; ++i) {
     int sum = 0;
     for (int64_t p = 0; p < side * side; ++p) {
       const auto byte = static_cast<uint8_t>(generator.below(256));
-      dataset.images.bytes.push_back(byte);
+      images.bytes.push_back(byte);
       sum += byte;
     }
-    dataset.labels.bytes.push_back(static_cast<uint8_t>(sum % 3));
+    labels.bytes.push_back(static_cast<uint8_t>(sum % 3));
   }
-  return dataset;
+  return data::Dataset::from_idx(std::move(images), std::move(labels));
 }
 
 std::unique_ptr<optim::Optimizer> make_optimizer(std::string_view name) {
@@ -63,8 +63,7 @@ int run(int argc, char** argv) {
   model.add<nn::Flatten>();
   model.add<nn::Dense>(3);
   const std::unique_ptr<optim::Optimizer> optimizer = make_optimizer(optimizer_name);
-  const data::Dataset dataset = make_data();
-  data::Batches batches(dataset, 8, /*shuffle_seed=*/11);
+  data::Dataset batches = make_data().shuffle(/*seed=*/11).batch(8);
 
   int64_t epoch = 0;
   if (!resume_path.empty()) {
@@ -81,7 +80,7 @@ int run(int argc, char** argv) {
       std::vector<Variable> variables;
       {
         GradientTape tape;
-        const Tensor loss = softmax_cross_entropy(model(batch.images), batch.labels);
+        const Tensor loss = softmax_cross_entropy(model(batch.features), batch.labels);
         variables = model.trainable_variables();
         gradients = tape.gradient(loss, variables);
         total += loss.item();

@@ -79,18 +79,41 @@ std::string error_of(F&& f) {
 /// True when `text` contains `part`.
 inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
-/// A data set of n images of height x width whose bytes and labels tell the examples apart:
-/// pixel p of image i is (7 i + p) mod 256, label i is i mod 10.
-inline Dataset make_dataset(int64_t n, int64_t height = 28, int64_t width = 28) {
-  Dataset dataset;
-  dataset.images.dims = {n, height, width};
-  dataset.labels.dims = {n};
+/// Images and labels as IDX files hold them (bytes).
+struct ImageBytes {
+  /// (N, H, W) unsigned bytes.
+  IdxArray images;
+  /// (N) unsigned bytes.
+  IdxArray labels;
+  /// The Dataset of these bytes (a copy of them).
+  Dataset dataset() const { return Dataset::from_idx(images, labels); }
+};
+
+/// n images of height x width whose bytes and labels tell the examples apart: pixel p of image i
+/// is (7 i + p) mod 256, label i is i mod 10.
+inline ImageBytes make_images(int64_t n, int64_t height = 28, int64_t width = 28) {
+  ImageBytes set;
+  set.images.dims = {n, height, width};
+  set.labels.dims = {n};
   for (int64_t i = 0; i < n; ++i) {
-    for (int64_t p = 0; p < height * width; ++p)
-      dataset.images.bytes.push_back(static_cast<uint8_t>((7 * i + p) % 256));
-    dataset.labels.bytes.push_back(static_cast<uint8_t>(i % 10));
+    for (int64_t p = 0; p < height * width; ++p) set.images.bytes.push_back(static_cast<uint8_t>((7 * i + p) % 256));
+    set.labels.bytes.push_back(static_cast<uint8_t>(i % 10));
   }
-  return dataset;
+  return set;
+}
+
+/// Every element of one epoch of `dataset`, read through range-for.
+inline std::vector<Batch> one_epoch(Dataset& dataset) {
+  std::vector<Batch> out;
+  for (const Batch& batch : dataset) out.push_back(batch);
+  return out;
+}
+
+/// The example order of one epoch of `dataset`.
+inline std::vector<int64_t> order_of(Dataset& dataset) {
+  std::vector<int64_t> order;
+  for (const Batch& batch : dataset) order.insert(order.end(), batch.indices.begin(), batch.indices.end());
+  return order;
 }
 
 }  // namespace tapegrad::data::testing

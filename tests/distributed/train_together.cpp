@@ -49,21 +49,21 @@ constexpr int64_t kGlobalBatch = 16;
 
 // 96 random 6x6 images with labels that depend on them, from a fixed seed.
 data::Dataset make_data() {
-  data::Dataset dataset;
   constexpr int64_t side = 6;
-  dataset.images.dims = {kExamples, side, side};
-  dataset.labels.dims = {kExamples};
+  data::IdxArray images, labels;
+  images.dims = {kExamples, side, side};
+  labels.dims = {kExamples};
   Generator generator(2024);
   for (int64_t i = 0; i < kExamples; ++i) {
     int sum = 0;
     for (int64_t p = 0; p < side * side; ++p) {
       const auto byte = static_cast<uint8_t>(generator.below(256));
-      dataset.images.bytes.push_back(byte);
+      images.bytes.push_back(byte);
       sum += byte;
     }
-    dataset.labels.bytes.push_back(static_cast<uint8_t>(sum % 3));
+    labels.bytes.push_back(static_cast<uint8_t>(sum % 3));
   }
-  return dataset;
+  return data::Dataset::from_idx(std::move(images), std::move(labels));
 }
 
 void build(nn::Sequential& model, DType dtype, int64_t width) {
@@ -156,10 +156,10 @@ int run_mismatch(const Options& options) {
   }
   distributed::DistributedOptimizer<optim::SGD> optimizer(0.1);
   data::Dataset dataset = make_data();
-  data::Batches batches(dataset, kGlobalBatch, std::nullopt);
+  data::Dataset batches = dataset.batch(kGlobalBatch);
   const data::Batch batch = *batches.next();
   try {
-    step(model, optimizer, batch.images, batch.labels, options.dtype);
+    step(model, optimizer, batch.features, batch.labels, options.dtype);
   } catch (const Error& e) {
     fmt::print("rank {}: expected error: {}\n", rank, e.what());
     ++expected;
@@ -218,7 +218,7 @@ int run(const Options& options) {
   distributed::DistributedOptimizer<optim::SGD> optimizer(0.2, optim::SGDOptions{.momentum = 0.9});
 
   // Every rank reads the same shuffled global batches (seed 5) and trains on its rows of each.
-  data::Batches batches(dataset, kGlobalBatch, uint64_t{5});
+  data::Dataset batches = dataset.shuffle(5).batch(kGlobalBatch);
   int64_t steps = 0;
   while (steps < options.steps) {
     for (const data::Batch& batch : batches) {
@@ -231,7 +231,7 @@ int run(const Options& options) {
         }
         if (options.fail_how == "throw") fail("injected failure at step {}", steps);
       }
-      step(model, optimizer, take_rows(batch.images, rank * local, (rank + 1) * local),
+      step(model, optimizer, take_rows(batch.features, rank * local, (rank + 1) * local),
            take_rows(batch.labels, rank * local, (rank + 1) * local), options.dtype);
       ++steps;
     }
@@ -263,11 +263,11 @@ int run(const Options& options) {
   nn::Sequential alone;
   build(alone, options.dtype, 8);
   optim::SGD plain(0.2, optim::SGDOptions{.momentum = 0.9});
-  data::Batches again(dataset, kGlobalBatch, uint64_t{5});
+  data::Dataset again = dataset.shuffle(5).batch(kGlobalBatch);
   for (int64_t s = 0; s < options.steps;) {
     for (const data::Batch& batch : again) {
       if (s == options.steps) break;
-      step(alone, plain, batch.images, batch.labels, options.dtype);
+      step(alone, plain, batch.features, batch.labels, options.dtype);
       ++s;
     }
   }

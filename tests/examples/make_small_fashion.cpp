@@ -55,10 +55,16 @@ bool covers(int label, int row, int column, int dr, int dc) {
   }
 }
 
+// Images and their labels as the IDX files hold them.
+struct ImageBytes {
+  data::IdxArray images;
+  data::IdxArray labels;
+};
+
 // `count` images, their classes in turn (0, 1, ..., 9, 0, ...), drawn from `seed`.
-data::Dataset make_dataset(int64_t count, uint64_t seed) {
+ImageBytes make_dataset(int64_t count, uint64_t seed) {
   Generator random(seed);
-  data::Dataset dataset;
+  ImageBytes dataset;
   dataset.images.dims = {count, kSide, kSide};
   dataset.images.bytes.resize(static_cast<size_t>(count * kSide * kSide));
   dataset.labels.dims = {count};
@@ -108,8 +114,9 @@ int main(int argc, char** argv) {
   }
   try {
     std::filesystem::create_directories(out);
-    data::write_fashion_mnist(out, data::Split::train, make_dataset(train, seed), /*gzip=*/true);
-    data::write_fashion_mnist(out, data::Split::test, make_dataset(test, seed + 1), /*gzip=*/true);
+    const ImageBytes train_set = make_dataset(train, seed), test_set = make_dataset(test, seed + 1);
+    data::write_fashion_mnist(out, data::Split::train, train_set.images, train_set.labels, /*gzip=*/true);
+    data::write_fashion_mnist(out, data::Split::test, test_set.images, test_set.labels, /*gzip=*/true);
     fmt::print("make_small_fashion: {} training and {} test images in {}\n", train, test, out);
     return 0;
   } catch (const std::exception& e) {
