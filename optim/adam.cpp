@@ -25,7 +25,8 @@ void check(const AdamOptions& options) {
 
 }  // namespace
 
-Adam::Adam(double learning_rate, AdamOptions options) : Optimizer("Adam", learning_rate), options_(options) {
+Adam::Adam(LearningRate learning_rate, AdamOptions options)
+    : Optimizer("Adam", std::move(learning_rate)), options_(options) {
   check(options_);
 }
 

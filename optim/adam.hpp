@@ -28,8 +28,8 @@ struct AdamOptions {
 // w <- w - learning_rate * weight_decay * w, with w before the step; it does not enter m or v.
 class Adam : public Optimizer {
  public:
-  /// Adam with `learning_rate` (Keras's default 0.001).
-  explicit Adam(double learning_rate = 0.001, AdamOptions options = {});
+  /// Adam with `learning_rate`, a constant (Keras's default 0.001) or a schedule (`optim::CosineDecay(...)`).
+  explicit Adam(LearningRate learning_rate = 0.001, AdamOptions options = {});
 
   /// The options the optimizer was made with (or that `load_state` restored).
   const AdamOptions& options() const { return options_; }

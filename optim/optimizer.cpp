@@ -10,13 +10,18 @@
 
 namespace tapegrad::optim {
 
-Optimizer::Optimizer(std::string name, double learning_rate) : name_(std::move(name)), learning_rate_(0.0) {
-  set_learning_rate(learning_rate);
+Optimizer::Optimizer(std::string name, LearningRate learning_rate) : name_(std::move(name)), learning_rate_(0.0) {
+  set_learning_rate(std::move(learning_rate));
 }
 
-void Optimizer::set_learning_rate(double learning_rate) {
-  if (!std::isfinite(learning_rate)) fail("{}: learning rate must be a finite number, got {}", name_, learning_rate);
-  learning_rate_ = learning_rate;
+void Optimizer::set_learning_rate(LearningRate learning_rate) {
+  if (learning_rate.schedule() == nullptr) {
+    const double value = learning_rate(0);
+    if (!(std::isfinite(value) && value >= 0.0)) {
+      fail("{}: learning rate must be a finite number >= 0, got {}", name_, value);
+    }
+  }
+  learning_rate_ = std::move(learning_rate);
 }
 
 namespace {
@@ -33,14 +38,36 @@ void Optimizer::apply_gradients(const std::vector<Tensor>& gradients, const std:
     fail("{}.apply_gradients: {} gradients for {} variables; expected one gradient per variable", name_,
          gradients.size(), variables.size());
   }
+  if (variables.empty()) return;                        // nothing to do, and not a step (Keras)
+  std::unordered_map<uint64_t, size_t> first_position;  // by Variable::id()
+  bool any_gradient = false;
   for (size_t i = 0; i < variables.size(); ++i) {
     if (!variables[i].defined()) fail("{}.apply_gradients: variable {} is an empty handle", name_, i);
+    const auto [seen, fresh] = first_position.try_emplace(variables[i].id(), i);
+    if (!fresh) {
+      fail("{}.apply_gradients: variable '{}' is given twice (at {} and {}); each variable may appear once in a step",
+           name_, variables[i].name(), seen->second, i);
+    }
     const Tensor& g = gradients[i];
     if (!g.defined()) continue;
+    any_gradient = true;
     if (g.shape() != variables[i].shape() || g.dtype() != variables[i].dtype()) {
       fail("{}.apply_gradients: gradient {} is {} {}, but variable '{}' is {} {}", name_, i, g.shape(),
            dtype_name(g.dtype()), variables[i].name(), variables[i].shape(), dtype_name(variables[i].dtype()));
     }
+  }
+  if (!any_gradient) {
+    std::vector<std::string> names;
+    for (const Variable& v : variables) names.push_back(fmt::format("'{}'", v.name()));
+    fail("{}.apply_gradients: No gradients provided for any variable: [{}]; every gradient is undefined, so the loss "
+         "does not depend on these variables (was the loss computed from them, under the tape?)",
+         name_, fmt::join(names, ", "));
+  }
+  const double rate = learning_rate();
+  if (!(std::isfinite(rate) && rate >= 0.0)) {
+    const LearningRateSchedule* schedule = learning_rate_.schedule();
+    fail("{}.apply_gradients: the learning rate is {}{}; expected a finite number >= 0", name_, rate,
+         schedule != nullptr ? fmt::format(" ({} at iteration {})", schedule->name(), iterations_) : "");
   }
   if (!pending_slots_.empty()) take_pending_slots(variables);
   const StopRecording not_recorded;  // an update is not part of any computation a tape differentiates
@@ -94,7 +121,7 @@ double scalar_of(const std::string& optimizer, const std::string& name, const Te
 NamedTensors Optimizer::state() const {
   NamedTensors state;
   state.emplace_back("iterations", Tensor::scalar(static_cast<double>(iterations_), DType::int64));
-  state.emplace_back("learning_rate", scalar_f64(learning_rate_));
+  state.emplace_back("learning_rate", scalar_f64(learning_rate()));
   for (const auto& [name, value] : hyper_parameters()) state.emplace_back("hyper/" + name, scalar_f64(value));
   // The slots by variable name, in name order (the map by id has no order of its own).
   std::map<std::string, const Slots*, std::less<>> by_name;
@@ -148,9 +175,12 @@ void Optimizer::load_state(const NamedTensors& state) {
          unknown.empty() ? "" : fmt::format(" unexpected: {};", fmt::join(unknown, ", ")),
          missing.empty() ? "" : fmt::format(" missing: {}", fmt::join(missing, ", ")));
   }
-  if (!std::isfinite(*learning_rate)) fail("{}.load_state: learning rate is {}", name_, *learning_rate);
+  const bool constant = learning_rate_.schedule() == nullptr;
+  if (constant && !(std::isfinite(*learning_rate) && *learning_rate >= 0.0)) {
+    fail("{}.load_state: learning rate is {}, expected a finite number >= 0", name_, *learning_rate);
+  }
   set_hyper_parameters(hyper);  // checks, then sets all; the last check that can fail
-  set_learning_rate(*learning_rate);
+  if (constant) learning_rate_ = LearningRate(*learning_rate);
   iterations_ = *iterations;
   state_.clear();
   pending_slots_ = std::move(slots);

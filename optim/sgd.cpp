@@ -21,7 +21,8 @@ void check(const SGDOptions& options) {
 
 }  // namespace
 
-SGD::SGD(double learning_rate, SGDOptions options) : Optimizer("SGD", learning_rate), options_(options) {
+SGD::SGD(LearningRate learning_rate, SGDOptions options)
+    : Optimizer("SGD", std::move(learning_rate)), options_(options) {
   check(options_);
 }
 

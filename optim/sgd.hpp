@@ -24,8 +24,8 @@ struct SGDOptions {
 // the two are the same.
 class SGD : public Optimizer {
  public:
-  /// SGD with `learning_rate` (Keras's default 0.01).
-  explicit SGD(double learning_rate = 0.01, SGDOptions options = {});
+  /// SGD with `learning_rate`, a constant (Keras's default 0.01) or a schedule (`optim::ExponentialDecay(...)`).
+  explicit SGD(LearningRate learning_rate = 0.01, SGDOptions options = {});
 
   /// The options the optimizer was made with (or that `load_state` restored).
   const SGDOptions& options() const { return options_; }

@@ -1,7 +1,8 @@
 #pragma once
 
-// Everything of tapegrad::optim: the Optimizer base and the optimizers.
+// Everything of tapegrad::optim: the Optimizer base, the optimizers and the learning-rate schedules.
 
 #include <tapegrad/optim/adam.hpp>
 #include <tapegrad/optim/optimizer.hpp>
+#include <tapegrad/optim/schedules.hpp>
 #include <tapegrad/optim/sgd.hpp>

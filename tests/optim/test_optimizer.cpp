@@ -65,6 +65,57 @@ TEST_CASE("Optimizer: apply_gradients errors, and nothing changes on one") {
   CHECK_THROWS_AS(sgd.set_learning_rate(std::numeric_limits<double>::infinity()), Error);
 }
 
+TEST_CASE("Optimizer: a step with no gradient at all is an error, as TensorFlow's, and is not counted") {
+  Variable w(Tensor({1, 2}, {2}), "dense/kernel"), b(Tensor({3}, {1}), "dense/bias");
+  for (const bool adam : {false, true}) {
+    CAPTURE(adam);
+    std::unique_ptr<optim::Optimizer> optimizer =
+        adam ? std::unique_ptr<optim::Optimizer>(std::make_unique<optim::Adam>(0.1))
+             : std::unique_ptr<optim::Optimizer>(std::make_unique<optim::SGD>(0.1));
+    // A loss that reads no variable: the tape's gradients are all undefined.
+    std::vector<Tensor> gradients;
+    {
+      GradientTape tape;
+      const Tensor loss = sum(square(Tensor({1, 2}, {2})));
+      gradients = tape.gradient(loss, std::vector<Variable>{w, b});
+    }
+    REQUIRE(gradients.size() == 2);
+    CHECK_FALSE(gradients[0].defined());
+    CHECK_THROWS_WITH_AS(optimizer->apply_gradients(gradients, {w, b}),
+                         (optimizer->name() +
+                          ".apply_gradients: No gradients provided for any variable: ['dense/kernel', 'dense/bias']; "
+                          "every gradient is undefined, so the loss does not depend on these variables (was the loss "
+                          "computed from them, under the tape?)")
+                             .c_str(),
+                         Error);
+    CHECK(optimizer->iterations() == 0);
+    CHECK(w.value().to_vector() == std::vector<double>{1, 2});
+    // One defined gradient is a step, and the other variable is left alone.
+    optimizer->apply_gradients({ones({2}), Tensor{}}, {w, b});
+    CHECK(optimizer->iterations() == 1);
+    CHECK(b.value().item() == 3);
+    w.assign(Tensor({1, 2}, {2}));
+    // Empty lists: nothing to do, and not a step (Keras).
+    optimizer->apply_gradients({}, {});
+    CHECK(optimizer->iterations() == 1);
+  }
+}
+
+TEST_CASE("Optimizer: the same variable twice in one step is an error, and nothing changes") {
+  Variable w(Tensor({1, 2}, {2}), "w"), v(Tensor({3}, {1}), "v");
+  optim::SGD sgd(0.1);
+  CHECK_THROWS_WITH_AS(sgd.apply_gradients({ones({2}), ones({1}), ones({2})}, {w, v, w}),
+                       "SGD.apply_gradients: variable 'w' is given twice (at 0 and 2); each variable may appear once "
+                       "in a step",
+                       Error);
+  const Variable alias = v;  // another handle to the same variable
+  CHECK_THROWS_WITH_AS(sgd.apply_gradients({ones({1}), Tensor{}}, {v, alias}),
+                       doctest::Contains("variable 'v' is given twice (at 0 and 1)"), Error);
+  CHECK(w.value().to_vector() == std::vector<double>{1, 2});
+  CHECK(v.value().item() == 3);
+  CHECK(sgd.iterations() == 0);
+}
+
 namespace {
 
 // Two variables stepped `steps` times by `optimizer` with gradients that change each step.
