@@ -46,10 +46,6 @@ def main(argv):
     command = args[1:]
     env = dict(os.environ)
     env.setdefault("TAPEGRAD_NUM_THREADS", "1")
-    # Open MPI's leaks at exit are its own (it frees little on purpose): the sanitizer build reports
-    # only tapegrad's.
-    suppressions = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lsan_mpi.supp")
-    env["LSAN_OPTIONS"] = ":".join(filter(None, [env.get("LSAN_OPTIONS"), f"suppressions={suppressions}"]))
     if np_ > 1:
         mpirun = shutil.which("mpirun")
         if mpirun is None:
