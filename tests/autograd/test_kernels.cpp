@@ -153,7 +153,10 @@ TEST_CASE("corr2d_small: the book's plain loops against the conv2d reference") {
                                                    {{2, 9}, {2, 4}}};
   for (const DType dtype : {DType::float32, DType::float64}) {
     Generator generator(23);
-    for (const auto& [x_shape, k_shape] : cases) {
+    for (const auto& shapes : cases) {
+      // Named references, not a structured binding: INFO's lambda cannot capture one under clang's OpenMP.
+      const Shape& x_shape = shapes.first;
+      const Shape& k_shape = shapes.second;
       INFO(x_shape.str(), " with ", k_shape.str(), ", ", dtype_name(dtype));
       const Tensor x = random_normal(x_shape, generator, 0, 1, dtype);
       const Tensor k = random_normal(k_shape, generator, 0, 1, dtype);
