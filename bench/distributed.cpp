@@ -175,6 +175,9 @@ class Silent : public benchmark::BenchmarkReporter {
 
 int main(int argc, char** argv) {
   const distributed::Environment environment;
+  // Google Benchmark refuses a file reporter without --benchmark_out: rank 1 passes its silent one only then.
+  bool file_out = false;
+  for (int i = 1; i < argc; ++i) file_out = file_out || std::string(argv[i]).rfind("--benchmark_out=", 0) == 0;
   benchmark::Initialize(&argc, argv);
   if (distributed::world_size() != 2) {
     fmt::print(stderr, "tapegrad_bench_distributed: run it as 2 processes: mpirun -np 2 {}\n", argv[0]);
@@ -184,7 +187,7 @@ int main(int argc, char** argv) {
     benchmark::RunSpecifiedBenchmarks();
   } else {
     Silent display, file;
-    benchmark::RunSpecifiedBenchmarks(&display, &file);
+    benchmark::RunSpecifiedBenchmarks(&display, file_out ? &file : nullptr);
   }
   benchmark::Shutdown();
   return 0;
