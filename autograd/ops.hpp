@@ -5,7 +5,9 @@
 
 #include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -83,6 +85,11 @@ Tensor mean(const Tensor& x, int axis, bool keepdims = false);
 
 /// Same elements, new shape of the same size;  dy/dx = reshape back
 Tensor reshape(const Tensor& x, const Shape& shape);
+/// As above, with at most one dimension -1, inferred from the element count as NumPy does
+/// (`reshape(x, {-1, 784})`);  dy/dx = reshape back
+Tensor reshape(const Tensor& x, std::span<const int64_t> dims);
+/// As above, from a braced list: `reshape(x, {-1, 784})`.
+Tensor reshape(const Tensor& x, std::initializer_list<int64_t> dims);
 /// y = x^T for a matrix;  dy/dx = transpose back
 Tensor transpose(const Tensor& x);
 /// y[i...] = x[permuted i...], axes reordered by `permutation`;  dy/dx = inverse permutation
@@ -193,11 +200,16 @@ Tensor conv2d_backprop_filter(const Tensor& x, const Tensor& dy, const Shape& ke
 
 // ---- Pooling ----
 
-/// Options of the pooling ops, named and ordered as Keras's MaxPool2D.
+/// Options of the pooling ops, named and ordered as Keras's MaxPool2D. Explicit padding may be at
+/// most half the pool size on each side (PyTorch's rule), so that every window overlaps the input.
 struct Pool2DOptions {
   Size2 pool_size = 2;      ///< the window (height, width)
   OptionalSize2 strides{};  ///< step of the window; default: pool_size, as Keras
   Padding padding{};        ///< "valid" (none), "same", or explicit zeros
+  /// avg_pool2d only: divide by the whole window, padding included (PyTorch's count_include_pad=True,
+  /// its default); false (the default, as Keras's AveragePooling2D) divides by the window's pixels
+  /// inside the input. max_pool2d rejects true.
+  bool count_include_pad = false;
 };
 
 /// y[n,i,j,c] = max over the window at (i, j) of channel c (NHWC);  dx = dy routed to each
@@ -207,8 +219,8 @@ Tensor max_pool2d(const Tensor& x, const Pool2DOptions& options = {});
 Tensor max_pool2d_backprop(const Tensor& dy, const Tensor& x, const Pool2DOptions& options = {});
 /// values picked at each window's maximum of x (max_pool2d_backprop's transpose);  d/d(values) = max_pool2d_backprop
 Tensor max_pool2d_select(const Tensor& values, const Tensor& x, const Pool2DOptions& options = {});
-/// y[n,i,j,c] = mean over the window's pixels inside the input (padding is not counted);
-/// dx = avg_pool2d_backprop(dy)
+/// y[n,i,j,c] = mean over the window's pixels inside the input (padding is not counted), or over
+/// the whole window with count_include_pad;  dx = avg_pool2d_backprop(dy)
 Tensor avg_pool2d(const Tensor& x, const Pool2DOptions& options = {});
 /// The gradient of avg_pool2d for an input of `input_shape`;  d/d(dy) = avg_pool2d(g)
 Tensor avg_pool2d_backprop(const Tensor& dy, const Shape& input_shape, const Pool2DOptions& options = {});

@@ -61,18 +61,41 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
       {1}, dtype, shape, next_id(), block_bytes, static_cast<char*>(block) + kHeaderBytes});
 }
 
-Tensor::Tensor(std::span<const double> values, const Shape& shape, DType dtype) {
+namespace {
+// A tensor of `dtype` holding `values` converted, row-major, with `shape`.
+template <typename From>
+Tensor from_values(std::span<const From> values, const Shape& shape, DType dtype) {
   if (static_cast<int64_t>(values.size()) != shape.numel()) {
     fail("Tensor: {} values given for shape {}, which holds {}", values.size(), shape, shape.numel());
   }
-  *this = empty(shape, dtype);
+  Tensor out = Tensor::empty(shape, dtype);
   dispatch(dtype, [&]<typename T>() {
-    std::ranges::transform(values, mutable_data<T>(), [](double v) { return convert<T>(v, "Tensor"); });
+    std::ranges::transform(values, out.mutable_data<T>(), [](From v) { return convert<T>(v, "Tensor"); });
   });
+  return out;
 }
+
+// The 1-d shape of `count` values.
+Shape vector_shape(size_t count) { return Shape{static_cast<int64_t>(count)}; }
+}  // namespace
+
+Tensor::Tensor(std::span<const double> values, const Shape& shape, DType dtype)
+    : Tensor(from_values(values, shape, dtype)) {}
+Tensor::Tensor(std::span<const float> values, const Shape& shape, DType dtype)
+    : Tensor(from_values(values, shape, dtype)) {}
+Tensor::Tensor(std::span<const int64_t> values, const Shape& shape, DType dtype)
+    : Tensor(from_values(values, shape, dtype)) {}
+Tensor::Tensor(std::span<const double> values, DType dtype)
+    : Tensor(from_values(values, vector_shape(values.size()), dtype)) {}
+Tensor::Tensor(std::span<const float> values, DType dtype)
+    : Tensor(from_values(values, vector_shape(values.size()), dtype)) {}
+Tensor::Tensor(std::span<const int64_t> values, DType dtype)
+    : Tensor(from_values(values, vector_shape(values.size()), dtype)) {}
 
 Tensor::Tensor(std::initializer_list<double> values, const Shape& shape, DType dtype)
     : Tensor(std::span<const double>(values.begin(), values.size()), shape, dtype) {}
+Tensor::Tensor(std::initializer_list<double> values, DType dtype)
+    : Tensor(std::span<const double>(values.begin(), values.size()), dtype) {}
 
 Tensor Tensor::scalar(double value, DType dtype) { return full(Shape{}, value, dtype); }
 

@@ -84,10 +84,23 @@ class Tensor {
  public:
   /// An undefined tensor: what `gradient` returns for an unconnected source.
   Tensor() = default;
-  /// A tensor holding `values` (row-major) with `shape`; the counts must agree.
+  /// A tensor holding `values` (row-major, e.g. a std::vector<double>) with `shape`; the counts must agree.
   Tensor(std::span<const double> values, const Shape& shape, DType dtype = DType::float32);
+  /// A tensor holding float `values` (e.g. a std::vector<float>) with `shape`, float32 unless told otherwise.
+  Tensor(std::span<const float> values, const Shape& shape, DType dtype = DType::float32);
+  /// A tensor holding int64 `values` (e.g. a std::vector<int64_t> of labels) with `shape`, int64 unless
+  /// told otherwise; every value is kept exactly.
+  Tensor(std::span<const int64_t> values, const Shape& shape, DType dtype = DType::int64);
+  /// A 1-d tensor of `values` (a std::vector<double>), float32 unless told otherwise.
+  explicit Tensor(std::span<const double> values, DType dtype = DType::float32);
+  /// A 1-d tensor of float `values`, float32 unless told otherwise.
+  explicit Tensor(std::span<const float> values, DType dtype = DType::float32);
+  /// A 1-d tensor of int64 `values`, int64 unless told otherwise.
+  explicit Tensor(std::span<const int64_t> values, DType dtype = DType::int64);
   /// A tensor from a braced list of values and a shape.
   Tensor(std::initializer_list<double> values, const Shape& shape, DType dtype = DType::float32);
+  /// A 1-d tensor from a braced list of values: Tensor({3, 1, 2}, DType::int64).
+  Tensor(std::initializer_list<double> values, DType dtype);
   /// A 0-d tensor holding one value.
   static Tensor scalar(double value, DType dtype = DType::float32);
   /// A tensor of `shape` whose elements are uninitialised; filled by kernels before anyone reads it.
@@ -217,6 +230,13 @@ std::string to_string(const Tensor& tensor);
 std::ostream& operator<<(std::ostream& out, const Tensor& tensor);
 
 }  // namespace tapegrad
+
+template <>
+struct fmt::formatter<tapegrad::DType> : fmt::formatter<std::string_view> {
+  auto format(tapegrad::DType dtype, format_context& ctx) const {
+    return fmt::formatter<std::string_view>::format(tapegrad::dtype_name(dtype), ctx);
+  }
+};
 
 template <>
 struct fmt::formatter<tapegrad::Tensor> : fmt::formatter<std::string> {

@@ -6,6 +6,7 @@
 #include "autograd/ops/record.hpp"
 
 #include <atomic>
+#include <ostream>
 
 namespace tapegrad {
 
@@ -54,5 +55,14 @@ void Variable::assign_add(const Tensor& delta) {
 const std::string& Variable::name() const { return state().name; }
 bool Variable::trainable() const { return state().trainable; }
 uint64_t Variable::id() const { return state().id; }
+
+std::string to_string(const Variable& variable) {
+  if (!variable.defined()) return "<Variable (empty)>";
+  const Tensor& value = variable.value();
+  return fmt::format("<Variable '{}' shape={} dtype={}, value={}>", variable.name(), value.shape(),
+                     dtype_name(value.dtype()), to_string(value));
+}
+
+std::ostream& operator<<(std::ostream& out, const Variable& variable) { return out << to_string(variable); }
 
 }  // namespace tapegrad

@@ -2,6 +2,7 @@
 
 #include <tapegrad/autograd/tensor.hpp>
 
+#include <iosfwd>
 #include <memory>
 #include <string>
 
@@ -61,4 +62,17 @@ class Variable {
 /// A fresh id from the counter tensors and variables share (internal).
 uint64_t next_id();
 
+/// "<Variable 'dense/kernel' shape=2x3 dtype=float32, value=[[...]]>", as TensorFlow prints one;
+/// "<Variable (empty)>" for an empty handle. The value is not recorded on any tape.
+std::string to_string(const Variable& variable);
+/// Writes `to_string(variable)`.
+std::ostream& operator<<(std::ostream& out, const Variable& variable);
+
 }  // namespace tapegrad
+
+template <>
+struct fmt::formatter<tapegrad::Variable> : fmt::formatter<std::string> {
+  auto format(const tapegrad::Variable& variable, format_context& ctx) const {
+    return fmt::formatter<std::string>::format(tapegrad::to_string(variable), ctx);
+  }
+};

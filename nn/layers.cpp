@@ -26,7 +26,7 @@ void check_pool_input(const Module& layer, const Tensor& x) {
 }
 
 Pool2DOptions pool_options(Size2 pool_size, const Pool2DLayerOptions& options) {
-  return {pool_size, options.strides, options.padding};
+  return {pool_size, options.strides, options.padding, options.count_include_pad};
 }
 
 }  // namespace
@@ -52,6 +52,7 @@ Tensor Tanh::call(const Tensor& x) { return tanh(x); }
 MaxPool2D::MaxPool2D(Size2 pool_size, Pool2DLayerOptions options)
     : Module("max_pooling2d", options.name), pool_size_(pool_size), options_(std::move(options)) {
   check_pool_options(*this, pool_size_, options_);
+  if (options_.count_include_pad) fail("{}: count_include_pad applies to AvgPool2D only", name());
 }
 
 Tensor MaxPool2D::call(const Tensor& x) {

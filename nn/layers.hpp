@@ -69,7 +69,10 @@ class Tanh : public Module {
 struct Pool2DLayerOptions {
   OptionalSize2 strides{};             ///< step of the window; default: pool_size
   Padding padding = Padding::valid();  ///< "valid" (none), "same", or explicit
-  std::string name{};                  ///< default: the layer kind, made unique
+  /// AvgPool2D only: average over the whole window, padding included (PyTorch's count_include_pad);
+  /// false (Keras's) averages over the window's pixels inside the input. MaxPool2D rejects true.
+  bool count_include_pad = false;
+  std::string name{};  ///< default: the layer kind, made unique
 };
 
 /// 2-D max pooling over NHWC inputs, per channel, as Keras's MaxPool2D: y = max_pool2d(x).
@@ -97,7 +100,7 @@ class MaxPool2D : public Module {
 };
 
 /// 2-D average pooling over NHWC inputs, per channel, as Keras's AvgPool2D: y = avg_pool2d(x)
-/// (padding is not counted in the average).
+/// (padding is not counted in the average unless count_include_pad).
 class AvgPool2D : public Module {
  public:
   /// The options type (lets `Sequential::add<AvgPool2D>(3, {...})` take a braced list).

@@ -107,8 +107,9 @@ void max_pool_select(const Tensor& gsrc, const Tensor& x, const Tensor& out, con
   });
 }
 
-void avg_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g) {
-  if (!fast_pool_geometry(g)) return avg_pool_forward_reference(x, y, g);
+void avg_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g, bool count_include_pad) {
+  if (!fast_pool_geometry(g)) return avg_pool_forward_reference(x, y, g, count_include_pad);
+  const int64_t whole = g.kernel_height * g.kernel_width;
   dispatch_floating(x.dtype(), "avg_pool2d", [&]<typename T>() {
     const T* in = x.data<T>().data();
     T* out = y.mutable_data<T>();
@@ -119,14 +120,15 @@ void avg_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g) {
           for (int64_t c = 0; c < g.in_channels; ++c) {
             T total{0};
             for (int64_t k = 0; k < window.count; ++k) total += pixels[window.pixels[static_cast<size_t>(k)] + c];
-            out[o + c] = window.count == 0 ? T{0} : total / static_cast<T>(window.count);
+            out[o + c] = window.count == 0 ? T{0} : total / static_cast<T>(count_include_pad ? whole : window.count);
           }
         });
   });
 }
 
-void avg_pool_backward(const Tensor& dy, const Tensor& dx, const ConvGeometry& g) {
-  if (!fast_pool_geometry(g)) return avg_pool_backward_reference(dy, dx, g);
+void avg_pool_backward(const Tensor& dy, const Tensor& dx, const ConvGeometry& g, bool count_include_pad) {
+  if (!fast_pool_geometry(g)) return avg_pool_backward_reference(dy, dx, g, count_include_pad);
+  const int64_t whole = g.kernel_height * g.kernel_width;
   // Windows that tile the input (stride = window, no padding, as LeNet's 2x2) give each pixel at
   // most one share: it is written once, as 0 + share (the reference's sum, -0 included), and only
   // the pixels no window covers are zeroed.
@@ -151,7 +153,7 @@ void avg_pool_backward(const Tensor& dy, const Tensor& dx, const ConvGeometry& g
     };
     for_each_pool_window(g, zero, [&](int64_t image, int64_t o, const Window& window) {
       if (window.count == 0) return;
-      const T share = T{1} / static_cast<T>(window.count);
+      const T share = T{1} / static_cast<T>(count_include_pad ? whole : window.count);
       const T* from = grad + o;
       for (int64_t k = 0; k < window.count; ++k) {
         T* pixel = out + image + window.pixels[static_cast<size_t>(k)];

@@ -119,6 +119,8 @@ Tensor select(const Tensor& mask, const Tensor& a, const Tensor& b);
 /// Sums x over the axes where reduce[axis] is true; the result keeps those axes with size 1.
 /// NOTE: accumulates in double, in a fixed order, whatever the dtype.
 Tensor reduce_sum(const Tensor& x, const std::array<bool, Shape::kMaxRank>& reduce);
+/// The exact int64 sums of an int64 x over the `reduce` axes; an overflow is an error of `op`.
+Tensor reduce_sum_int64(const Tensor& x, const std::array<bool, Shape::kMaxRank>& reduce, const char* op);
 /// The reference of reduce_sum (which takes a faster loop when the reduced axes are all leading or
 /// all trailing): an odometer over every element, each added to its slot in row-major order.
 Tensor reduce_sum_reference(const Tensor& x, const std::array<bool, Shape::kMaxRank>& reduce);
@@ -168,17 +170,20 @@ void conv2d_backward_filter_reference(const Tensor& x, const Tensor& dy, const T
 /// book's 6x8 image and 1x2 kernel are 84 multiply-adds, fewer than conv2d_forward spends setting up.
 void corr2d_small(const Tensor& x, const Tensor& kernel, const Tensor& y);
 
-/// y = window maxima of x (NHWC, in_channels == out_channels); windows wholly in padding give 0.
+/// y = window maxima of x (NHWC, in_channels == out_channels); windows wholly in padding (which the
+/// ops reject) would give 0.
 /// Images run on separate threads; the same bits as the reference.
 void max_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g);
 /// dx (zeroed first) += dy at each window's first maximum of x.
 void max_pool_backward(const Tensor& dy, const Tensor& x, const Tensor& dx, const ConvGeometry& g);
 /// out = gsrc at each window's first maximum of x.
 void max_pool_select(const Tensor& gsrc, const Tensor& x, const Tensor& out, const ConvGeometry& g);
-/// y = window means of x over the pixels inside the input.
-void avg_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g);
-/// dx (zeroed first) += dy / count spread over each window's pixels inside the input.
-void avg_pool_backward(const Tensor& dy, const Tensor& dx, const ConvGeometry& g);
+/// y = window means of x: the sum over the pixels inside the input, divided by their count, or by
+/// the whole window's (kernel_height * kernel_width) with `count_include_pad`.
+void avg_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g, bool count_include_pad);
+/// dx (zeroed first) += dy / count spread over each window's pixels inside the input (count as in
+/// avg_pool_forward).
+void avg_pool_backward(const Tensor& dy, const Tensor& dx, const ConvGeometry& g, bool count_include_pad);
 
 /// The reference of max_pool_forward: every window's pixels listed, one channel at a time.
 void max_pool_forward_reference(const Tensor& x, const Tensor& y, const ConvGeometry& g);
@@ -187,9 +192,9 @@ void max_pool_backward_reference(const Tensor& dy, const Tensor& x, const Tensor
 /// The reference of max_pool_select.
 void max_pool_select_reference(const Tensor& gsrc, const Tensor& x, const Tensor& out, const ConvGeometry& g);
 /// The reference of avg_pool_forward.
-void avg_pool_forward_reference(const Tensor& x, const Tensor& y, const ConvGeometry& g);
+void avg_pool_forward_reference(const Tensor& x, const Tensor& y, const ConvGeometry& g, bool count_include_pad);
 /// The reference of avg_pool_backward.
-void avg_pool_backward_reference(const Tensor& dy, const Tensor& dx, const ConvGeometry& g);
+void avg_pool_backward_reference(const Tensor& dy, const Tensor& dx, const ConvGeometry& g, bool count_include_pad);
 
 /// y = 1 / (1 + e^-x), elementwise, on every thread for large tensors; float32 through a
 /// vectorized e^x within 2 ulp of std::exp, float64 as the reference.

@@ -120,7 +120,24 @@ Tensor reduce_sum_reference(const Tensor& x, const std::array<bool, Shape::kMaxR
   });
 }
 
+Tensor reduce_sum_int64(const Tensor& x, const std::array<bool, Shape::kMaxRank>& reduce, const char* op) {
+  if (x.dtype() != DType::int64) fail("{}: expected an int64 tensor, got {}", op, dtype_name(x.dtype()));
+  std::vector<int64_t> acc;
+  const Shape shape = reduce_into<int64_t>(x, reduce, acc, int64_t{0}, [op](int64_t a, int64_t v) {
+    int64_t total = 0;
+    if (__builtin_add_overflow(a, v, &total)) fail("{}: the int64 sum overflows (at {} + {})", op, a, v);
+    return total;
+  });
+  return tensor_from<int64_t>(acc, shape, DType::int64);
+}
+
 Tensor reduce_max(const Tensor& x, const std::array<bool, Shape::kMaxRank>& reduce) {
+  if (x.dtype() == DType::int64) {
+    std::vector<int64_t> acc;
+    const Shape shape = reduce_into<int64_t>(x, reduce, acc, std::numeric_limits<int64_t>::min(),
+                                             [](int64_t a, int64_t v) { return v > a ? v : a; });
+    return tensor_from<int64_t>(acc, shape, DType::int64);
+  }
   return dispatch_floating(x.dtype(), "reduce_max", [&]<typename T>() {
     std::vector<T> acc;
     // NOTE: NaN propagates, as in NumPy's max.
@@ -360,28 +377,30 @@ void max_pool_select_reference(const Tensor& gsrc, const Tensor& x, const Tensor
   });
 }
 
-void avg_pool_forward_reference(const Tensor& x, const Tensor& y, const ConvGeometry& g) {
+void avg_pool_forward_reference(const Tensor& x, const Tensor& y, const ConvGeometry& g, bool count_include_pad) {
   dispatch_floating(x.dtype(), "avg_pool2d", [&]<typename T>() {
     const T* in = x.data<T>().data();
     T* out = y.mutable_data<T>();
     for_each_window(g, [&](int64_t o, const std::vector<int64_t>& pixels) {
+      const auto count = count_include_pad ? g.kernel_height * g.kernel_width : static_cast<int64_t>(pixels.size());
       for (int64_t c = 0; c < g.in_channels; ++c) {
         T total{0};
         for (int64_t p : pixels) total += in[p + c];
-        out[o + c] = pixels.empty() ? T{0} : total / static_cast<T>(pixels.size());
+        out[o + c] = pixels.empty() ? T{0} : total / static_cast<T>(count);
       }
     });
   });
 }
 
-void avg_pool_backward_reference(const Tensor& dy, const Tensor& dx, const ConvGeometry& g) {
+void avg_pool_backward_reference(const Tensor& dy, const Tensor& dx, const ConvGeometry& g, bool count_include_pad) {
   dispatch_floating(dy.dtype(), "avg_pool2d_backprop", [&]<typename T>() {
     const T* grad = dy.data<T>().data();
     T* out = dx.mutable_data<T>();
     std::fill_n(out, dx.numel(), T{0});
     for_each_window(g, [&](int64_t o, const std::vector<int64_t>& pixels) {
       if (pixels.empty()) return;
-      const T share = T{1} / static_cast<T>(pixels.size());
+      const auto count = count_include_pad ? g.kernel_height * g.kernel_width : static_cast<int64_t>(pixels.size());
+      const T share = T{1} / static_cast<T>(count);
       for (int64_t p : pixels)
         for (int64_t c = 0; c < g.in_channels; ++c) out[p + c] += grad[o + c] * share;
     });

@@ -9,6 +9,8 @@ namespace tapegrad {
 
 constexpr const char* kSoftmax = "softmax";
 Tensor softmax(const Tensor& x, int axis) {
+  if (!is_floating(x.dtype()))
+    fail("softmax: expected a float32 or float64 tensor, got {} {}", x.shape(), dtype_name(x.dtype()));
   const int k = normalize_axis(axis, x.rank(), kSoftmax);
   Tensor y;
   {
@@ -27,6 +29,8 @@ Tensor softmax(const Tensor& x, int axis) {
 
 constexpr const char* kLogSoftmax = "log_softmax";
 Tensor log_softmax(const Tensor& x, int axis) {
+  if (!is_floating(x.dtype()))
+    fail("log_softmax: expected a float32 or float64 tensor, got {} {}", x.shape(), dtype_name(x.dtype()));
   const int k = normalize_axis(axis, x.rank(), kLogSoftmax);
   Tensor y;
   {

@@ -52,11 +52,18 @@ int64_t reduced_count(const Shape& shape, const AxisMask& reduce) {
   for (int k = 0; k < shape.rank(); ++k) count *= reduce[k] ? shape.dims()[k] : 1;
   return count;
 }
+
+// x as float64 when it is int64 (NumPy's mean of integers), else x itself.
+Tensor floating(const Tensor& x) { return x.dtype() == DType::int64 ? x.to(DType::float64) : x; }
 }  // namespace
 
 constexpr const char* kSum = "sum";
 Tensor sum(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   const auto reduce = axis_mask(x.shape(), axes, kSum);
+  // NOTE: an int64 sum is exact (an overflow is an error) and, as every int64 result, not differentiable:
+  // nothing is recorded.
+  if (x.dtype() == DType::int64)
+    return kernels::reduce_sum_int64(x, reduce, kSum).reshaped(reduced_shape(x.shape(), reduce, keepdims));
   Tensor y = kernels::reduce_sum(x, reduce).reshaped(reduced_shape(x.shape(), reduce, keepdims));
   return record(
       kSum, {x}, std::move(y),
@@ -73,13 +80,13 @@ Tensor sum(const Tensor& x, int axis, bool keepdims) { return sum(x, std::vector
 
 Tensor mean(const Tensor& x) {
   if (x.numel() == 0) fail("mean: the mean of an empty tensor ({}) is undefined", x.shape());
-  return sum(x) / static_cast<double>(x.numel());
+  return sum(floating(x)) / static_cast<double>(x.numel());
 }
 
 Tensor mean(const Tensor& x, int axis, bool keepdims) {
   const int64_t count = x.shape()[normalize_axis(axis, x.rank(), "mean")];
   if (count == 0) fail("mean: axis {} of shape {} is empty", axis, x.shape());
-  return sum(x, axis, keepdims) / static_cast<double>(count);
+  return sum(floating(x), axis, keepdims) / static_cast<double>(count);
 }
 
 Tensor reduce_sum(const Tensor& x, const std::vector<int>& axes, bool keepdims) { return sum(x, axes, keepdims); }
@@ -87,7 +94,7 @@ Tensor reduce_sum(const Tensor& x, const std::vector<int>& axes, bool keepdims) 
 Tensor reduce_mean(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   const int64_t count = reduced_count(x.shape(), axis_mask(x.shape(), axes, "reduce_mean"));
   if (count == 0) fail("reduce_mean: the mean over no elements (shape {}) is undefined", x.shape());
-  return sum(x, axes, keepdims) / static_cast<double>(count);
+  return sum(floating(x), axes, keepdims) / static_cast<double>(count);
 }
 
 constexpr const char* kReduceMax = "reduce_max";
@@ -96,6 +103,7 @@ Tensor reduce_max(const Tensor& x, const std::vector<int>& axes, bool keepdims) 
   if (reduced_count(x.shape(), reduce) == 0)
     fail("reduce_max: the maximum over no elements (shape {}) is undefined", x.shape());
   Tensor y = kernels::reduce_max(x, reduce).reshaped(reduced_shape(x.shape(), reduce, keepdims));
+  if (x.dtype() == DType::int64) return y;  // exact, and not differentiable: nothing is recorded
   // NOTE: tied maxima share the gradient equally, as in TensorFlow.
   return record(
       kReduceMax, {x}, std::move(y),
@@ -112,6 +120,8 @@ Tensor reduce_max(const Tensor& x, const std::vector<int>& axes, bool keepdims) 
 
 constexpr const char* kLogsumexp = "logsumexp";
 Tensor logsumexp(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+  if (!is_floating(x.dtype()))
+    fail("logsumexp: expected a float32 or float64 tensor, got {} {}", x.shape(), dtype_name(x.dtype()));
   const auto reduce = axis_mask(x.shape(), axes, kLogsumexp);
   if (reduced_count(x.shape(), reduce) == 0) fail("logsumexp: no elements to reduce in shape {}", x.shape());
   Tensor y;

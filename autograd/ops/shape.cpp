@@ -122,6 +122,40 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
       InputUse::shapes);
 }
 
+Tensor reshape(const Tensor& x, std::span<const int64_t> dims) {
+  const auto listed = [&] { return fmt::format("[{}]", fmt::join(dims, ", ")); };
+  if (dims.size() > static_cast<size_t>(Shape::kMaxRank))
+    fail("reshape: {} has {} dimensions; at most {}", listed(), dims.size(), Shape::kMaxRank);
+  std::array<int64_t, Shape::kMaxRank> resolved{};
+  int inferred = -1;
+  int64_t known = 1;  // the product of the dimensions other than the -1
+  for (size_t i = 0; i < dims.size(); ++i) {
+    const int64_t d = dims[i];
+    resolved[i] = d;
+    if (d == -1) {
+      if (inferred >= 0) fail("reshape: {} has more than one -1; at most one dimension can be inferred", listed());
+      inferred = static_cast<int>(i);
+    } else if (d < 0) {
+      fail("reshape: dimension {} of {} is negative; expected sizes >= 0, or one -1 to infer", d, listed());
+    } else if (__builtin_mul_overflow(known, d, &known)) {
+      fail("reshape: {} holds more elements than an int64 counts", listed());
+    }
+  }
+  if (inferred >= 0) {
+    if (known == 0 || x.numel() % known != 0) {
+      fail(
+          "reshape: cannot infer -1 in {} for {} ({} elements): the other dimensions hold {}, which does not divide {}",
+          listed(), x.shape(), x.numel(), known, x.numel());
+    }
+    resolved[static_cast<size_t>(inferred)] = x.numel() / known;
+  }
+  return reshape(x, Shape(std::span<const int64_t>(resolved.data(), dims.size())));
+}
+
+Tensor reshape(const Tensor& x, std::initializer_list<int64_t> dims) {
+  return reshape(x, std::span<const int64_t>(dims.begin(), dims.size()));
+}
+
 constexpr const char* kTranspose = "transpose";
 Tensor transpose(const Tensor& x, const std::vector<int>& permutation) {
   const Shape& shape = x.shape();
@@ -176,6 +210,8 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
     fail("sum_to: cannot sum {} down to {} (expected {} to broadcast to {})", x.shape(), shape, shape, x.shape());
   }
   if (x.shape() == shape) return x;
+  if (!is_floating(x.dtype()))
+    fail("sum_to: expected a float32 or float64 tensor, got {} {}", x.shape(), dtype_name(x.dtype()));
   AxisMask reduce{};
   const int lead = x.rank() - shape.rank();
   for (int k = 0; k < x.rank(); ++k) reduce[k] = k < lead || (shape.dims()[k - lead] == 1 && x.shape().dims()[k] != 1);

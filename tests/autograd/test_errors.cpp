@@ -52,7 +52,8 @@ TEST_CASE("errors: elementwise ops") {
     CHECK_THROWS_WITH_AS(pow(labels, 2), Contains("pow:"), Error);
     CHECK_THROWS_WITH_AS(neg(labels), Contains("neg:"), Error);
     CHECK_THROWS_WITH_AS(add(labels, labels), Contains("add:"), Error);
-    CHECK_THROWS_WITH_AS(sum(labels), Contains("sum"), Error);
+    CHECK_THROWS_WITH_AS(logsumexp(labels), Contains("logsumexp:"), Error);
+    CHECK(sum(labels).item() == 3);  // counting: an int64 sum, not an error
   }
 }
 
@@ -296,4 +297,48 @@ TEST_CASE("errors: batch normalization and dropout") {
   Generator generator(1);
   CHECK_THROWS_WITH_AS(dropout(x, 1.0, generator), "dropout: rate is 1 for x 4x3; expected 0 <= rate < 1", Error);
   CHECK_THROWS_WITH_AS(dropout(x, -0.5, generator), Contains("dropout: rate is -0.5"), Error);
+}
+
+TEST_CASE("errors: reshape's -1 and negative sizes name reshape") {
+  const Tensor x = arange(10);
+  CHECK_THROWS_WITH_AS(reshape(x, {-1, 3}),
+                       "reshape: cannot infer -1 in [-1, 3] for 10 (10 elements): the other dimensions hold 3, "
+                       "which does not divide 10",
+                       Error);
+  CHECK_THROWS_WITH_AS(reshape(x, {-1, -1}), Contains("reshape: [-1, -1] has more than one -1"), Error);
+  CHECK_THROWS_WITH_AS(reshape(x, {-2, -5}), Contains("reshape: dimension -2 of [-2, -5] is negative"), Error);
+  CHECK_THROWS_WITH_AS(reshape(x, {-1, 0}), Contains("reshape: cannot infer -1 in [-1, 0]"), Error);
+  CHECK_THROWS_WITH_AS(reshape(x, {3, 4}), "reshape: cannot reshape 10 (10 elements) to 3x4 (12 elements)", Error);
+}
+
+TEST_CASE("errors: int64 reductions name the user's op") {
+  const Tensor t({1, 2}, DType::int64);
+  CHECK_THROWS_WITH_AS(mean(zeros({0}, DType::int64)), Contains("mean: the mean of an empty tensor"), Error);
+  CHECK_THROWS_WITH_AS(mean(t, 3), Contains("mean"), Error);
+  CHECK_THROWS_WITH_AS(logsumexp(t), "logsumexp: expected a float32 or float64 tensor, got 2 int64", Error);
+  CHECK_THROWS_WITH_AS(softmax(t), "softmax: expected a float32 or float64 tensor, got 2 int64", Error);
+  CHECK_THROWS_WITH_AS(log_softmax(t), "log_softmax: expected a float32 or float64 tensor, got 2 int64", Error);
+  const int64_t top = INT64_MAX;
+  CHECK_THROWS_WITH_AS(sum(Tensor(std::vector<int64_t>{top, 1})), Contains("sum: the int64 sum overflows"), Error);
+}
+
+TEST_CASE("errors: pooling padding at most half the pool size; count_include_pad is avg_pool2d's") {
+  const Tensor x = ones({1, 4, 4, 1});
+  CHECK_THROWS_WITH_AS(max_pool2d(x, {.pool_size = 2, .padding = 2}),
+                       "max_pool2d: padding (top 2, bottom 2, left 2, right 2) with pool_size 2x2: a window could lie "
+                       "wholly in the padding; expected at most half the pool size on each side (1 above and below, 1 "
+                       "left and right)",
+                       Error);
+  CHECK_THROWS_WITH_AS(avg_pool2d(x, {.pool_size = {3, 2}, .padding = Padding::explicit_sides(0, 0, 0, 2)}),
+                       Contains("avg_pool2d: padding (top 0, bottom 0, left 0, right 2) with pool_size 3x2"), Error);
+  CHECK_THROWS_WITH_AS(avg_pool2d_backprop(ones({1, 3, 3, 1}), x.shape(), {.pool_size = 1, .padding = 1}),
+                       Contains("avg_pool2d_backprop: padding (top 1"), Error);
+  CHECK(avg_pool2d(x, {.pool_size = 3, .strides = 1, .padding = 1}).shape() == Shape{1, 4, 4, 1});  // 1 <= 3/2
+  CHECK(max_pool2d(x, {.pool_size = 3, .padding = Padding::same()}).shape() == Shape{1, 2, 2, 1});
+  CHECK_THROWS_WITH_AS(max_pool2d(x, {.count_include_pad = true}),
+                       "max_pool2d: count_include_pad applies to avg_pool2d only; a maximum counts no pixels", Error);
+  CHECK_THROWS_WITH_AS(max_pool2d(x, {.pool_size = 0}), "max_pool2d: pool_size 0x0; expected at least 1x1", Error);
+  CHECK_THROWS_WITH_AS(max_pool2d(x, {.strides = {1, -1}}), Contains("max_pool2d: strides 1x-1"), Error);
+  CHECK_THROWS_WITH_AS(conv2d(x, ones({1, 1, 1, 1}), {.dilation_rate = 0}),
+                       Contains("conv2d: strides 1x1 and dilation_rate 0x0"), Error);
 }

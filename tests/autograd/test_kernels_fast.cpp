@@ -35,7 +35,11 @@ const std::vector<PoolCase>& pool_cases() {
       {"3x3, stride 1 (overlapping windows)", {2, 7, 6, 3}, {{3, 3}, 1, Padding::valid()}},
       {"3x2, stride 2x1, 'same'", {2, 5, 4, 2}, {{3, 2}, {2, 1}, Padding::same()}},
       {"3x3, stride 2, padding 1", {1, 5, 5, 1}, {{3, 3}, 2, Padding::uniform(1)}},
-      {"windows wholly in the padding", {2, 3, 3, 2}, {{2, 2}, 2, Padding::uniform(2)}},
+      {"3x3, stride 2, padding 1, count_include_pad", {2, 5, 6, 3}, {{3, 3}, 2, Padding::uniform(1), true}},
+      {"2x2, stride 1, padding 1 top and left, count_include_pad",
+       {2, 4, 5, 2},
+       {2, 1, Padding::explicit_sides(1, 0, 1, 0), true}},
+      {"2x2 tiles, count_include_pad (no padding: the same as without)", {2, 6, 6, 4}, {2, 2, Padding::valid(), true}},
   };
   return cases;
 }
@@ -67,14 +71,14 @@ PoolOutputs run_pool(const PoolCase& c, const Tensor& x, const Tensor& dy, const
     kernels::max_pool_forward_reference(x, out.max_y, g);
     kernels::max_pool_backward_reference(dy, x, out.max_dx, g);
     kernels::max_pool_select_reference(gx, x, out.max_select, g);
-    kernels::avg_pool_forward_reference(x, out.avg_y, g);
-    kernels::avg_pool_backward_reference(dy, out.avg_dx, g);
+    kernels::avg_pool_forward_reference(x, out.avg_y, g, c.options.count_include_pad);
+    kernels::avg_pool_backward_reference(dy, out.avg_dx, g, c.options.count_include_pad);
   } else {
     kernels::max_pool_forward(x, out.max_y, g);
     kernels::max_pool_backward(dy, x, out.max_dx, g);
     kernels::max_pool_select(gx, x, out.max_select, g);
-    kernels::avg_pool_forward(x, out.avg_y, g);
-    kernels::avg_pool_backward(dy, out.avg_dx, g);
+    kernels::avg_pool_forward(x, out.avg_y, g, c.options.count_include_pad);
+    kernels::avg_pool_backward(dy, out.avg_dx, g, c.options.count_include_pad);
   }
   return out;
 }

@@ -976,6 +976,26 @@ TEST_CASE("forward: max_pool2d and avg_pool2d on the book's values") {
     CHECK(y.at({0, 1, 0, 0}) == doctest::Approx((4 + 5 + 8 + 9 + 12 + 13) / 6.0).epsilon(1e-15));
     CHECK(y.at({0, 1, 1, 0}) == doctest::Approx((5 + 6 + 7 + 9 + 10 + 11 + 13 + 14 + 15) / 9.0).epsilon(1e-15));
   }
+  SUBCASE("avg_pool2d with count_include_pad divides by the whole window, as PyTorch's default") {
+    // torch.nn.functional.avg_pool2d(torch.arange(16.).view(1, 1, 4, 4), 3, stride=2, padding=1)
+    // (count_include_pad=True): [[10/9, 24/9], [51/9, 90/9]] = [[1.1111, 2.6667], [5.6667, 10.0000]].
+    const Tensor x = reshape(arange(16, DType::float64), {1, 4, 4, 1});
+    const Tensor y = avg_pool2d(x, {.pool_size = 3, .strides = 2, .padding = 1, .count_include_pad = true});
+    CHECK(y.shape() == Shape{1, 2, 2, 1});
+    CHECK(y.at({0, 0, 0, 0}) == doctest::Approx(10 / 9.0).epsilon(1e-15));
+    CHECK(y.at({0, 0, 1, 0}) == doctest::Approx(24 / 9.0).epsilon(1e-15));
+    CHECK(y.at({0, 1, 0, 0}) == doctest::Approx(51 / 9.0).epsilon(1e-15));
+    CHECK(y.at({0, 1, 1, 0}) == doctest::Approx(10.0).epsilon(1e-15));
+    // Its gradient: each window gives 1/9 to each of its pixels inside the input. Pixel (1, 1) lies in
+    // all four windows (4/9); pixel (0, 0) in the first only (1/9).
+    GradientTape tape;
+    tape.watch(x);
+    const Tensor dx =
+        tape.gradient(sum(avg_pool2d(x, {.pool_size = 3, .strides = 2, .padding = 1, .count_include_pad = true})), x);
+    CHECK(dx.at({0, 0, 0, 0}) == doctest::Approx(1 / 9.0).epsilon(1e-15));
+    CHECK(dx.at({0, 1, 1, 0}) == doctest::Approx(4 / 9.0).epsilon(1e-15));
+    CHECK(dx.at({0, 3, 3, 0}) == doctest::Approx(1 / 9.0).epsilon(1e-15));
+  }
   SUBCASE("channels and batch pool independently") {
     // Two images, two channels: channel 1 is channel 0 negated; image 1 is image 0 plus 100.
     std::vector<double> values;
@@ -1009,4 +1029,63 @@ TEST_CASE("batch normalization: the batch's statistics in training, given ones i
   // A constant channel: variance 0, so y = beta.
   const Tensor flat = batch_norm_training(full({4, 1}, 7.0), ones({1}), zeros({1}), 1e-5).output;
   CHECK(flat.to_vector() == std::vector<double>{0, 0, 0, 0});
+}
+
+TEST_CASE("reshape: one -1 is inferred from the element count, as NumPy") {
+  const Tensor x = arange(24);
+  CHECK(reshape(x, {-1, 6}).shape() == Shape{4, 6});
+  CHECK(reshape(x, {2, -1, 3}).shape() == Shape{2, 4, 3});
+  CHECK(reshape(x, {-1}).shape() == Shape{24});
+  CHECK(reshape(x, {-1, 6}).to_vector() == x.to_vector());
+  const std::vector<int64_t> dims{3, -1};
+  CHECK(reshape(x, dims).shape() == Shape{3, 8});
+  CHECK(reshape(zeros({0, 5}), {-1, 5}).shape() == Shape{0, 5});
+  // The gradient flows back through an inferred reshape.
+  const Tensor w = ones({2, 3, 4}, DType::float64);
+  GradientTape tape;
+  tape.watch(w);
+  const Tensor g = tape.gradient(sum(reshape(w, {-1, 4}) * arange(4, DType::float64)), w);
+  CHECK(g.shape() == Shape{2, 3, 4});
+  CHECK(g.at({1, 2, 3}) == 3);
+}
+
+TEST_CASE("reductions and equal on int64: counting, as NumPy") {
+  const Tensor logits({0.1, 0.9, 0.8, 0.2, 0.3, 0.7, 0.6, 0.4}, {4, 2});
+  const Tensor labels({1, 0, 0, 0}, DType::int64);
+  SUBCASE("sum(equal(argmax(logits), labels)) counts the correct predictions, in int64") {
+    const Tensor correct = sum(equal(argmax(logits), labels));
+    CHECK(correct.dtype() == DType::int64);
+    CHECK(correct.shape() == Shape{});
+    CHECK(correct.item() == 3);
+  }
+  SUBCASE("int64 sums are exact, over axes too") {
+    const int64_t big = (int64_t{1} << 60) + 1;
+    const Tensor t(std::vector<int64_t>{big, 1, -3, 2}, {2, 2});
+    CHECK(sum(t).data<int64_t>()[0] == big);  // big + 1 - 3 + 2: a float64 sum would round it to 2^60
+    CHECK(sum(t, 0).data<int64_t>()[0] == big - 3);
+    CHECK(sum(t, 1, true).shape() == Shape{2, 1});
+    CHECK(reduce_sum(t, {0, 1}).data<int64_t>()[0] == big);
+  }
+  SUBCASE("mean of int64 is float64, as NumPy") {
+    const Tensor t({1, 2, 3, 4}, {2, 2}, DType::int64);
+    CHECK(mean(t).dtype() == DType::float64);
+    CHECK(mean(t).item() == 2.5);
+    CHECK(mean(t, 0).to_vector() == std::vector<double>{2, 3});
+    CHECK(reduce_mean(t, {1}).to_vector() == std::vector<double>{1.5, 3.5});
+    CHECK(mean(equal(argmax(logits), labels)).item() == 0.75);  // accuracy
+  }
+  SUBCASE("reduce_max of int64 is int64") {
+    const Tensor t(std::vector<int64_t>{-5, 7, 3, -1}, {2, 2});
+    CHECK(reduce_max(t).dtype() == DType::int64);
+    CHECK(reduce_max(t).item() == 7);
+    CHECK(reduce_max(t, {0}).to_vector() == std::vector<double>{3, 7});
+  }
+  SUBCASE("not differentiable: under a tape the int64 results are constants, and the tape goes on") {
+    const Tensor w = ones({4, 2}, DType::float64);
+    GradientTape tape;
+    tape.watch(w);
+    const Tensor count = sum(equal(argmax(w * logits.to(DType::float64)), labels));
+    const Tensor loss = sum(w) * count.to(DType::float64);
+    CHECK(tape.gradient(loss, w).to_vector() == std::vector<double>(8, 3.0));
+  }
 }

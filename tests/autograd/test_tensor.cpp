@@ -416,3 +416,59 @@ TEST_CASE("Allocator: freed blocks are reused") {
     CHECK(reinterpret_cast<uintptr_t>(t.raw_data()) % 64 == 0);
   }
 }
+
+TEST_CASE("Tensor: from std::vector and braced lists with a dtype") {
+  SUBCASE("std::vector<int64_t>: int64, every value exact") {
+    const std::vector<int64_t> labels{3, 1, (int64_t{1} << 62) + 1};
+    const Tensor t(labels);
+    CHECK(t.dtype() == DType::int64);
+    CHECK(t.shape() == Shape{3});
+    CHECK(t.data<int64_t>()[2] == (int64_t{1} << 62) + 1);  // no trip through double
+    const Tensor m(std::vector<int64_t>{1, 2, 3, 4, 5, 6}, {2, 3});
+    CHECK(m.shape() == Shape{2, 3});
+    CHECK(m.dtype() == DType::int64);
+    CHECK(Tensor(labels, DType::float64).dtype() == DType::float64);
+  }
+  SUBCASE("std::vector<float>: float32 unless told otherwise") {
+    const std::vector<float> values{0.5f, -1.25f, 2.0f, 4.0f};
+    const Tensor t(values, {2, 2});
+    CHECK(t.dtype() == DType::float32);
+    CHECK(t.to_vector() == std::vector<double>{0.5, -1.25, 2, 4});
+    CHECK(Tensor(values).shape() == Shape{4});
+    CHECK(Tensor(values, DType::float64).dtype() == DType::float64);
+  }
+  SUBCASE("std::vector<double>: 1-d without a shape") {
+    const std::vector<double> values{1.5, 2.5};
+    CHECK(Tensor(values).shape() == Shape{2});
+    CHECK(Tensor(values).dtype() == DType::float32);
+    CHECK(Tensor(values, DType::float64).to_vector() == values);
+  }
+  SUBCASE("a braced list with a dtype is 1-d") {
+    const Tensor labels({2, 0, 1}, DType::int64);
+    CHECK(labels.dtype() == DType::int64);
+    CHECK(labels.shape() == Shape{3});
+    CHECK(labels.data<int64_t>()[0] == 2);
+    CHECK(Tensor({1, 2}, DType::float64).dtype() == DType::float64);
+  }
+  SUBCASE("a count that does not fill the shape names the constructor") {
+    CHECK_THROWS_WITH_AS(Tensor(std::vector<int64_t>{1, 2, 3}, {2, 2}),
+                         "Tensor: 3 values given for shape 2x2, which holds 4", Error);
+    CHECK_THROWS_WITH_AS(Tensor(std::vector<float>{1, 2, 3, 4, 5}, {2, 2}),
+                         "Tensor: 5 values given for shape 2x2, which holds 4", Error);
+    CHECK_THROWS_WITH_AS(Tensor(std::vector<float>{std::nanf("")}, DType::int64), "Tensor: nan has no int64 value",
+                         Error);
+  }
+}
+
+TEST_CASE("printing: fmt formats Tensor, Variable, Shape and DType") {
+  const Variable w(Tensor({1, 2, 3, 4}, {2, 2}), "dense/kernel");
+  CHECK(fmt::format("{}", w) == "<Variable 'dense/kernel' shape=2x2 dtype=float32, value=[[1, 2], [3, 4]]>");
+  CHECK(fmt::format("{}", Variable()) == "<Variable (empty)>");
+  std::ostringstream out;
+  out << w;
+  CHECK(out.str() == fmt::format("{}", w));
+  CHECK(fmt::format("{}", Shape{2, 3}) == "2x3");
+  CHECK(fmt::format("{}", DType::int64) == "int64");
+  CHECK(fmt::format("{:>8}", DType::float32) == " float32");
+  CHECK(fmt::format("{}", Tensor({1, 2}, DType::int64)) == "[1, 2]");
+}

@@ -128,3 +128,18 @@ TEST_CASE("pooling layers: errors name the layer") {
   CHECK_THROWS_WITH_AS(nn::AvgPool2D(2, {.strides = {1, 0}}), doctest::Contains("pool_size 2x2 and strides 1x0"),
                        Error);
 }
+
+TEST_CASE("AvgPool2D: count_include_pad, as PyTorch's; MaxPool2D rejects it") {
+  const Tensor x = reshape(arange(16, DType::float64), {1, 4, 4, 1});
+  nn::AvgPool2D keras(3, {.strides = 2, .padding = 1});
+  nn::AvgPool2D torch(3, {.strides = 2, .padding = 1, .count_include_pad = true});
+  CHECK(keras(x).at({0, 0, 0, 0}) == (0 + 1 + 4 + 5) / 4.0);
+  CHECK(torch(x).at({0, 0, 0, 0}) == doctest::Approx((0 + 1 + 4 + 5) / 9.0).epsilon(1e-15));
+  CHECK(torch.options().count_include_pad);
+  CHECK_THROWS_WITH_AS(nn::MaxPool2D(2, {.count_include_pad = true, .name = "pool"}),
+                       "pool: count_include_pad applies to AvgPool2D only", Error);
+  nn::MaxPool2D too_much(2, {.padding = 2, .name = "wide"});
+  CHECK_THROWS_WITH_AS(too_much(x),
+                       doctest::Contains("max_pool2d: padding (top 2, bottom 2, left 2, right 2) with pool_size 2x2"),
+                       Error);
+}

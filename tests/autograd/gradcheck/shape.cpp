@@ -14,6 +14,9 @@ void add_shape_cases(Registry& r) {
   r.add("reshape", "2x6 to 3x4", {{{2, 6}}}, [](const Inputs& x) { return reshape(x[0], {3, 4}); });
   r.add("reshape", "2x3x4 to 24", {{{2, 3, 4}}}, [](const Inputs& x) { return reshape(x[0], {24}); });
   r.add("reshape", "1 to scalar", {{{1}}}, [](const Inputs& x) { return reshape(x[0], {}); });
+  r.add("reshape", "2x3x4 to -1x6 (the -1 inferred: 4)", {{{2, 3, 4}}}, [](const Inputs& x) {
+    return reshape(x[0], {-1, 6});
+  });
   r.add("transpose", "3x4", {{{3, 4}}}, [](const Inputs& x) { return transpose(x[0]); });
   r.add("transpose", "2x3x4 by 2,0,1", {{{2, 3, 4}}}, [](const Inputs& x) { return transpose(x[0], {2, 0, 1}); });
   r.add("transpose", "1x5", {{{1, 5}}}, [](const Inputs& x) { return transpose(x[0]); });
