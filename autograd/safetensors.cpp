@@ -2,6 +2,8 @@
 
 #include <tapegrad/autograd/error.hpp>
 
+#include "autograd/detail/atomic_file.hpp"
+
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -9,7 +11,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cstring>
@@ -245,53 +246,6 @@ void write_parts(const NamedTensors& tensors, const Metadata& metadata, std::str
   }
 }
 
-// A file written under a temporary name in the target's folder and renamed over the target by
-// `commit`; destroyed without a commit, it removes the temporary file and leaves the target alone.
-class AtomicFile {
- public:
-  explicit AtomicFile(const std::string& path) : path_(path) {
-    static std::atomic<uint64_t> counter{0};
-    for (int attempt = 0; fd_ < 0; ++attempt) {
-      temp_ = fmt::format("{}.tmp-{}-{}", path, ::getpid(), counter++);
-      fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-      if (fd_ < 0 && (errno != EEXIST || attempt > 100)) fail_errno("cannot create a temporary file");
-    }
-  }
-  AtomicFile(const AtomicFile&) = delete;
-  AtomicFile& operator=(const AtomicFile&) = delete;
-  ~AtomicFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(temp_.c_str());
-  }
-
-  void write(std::span<const std::byte> bytes) {
-    while (!bytes.empty()) {
-      const ssize_t done = ::write(fd_, bytes.data(), std::min(bytes.size(), size_t{1} << 30));
-      if (done < 0 && errno == EINTR) continue;
-      if (done <= 0) fail_errno("write failed");
-      bytes = bytes.subspan(static_cast<size_t>(done));
-    }
-  }
-
-  void commit() {
-    if (::fsync(fd_) != 0) fail_errno("flushing to disk failed");
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) fail_errno("closing failed");
-    if (::rename(temp_.c_str(), path_.c_str()) != 0) fail_errno("renaming the temporary file failed");
-    committed_ = true;
-    // NOTE: the folder is not flushed after the rename (it would double a small save's time: a LeNet
-    // checkpoint took 13 ms instead of 8). The file's data is on disk before the rename, so after a
-    // power loss the name holds the old file or the new one, whole; at worst the old one.
-  }
-
- private:
-  [[noreturn]] void fail_errno(const char* what) const { fail("save: {}: {}: {}", path_, what, std::strerror(errno)); }
-  std::string path_, temp_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
-
 // A file mapped read-only for the length of a load.
 class MappedFile {
  public:
@@ -391,7 +345,7 @@ std::vector<std::byte> to_safetensors(const NamedTensors& tensors, const Metadat
 
 void save(const std::string& path, const NamedTensors& tensors, const Metadata& metadata) {
   check_names(tensors, path);  // before a temporary file is made
-  AtomicFile file(path);
+  detail::AtomicFile file(path, "save");
   write_parts(tensors, metadata, path, [&](std::span<const std::byte> part) { file.write(part); });
   file.commit();
 }

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <optional>
 #include <thread>
 
 namespace tapegrad {
@@ -160,6 +161,8 @@ void GradientTape::watch(const Variable& variable) {
 
 int32_t detail::TapeInternals::node(const TapeStorage& tape, uint64_t id) { return tape.node(id); }
 
+const detail::TapeStorage& detail::TapeInternals::storage(const GradientTape& tape) { return *tape.storage_; }
+
 void detail::TapeInternals::append(TapeStorage& tape, const char* op, std::span<const TapeInput> inputs,
                                    const Tensor& output, BackwardFn backward, const Attrs& attrs, InputUse input_use) {
   SmallVector<int32_t, 3> input_nodes;
@@ -223,6 +226,32 @@ Tensor record(const char* op, InputList inputs, Tensor output, BackwardFn backwa
 Tensor record(const char* op, std::span<const Tensor> inputs, Tensor output, BackwardFn backward, const Attrs& attrs,
               InputUse input_use) {
   return record_on_tapes(op, inputs, std::move(output), backward, attrs, input_use);
+}
+
+// ---- NameScope: the entries recorded while it is open form one named group (for the printouts).
+
+namespace {
+// The NameScopes open on this thread: only the outermost one groups entries.
+int& name_scope_depth() {
+  thread_local int depth = 0;
+  return depth;
+}
+}  // namespace
+
+NameScope::NameScope(std::string_view name) : name_(name) {
+  if (name_scope_depth()++ > 0) return;
+  for (detail::TapeStorage* tape : live_tapes().storages) starts_.push_back({tape, tape->entries.size()});
+}
+
+NameScope::~NameScope() {
+  --name_scope_depth();
+  for (const auto& [tape, first] : starts_) {
+    // A tape that ended inside the scope is gone; one reset inside it lost the scope's entries.
+    const auto& live = tape_stack().storages;
+    if (std::find(live.begin(), live.end(), tape) == live.end()) continue;
+    const size_t end = tape->entries.size();
+    if (end > first) tape->scopes.push_back({name_, first, end});
+  }
 }
 
 // ---- The backward sweep.
@@ -296,8 +325,16 @@ void fit_to_inputs(Grads& grads, const TapeEntry& entry, std::span<const char> n
 }
 }  // namespace
 
+void detail::TapeInternals::sweep(GradientTape& tape, const Tensor& target, std::span<const Source> sources,
+                                  SweepObserver& observer, std::span<Tensor> results) {
+  tape.compute(target, sources, {}, results, &observer);
+}
+
 void GradientTape::compute(const Tensor& target, std::span<const Source> sources, const GradientOptions& options,
-                           std::span<Tensor> results) {
+                           std::span<Tensor> results, detail::SweepObserver* observer) {
+  // A trace is an observer that prints (autograd/tape_printing.cpp).
+  std::optional<detail::TraceWriter> trace;
+  if (options.trace && observer == nullptr) observer = &trace.emplace(*this, options);
   Tensor seed = options.output_gradients ? *options.output_gradients : detail::ones_seed(target);
 
   // The ops of the backward sweep are recorded by outer tapes that watch them, never by this one.
@@ -341,17 +378,17 @@ void GradientTape::compute(const Tensor& target, std::span<const Source> sources
     }
     const BackwardArgs args{
         upstream, {entry.inputs.data(), entry.inputs.size()}, entry.output, {needed.data(), needed.size()}, entry.attrs,
-        entry.op, options.trace ? nullptr : &upstream};  // a trace prints upstream afterwards
+        entry.op, observer != nullptr ? nullptr : &upstream};  // an observer reads upstream afterwards
     Grads input_grads = entry.backward(args);
     fit_to_inputs(input_grads, entry, {needed.data(), needed.size()});
-    if (options.trace)
-      options.trace(detail::trace_line(*this, e, upstream, input_grads, {needed.data(), needed.size()}));
+    if (observer != nullptr) observer->step(e, upstream, input_grads, {needed.data(), needed.size()});
     for (size_t i = 0; i < input_grads.size(); ++i) {
       Tensor& g = input_grads[i];
       if (needed[i] == 0 || !g.defined()) continue;
       Tensor& slot = s.sweep[entry.inputs[i].node].grad;
       slot = slot.defined() ? slot + g : std::move(g);  // the first gradient is handed over, not copied
     }
+    if (observer != nullptr) observer->added(e, s.sweep);
   }
 
   for (size_t i = 0; i < sources.size(); ++i) {
@@ -368,6 +405,7 @@ void GradientTape::compute(const Tensor& target, std::span<const Source> sources
     }
   }
   s.sweep.clear();
+  if (observer != nullptr) observer->finished(sources, results);
 }
 
 // ---- StopRecording: pauses every tape of the thread.

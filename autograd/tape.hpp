@@ -27,18 +27,31 @@ struct TapeOptions {
   bool watch_accessed_variables = true;  ///< watch trainable Variables read while recording
 };
 
+/// What a traced backward sweep shows (GradientOptions::trace).
+struct TraceOptions {
+  /// Also list the inputs that lead to no source (constants), as "(not needed)".
+  bool not_needed = false;
+  /// How the gradients print: elided beyond `threshold` elements (see PrintOptions).
+  PrintOptions print = {};
+};
+
 /// Options of one `gradient` call.
 struct GradientOptions {
   std::optional<Tensor> output_gradients;  ///< seed for d(target); default ones
   UnconnectedGradients unconnected_gradients = UnconnectedGradients::none;
-  /// When set, receives one line per step of the backward sweep: which entry, the upstream
-  /// gradient, the input gradients it produced (e.g. `[](const std::string& line) { fmt::print("{}\n", line); }`).
+  /// When set, receives one text per step of the backward sweep: which entry, the upstream
+  /// gradient, the input gradients it produced and the running total of each gradient it touched;
+  /// then one with the sources' final gradients
+  /// (e.g. `[](const std::string& step) { fmt::print("{}\n", step); }`).
   std::function<void(const std::string&)> trace;
+  /// What the trace shows.
+  TraceOptions trace_options = {};
 };
 
 /// Options of a tape's printout.
 struct TapePrintOptions {
-  bool values = false;  ///< also print each entry's output values
+  bool values = false;      ///< also print each entry's output values
+  PrintOptions print = {};  ///< how the values print (elided beyond `print.threshold` elements)
 };
 
 struct TapeEntry;
@@ -50,6 +63,8 @@ struct TapeStorage;
 struct TapeInternals;
 /// A thread's stack of active tapes (autograd/tape.cpp).
 struct TapeStack;
+/// What the printers see of a backward sweep (autograd/detail/tape_printing.hpp).
+class SweepObserver;
 /// Hands a finished tape's storage to the next tape of the thread.
 struct RecycleTapeStorage {
   /// Clears `storage` and keeps it for the thread's next tape (or frees it).
@@ -150,19 +165,43 @@ class GradientTape {
 
  private:
   friend class StopRecording;
+  friend class NameScope;
   friend struct detail::TapeInternals;
   // An error naming `member` when called on another thread than the tape's.
   void check_thread(const char* member) const;
   // Checks the thread, the target and seed, then marks a non-persistent tape used (an error if it was).
   void begin_gradient(const Tensor& target, const GradientOptions& options, const char* caller);
+  // The backward sweep; `observer` (the printers') sees each step.
   void compute(const Tensor& target, std::span<const Source> sources, const GradientOptions& options,
-               std::span<Tensor> results);
+               std::span<Tensor> results, detail::SweepObserver* observer = nullptr);
   TapeOptions options_;
   std::thread::id thread_;  // the thread that made the tape, the only one that may use it
   // Shared with the thread's stack of active tapes, which outlives the tape when another thread
   // destroys it (see detail/tape_storage.hpp).
   std::unique_ptr<detail::TapeStorage, detail::RecycleTapeStorage> storage_;
   bool used_ = false;
+};
+
+/// While alive, the entries this thread records form one group named `name` in the printouts:
+/// a cluster in `to_dot` and `to_html` (TensorFlow's `name_scope`). Composite ops such as
+/// `softmax_cross_entropy` open one; a scope opened inside another adds nothing (the outer one names
+/// the group).
+class NameScope {
+ public:
+  /// Opens the scope on every active tape of this thread.
+  explicit NameScope(std::string_view name);
+  /// Closes it: each tape that recorded entries meanwhile keeps them as one named group.
+  ~NameScope();
+  NameScope(const NameScope&) = delete;
+  NameScope& operator=(const NameScope&) = delete;
+
+ private:
+  struct Start {
+    detail::TapeStorage* tape;
+    size_t first_entry;
+  };
+  std::string name_;
+  std::vector<Start> starts_;  // empty for a scope inside another
 };
 
 /// While alive, no tape on this thread records (TensorFlow's `stop_recording`). Like a tape, it
@@ -184,8 +223,64 @@ class StopRecording {
 /// The tape as a numbered list of entries in execution order: op, inputs (entry numbers,
 /// watched sources, constants), output shape and dtype; with `values`, the output values too.
 std::string to_string(const GradientTape& tape, const TapePrintOptions& options = {});
-/// The recorded graph in Graphviz's DOT language (render with `dot -Tsvg`).
-std::string to_dot(const GradientTape& tape);
+
+/// Options of `to_dot`.
+struct DotOptions {
+  bool values = false;    ///< each node's value under its label
+  bool gradients = true;  ///< given a target: each node's adjoint d(sum of target)/d(node) under its label
+  PrintOptions print = {.threshold = 6, .edgeitems = 2};  ///< how values and adjoints print
+};
+
+/// The recorded graph in Graphviz's DOT language (render with `dot -Tsvg`): a box per entry, an
+/// ellipse per watched tensor, variable or constant, each edge labelled with its operand position
+/// when the op has several, the entries of a NameScope (a composite op) in a cluster named for it.
+std::string to_dot(const GradientTape& tape, const DotOptions& options = {});
+/// As above, with the target (double border) and the sources (filled) marked and, with
+/// `options.gradients`, each node's adjoint, from a backward sweep run for the picture (the tape
+/// may be non-persistent and used: its entries are all that is read).
+std::string to_dot(GradientTape& tape, const Tensor& target, std::span<const Source> sources,
+                   const DotOptions& options = {});
+/// As above, for a braced list of sources.
+inline std::string to_dot(GradientTape& tape, const Tensor& target, std::initializer_list<Source> sources,
+                          const DotOptions& options = {}) {
+  return to_dot(tape, target, std::span<const Source>(sources.begin(), sources.size()), options);
+}
+
+/// How `to_html` lays out the graph.
+enum class GraphLayout {
+  automatic,  ///< Graphviz's `dot` when it is on the PATH, else `builtin`
+  graphviz,   ///< Graphviz's `dot`; an error when it is missing
+  builtin,    ///< tapegrad's own layered layout (one column per depth)
+};
+
+/// Options of `to_html`.
+struct HtmlOptions {
+  std::string title = "tapegrad tape explorer";            ///< the page's title and heading
+  GraphLayout layout = GraphLayout::automatic;             ///< how the graph is laid out
+  PrintOptions print = {.threshold = 24, .edgeitems = 3};  ///< how values and gradients print
+};
+
+/// The tape explorer: one self-contained HTML page (no network, no external script or style)
+/// with the graph as SVG beside the tape's list of entries, and controls (buttons, arrow keys) that
+/// step forward through the recording, then backward through the sweep from `target` to
+/// `sources`, showing the current entry, its upstream gradient, each input's gradient and the
+/// running adjoints. The page opens at the step its URL's fragment names: `#step=3`, `#step=end`.
+std::string to_html(GradientTape& tape, const Tensor& target, std::span<const Source> sources,
+                    const HtmlOptions& options = {});
+/// As above, for a braced list of sources.
+inline std::string to_html(GradientTape& tape, const Tensor& target, std::initializer_list<Source> sources,
+                           const HtmlOptions& options = {}) {
+  return to_html(tape, target, std::span<const Source>(sources.begin(), sources.size()), options);
+}
+/// Writes `to_html(tape, target, sources, options)` to `path` atomically, as `save` writes files:
+/// the file holds the old page or the new one, whole.
+void save_html(const std::string& path, GradientTape& tape, const Tensor& target, std::span<const Source> sources,
+               const HtmlOptions& options = {});
+/// As above, for a braced list of sources.
+inline void save_html(const std::string& path, GradientTape& tape, const Tensor& target,
+                      std::initializer_list<Source> sources, const HtmlOptions& options = {}) {
+  save_html(path, tape, target, std::span<const Source>(sources.begin(), sources.size()), options);
+}
 
 /// The tapes active on this thread, outermost first (never another thread's).
 std::span<GradientTape* const> active_tapes();

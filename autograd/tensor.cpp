@@ -215,13 +215,9 @@ Tensor arange(double stop, DType dtype) { return arange(0.0, stop, 1.0, dtype); 
 
 namespace {
 
-// NumPy prints at most this many elements before it abbreviates with "...".
-constexpr int64_t kSummaryThreshold = 1000;
-constexpr int64_t kEdgeItems = 3;
-
 template <typename T>
 void append_nested(std::string& out, const T* values, const Shape& shape, int axis, int64_t offset,
-                   const std::array<int64_t, Shape::kMaxRank>& strides, bool summarize) {
+                   const std::array<int64_t, Shape::kMaxRank>& strides, int64_t edgeitems) {
   if (axis == shape.rank()) {
     fmt::format_to(std::back_inserter(out), "{}", values[offset]);
     return;
@@ -229,11 +225,13 @@ void append_nested(std::string& out, const T* values, const Shape& shape, int ax
   const int64_t size = shape.dims()[axis];
   out += '[';
   for (int64_t i = 0; i < size; ++i) {
-    if (summarize && size > 2 * kEdgeItems && i == kEdgeItems) {
-      out += "..., ";
-      i = size - kEdgeItems;
+    if (edgeitems >= 0 && size > 2 * edgeitems && i == edgeitems) {
+      out += "...";
+      i = size - edgeitems;
+      if (i == size) break;
+      out += ", ";
     }
-    append_nested(out, values, shape, axis + 1, offset + i * strides[axis], strides, summarize);
+    append_nested(out, values, shape, axis + 1, offset + i * strides[axis], strides, edgeitems);
     if (i + 1 < size) out += ", ";
   }
   out += ']';
@@ -241,12 +239,19 @@ void append_nested(std::string& out, const T* values, const Shape& shape, int ax
 
 }  // namespace
 
-std::string to_string(const Tensor& tensor) {
+std::string to_string(const Tensor& tensor) { return to_string(tensor, PrintOptions{}); }
+
+std::string to_string(const Tensor& tensor, const PrintOptions& options) {
   if (!tensor.defined()) return "(undefined)";
+  if (options.threshold < 0 || options.edgeitems < 0) {
+    fail("to_string: print options threshold={}, edgeitems={}; expected both >= 0", options.threshold,
+         options.edgeitems);
+  }
+  // -1: no axis is elided.
+  const int64_t edgeitems = tensor.numel() > options.threshold ? options.edgeitems : -1;
   std::string out;
   dispatch(tensor.dtype(), [&]<typename T>() {
-    append_nested(out, tensor.data<T>().data(), tensor.shape(), 0, 0, tensor.shape().strides(),
-                  tensor.numel() > kSummaryThreshold);
+    append_nested(out, tensor.data<T>().data(), tensor.shape(), 0, 0, tensor.shape().strides(), edgeitems);
   });
   return out;
 }

@@ -224,8 +224,17 @@ Tensor arange(double start, double stop, double step = 1.0, DType dtype = DType:
 /// 0, 1, ..., stop - 1, as a 1-d tensor.
 Tensor arange(double stop, DType dtype = DType::float32);
 
-/// The nested-list text of a tensor: [[19, 25], [37, 43]].
+/// How a tensor prints, as NumPy's print options: beyond `threshold` elements, each axis shows
+/// only its first and last `edgeitems` entries around "...".
+struct PrintOptions {
+  int64_t threshold = 1000;  ///< print elided when the tensor has more elements than this
+  int64_t edgeitems = 3;     ///< entries kept at each end of an elided axis
+};
+
+/// The nested-list text of a tensor: [[19, 25], [37, 43]]; elided beyond 1000 elements.
 std::string to_string(const Tensor& tensor);
+/// As above, elided as `options` say: to_string(x, {.threshold = 4, .edgeitems = 1}) is [1, ..., 6].
+std::string to_string(const Tensor& tensor, const PrintOptions& options);
 /// Writes `to_string(tensor)`.
 std::ostream& operator<<(std::ostream& out, const Tensor& tensor);
 

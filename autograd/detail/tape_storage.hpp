@@ -28,6 +28,13 @@ struct detail::TapeStorage {
   IdIndex index;                      ///< ids to node numbers
   std::vector<uint64_t> watched_ids;  ///< in watch order (ids are never reused: nothing is kept alive)
   std::vector<std::pair<uint64_t, std::string>> labels;  ///< printout names given to watch()
+  /// The entries [first, end) recorded inside a NameScope named `name`.
+  struct Scope {
+    std::string name;
+    size_t first;
+    size_t end;
+  };
+  std::vector<Scope> scopes;  ///< in the order they closed
 
   /// Per node, in the backward sweep: its gradient so far, and whether it is a source or depends on one.
   struct NodeState {
@@ -80,6 +87,7 @@ struct detail::TapeStorage {
     index.clear();
     watched_ids.clear();
     labels.clear();
+    scopes.clear();
   }
 };
 

@@ -61,6 +61,7 @@ Tensor mse(const Tensor& prediction, const Tensor& target, Reduction reduction) 
   if (prediction.shape() != target.shape()) {
     fail("mse: prediction {} and target {} differ; expected one shape", prediction.shape(), target.shape());
   }
+  const NameScope scope("mse");  // its entries form one group in the printouts
   return reduce_loss(square(prediction - target), reduction);
 }
 
@@ -87,6 +88,7 @@ Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, Reducti
     }
     targets = labels;
   }
+  const NameScope scope("softmax_cross_entropy");  // its entries form one group in the printouts
   return reduce_loss(-sum(targets * log_softmax(logits, -1), -1), reduction);
 }
 

@@ -115,6 +115,12 @@ struct TapeInternals {
   /// watch_accessed_variables, any trainable variable); `value` is the reader's own handle to the
   /// variable's value.
   static void record_read(const Variable& variable, const Tensor& value);
+  /// What the printers read of a tape: its storage (the NameScope groups, the nodes).
+  static const TapeStorage& storage(const GradientTape& tape);
+  /// A backward sweep for the printers: what `gradient` computes into `results`, each step shown
+  /// to `observer`; it neither needs nor uses up a non-persistent tape's one gradient call.
+  static void sweep(GradientTape& tape, const Tensor& target, std::span<const Source> sources, SweepObserver& observer,
+                    std::span<Tensor> results);
 };
 }  // namespace detail
 
