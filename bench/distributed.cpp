@@ -15,6 +15,7 @@
 #include <tapegrad/nn.hpp>
 #include <tapegrad/optim.hpp>
 #include <tapegrad/tapegrad.hpp>
+#include "bench/training_data.hpp"
 #include "distributed/detail/mpi.hpp"
 #include "examples/lenet/lenet_model.hpp"
 
@@ -23,7 +24,6 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -31,34 +31,7 @@ namespace {
 
 using namespace tapegrad;
 
-constexpr int64_t kImages = 60000;
 constexpr int64_t kBatch = 256;
-
-const data::Dataset& training_data(bool* real = nullptr) {
-  static bool loaded_real = false;
-  static const data::Dataset dataset = [] {
-    data::Dataset loaded;
-    const std::string directory = data::default_fashion_mnist_directory();
-    if (std::filesystem::is_directory(directory)) {
-      loaded = data::load_fashion_mnist(directory, data::Split::train).take(kImages);
-      loaded_real = loaded.num_examples() == kImages;
-    }
-    if (!loaded_real) {
-      Generator generator(1);
-      data::IdxArray images, labels;
-      images.dims = {kImages, 28, 28};
-      labels.dims = {kImages};
-      images.bytes.resize(static_cast<size_t>(kImages * 28 * 28));
-      for (uint8_t& byte : images.bytes) byte = static_cast<uint8_t>(generator.below(256));
-      labels.bytes.resize(static_cast<size_t>(kImages));
-      for (int64_t i = 0; i < kImages; ++i) labels.bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(i % 10);
-      loaded = data::Dataset::from_idx(std::move(images), std::move(labels));
-    }
-    return loaded;
-  }();
-  if (real != nullptr) *real = loaded_real;
-  return dataset;
-}
 
 // Rows [n r / N, n (r + 1) / N) of a batch tensor.
 Tensor shard(const Tensor& batch, int rank, int size) {
@@ -87,8 +60,8 @@ void lenet_epoch(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(1));
   const int rank = distributed::rank();
   const bool working = rank < processes;
-  bool real = false;
-  const data::Dataset& dataset = training_data(&real);
+  const bench::TrainingData& training = bench::training_data();
+  const data::Dataset& dataset = training.dataset;
   set_num_threads(threads);
 
   nn::set_seed(1);
@@ -119,7 +92,7 @@ void lenet_epoch(benchmark::State& state) {
   }
   const distributed::CommunicationStats stats = distributed::communication_stats();
   state.SetLabel(
-      fmt::format("{}, {} images, batch {}", real ? "Fashion-MNIST" : "synthetic", dataset.num_examples(), kBatch));
+      fmt::format("{}, {} images, batch {}", training.real ? "Fashion-MNIST" : "synthetic", dataset.num_examples(), kBatch));
   state.counters["steps"] = static_cast<double>(steps);
   state.counters["comm_ms_per_step"] = steps > 0 ? 1e3 * stats.all_reduce_seconds / static_cast<double>(steps) : 0;
   state.counters["mean_loss"] = steps > 0 ? loss_sum / static_cast<double>(steps) : 0;

@@ -9,6 +9,7 @@
 #include <tapegrad/nn.hpp>
 #include <tapegrad/optim.hpp>
 #include <tapegrad/tapegrad.hpp>
+#include "bench/training_data.hpp"
 #include "examples/lenet/lenet_model.hpp"
 
 #include <benchmark/benchmark.h>
@@ -16,7 +17,6 @@
 #include <malloc.h>
 
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <string>
 
@@ -24,40 +24,10 @@ namespace {
 
 using namespace tapegrad;
 
-constexpr int64_t kImages = 60000;
 constexpr int64_t kBatch = 256;
 constexpr int kEpochs = 2;
-
-// Fashion-MNIST's training split, or as many synthetic 28x28 images (random bytes, labels 0-9 in
-// turn) when it is not installed: the timing does not depend on what the pixels show.
-struct TrainingData {
-  data::Dataset dataset;
-  bool real = false;
-};
-
-const TrainingData& training_data() {
-  static const TrainingData data = [] {
-    TrainingData loaded;
-    const std::string directory = data::default_fashion_mnist_directory();
-    if (std::filesystem::is_directory(directory)) {
-      loaded.dataset = data::load_fashion_mnist(directory, data::Split::train).take(kImages);
-      loaded.real = loaded.dataset.num_examples() == kImages;
-    }
-    if (!loaded.real) {
-      Generator generator(1);
-      data::IdxArray images, labels;
-      images.dims = {kImages, 28, 28};
-      labels.dims = {kImages};
-      images.bytes.resize(static_cast<size_t>(kImages * 28 * 28));
-      for (uint8_t& byte : images.bytes) byte = static_cast<uint8_t>(generator.below(256));
-      labels.bytes.resize(static_cast<size_t>(kImages));
-      for (int64_t i = 0; i < kImages; ++i) labels.bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(i % 10);
-      loaded.dataset = data::Dataset::from_idx(std::move(images), std::move(labels));
-    }
-    return loaded;
-  }();
-  return data;
-}
+using bench::training_data;
+using bench::TrainingData;
 
 // A field of /proc/self/status in MiB ("VmRSS", "VmHWM"), or -1 where there is none.
 double status_mib(const std::string& field) {

@@ -55,12 +55,21 @@ def main():
         row(f"peak FMA, {int(peak_all['threads'])} threads", f"{peak_all['GFLOP/s']:.1f} GFLOP/s")
     if bandwidth:
         row("memory bandwidth (copy)", f"{bandwidth['GB/s']:.1f} GB/s")
+    # Per CPU second: the yardsticks of the 1-thread figures in CPU time (the profile), which hold on a busy host.
+    p1_cpu = peak1.get("cpu_GFLOP/s") if peak1 else None
+    bw_cpu = bandwidth.get("cpu_GB/s") if bandwidth else None
+    if p1_cpu:
+        row("peak FMA, 1 thread, per CPU second", f"{p1_cpu:.1f} GFLOP/s")
+    if bw_cpu:
+        row("memory bandwidth (copy), per CPU second", f"{bw_cpu:.1f} GB/s")
 
     loop, plain = find(m, "d2l_loop_tapegrad"), find(m, "d2l_loop_plain")
     if loop and plain:
         ratio = seconds(loop) / seconds(plain)
         row("d2l_loop: tapegrad / plain loops", f"{seconds(loop) * 1e6:.1f} us / {seconds(plain) * 1e6:.2f} us = {ratio:.0f}x",
             f"<= 12x: {verdict(ratio <= 12)}")
+        row("d2l_loop: no slower than before issue 17 (20x at 43acc40, bench/README.md)", f"{ratio:.0f}x",
+            f"<= 20x: {verdict(ratio <= 20.5)}")
         untaped = find(m, "d2l_loop_untaped")
         if untaped:
             row("d2l_loop: the same ops without a tape / plain loops",
@@ -186,13 +195,130 @@ def main():
                 f"{seconds(b) * 1e3:.2f} ms, {b['GB/s']:.1f} GB/s" + (f" ({share:.2f} of the copy)" if share else ""),
                 target)
 
-    width = [max(len(r[i]) for r in rows + [("figure", "median", "target")]) for i in range(3)]
-    print(f"{'figure':<{width[0]}}  {'median':<{width[1]}}  target")
-    print(f"{'-' * width[0]}  {'-' * width[1]}  {'-' * width[2]}")
-    for what, value, target in rows:
-        print(f"{what:<{width[0]}}  {value:<{width[1]}}  {target}")
+    profiles = load_profiles(m)
+    bw = bandwidth["GB/s"] if bandwidth else None
+    p_all = peak_all["GFLOP/s"] if peak_all else None
+    lenet_targets(row, profiles, lenet, p1, p1_cpu or p1)
+
+    print_table(["figure", "median", "target"], rows)
+    for profile in profiles:
+        print()
+        if profile["threads"] == 1:
+            print_profile(profile, p1_cpu or p1, bw_cpu or bw)
+        else:
+            print_profile(profile, p_all, bw)
     if context:
         print(f"\n{context.get('num_cpus', '?')} CPUs at {context.get('mhz_per_cpu', '?')} MHz, {context.get('date', '')}")
+
+
+def print_table(header, rows):
+    width = [max(len(r[i]) for r in rows + [tuple(header)]) for i in range(len(header))]
+    print("  ".join(f"{h:<{w}}" for h, w in zip(header, width)).rstrip())
+    print("  ".join("-" * w for w in width))
+    for r in rows:
+        print("  ".join(f"{v:<{w}}" for v, w in zip(r, width)).rstrip())
+
+
+def load_profiles(m):
+    """profile/<model>/threads:T (bench/profile.cpp): one step layer by layer, medians over its steps."""
+    profiles = []
+    for name, b in m.items():
+        match = re.match(r"profile/([^/]+)/threads:(\d+)", name)
+        if not match or "label" not in b:
+            continue
+        model, threads, data, batch, names = b["label"].split("|", 4)
+        # One thread: the process's CPU time, which other work on a shared host barely changes; more
+        # threads: wall time (CPU time would count the threads' waiting).
+        clock = "cpu_s_" if int(threads) == 1 else "s_"
+        layers = []
+        for i, layer in enumerate(names.split(";")):
+            k = f"{i:02}"
+            layers.append({
+                "name": layer,
+                "fwd": b[f"fwd_{clock}{k}"], "bwd": b[f"bwd_{clock}{k}"],
+                "fwd_flop": b[f"fwd_flop_{k}"], "bwd_flop": b[f"bwd_flop_{k}"],
+                "fwd_byte": b[f"fwd_byte_{k}"], "bwd_byte": b[f"bwd_byte_{k}"],
+            })
+        step = b["step_cpu_s" if int(threads) == 1 else "step_s"]
+        profiles.append({"model": model, "threads": int(threads), "data": data, "batch": batch,
+                         "layers": layers, "step": step, "clock": "CPU time" if int(threads) == 1 else "wall time",
+                         "iterations": int(b.get("iterations", 0)),
+                         "flop_per_example": b["flop_per_example"], "fresh": b.get("fresh_bytes_per_step", -1),
+                         "fresh_max": b.get("fresh_bytes_max", -1)})
+    return sorted(profiles, key=lambda p: (p["model"], p["threads"]))
+
+
+def efficiency(seconds, flop, byte, peak, bandwidth):
+    """GFLOP/s against the FMA peak, or GB/s against the copy bandwidth; '' for no work."""
+    if seconds <= 0:
+        return ""
+    if flop > 0:
+        g = flop / seconds * 1e-9
+        return f"{g:.0f} GFLOP/s" + (f" = {100 * g / peak:.0f}% of peak" if peak else "")
+    if byte > 0:
+        g = byte / seconds * 1e-9
+        return f"{g:.1f} GB/s" + (f" = {100 * g / bandwidth:.0f}% of copy" if bandwidth else "")
+    return ""
+
+
+def work(flop, byte):
+    if flop > 0:
+        return f"{flop * 1e-6:.1f} MFLOP"
+    if byte > 0:
+        return f"{byte * 1e-6:.1f} MB"
+    return "-"
+
+
+def print_profile(profile, peak, bandwidth):
+    threads = profile["threads"]
+    print(f"one training step of {profile['model']}, layer by layer, {threads} thread{'s' if threads > 1 else ''} "
+          f"({profile['batch']}, {profile['data']}; medians of {profile['iterations']} steps, {profile['clock']}; "
+          f"bench/profile.cpp)")
+    total = sum(layer["fwd"] + layer["bwd"] for layer in profile["layers"])
+    rows = []
+    for layer in profile["layers"]:
+        share = (layer["fwd"] + layer["bwd"]) / total if total > 0 else 0
+        rows.append((layer["name"], f"{layer['fwd'] * 1e3:.2f}", f"{layer['bwd'] * 1e3:.2f}", f"{100 * share:.0f}%",
+                     work(layer["fwd_flop"], layer["fwd_byte"]), work(layer["bwd_flop"], layer["bwd_byte"]),
+                     efficiency(layer["fwd"], layer["fwd_flop"], layer["fwd_byte"], peak, bandwidth),
+                     efficiency(layer["bwd"], layer["bwd_flop"], layer["bwd_byte"], peak, bandwidth)))
+    flop = profile["flop_per_example"] * int(profile["batch"].split()[-1])
+    rows.append(("sum of the rows", f"{sum(x['fwd'] for x in profile['layers']) * 1e3:.2f}",
+                 f"{sum(x['bwd'] for x in profile['layers']) * 1e3:.2f}", "100%", f"{flop * 1e-6:.0f} MFLOP", "",
+                 efficiency(total, flop, 0, peak, bandwidth), ""))
+    rows.append(("the example's step, whole (one tape)", f"{profile['step'] * 1e3:.2f}", "", "", "", "",
+                 efficiency(profile["step"], flop, 0, peak, bandwidth), ""))
+    print_table(["layer -> output", "fwd ms", "bwd ms", "share", "fwd work", "bwd work", "forward", "backward"], rows)
+    fresh = profile["fresh"]
+    print(f"fresh memory per step beyond the caching allocator's reuse: {fresh / 1024:.0f} KiB "
+          f"(median; largest after the first two steps {profile['fresh_max'] / 1024:.0f} KiB)")
+
+
+def lenet_targets(row, profiles, lenet, p1, p1_cpu):
+    """Issue 17's targets: the LeNet epoch against its FLOP limit, and 2 threads against 1."""
+    profile = next((p for p in profiles if p["model"] == "lenet"), None)
+    if profile and p1:
+        epoch_flop = profile["flop_per_example"] * 60000
+        limit = epoch_flop / (p1 * 1e9)
+        row("LeNet epoch: FLOPs (2 convolutions, 3 dense layers, their biases; forward and backward)",
+            f"{epoch_flop * 1e-9:.0f} GFLOP = {limit:.2f} s at the 1-thread peak")
+        one = next((p for p in profiles if p["model"] == "lenet" and p["threads"] == 1), None)
+        if one:
+            share = profile["flop_per_example"] * int(one["batch"].split()[-1]) / one["step"] / (p1_cpu * 1e9)
+            row("LeNet step (profile), 1 thread, CPU time: share of the FLOP limit", f"{100 * share:.0f}%",
+                f">= 40%: {verdict(share >= 0.40)}")
+        if 1 in lenet:
+            b = lenet[1]
+            wall = seconds(b)
+            cpu = b["cpu_time"] * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]]
+            row("lenet_epoch, 1 thread: share of the FLOP limit (wall time)", f"{100 * limit / wall:.0f}%",
+                f">= 40%: {verdict(limit / wall >= 0.40)}")
+            limit_cpu = epoch_flop / (p1_cpu * 1e9)
+            row("lenet_epoch, 1 thread: share of the FLOP limit (CPU time, against the peak per CPU second)",
+                f"{100 * limit_cpu / cpu:.0f}%", f">= 40%: {verdict(limit_cpu / cpu >= 0.40)}")
+    if 1 in lenet and 2 in lenet:
+        speedup = seconds(lenet[1]) / seconds(lenet[2])
+        row("lenet_epoch, 2 threads / 1 (wall time)", f"{speedup:.2f}x", f">= 1.8x: {verdict(speedup >= 1.8)}")
 
 
 if __name__ == "__main__":

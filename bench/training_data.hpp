@@ -1,0 +1,50 @@
+#pragma once
+
+// The training images the end-to-end benchmarks run on (lenet.cpp, profile.cpp, distributed.cpp): Fashion-MNIST's
+// training split when Debian's dataset-fashion-mnist is installed, else as many synthetic 28x28
+// images (random bytes, labels 0-9 in turn): the timing does not depend on what the pixels show.
+
+#include <tapegrad/data.hpp>
+#include <tapegrad/tapegrad.hpp>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <utility>
+
+namespace bench {
+
+/// The 60,000 training images, and whether they are Fashion-MNIST's.
+struct TrainingData {
+  tapegrad::data::Dataset dataset;  ///< (N, 28, 28) bytes and (N) labels
+  bool real = false;                ///< Fashion-MNIST's, not synthetic
+};
+
+/// Loaded (or made) once per process.
+inline const TrainingData& training_data() {
+  constexpr int64_t kImages = 60000;
+  static const TrainingData data = [] {
+    namespace data = tapegrad::data;
+    TrainingData loaded;
+    const std::string directory = data::default_fashion_mnist_directory();
+    if (std::filesystem::is_directory(directory)) {
+      loaded.dataset = data::load_fashion_mnist(directory, data::Split::train).take(kImages);
+      loaded.real = loaded.dataset.num_examples() == kImages;
+    }
+    if (!loaded.real) {
+      tapegrad::Generator generator(1);
+      data::IdxArray images, labels;
+      images.dims = {kImages, 28, 28};
+      labels.dims = {kImages};
+      images.bytes.resize(static_cast<size_t>(kImages * 28 * 28));
+      for (uint8_t& byte : images.bytes) byte = static_cast<uint8_t>(generator.below(256));
+      labels.bytes.resize(static_cast<size_t>(kImages));
+      for (int64_t i = 0; i < kImages; ++i) labels.bytes[static_cast<size_t>(i)] = static_cast<uint8_t>(i % 10);
+      loaded.dataset = data::Dataset::from_idx(std::move(images), std::move(labels));
+    }
+    return loaded;
+  }();
+  return data;
+}
+
+}  // namespace bench
