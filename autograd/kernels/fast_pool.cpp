@@ -71,6 +71,67 @@ int64_t first_max(const T* image, const Window& window, int64_t c) {
   return best;
 }
 
+// Windows that tile the input: stride = window, no padding (LeNet's 2x2). Every window then lies
+// inside the input and has all its pixels.
+bool tiles_input(const ConvGeometry& g) {
+  return g.stride_h == g.kernel_height && g.stride_w == g.kernel_width && g.pad_top == 0 && g.pad_left == 0 &&
+         g.pad_bottom == 0 && g.pad_right == 0 && g.out_height * g.kernel_height <= g.in_height &&
+         g.out_width * g.kernel_width <= g.in_width && g.out_height > 0 && g.out_width > 0;
+}
+
+// avg_pool_forward over tiling windows: each output row summed from its window rows in the reference's
+// order (0, then the window's pixels row by row), with no list of pixels per window.
+template <typename T>
+void avg_pool_forward_tiles(const T* in, T* out, const ConvGeometry& g) {
+  const int64_t c = g.in_channels, kh = g.kernel_height, kw = g.kernel_width;
+  const int64_t in_row = g.in_width * c, out_row = g.out_width * c;
+  const T count = static_cast<T>(kh * kw);
+  const int64_t rows = g.batch * g.out_height;
+  parallel_for(rows, rows * out_row * kh * kw, [&](int64_t r) {
+    const int64_t n = r / g.out_height, oh = r % g.out_height;
+    const T* window_rows = in + (n * g.in_height + oh * kh) * in_row;
+    T* o = out + r * out_row;
+    for (int64_t i = 0; i < out_row; ++i) o[i] = T{0};
+    for (int64_t a = 0; a < kh; ++a) {
+      const T* row = window_rows + a * in_row;
+      for (int64_t b = 0; b < kw; ++b) {
+        for (int64_t ow = 0; ow < g.out_width; ++ow) {
+          const T* pixel = row + (ow * kw + b) * c;
+          T* target = o + ow * c;
+          for (int64_t ch = 0; ch < c; ++ch) target[ch] += pixel[ch];
+        }
+      }
+    }
+    for (int64_t i = 0; i < out_row; ++i) o[i] = o[i] / count;
+  });
+}
+
+// avg_pool_backward over tiling windows: each covered pixel written once, 0 + its window's share (the
+// reference's sum), the pixels no window covers zeroed.
+template <typename T>
+void avg_pool_backward_tiles(const T* grad, T* out, const ConvGeometry& g) {
+  const int64_t c = g.in_channels, kh = g.kernel_height, kw = g.kernel_width;
+  const int64_t in_row = g.in_width * c, out_row = g.out_width * c;
+  const T share = T{1} / static_cast<T>(kh * kw);
+  const int64_t covered = g.out_width * kw * c;
+  parallel_for(g.batch * g.in_height, g.batch * g.in_height * in_row, [&](int64_t r) {
+    const int64_t n = r / g.in_height, ih = r % g.in_height;
+    T* row = out + r * in_row;
+    if (ih >= g.out_height * kh) {
+      for (int64_t i = 0; i < in_row; ++i) row[i] = T{0};
+      return;
+    }
+    const T* from = grad + (n * g.out_height + ih / kh) * out_row;
+    for (int64_t ow = 0; ow < g.out_width; ++ow) {
+      for (int64_t b = 0; b < kw; ++b) {
+        T* pixel = row + (ow * kw + b) * c;
+        for (int64_t ch = 0; ch < c; ++ch) pixel[ch] = T{0} + from[ow * c + ch] * share;
+      }
+    }
+    for (int64_t i = covered; i < in_row; ++i) row[i] = T{0};
+  });
+}
+
 }  // namespace
 
 // The window maxima are x's own values at its first maxima: max_pool_select with x as the source.
@@ -113,6 +174,7 @@ void avg_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g, b
   dispatch_floating(x.dtype(), "avg_pool2d", [&]<typename T>() {
     const T* in = x.data<T>().data();
     T* out = y.mutable_data<T>();
+    if (tiles_input(g)) return avg_pool_forward_tiles(in, out, g);
     for_each_pool_window(
         g, [](int64_t, int64_t) {},
         [&](int64_t image, int64_t o, const Window& window) {
@@ -129,39 +191,19 @@ void avg_pool_forward(const Tensor& x, const Tensor& y, const ConvGeometry& g, b
 void avg_pool_backward(const Tensor& dy, const Tensor& dx, const ConvGeometry& g, bool count_include_pad) {
   if (!fast_pool_geometry(g)) return avg_pool_backward_reference(dy, dx, g, count_include_pad);
   const int64_t whole = g.kernel_height * g.kernel_width;
-  // Windows that tile the input (stride = window, no padding, as LeNet's 2x2) give each pixel at
-  // most one share: it is written once, as 0 + share (the reference's sum, -0 included), and only
-  // the pixels no window covers are zeroed.
-  const bool tiles = g.stride_h == g.kernel_height && g.stride_w == g.kernel_width && g.pad_top == 0 &&
-                     g.pad_left == 0 && g.pad_bottom == 0 && g.pad_right == 0;
   dispatch_floating(dy.dtype(), "avg_pool2d_backprop", [&]<typename T>() {
     const int64_t channels = g.in_channels;
-    const int64_t covered_rows = g.out_height * g.stride_h, covered_width = g.out_width * g.stride_w * channels;
-    const int64_t row = g.in_width * channels;
     const T* grad = dy.data<T>().data();
     T* out = dx.mutable_data<T>();
-    const auto zero = [&](int64_t image, int64_t size) {
-      T* pixels = out + image;
-      if (!tiles) {
-        std::fill_n(pixels, size, T{0});
-        return;
-      }
-      for (int64_t ih = 0; ih < covered_rows; ++ih) {
-        std::fill(pixels + ih * row + covered_width, pixels + (ih + 1) * row, T{0});
-      }
-      std::fill(pixels + covered_rows * row, pixels + size, T{0});
-    };
+    if (tiles_input(g)) return avg_pool_backward_tiles(grad, out, g);
+    const auto zero = [&](int64_t image, int64_t size) { std::fill_n(out + image, size, T{0}); };
     for_each_pool_window(g, zero, [&](int64_t image, int64_t o, const Window& window) {
       if (window.count == 0) return;
       const T share = T{1} / static_cast<T>(count_include_pad ? whole : window.count);
       const T* from = grad + o;
       for (int64_t k = 0; k < window.count; ++k) {
         T* pixel = out + image + window.pixels[static_cast<size_t>(k)];
-        if (tiles) {
-          for (int64_t c = 0; c < channels; ++c) pixel[c] = T{0} + from[c] * share;
-        } else {
-          for (int64_t c = 0; c < channels; ++c) pixel[c] += from[c] * share;
-        }
+        for (int64_t c = 0; c < channels; ++c) pixel[c] += from[c] * share;
       }
     });
   });
