@@ -2,6 +2,7 @@
 // leading (a bias's gradient) or all trailing, adding in the order of reduce_sum_reference
 // (reference.cpp), so the bits are the reference's; other axis sets run the reference.
 
+#include "autograd/kernels/constant_count.hpp"
 #include "autograd/kernels/kernels.hpp"
 
 #include <array>
@@ -13,6 +14,9 @@
 namespace tapegrad::kernels {
 
 namespace {
+
+// Sums over leading axes with at most this many slots keep them in registers.
+constexpr int kRegisterSums = 16;
 
 // The sums of x viewed as (outer, inner) when the reduced axes all come before the kept ones
 // (`reduce_outer`: a bias's gradient, summed over batch and pixels) or all after them, in the
@@ -36,7 +40,22 @@ std::optional<Tensor> reduce_sum_contiguous(const Tensor& x, const std::array<bo
   const T* in = x.data<T>().data();
   Tensor out = Tensor::empty(out_shape, x.dtype());
   T* result = out.mutable_data<T>();
-  if (reduce_outer) {
+  if (reduce_outer && inner <= kRegisterSums) {
+    // A few sums (a small layer's bias): each in a register, where a vector of them would put a store and
+    // a load in every addition's chain. Each sum still adds its rows in order.
+    with_count<kRegisterSums>(inner, [&]<int kInner>() {
+      double acc[kInner];
+#pragma GCC unroll 16
+      for (int i = 0; i < kInner; ++i) acc[i] = 0.0;
+      for (int64_t o = 0; o < outer; ++o) {
+        const T* row = in + o * kInner;
+#pragma GCC unroll 16
+        for (int i = 0; i < kInner; ++i) acc[i] += static_cast<double>(row[i]);
+      }
+#pragma GCC unroll 16
+      for (int i = 0; i < kInner; ++i) result[i] = static_cast<T>(acc[i]);
+    });
+  } else if (reduce_outer) {
     std::vector<double> acc(static_cast<size_t>(inner), 0.0);
     for (int64_t o = 0; o < outer; ++o) {
       const T* row = in + o * inner;

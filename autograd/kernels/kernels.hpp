@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace tapegrad::kernels {
@@ -57,6 +58,20 @@ inline int64_t suffix_repeat(const Shape& shape, const Shape& to) {
   return shape.numel() > 0 && shape.numel() < to.numel() ? shape.numel() : 0;
 }
 
+/// Rows shorter than this are repeated up to it before a loop runs over them (see repeated_row).
+inline constexpr int64_t kRepeatedRow = 64;
+
+/// `row` (of `inner` elements) as a longer row of whole copies, at least kRepeatedRow long when it
+/// is shorter, in `buffer`: a loop over a bias of 6 channels then runs over 66 elements at a time,
+/// which the compiler vectorizes. Returns the row to use and its length.
+template <typename T>
+std::pair<const T*, int64_t> repeated_row(const T* row, int64_t inner, std::array<T, 2 * kRepeatedRow>& buffer) {
+  if (inner >= kRepeatedRow) return {row, inner};
+  const int64_t width = (kRepeatedRow + inner - 1) / inner * inner;  // < 2 * kRepeatedRow
+  for (int64_t i = 0; i < width; ++i) buffer[static_cast<size_t>(i)] = row[i % inner];
+  return {buffer.data(), width};
+}
+
 /// out[i] = f(a[i], b[i]) with NumPy broadcasting, for float tensors (int64 too when `kAnyDtype`,
 /// as comparisons allow); `op` names the caller in errors.
 template <bool kAnyDtype = false, typename F>
@@ -81,11 +96,21 @@ Tensor zip(const Tensor& a, const Tensor& b, const char* op, F f) {
       const T va = pa[0];
       for (int64_t i = 0; i < n; ++i) po[i] = static_cast<T>(f(va, pb[i]));
     } else if (const int64_t inner = suffix_repeat(b.shape(), shape); inner > 0 && a.shape() == shape) {
-      // b repeats along the leading axes (a bias): rows of a against the one row of b.
-      for (int64_t o = 0; o < n; o += inner)
+      // b repeats along the leading axes (a bias): rows of a against the one row of b, repeated.
+      std::array<T, 2 * kRepeatedRow> buffer;
+      const auto [row, width] = repeated_row(pb, inner, buffer);
+      int64_t o = 0;
+      for (; o + width <= n; o += width)
+        for (int64_t i = 0; i < width; ++i) po[o + i] = static_cast<T>(f(pa[o + i], row[i]));
+      for (; o < n; o += inner)
         for (int64_t i = 0; i < inner; ++i) po[o + i] = static_cast<T>(f(pa[o + i], pb[i]));
     } else if (const int64_t inner_a = suffix_repeat(a.shape(), shape); inner_a > 0 && b.shape() == shape) {
-      for (int64_t o = 0; o < n; o += inner_a)
+      std::array<T, 2 * kRepeatedRow> buffer;
+      const auto [row, width] = repeated_row(pa, inner_a, buffer);
+      int64_t o = 0;
+      for (; o + width <= n; o += width)
+        for (int64_t i = 0; i < width; ++i) po[o + i] = static_cast<T>(f(row[i], pb[o + i]));
+      for (; o < n; o += inner_a)
         for (int64_t i = 0; i < inner_a; ++i) po[o + i] = static_cast<T>(f(pa[i], pb[o + i]));
     } else if (n > 0) {
       // General broadcast: an odometer over the outer axes, a strided inner loop.

@@ -252,7 +252,7 @@ TEST_CASE("relu_backward: the bits of dy * greater(x, 0) written with ops, with 
 
 TEST_CASE("reduce_sum: the leading- and trailing-axes loops give the reference's bits") {
   Generator generator(35);
-  const Shape shape{7, 5, 3, 4};
+  const Shape shape{7, 5, 3, 4};  // leading sums of 4 and 12 slots run in registers, of 60 in memory
   const std::vector<std::array<bool, Shape::kMaxRank>> masks{{true, false, false, false}, {true, true, true, false},
                                                              {false, false, false, true}, {false, true, true, true},
                                                              {true, true, true, true},    {false, false, false, false},
@@ -278,6 +278,15 @@ TEST_CASE("zip: a bias repeated along the leading axes gives the general broadca
     INFO("bias ", small);
     const Tensor a = random_normal(big, generator), b = random_normal(small, generator);
     const Tensor wide = broadcast_to(b, big);
+    CHECK(kernels::zip(a, b, "test", minus).to_vector() == kernels::zip(a, wide, "test", minus).to_vector());
+    CHECK(kernels::zip(b, a, "test", minus).to_vector() == kernels::zip(wide, a, "test", minus).to_vector());
+  }
+  // A bias row shorter than kernels::kRepeatedRow is repeated first: whole repeats and a tail.
+  for (const Shape& small : {Shape{6}, Shape{5}, Shape{1}, Shape{70}}) {
+    INFO("bias ", small, " on 37 rows");
+    const Shape rows{37, small[0]};
+    const Tensor a = random_normal(rows, generator), b = random_normal(small, generator);
+    const Tensor wide = broadcast_to(b, rows);
     CHECK(kernels::zip(a, b, "test", minus).to_vector() == kernels::zip(a, wide, "test", minus).to_vector());
     CHECK(kernels::zip(b, a, "test", minus).to_vector() == kernels::zip(wide, a, "test", minus).to_vector());
   }
