@@ -301,7 +301,8 @@ def lenet_targets(row, profiles, lenet, p1, p1_cpu):
         epoch_flop = profile["flop_per_example"] * 60000
         limit = epoch_flop / (p1 * 1e9)
         row("LeNet epoch: FLOPs (2 convolutions, 3 dense layers, their biases; forward and backward)",
-            f"{epoch_flop * 1e-9:.0f} GFLOP = {limit:.2f} s at the 1-thread peak")
+            f"{epoch_flop * 1e-9:.0f} GFLOP = {limit:.2f} s at the 1-thread peak"
+            + (f" ({epoch_flop / (p1_cpu * 1e9):.2f} CPU s)" if p1_cpu != p1 else ""))
         one = next((p for p in profiles if p["model"] == "lenet" and p["threads"] == 1), None)
         if one:
             share = profile["flop_per_example"] * int(one["batch"].split()[-1]) / one["step"] / (p1_cpu * 1e9)
