@@ -24,6 +24,7 @@ namespace {
 
 constexpr size_t kAlignment = 64;
 constexpr int kClasses = 256;
+constexpr size_t kMaxBytes = size_t{1} << 62;
 
 // Size classes: multiples of 64 bytes up to 1 KiB, then four classes per power of two
 // (at most 25% slack), which keeps reuse high when sizes vary a little.
@@ -126,7 +127,8 @@ ThreadCache* thread_cache() {
 
 void* allocate(size_t bytes, size_t* block_bytes) {
   size_t class_bytes = 0;
-  const int c = size_class(bytes, &class_bytes);
+  // NOTE: at most 2^62 bytes, so that a size class (up to 25% more) never wraps around.
+  const int c = bytes > kMaxBytes ? kClasses : size_class(bytes, &class_bytes);
   if (c >= kClasses) fail("allocate: {} bytes is more than the allocator serves", bytes);
   *block_bytes = class_bytes;
   ThreadCache* cache = thread_cache();

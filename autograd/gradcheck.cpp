@@ -17,7 +17,10 @@ std::string GradcheckResult::summary() const {
 GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& function,
                           const std::vector<Tensor>& inputs, const GradcheckOptions& options) {
   std::vector<Tensor> x;
-  for (const Tensor& input : inputs) x.push_back(input.to(DType::float64));
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i].defined()) fail("gradcheck: input {} of {} is an undefined tensor", i + 1, inputs.size());
+    x.push_back(inputs[i].to(DType::float64));
+  }
 
   // Analytic: the tape's gradient of sum(f(x) * r), r a fixed random projection.
   Tensor projection;

@@ -23,7 +23,7 @@ Tensor gradient_or_zeros(const Tensor& grad, const Source& source) {
 }  // namespace
 
 Tensor GradientTape::jacobian(const Tensor& target, const Source& source, UnconnectedGradients unconnected) {
-  begin_gradient(target, {}, "jacobian");
+  begin_gradient(target, {&source, 1}, {}, "jacobian");
   std::vector<Tensor> rows;
   bool connected = false;
   for (int64_t i = 0; i < target.numel(); ++i) {
@@ -42,7 +42,7 @@ Tensor GradientTape::jacobian(const Tensor& target, const Source& source, Unconn
 }
 
 Tensor GradientTape::batch_jacobian(const Tensor& target, const Source& source, UnconnectedGradients unconnected) {
-  begin_gradient(target, {}, "batch_jacobian");
+  begin_gradient(target, {&source, 1}, {}, "batch_jacobian");
   const Shape& ts = target.shape();
   const Shape& ss = source.shape();
   if (ts.rank() < 1 || ss.rank() < 1 || ts[0] != ss[0]) {

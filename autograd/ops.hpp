@@ -99,7 +99,8 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape);
 /// y = x summed over broadcast axes down to `shape`;  dy/dx = broadcast_to back
 Tensor sum_to(const Tensor& x, const Shape& shape);
 
-/// One axis of a slice: begin, end (exclusive), step > 0, as Python's x[begin:end:step].
+/// One axis of a slice: begin, end (exclusive), step > 0, as Python's x[begin:end:step] (a step past
+/// the end takes the first element alone: x[0:5:huge] has 1).
 struct Slice {
   int64_t begin = 0;
   int64_t end = INT64_MAX;
@@ -213,7 +214,8 @@ struct Pool2DOptions {
 };
 
 /// y[n,i,j,c] = max over the window at (i, j) of channel c (NHWC);  dx = dy routed to each
-/// window's maximum   NOTE: the first maximum in row-major window order wins ties, as TensorFlow.
+/// window's maximum   NOTE: the first maximum in row-major window order wins ties, as TensorFlow; a NaN
+/// is a window's maximum (the first NaN, which the gradient reaches), as PyTorch.
 Tensor max_pool2d(const Tensor& x, const Pool2DOptions& options = {});
 /// The gradient of max_pool2d: dy added at each window's maximum of x;  d/d(dy) = max_pool2d_select
 Tensor max_pool2d_backprop(const Tensor& dy, const Tensor& x, const Pool2DOptions& options = {});
@@ -278,7 +280,8 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor reduce_sum(const Tensor& x, const std::vector<int>& axes = {}, bool keepdims = false);
 /// reduce_mean: mean over `axes` (all when empty);  dy/dx = 1/n broadcast back
 Tensor reduce_mean(const Tensor& x, const std::vector<int>& axes = {}, bool keepdims = false);
-/// y = max over `axes` (all when empty);  dy/dx = 1/k at each of the k maxima   NOTE: ties share, as TensorFlow.
+/// y = max over `axes` (all when empty);  dy/dx = 1/k at each of the k maxima   NOTE: ties share, as TensorFlow;
+/// a NaN propagates, as NumPy's max.
 Tensor reduce_max(const Tensor& x, const std::vector<int>& axes = {}, bool keepdims = false);
 /// y = log sum exp(x) over `axes`, computed stably;  dy/dx = softmax(x)
 Tensor logsumexp(const Tensor& x, const std::vector<int>& axes = {}, bool keepdims = false);
@@ -286,7 +289,8 @@ Tensor logsumexp(const Tensor& x, const std::vector<int>& axes = {}, bool keepdi
 Tensor softmax(const Tensor& x, int axis = -1);
 /// y = x - logsumexp(x) along `axis`;  dx = dy - softmax(x) sum(dy)
 Tensor log_softmax(const Tensor& x, int axis = -1);
-/// The index of the largest element along `axis` (the first on ties), as int64; not differentiable.
+/// The index of the largest element along `axis` (the first on ties; the first NaN when there is one,
+/// as NumPy), as int64; not differentiable.
 Tensor argmax(const Tensor& x, int axis = -1);
 
 // ---- Joining, indexing, reshaping ----

@@ -66,12 +66,14 @@ Tensor random_tensor(const Shape& shape, DType dtype, const char* op, Draw draw)
 }  // namespace
 
 Tensor random_normal(const Shape& shape, Generator& generator, double mean, double stddev, DType dtype) {
-  if (!(stddev >= 0)) fail("random_normal: stddev must be >= 0, got {}", stddev);
+  if (!std::isfinite(mean) || !std::isfinite(stddev) || !(stddev >= 0))
+    fail("random_normal: mean {} and stddev {}; expected finite numbers and stddev >= 0", mean, stddev);
   return random_tensor(shape, dtype, "random_normal", [&] { return mean + stddev * generator.normal(); });
 }
 
 Tensor random_uniform(const Shape& shape, Generator& generator, double low, double high, DType dtype) {
-  if (!(low <= high)) fail("random_uniform: expected low <= high, got {} and {}", low, high);
+  if (!std::isfinite(low) || !std::isfinite(high) || !(low <= high))
+    fail("random_uniform: low {} and high {}; expected finite numbers with low <= high", low, high);
   return random_tensor(shape, dtype, "random_uniform", [&] { return low + (high - low) * generator.uniform(); });
 }
 

@@ -27,10 +27,10 @@ class Generator {
   uint64_t state_[4];
 };
 
-/// Normal random numbers with `mean` and `stddev`.
+/// Normal random numbers with `mean` and `stddev` (finite, stddev >= 0).
 Tensor random_normal(const Shape& shape, Generator& generator, double mean = 0.0, double stddev = 1.0,
                      DType dtype = DType::float32);
-/// Uniform random numbers in [low, high).
+/// Uniform random numbers in [low, high) (finite, low <= high).
 Tensor random_uniform(const Shape& shape, Generator& generator, double low = 0.0, double high = 1.0,
                       DType dtype = DType::float32);
 

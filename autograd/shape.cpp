@@ -2,6 +2,8 @@
 
 #include <tapegrad/autograd/error.hpp>
 
+#include "autograd/detail/checked.hpp"
+
 #include <algorithm>
 
 namespace tapegrad {
@@ -18,10 +20,12 @@ Shape::Shape(std::span<const int64_t> dims) {
   check_element_count();
 }
 
+// As NumPy: the sizes other than 0 must multiply without overflow, so that the strides of an empty
+// tensor such as 0x2^62x4 fit in an int64 too.
 void Shape::check_element_count() const {
   int64_t count = 1;
   for (int i = 0; i < rank_; ++i) {
-    if (__builtin_mul_overflow(count, dims_[i], &count)) {
+    if (dims_[i] != 0 && __builtin_mul_overflow(count, dims_[i], &count)) {
       fail("Shape: {} has more elements than an int64 counts", fmt::join(dims(), "x"));
     }
   }
@@ -78,7 +82,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
     }
     dims[i] = da == 1 ? db : da;
   }
-  return Shape(std::span<const int64_t>(dims.data(), static_cast<size_t>(rank)));
+  return detail::checked_shape({dims.data(), static_cast<size_t>(rank)}, op, "broadcast shape");
 }
 
 }  // namespace tapegrad

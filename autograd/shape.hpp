@@ -60,7 +60,7 @@ class Shape {
   }
 
  private:
-  // An error when the product of the dimensions does not fit in an int64.
+  // An error when the product of the dimensions other than 0 does not fit in an int64 (as NumPy).
   void check_element_count() const;
   std::array<int64_t, kMaxRank> dims_{};
   int rank_ = 0;

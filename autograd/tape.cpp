@@ -5,6 +5,7 @@
 
 #include <tapegrad/autograd/tape.hpp>
 
+#include "autograd/detail/anomaly.hpp"
 #include "autograd/detail/tape_printing.hpp"
 #include "autograd/detail/tape_storage.hpp"
 #include "autograd/ops/record.hpp"
@@ -144,16 +145,27 @@ void watch_variable(detail::TapeStorage& tape, const Variable& variable) {
 }
 }  // namespace
 
-// Integer tensors and variables have no gradient and are never watched.
+// Integer tensors and variables have no gradient: asking to watch one is an error (TensorFlow warns
+// and returns None later; a learner is better told at once). The variables that
+// watch_accessed_variables finds are skipped when they are integer ones.
 void GradientTape::watch(const Tensor& tensor, std::string_view name) {
   check_thread("watch");
-  if (is_floating(tensor.dtype()) && storage_->add_watch(tensor.id()) && !name.empty()) {
-    storage_->labels.emplace_back(tensor.id(), name);
+  if (!tensor.defined()) fail("GradientTape::watch: the tensor is undefined; expected a float tensor");
+  if (!is_floating(tensor.dtype())) {
+    fail("GradientTape::watch: tensor {} {} is an integer tensor, which has no gradient; expected float32 or float64 "
+         "(convert with .to(DType::float32))",
+         tensor.shape(), dtype_name(tensor.dtype()));
   }
+  if (storage_->add_watch(tensor.id()) && !name.empty()) storage_->labels.emplace_back(tensor.id(), name);
 }
 
 void GradientTape::watch(const Variable& variable) {
   check_thread("watch");
+  if (!is_floating(variable.dtype())) {
+    fail("GradientTape::watch: variable '{}' ({} {}) is an integer variable, which has no gradient; expected float32 "
+         "or float64",
+         variable.name(), variable.shape(), dtype_name(variable.dtype()));
+  }
   watch_variable(*storage_, variable);
 }
 
@@ -203,17 +215,31 @@ void detail::TapeInternals::record_read(const Variable& variable, const Tensor& 
 }
 
 namespace {
+// DetectAnomaly's check of an op's output, after the tapes recorded it: not inside a backward sweep
+// (its backward's check covers it) nor inside a StopRecording (a composite op's inner steps, an
+// optimizer's update).
+template <typename Tensors>
+[[gnu::cold, gnu::noinline]] void check_numerics(const char* op, const Tensors& inputs, const Tensor& output) {
+  if (!tape_stack().pauses.empty()) return;
+  SmallVector<const Tensor*, 3> list;
+  for (const Tensor& t : inputs) list.push_back(&t);
+  detail::check_forward(op, {list.data(), list.size()}, output);
+}
+
 template <typename Tensors>
 Tensor record_on_tapes(const char* op, const Tensors& inputs, Tensor output, BackwardFn backward, const Attrs& attrs,
                        InputUse input_use) {
-  if (!is_floating(output.dtype()) || !any_recording()) return output;
-  SmallVector<TapeInput, 3> list;
-  for (const Tensor& t : inputs) list.push_back({&t, t.id()});
-  for (detail::TapeStorage* tape : tape_stack().storages) {
-    if (tape->paused == 0) {
-      detail::TapeInternals::append(*tape, op, {list.data(), list.size()}, output, backward, attrs, input_use);
+  if (is_floating(output.dtype()) && any_recording()) {
+    SmallVector<TapeInput, 3> list;
+    for (const Tensor& t : inputs) list.push_back({&t, t.id()});
+    for (detail::TapeStorage* tape : tape_stack().storages) {
+      if (tape->paused == 0) {
+        detail::TapeInternals::append(*tape, op, {list.data(), list.size()}, output, backward, attrs, input_use);
+      }
     }
   }
+  if (detail::anomaly_scopes_anywhere()) [[unlikely]]
+    check_numerics(op, inputs, output);
   return output;
 }
 }  // namespace
@@ -257,8 +283,19 @@ NameScope::~NameScope() {
 // ---- The backward sweep.
 
 // Checked before the tape is used up, so that a call with bad arguments leaves it usable.
-void GradientTape::begin_gradient(const Tensor& target, const GradientOptions& options, const char* caller) {
+void GradientTape::begin_gradient(const Tensor& target, std::span<const Source> sources, const GradientOptions& options,
+                                  const char* caller) {
   check_thread(caller);
+  if (!target.defined()) fail("GradientTape::{}: the target is an undefined tensor", caller);
+  if (options.output_gradients && !options.output_gradients->defined())
+    fail("GradientTape::{}: output_gradients is an undefined tensor", caller);
+  for (size_t i = 0; i < sources.size(); ++i) {
+    if (!is_floating(sources[i].dtype())) {
+      fail("GradientTape::{}: source {} of {} is {} {}, an integer tensor, which has no gradient; expected float32 or "
+           "float64",
+           caller, i + 1, sources.size(), sources[i].shape(), dtype_name(sources[i].dtype()));
+    }
+  }
   if (!is_floating(target.dtype())) {
     fail("GradientTape::{}: target is {} {}, expected a float tensor", caller, target.shape(),
          dtype_name(target.dtype()));
@@ -278,14 +315,14 @@ void GradientTape::begin_gradient(const Tensor& target, const GradientOptions& o
 
 std::vector<Tensor> GradientTape::gradient(const Tensor& target, std::span<const Source> sources,
                                            const GradientOptions& options) {
-  begin_gradient(target, options, "gradient");
+  begin_gradient(target, sources, options, "gradient");
   std::vector<Tensor> results(sources.size());
   compute(target, sources, options, results);
   return results;
 }
 
 Tensor GradientTape::gradient(const Tensor& target, const Source& source, const GradientOptions& options) {
-  begin_gradient(target, options, "gradient");
+  begin_gradient(target, {&source, 1}, options, "gradient");
   Tensor result;
   compute(target, {&source, 1}, options, {&result, 1});
   return result;
@@ -338,6 +375,7 @@ void GradientTape::compute(const Tensor& target, std::span<const Source> sources
   Tensor seed = options.output_gradients ? *options.output_gradients : detail::ones_seed(target);
 
   // The ops of the backward sweep are recorded by outer tapes that watch them, never by this one.
+  const detail::AnomalySweep checked_as_backward(detail::anomaly_scopes_anywhere());
   detail::TapeStorage& s = *storage_;
   ++s.paused;
   struct Resume {
@@ -381,6 +419,8 @@ void GradientTape::compute(const Tensor& target, std::span<const Source> sources
         entry.op, observer != nullptr ? nullptr : &upstream};  // an observer reads upstream afterwards
     Grads input_grads = entry.backward(args);
     fit_to_inputs(input_grads, entry, {needed.data(), needed.size()});
+    if (detail::anomaly_scopes_anywhere()) [[unlikely]]
+      detail::check_backward(*this, e, {input_grads.data(), input_grads.size()});
     if (observer != nullptr) observer->step(e, upstream, input_grads, {needed.data(), needed.size()});
     for (size_t i = 0; i < input_grads.size(); ++i) {
       Tensor& g = input_grads[i];

@@ -75,8 +75,9 @@ struct RecycleTapeStorage {
 /// Something to differentiate with respect to: a Tensor or a Variable.
 class Source {
  public:
-  /// A watched tensor.
-  Source(const Tensor& tensor) : id_(tensor.id()), shape_(tensor.shape()), dtype_(tensor.dtype()) {}  // NOLINT
+  /// A watched tensor (an undefined one is an Error).
+  Source(const Tensor& tensor)  // NOLINT
+      : id_(defined(tensor).id()), shape_(tensor.shape()), dtype_(tensor.dtype()) {}
   /// A variable.
   Source(const Variable& variable) : Source(variable.value()) { id_ = variable.id(); }  // NOLINT
   /// The id the tape knows it by.
@@ -87,6 +88,10 @@ class Source {
   DType dtype() const { return dtype_; }
 
  private:
+  static const Tensor& defined(const Tensor& tensor) {
+    if (!tensor.defined()) fail("Source: an undefined tensor has no gradient to ask for");
+    return tensor;
+  }
   // Id, shape and dtype only: holding the tensor would cost two reference-count updates per call.
   uint64_t id_;
   Shape shape_;
@@ -114,9 +119,10 @@ class GradientTape {
   GradientTape& operator=(const GradientTape&) = delete;
 
   /// Ops on `tensor` (and on what is computed from it) are recorded from now on; `name` labels it
-  /// in printouts (default "watched#k", k counting watches).
+  /// in printouts (default "watched#k", k counting watches). An int64 tensor has no gradient: an Error.
   void watch(const Tensor& tensor, std::string_view name = {});
-  /// Reads of `variable` are recorded from now on.
+  /// Reads of `variable` are recorded from now on; an int64 variable is an Error (reads of it by
+  /// `watch_accessed_variables` are simply not recorded).
   void watch(const Variable& variable);
   /// True when the tensor or variable with `id` is watched.
   bool watches(uint64_t id) const;
@@ -127,7 +133,7 @@ class GradientTape {
   /// The number of the entry whose output has `id`, or -1.
   int64_t producer(uint64_t id) const;
 
-  /// d(sum of target)/d(source).
+  /// d(sum of target)/d(source); an int64 source is an Error (it has no gradient).
   Tensor gradient(const Tensor& target, const Source& source, const GradientOptions& options = {});
   /// d(sum of target)/d(source) for each source.
   std::vector<Tensor> gradient(const Tensor& target, std::span<const Source> sources,
@@ -169,8 +175,10 @@ class GradientTape {
   friend struct detail::TapeInternals;
   // An error naming `member` when called on another thread than the tape's.
   void check_thread(const char* member) const;
-  // Checks the thread, the target and seed, then marks a non-persistent tape used (an error if it was).
-  void begin_gradient(const Tensor& target, const GradientOptions& options, const char* caller);
+  // Checks the thread, the target, the sources and the seed, then marks a non-persistent tape used (an
+  // error if it was).
+  void begin_gradient(const Tensor& target, std::span<const Source> sources, const GradientOptions& options,
+                      const char* caller);
   // The backward sweep; `observer` (the printers') sees each step.
   void compute(const Tensor& target, std::span<const Source> sources, const GradientOptions& options,
                std::span<Tensor> results, detail::SweepObserver* observer = nullptr);

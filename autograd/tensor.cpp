@@ -55,6 +55,9 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
       data_bytes > SIZE_MAX - kHeaderBytes) [[unlikely]] {
     fail("Tensor: {} {} has more bytes than memory addresses", shape, dtype_name(dtype));
   }
+  if (data_bytes > (size_t{1} << 62)) [[unlikely]] {
+    fail("Tensor: {} {} is more than the 2^62 bytes tapegrad allocates", shape, dtype_name(dtype));
+  }
   size_t block_bytes = 0;
   void* block = allocate(kHeaderBytes + data_bytes, &block_bytes);
   return Tensor(new (block) detail::TensorImpl{
@@ -202,7 +205,13 @@ Tensor arange(double start, double stop, double step, DType dtype) {
   if (step == 0 || !std::isfinite(start) || !std::isfinite(stop) || !std::isfinite(step)) {
     fail("arange: expected finite start, stop and a non-zero step, got {}, {}, {}", start, stop, step);
   }
-  const auto count = static_cast<int64_t>(std::max(0.0, std::ceil((stop - start) / step)));
+  // NOTE: 2^60 elements at most, as any op's output (autograd/detail/checked.hpp); the count is
+  // compared as a double before it becomes an integer (a larger double has no int64).
+  const double steps = std::max(0.0, std::ceil((stop - start) / step));
+  if (!(steps <= 0x1p60)) {
+    fail("arange: from {} to {} by {} is {} elements; expected at most 2^60", start, stop, step, steps);
+  }
+  const auto count = static_cast<int64_t>(steps);
   Tensor out = Tensor::empty(Shape{count}, dtype);
   dispatch(dtype, [&]<typename T>() {
     T* values = out.mutable_data<T>();

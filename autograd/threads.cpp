@@ -26,8 +26,9 @@ int tapegrad_num_threads_variable() {
   int n = 0;
   const char* end = text + std::strlen(text);
   const auto [stop, error] = std::from_chars(text, end, n);
-  if (error != std::errc{} || stop != end || n < 1) {
-    std::fprintf(stderr, "tapegrad: ignoring TAPEGRAD_NUM_THREADS=%s; expected a whole number >= 1\n", text);
+  if (error != std::errc{} || stop != end || n < 1 || n > kMaxThreads) {
+    std::fprintf(stderr, "tapegrad: ignoring TAPEGRAD_NUM_THREADS=%s; expected a whole number from 1 to %d\n", text,
+                 kMaxThreads);
     return 0;
   }
   return n;
@@ -49,7 +50,7 @@ int default_threads() {
 }  // namespace
 
 void set_num_threads(int n) {
-  if (n < 1) fail("set_num_threads: {} threads; expected at least 1", n);
+  if (n < 1 || n > kMaxThreads) fail("set_num_threads: {} threads; expected 1 to {} (kMaxThreads)", n, kMaxThreads);
   g_num_threads.store(n, std::memory_order_relaxed);
 }
 

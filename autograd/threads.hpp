@@ -4,7 +4,11 @@
 
 namespace tapegrad {
 
-/// Sets the number of threads kernels use from now on (n >= 1); throws Error otherwise.
+/// The most threads `set_num_threads` (and TAPEGRAD_NUM_THREADS) accepts: more than the hardware
+/// threads of today's largest two-socket servers (768); a larger count is a mistake, not a machine.
+inline constexpr int kMaxThreads = 1024;
+
+/// Sets the number of threads kernels use from now on (1 <= n <= kMaxThreads); throws Error otherwise.
 void set_num_threads(int n);
 
 /// The number of threads kernels use: what set_num_threads set; by default the environment's

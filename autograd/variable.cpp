@@ -42,12 +42,26 @@ void Variable::assign(Tensor value) {
   state_->value = value.unique() ? std::move(value) : value.to(value.dtype());
 }
 
+namespace {
+// The delta of assign_sub and assign_add: defined, of the value's dtype, and broadcast to its shape.
+void check_delta(const Tensor& value, const Tensor& delta, const std::string& name, const char* op) {
+  if (!delta.defined() || delta.dtype() != value.dtype() ||
+      broadcast_shapes(value.shape(), delta.shape(), op) != value.shape()) {
+    fail("{}: '{}' is {} {}, got a delta {} {}; expected its dtype and a shape that broadcasts to its own", op, name,
+         value.shape(), dtype_name(value.dtype()), delta.defined() ? delta.shape().str() : "undefined",
+         delta.defined() ? dtype_name(delta.dtype()) : "");
+  }
+}
+}  // namespace
+
 void Variable::assign_sub(const Tensor& delta) {
+  check_delta(state().value, delta, state_->name, "Variable::assign_sub");
   StopRecording not_recorded;
   assign(state().value - delta);
 }
 
 void Variable::assign_add(const Tensor& delta) {
+  check_delta(state().value, delta, state_->name, "Variable::assign_add");
   StopRecording not_recorded;
   assign(state().value + delta);
 }

@@ -60,13 +60,14 @@ bool fast_pool_geometry(const ConvGeometry& g) {
          g.kernel_height * g.kernel_width <= kMaxWindowPixels;
 }
 
-// The offset (channel c added) of the first maximum of `image` in a non-empty window.
+// The offset (channel c added) of the first maximum of `image` in a non-empty window (its first NaN,
+// if any, as the reference).
 template <typename T>
 int64_t first_max(const T* image, const Window& window, int64_t c) {
   int64_t best = window.pixels[0] + c;
   for (int64_t k = 1; k < window.count; ++k) {
     const int64_t p = window.pixels[static_cast<size_t>(k)] + c;
-    if (image[p] > image[best]) best = p;
+    if (beats(image[p], image[best])) best = p;
   }
   return best;
 }

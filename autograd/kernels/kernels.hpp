@@ -9,16 +9,27 @@
 #include <tapegrad/autograd/random.hpp>
 #include <tapegrad/autograd/tensor.hpp>
 
+#include "autograd/detail/checked.hpp"
+
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <utility>
 #include <vector>
 
 namespace tapegrad::kernels {
 
+/// True when v ranks above `best` for a maximum as NumPy and PyTorch rank values: a greater
+/// number, or a NaN over a number (so the first NaN wins, and a NaN is never masked).
+template <typename T>
+bool beats(T v, T best) {
+  return v > best || (std::isnan(v) && !std::isnan(best));
+}
+
 /// y[i] = f(x[i]) for a float tensor; `op` names the caller in errors.
 template <typename F>
 Tensor map(const Tensor& x, const char* op, F f) {
+  detail::check_defined(op, {x});
   return dispatch_floating(x.dtype(), op, [&]<typename T>() {
     Tensor y = Tensor::empty(x.shape(), x.dtype());
     const T* in = x.data<T>().data();
@@ -76,6 +87,7 @@ std::pair<const T*, int64_t> repeated_row(const T* row, int64_t inner, std::arra
 /// as comparisons allow); `op` names the caller in errors.
 template <bool kAnyDtype = false, typename F>
 Tensor zip(const Tensor& a, const Tensor& b, const char* op, F f) {
+  detail::check_defined(op, {a, b});
   if (a.dtype() != b.dtype()) {
     fail("{}: dtypes differ ({} {} and {} {}); expected one dtype (convert with .to())", op, a.shape(),
          dtype_name(a.dtype()), b.shape(), dtype_name(b.dtype()));

@@ -207,7 +207,7 @@ void argmax(const Tensor& x, const Tensor& out, int64_t outer, int64_t dim, int6
       for (int64_t i = 0; i < inner; ++i) {
         int64_t best = 0;
         for (int64_t j = 1; j < dim; ++j) {
-          if (in[(o * dim + j) * inner + i] > in[(o * dim + best) * inner + i]) best = j;
+          if (beats(in[(o * dim + j) * inner + i], in[(o * dim + best) * inner + i])) best = j;
         }
         result[o * inner + i] = best;
       }
@@ -324,12 +324,13 @@ void for_each_window(const ConvGeometry& g, Visit visit) {
       }
 }
 
-// The offset (channel c added) of the first maximum of x in a window, or -1 for an empty window.
+// The offset (channel c added) of the first maximum of x in a window (its first NaN, if any), or -1
+// for an empty window.
 template <typename T>
 int64_t window_argmax(const T* x, const std::vector<int64_t>& pixels, int64_t c) {
   int64_t best = -1;
   for (int64_t p : pixels) {
-    if (best < 0 || x[p + c] > x[best]) best = p + c;
+    if (best < 0 || beats(x[p + c], x[best])) best = p + c;
   }
   return best;
 }

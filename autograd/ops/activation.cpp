@@ -1,6 +1,7 @@
 // Activations, comparisons and elementwise selection.
 
 #include <tapegrad/autograd/ops.hpp>
+#include "autograd/detail/checked.hpp"
 #include "autograd/kernels/kernels.hpp"
 #include "autograd/ops/op_registry.hpp"
 #include "autograd/ops/record.hpp"
@@ -32,6 +33,7 @@ Tensor greater_equal(const Tensor& a, const Tensor& b) {
 }
 
 Tensor stop_gradient(const Tensor& x) {
+  detail::check_defined("stop_gradient", {x});
   Tensor copy = x.to(x.dtype());  // a new tensor, which no tape tracks
   return copy;
 }
@@ -40,7 +42,8 @@ Tensor stop_gradient(const Tensor& x) {
 
 constexpr const char* kRelu = "relu";
 Tensor relu(const Tensor& x) {
-  Tensor y = kernels::map(x, kRelu, [](auto v) { return v > 0 ? v : decltype(v){0}; });
+  // NOTE: a NaN stays NaN, as PyTorch's relu (v > 0 would make it 0).
+  Tensor y = kernels::map(x, kRelu, [](auto v) { return !(v <= 0) ? v : decltype(v){0}; });
   // NOTE: the gradient at x = 0 is 0, as in TensorFlow. y > 0 exactly where x > 0, so the
   // backward needs only y.
   return record(
@@ -61,6 +64,7 @@ Tensor relu_backprop(const Tensor& dy, const Tensor& x) {
 
 constexpr const char* kSigmoid = "sigmoid";
 Tensor sigmoid(const Tensor& x) {
+  detail::check_defined(kSigmoid, {x});
   if (!is_floating(x.dtype())) fail("sigmoid: expected a float32 or float64 tensor, got {}", dtype_name(x.dtype()));
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   kernels::sigmoid_forward(x, y);
@@ -109,6 +113,7 @@ struct ClipAttrs {
 };
 }  // namespace
 Tensor clip(const Tensor& x, double low, double high) {
+  detail::check_defined(kClip, {x});
   if (!(low <= high)) fail("clip: bounds [{}, {}] for shape {}; expected low <= high", low, high, x.shape());
   Tensor y = kernels::map(x, kClip, [low, high](auto v) {
     using T = decltype(v);
@@ -131,7 +136,8 @@ Tensor clip(const Tensor& x, double low, double high) {
 
 constexpr const char* kMaximum = "maximum";
 Tensor maximum(const Tensor& a, const Tensor& b) {
-  Tensor y = kernels::zip(a, b, kMaximum, [](auto u, auto v) { return u >= v ? u : v; });
+  // NOTE: a NaN in either wins, as NumPy's maximum.
+  Tensor y = kernels::zip(a, b, kMaximum, [](auto u, auto v) { return u >= v || u != u ? u : v; });
   // NOTE: where a == b the whole gradient goes to a, as in TensorFlow.
   return record(kMaximum, {a, b}, std::move(y), [](const BackwardArgs& args) -> Grads {
     const Tensor a_wins = greater_equal(args.input(0), args.input(1));
@@ -141,7 +147,8 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
 
 constexpr const char* kMinimum = "minimum";
 Tensor minimum(const Tensor& a, const Tensor& b) {
-  Tensor y = kernels::zip(a, b, kMinimum, [](auto u, auto v) { return u <= v ? u : v; });
+  // NOTE: a NaN in either wins, as NumPy's minimum.
+  Tensor y = kernels::zip(a, b, kMinimum, [](auto u, auto v) { return u <= v || u != u ? u : v; });
   // NOTE: where a == b the whole gradient goes to a, as in TensorFlow.
   return record(kMinimum, {a, b}, std::move(y), [](const BackwardArgs& args) -> Grads {
     const Tensor a_wins = less_equal(args.input(0), args.input(1));
@@ -151,6 +158,7 @@ Tensor minimum(const Tensor& a, const Tensor& b) {
 
 constexpr const char* kWhere = "where";
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  detail::check_defined(kWhere, {cond, a, b});
   const Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), kWhere), b.shape(), kWhere);
   if (a.dtype() != b.dtype()) {
     fail("where: a is {} {} but b is {} {}; expected one dtype", a.shape(), dtype_name(a.dtype()), b.shape(),

@@ -2,6 +2,7 @@
 // is differentiable again, so tapes nest through convolutions too).
 
 #include <tapegrad/autograd/ops.hpp>
+#include "autograd/detail/checked.hpp"
 #include "autograd/kernels/kernels.hpp"
 #include "autograd/ops/conv_geometry.hpp"
 #include "autograd/ops/op_registry.hpp"
@@ -13,8 +14,6 @@
 namespace tapegrad {
 
 namespace {
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // The attributes of conv2d and its two gradient ops: the forward's geometry with its padding made
 // explicit, so that each backward convolves exactly as the forward did.
 struct ConvAttrs {
@@ -37,6 +36,7 @@ struct ConvAttrs {
 namespace detail {
 
 void check_pair(const Tensor& a, const Tensor& b, const char* op, const char* a_name, const char* b_name) {
+  check_defined(op, {a, b});
   if (a.dtype() != b.dtype()) {
     fail("{}: {} is {} {} but {} is {} {}; expected one dtype", op, a_name, a.shape(), dtype_name(a.dtype()), b_name,
          b.shape(), dtype_name(b.dtype()));
@@ -57,15 +57,24 @@ kernels::ConvGeometry geometry(const Shape& input, const Shape& kernel, const Co
   if (sh < 1 || sw < 1 || dh < 1 || dw < 1) {
     fail("{}: strides {}x{} and dilation_rate {}x{}; expected each at least 1", op, sh, sw, dh, dw);
   }
-  const int64_t extent_h = (kernel[0] - 1) * dh + 1, extent_w = (kernel[1] - 1) * dw + 1;
+  const CheckedInt extent_h = (CheckedInt(kernel[0]) - 1) * dh + 1, extent_w = (CheckedInt(kernel[1]) - 1) * dw + 1;
+  if (extent_h.overflow || extent_w.overflow) {
+    fail("{}: kernel {}x{} dilated by {}x{} spans more pixels than an int64 counts", op, kernel[0], kernel[1], dh, dw);
+  }
   int64_t top = 0, bottom = 0, left = 0, right = 0;
   switch (options.padding.kind) {
     case Padding::Kind::valid: break;
     case Padding::Kind::same: {
       // TensorFlow's rule: output ceil(in / stride), the odd pixel of padding at the bottom/right.
-      const int64_t total_h = std::max<int64_t>((ceil_div(input[1], sh) - 1) * sh + extent_h - input[1], 0);
-      const int64_t total_w = std::max<int64_t>((ceil_div(input[2], sw) - 1) * sw + extent_w - input[2], 0);
-      top = total_h / 2, bottom = total_h - top, left = total_w / 2, right = total_w - left;
+      const CheckedInt total_h = (ceil_div(input[1], sh) - 1) * sh + extent_h - input[1];
+      const CheckedInt total_w = (ceil_div(input[2], sw) - 1) * sw + extent_w - input[2];
+      if (total_h.overflow || total_w.overflow) {
+        fail("{}: \"same\" padding of input {} for kernel {}x{} (dilated {}x{}) with strides {}x{} is more pixels "
+             "than an int64 counts",
+             op, input, kernel[0], kernel[1], extent_h.value, extent_w.value, sh, sw);
+      }
+      const int64_t pad_h = std::max<int64_t>(total_h.value, 0), pad_w = std::max<int64_t>(total_w.value, 0);
+      top = pad_h / 2, bottom = pad_h - top, left = pad_w / 2, right = pad_w - left;
       break;
     }
     case Padding::Kind::explicit_:
@@ -76,28 +85,21 @@ kernels::ConvGeometry geometry(const Shape& input, const Shape& kernel, const Co
       }
       break;
   }
-  const int64_t padded_h = input[1] + top + bottom, padded_w = input[2] + left + right;
-  if (extent_h > padded_h || extent_w > padded_w) {
-    fail("{}: kernel {}x{} (dilated {}x{}) is larger than the padded input {}x{}", op, kernel[0], kernel[1], extent_h,
-         extent_w, padded_h, padded_w);
+  const CheckedInt padded_h = CheckedInt(input[1]) + top + bottom, padded_w = CheckedInt(input[2]) + left + right;
+  if (padded_h.overflow || padded_w.overflow) {
+    fail("{}: input {}x{} padded by {}, {}, {}, {} (top, bottom, left, right) is more pixels than an int64 counts", op,
+         input[1], input[2], top, bottom, left, right);
   }
-  return {input[0],
-          input[1],
-          input[2],
-          input[3],
-          kernel[0],
-          kernel[1],
-          kernel[3],
-          (padded_h - extent_h) / sh + 1,
-          (padded_w - extent_w) / sw + 1,
-          sh,
-          sw,
-          dh,
-          dw,
-          top,
-          left,
-          bottom,
-          right};
+  if (extent_h.value > padded_h.value || extent_w.value > padded_w.value) {
+    fail("{}: kernel {}x{} (dilated {}x{}) is larger than the padded input {}x{}", op, kernel[0], kernel[1],
+         extent_h.value, extent_w.value, padded_h.value, padded_w.value);
+  }
+  const int64_t out_h = (padded_h.value - extent_h.value) / sh + 1, out_w = (padded_w.value - extent_w.value) / sw + 1;
+  // The kernels index the padded input and the output (batch x height x width x channels): both fit.
+  checked_shape({input[0], padded_h.value, padded_w.value, input[3]}, op, "padded input");
+  checked_shape({input[0], out_h, out_w, kernel[3]}, op);
+  return {input[0], input[1], input[2], input[3], kernel[0], kernel[1], kernel[3], out_h, out_w,
+          sh,       sw,       dh,       dw,       top,       left,      bottom,    right};
 }
 
 Shape output_shape(const kernels::ConvGeometry& geom) {

@@ -1,6 +1,7 @@
 // Elementwise ops: forward kernel call and gradient side by side.
 
 #include <tapegrad/autograd/ops.hpp>
+#include "autograd/detail/checked.hpp"
 #include "autograd/kernels/kernels.hpp"
 #include "autograd/ops/op_registry.hpp"
 #include "autograd/ops/record.hpp"
@@ -75,6 +76,7 @@ namespace {
 // tensor fewer (a backward's `grad * 2.0` and an update's `lr * grad` are such ops).
 template <bool kConstantFirst, typename F>
 Tensor with_constant(Tensor (*op)(const Tensor&, const Tensor&), const char* name, F f, const Tensor& x, double c) {
+  detail::check_defined(name, {x});
   if (any_tape_tracks(x)) {
     const Tensor constant = Tensor::scalar(c, x.dtype());
     return kConstantFirst ? op(constant, x) : op(x, constant);

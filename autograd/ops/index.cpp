@@ -1,6 +1,7 @@
 // Joining, indexing and axis bookkeeping: concat, stack, gather, one_hot, expand_dims, squeeze, argmax.
 
 #include <tapegrad/autograd/ops.hpp>
+#include "autograd/detail/checked.hpp"
 #include "autograd/kernels/kernels.hpp"
 #include "autograd/ops/op_registry.hpp"
 #include "autograd/ops/record.hpp"
@@ -28,30 +29,33 @@ void check_indices(const Tensor& indices, int64_t dim, const char* op, const Sha
   }
 }
 
-// shape with axis replaced by the axes of `middle`.
-Shape splice(const Shape& shape, int axis, const Shape& middle) {
-  Shape out;
-  for (int k = 0; k < axis; ++k) out.push_back(shape.dims()[k]);
-  for (int64_t d : middle.dims()) out.push_back(d);
-  for (int k = axis + 1; k < shape.rank(); ++k) out.push_back(shape.dims()[k]);
-  return out;
+// shape with axis replaced by the axes of `middle`; too many axes or elements are `op`'s error.
+Shape splice(const Shape& shape, int axis, const Shape& middle, const char* op) {
+  std::vector<int64_t> dims(shape.dims().begin(), shape.dims().begin() + axis);
+  dims.insert(dims.end(), middle.dims().begin(), middle.dims().end());
+  dims.insert(dims.end(), shape.dims().begin() + axis + 1, shape.dims().end());
+  return detail::checked_shape(dims, op);
 }
 }  // namespace
 
 constexpr const char* kConcat = "concat";
 Tensor concat(const std::vector<Tensor>& tensors, int axis) {
   if (tensors.empty()) fail("concat: expected at least one tensor, got none");
+  detail::check_defined(kConcat, tensors);
   const Tensor& first = tensors.front();
   const int k = normalize_axis(axis, first.rank(), kConcat);
-  int64_t total = 0;
+  detail::CheckedInt total = 0;
   for (const Tensor& t : tensors) {
     if (t.dtype() != first.dtype() || t.rank() != first.rank() || t.shape().with(k, 0) != first.shape().with(k, 0)) {
       fail("concat: {} {} does not fit {} {} along axis {} (expected one dtype and equal sizes off that axis)",
            t.shape(), dtype_name(t.dtype()), first.shape(), dtype_name(first.dtype()), axis);
     }
-    total += t.shape()[k];
+    total = total + t.shape()[k];
   }
-  const Shape out_shape = first.shape().with(k, total);
+  if (total.overflow) fail("concat: {} tensors along axis {} make more than an int64 counts", tensors.size(), axis);
+  std::vector<int64_t> dims(first.shape().dims().begin(), first.shape().dims().end());
+  dims[static_cast<size_t>(k)] = total.value;
+  const Shape out_shape = detail::checked_shape(dims, kConcat);
   Tensor y = Tensor::empty(out_shape, first.dtype());
   const int64_t axis_stride = out_shape.strides()[k];
   int64_t start = 0;
@@ -79,22 +83,28 @@ Tensor concat(const std::vector<Tensor>& tensors, int axis) {
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, int axis) {
+  detail::check_defined("stack", tensors);
   if (tensors.empty()) fail("stack: expected at least one tensor, got none");
+  const Tensor& first = tensors.front();
+  const int k = normalize_axis(axis, first.rank() + 1, "stack");
   std::vector<Tensor> expanded;
   for (const Tensor& t : tensors) {
-    if (t.shape() != tensors.front().shape())
-      fail("stack: shapes {} and {} differ; expected one shape", tensors.front().shape(), t.shape());
-    expanded.push_back(expand_dims(t, axis));
+    if (t.shape() != first.shape() || t.dtype() != first.dtype()) {
+      fail("stack: {} {} and {} {} differ; expected one shape and one dtype", first.shape(), dtype_name(first.dtype()),
+           t.shape(), dtype_name(t.dtype()));
+    }
+    expanded.push_back(expand_dims(t, k));
   }
-  return concat(expanded, axis);
+  return concat(expanded, k);
 }
 
 constexpr const char* kGather = "gather";
 Tensor gather(const Tensor& x, const Tensor& indices, int axis) {
+  detail::check_defined(kGather, {x, indices});
   const int k = normalize_axis(axis, x.rank(), kGather);
   const AxisView v = view_around(x.shape(), k);
   check_indices(indices, v.dim, kGather, x.shape(), axis);
-  Tensor y = Tensor::empty(splice(x.shape(), k, indices.shape()), x.dtype());
+  Tensor y = Tensor::empty(splice(x.shape(), k, indices.shape(), kGather), x.dtype());
   kernels::gather(x, indices, y, v.outer, v.dim, v.inner);
   return record(
       kGather, {x, indices}, std::move(y),
@@ -106,12 +116,13 @@ Tensor gather(const Tensor& x, const Tensor& indices, int axis) {
 
 constexpr const char* kScatterAdd = "scatter_add";
 Tensor scatter_add(const Tensor& dy, const Tensor& indices, int axis, const Shape& shape) {
+  detail::check_defined(kScatterAdd, {dy, indices});
   const int k = normalize_axis(axis, shape.rank(), kScatterAdd);
   const AxisView v = view_around(shape, k);
   check_indices(indices, v.dim, kScatterAdd, shape, axis);
-  if (dy.shape() != splice(shape, k, indices.shape())) {
+  if (dy.shape() != splice(shape, k, indices.shape(), kScatterAdd)) {
     fail("scatter_add: values {} do not match {} gathered at indices {} along axis {} (expected {})", dy.shape(), shape,
-         indices.shape(), axis, splice(shape, k, indices.shape()));
+         indices.shape(), axis, splice(shape, k, indices.shape(), kScatterAdd));
   }
   Tensor y = Tensor::empty(shape, dy.dtype());
   kernels::scatter_add(dy, indices, y, v.outer, v.dim, v.inner);
@@ -124,10 +135,12 @@ Tensor scatter_add(const Tensor& dy, const Tensor& indices, int axis, const Shap
 }
 
 Tensor one_hot(const Tensor& indices, int64_t depth, DType dtype) {
+  detail::check_defined("one_hot", {indices});
   if (indices.dtype() != DType::int64) fail("one_hot: indices are {}, expected int64", dtype_name(indices.dtype()));
   if (depth < 0) fail("one_hot: depth {} is negative", depth);
-  Shape shape = indices.shape();
-  shape.push_back(depth);
+  std::vector<int64_t> dims(indices.shape().dims().begin(), indices.shape().dims().end());
+  dims.push_back(depth);
+  const Shape shape = detail::checked_shape(dims, "one_hot");
   Tensor y = zeros(shape, dtype);
   dispatch_floating(dtype, "one_hot", [&]<typename T>() {
     T* out = y.mutable_data<T>();
@@ -142,6 +155,7 @@ Tensor one_hot(const Tensor& indices, int64_t depth, DType dtype) {
 }
 
 Tensor expand_dims(const Tensor& x, int axis) {
+  detail::check_defined("expand_dims", {x});
   const int k = normalize_axis(axis, x.rank() + 1, "expand_dims");
   Shape shape;
   for (int i = 0; i < x.rank(); ++i) {
@@ -153,6 +167,7 @@ Tensor expand_dims(const Tensor& x, int axis) {
 }
 
 Tensor squeeze(const Tensor& x, const std::vector<int>& axes) {
+  detail::check_defined("squeeze", {x});
   std::array<bool, Shape::kMaxRank> drop{};
   for (int axis : axes) {
     const int k = normalize_axis(axis, x.rank(), "squeeze");
@@ -169,6 +184,7 @@ Tensor squeeze(const Tensor& x, const std::vector<int>& axes) {
 }
 
 Tensor argmax(const Tensor& x, int axis) {
+  detail::check_defined("argmax", {x});
   const int k = normalize_axis(axis, x.rank(), "argmax");
   const AxisView v = view_around(x.shape(), k);
   if (v.dim == 0) fail("argmax: axis {} of shape {} is empty", axis, x.shape());

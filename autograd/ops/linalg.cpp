@@ -1,6 +1,7 @@
 // Matrix products.
 
 #include <tapegrad/autograd/ops.hpp>
+#include "autograd/detail/checked.hpp"
 #include "autograd/kernels/kernels.hpp"
 #include "autograd/ops/op_registry.hpp"
 #include "autograd/ops/record.hpp"
@@ -44,6 +45,7 @@ std::vector<int64_t> batch_offsets(const Shape& shape, const Shape& batch) {
 
 constexpr const char* kMatmul = "matmul";
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  detail::check_defined(kMatmul, {a, b});
   if (a.rank() == 0 || b.rank() == 0)
     fail("matmul: operands {} and {}; expected at least one axis each", a.shape(), b.shape());
   // NumPy's vector rules: a 1-d left operand is a row, a 1-d right operand a column, removed after.
@@ -60,9 +62,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
          b.shape()[-2]);
   }
   const Shape batch = broadcast_shapes(batch_of(a.shape()), batch_of(b.shape()), kMatmul);
-  Shape out = batch;
-  out.push_back(m);
-  out.push_back(n);
+  std::vector<int64_t> dims(batch.dims().begin(), batch.dims().end());
+  dims.push_back(m);
+  dims.push_back(n);
+  const Shape out = detail::checked_shape(dims, kMatmul);
   Tensor c = Tensor::empty(out, a.dtype());
   kernels::matmul(a, b, c, batch.numel(), m, k, n, batch_offsets(a.shape(), batch), batch_offsets(b.shape(), batch));
   // Broadcast batch axes are summed back to each operand's shape by the tape.

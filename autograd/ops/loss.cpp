@@ -1,17 +1,33 @@
 // Softmax, log-softmax and the losses built on them.
 
 #include <tapegrad/autograd/ops.hpp>
+#include "autograd/detail/checked.hpp"
 #include "autograd/kernels/kernels.hpp"
 #include "autograd/ops/op_registry.hpp"
 #include "autograd/ops/record.hpp"
 
 namespace tapegrad {
 
+namespace {
+void check_float(const Tensor& x, const char* op) {
+  if (!is_floating(x.dtype()))
+    fail("{}: expected a float32 or float64 tensor, got {} {}", op, x.shape(), dtype_name(x.dtype()));
+}
+
+// softmax and log_softmax normalize over at least one element (an empty axis has no maximum).
+void check_not_empty(const Tensor& x, int axis, const char* op) {
+  if (x.shape()[axis] == 0)
+    fail("{}: axis {} of shape {} is empty; expected elements to normalize over", op, axis, x.shape());
+}
+}  // namespace
+
+constexpr const char* kSoftmaxCrossEntropy = "softmax_cross_entropy";
 constexpr const char* kSoftmax = "softmax";
 Tensor softmax(const Tensor& x, int axis) {
-  if (!is_floating(x.dtype()))
-    fail("softmax: expected a float32 or float64 tensor, got {} {}", x.shape(), dtype_name(x.dtype()));
+  detail::check_defined(kSoftmax, {x});
+  check_float(x, kSoftmax);
   const int k = normalize_axis(axis, x.rank(), kSoftmax);
+  check_not_empty(x, k, kSoftmax);
   Tensor y;
   {
     StopRecording forward_only;  // e^(x - max) never overflows
@@ -29,9 +45,10 @@ Tensor softmax(const Tensor& x, int axis) {
 
 constexpr const char* kLogSoftmax = "log_softmax";
 Tensor log_softmax(const Tensor& x, int axis) {
-  if (!is_floating(x.dtype()))
-    fail("log_softmax: expected a float32 or float64 tensor, got {} {}", x.shape(), dtype_name(x.dtype()));
+  detail::check_defined(kLogSoftmax, {x});
+  check_float(x, kLogSoftmax);
   const int k = normalize_axis(axis, x.rank(), kLogSoftmax);
+  check_not_empty(x, k, kLogSoftmax);
   Tensor y;
   {
     StopRecording forward_only;
@@ -58,6 +75,12 @@ Tensor reduce_loss(const Tensor& per_example, Reduction reduction) {
 }  // namespace
 
 Tensor mse(const Tensor& prediction, const Tensor& target, Reduction reduction) {
+  detail::check_defined("mse", {prediction, target});
+  check_float(prediction, "mse");
+  if (prediction.numel() == 0 && reduction == Reduction::mean) {
+    fail("mse: prediction {} is empty, and the mean over no elements is undefined (use Reduction::sum or none)",
+         prediction.shape());
+  }
   if (prediction.shape() != target.shape()) {
     fail("mse: prediction {} and target {} differ; expected one shape", prediction.shape(), target.shape());
   }
@@ -66,7 +89,15 @@ Tensor mse(const Tensor& prediction, const Tensor& target, Reduction reduction) 
 }
 
 Tensor softmax_cross_entropy(const Tensor& logits, const Tensor& labels, Reduction reduction) {
+  detail::check_defined(kSoftmaxCrossEntropy, {logits, labels});
+  check_float(logits, kSoftmaxCrossEntropy);
   if (logits.rank() == 0) fail("softmax_cross_entropy: logits are a scalar; expected classes on the last axis");
+  if (logits.shape()[-1] == 0) fail("softmax_cross_entropy: logits {} have no classes (last axis 0)", logits.shape());
+  if (logits.numel() == 0 && reduction == Reduction::mean) {
+    fail("softmax_cross_entropy: logits {} hold no examples, and the mean over none is undefined (use Reduction::sum "
+         "or none)",
+         logits.shape());
+  }
   const int64_t classes = logits.shape()[-1];
   Tensor targets;
   if (labels.dtype() == DType::int64) {

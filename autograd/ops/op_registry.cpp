@@ -1,10 +1,13 @@
 #include "autograd/ops/op_registry.hpp"
 
+#include "autograd/detail/checked.hpp"
+
 #include <tapegrad/autograd/ops.hpp>
 
 namespace tapegrad {
 
 void detail::check_backprop_inputs(const Tensor& dy, const Tensor& t, const char* op, const char* name) {
+  check_defined(op, {dy, t});
   if (dy.shape() != t.shape() || dy.dtype() != t.dtype() || !is_floating(t.dtype())) {
     fail("{}: gradient {} {} and {} {} {}; expected one shape and one float dtype", op, dy.shape(),
          dtype_name(dy.dtype()), name, t.shape(), dtype_name(t.dtype()));

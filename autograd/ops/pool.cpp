@@ -1,6 +1,7 @@
 // Pooling: max and average over windows of NHWC images, each channel on its own.
 
 #include <tapegrad/autograd/ops.hpp>
+#include "autograd/detail/checked.hpp"
 #include "autograd/kernels/kernels.hpp"
 #include "autograd/ops/conv_geometry.hpp"
 #include "autograd/ops/op_registry.hpp"
@@ -27,7 +28,7 @@ kernels::ConvGeometry pool_geometry(const Shape& input, const Pool2DOptions& opt
     }
   }
   const Conv2DOptions conv{options.strides.value_or(options.pool_size), options.padding, 1};
-  return detail::geometry(input, Shape{wh, ww, input[3], input[3]}, conv, op);
+  return detail::geometry(input, detail::checked_shape({wh, ww, input[3], input[3]}, op, "window"), conv, op);
 }
 
 void check_no_count_include_pad(const Pool2DOptions& options, const char* op) {
@@ -58,6 +59,7 @@ struct PoolAttrs {
 };
 
 void check_float(const Tensor& x, const char* op) {
+  detail::check_defined(op, {x});
   if (!is_floating(x.dtype())) fail("{}: expected a float32 or float64 tensor, got {}", op, dtype_name(x.dtype()));
 }
 }  // namespace

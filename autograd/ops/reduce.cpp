@@ -1,6 +1,7 @@
 // Reductions: sum over axes (the primitive) and mean (sum divided by the count).
 
 #include <tapegrad/autograd/ops.hpp>
+#include "autograd/detail/checked.hpp"
 #include "autograd/kernels/kernels.hpp"
 #include "autograd/ops/op_registry.hpp"
 #include "autograd/ops/record.hpp"
@@ -59,6 +60,7 @@ Tensor floating(const Tensor& x) { return x.dtype() == DType::int64 ? x.to(DType
 
 constexpr const char* kSum = "sum";
 Tensor sum(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+  detail::check_defined(kSum, {x});
   const auto reduce = axis_mask(x.shape(), axes, kSum);
   // NOTE: an int64 sum is exact (an overflow is an error) and, as every int64 result, not differentiable:
   // nothing is recorded.
@@ -79,19 +81,26 @@ Tensor sum(const Tensor& x) { return sum(x, std::vector<int>{}, false); }
 Tensor sum(const Tensor& x, int axis, bool keepdims) { return sum(x, std::vector<int>{axis}, keepdims); }
 
 Tensor mean(const Tensor& x) {
+  detail::check_defined("mean", {x});
   if (x.numel() == 0) fail("mean: the mean of an empty tensor ({}) is undefined", x.shape());
   return sum(floating(x)) / static_cast<double>(x.numel());
 }
 
 Tensor mean(const Tensor& x, int axis, bool keepdims) {
+  detail::check_defined("mean", {x});
   const int64_t count = x.shape()[normalize_axis(axis, x.rank(), "mean")];
   if (count == 0) fail("mean: axis {} of shape {} is empty", axis, x.shape());
   return sum(floating(x), axis, keepdims) / static_cast<double>(count);
 }
 
-Tensor reduce_sum(const Tensor& x, const std::vector<int>& axes, bool keepdims) { return sum(x, axes, keepdims); }
+Tensor reduce_sum(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+  detail::check_defined("reduce_sum", {x});
+  axis_mask(x.shape(), axes, "reduce_sum");  // the axes' errors name reduce_sum
+  return sum(x, axes, keepdims);
+}
 
 Tensor reduce_mean(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+  detail::check_defined("reduce_mean", {x});
   const int64_t count = reduced_count(x.shape(), axis_mask(x.shape(), axes, "reduce_mean"));
   if (count == 0) fail("reduce_mean: the mean over no elements (shape {}) is undefined", x.shape());
   return sum(floating(x), axes, keepdims) / static_cast<double>(count);
@@ -99,6 +108,7 @@ Tensor reduce_mean(const Tensor& x, const std::vector<int>& axes, bool keepdims)
 
 constexpr const char* kReduceMax = "reduce_max";
 Tensor reduce_max(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+  detail::check_defined(kReduceMax, {x});
   const auto reduce = axis_mask(x.shape(), axes, kReduceMax);
   if (reduced_count(x.shape(), reduce) == 0)
     fail("reduce_max: the maximum over no elements (shape {}) is undefined", x.shape());
@@ -120,6 +130,7 @@ Tensor reduce_max(const Tensor& x, const std::vector<int>& axes, bool keepdims) 
 
 constexpr const char* kLogsumexp = "logsumexp";
 Tensor logsumexp(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+  detail::check_defined(kLogsumexp, {x});
   if (!is_floating(x.dtype()))
     fail("logsumexp: expected a float32 or float64 tensor, got {} {}", x.shape(), dtype_name(x.dtype()));
   const auto reduce = axis_mask(x.shape(), axes, kLogsumexp);

@@ -1,6 +1,7 @@
 // Shape ops: reshape, transpose, broadcast, slice, pad, flip. Each forward is one strided copy.
 
 #include <tapegrad/autograd/ops.hpp>
+#include "autograd/detail/checked.hpp"
 #include "autograd/kernels/kernels.hpp"
 #include "autograd/ops/op_registry.hpp"
 #include "autograd/ops/record.hpp"
@@ -51,7 +52,11 @@ ResolvedSlices resolve_slices(const Shape& shape, const std::vector<Slice>& slic
     if (s.end < 0) s.end += size;
     s.begin = std::clamp<int64_t>(s.begin, 0, size);
     s.end = std::clamp<int64_t>(s.end, s.begin, size);
-    r.shape.push_back((s.end - s.begin + s.step - 1) / s.step);
+    // A step past the end takes the first element alone, as Python: x[0:5:huge] has 1. Such a step
+    // is kept as the slice's length, which selects the same element and keeps the stride in range.
+    const int64_t length = s.end - s.begin;
+    s.step = std::min(s.step, std::max<int64_t>(length, 1));
+    r.shape.push_back(length == 0 ? 0 : (length - 1) / s.step + 1);
     r.view.offset += s.begin * strides[k];
     r.view.strides[k] = s.step * strides[k];
     r.slices.push_back(s);
@@ -113,6 +118,7 @@ struct FlipAttrs {
 
 constexpr const char* kReshape = "reshape";
 Tensor reshape(const Tensor& x, const Shape& shape) {
+  detail::check_defined(kReshape, {x});
   if (shape.numel() != x.numel())
     fail("reshape: cannot reshape {} ({} elements) to {} ({} elements)", x.shape(), x.numel(), shape, shape.numel());
   if (shape == x.shape()) return x;
@@ -158,6 +164,7 @@ Tensor reshape(const Tensor& x, std::initializer_list<int64_t> dims) {
 
 constexpr const char* kTranspose = "transpose";
 Tensor transpose(const Tensor& x, const std::vector<int>& permutation) {
+  detail::check_defined(kTranspose, {x});
   const Shape& shape = x.shape();
   std::vector<int> sorted = permutation;
   std::ranges::sort(sorted);
@@ -186,6 +193,7 @@ Tensor transpose(const Tensor& x, const std::vector<int>& permutation) {
 }
 
 Tensor transpose(const Tensor& x) {
+  detail::check_defined(kTranspose, {x});
   if (x.rank() != 2)
     fail("transpose: expected a matrix (rank 2), got shape {}; pass a permutation for other ranks", x.shape());
   return transpose(x, {1, 0});
@@ -193,6 +201,7 @@ Tensor transpose(const Tensor& x) {
 
 constexpr const char* kBroadcastTo = "broadcast_to";
 Tensor broadcast_to(const Tensor& x, const Shape& shape) {
+  detail::check_defined(kBroadcastTo, {x});
   if (x.rank() > shape.rank() || broadcast_shapes(x.shape(), shape, "broadcast_to") != shape) {
     fail("broadcast_to: cannot broadcast {} to {} (expected sizes equal or 1, aligned from the right)", x.shape(),
          shape);
@@ -206,6 +215,7 @@ Tensor broadcast_to(const Tensor& x, const Shape& shape) {
 
 constexpr const char* kSumTo = "sum_to";
 Tensor sum_to(const Tensor& x, const Shape& shape) {
+  detail::check_defined(kSumTo, {x});
   if (shape.rank() > x.rank() || broadcast_shapes(shape, x.shape(), "sum_to") != x.shape()) {
     fail("sum_to: cannot sum {} down to {} (expected {} to broadcast to {})", x.shape(), shape, shape, x.shape());
   }
@@ -224,6 +234,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 
 constexpr const char* kSlice = "slice";
 Tensor slice(const Tensor& x, const std::vector<Slice>& slices) {
+  detail::check_defined(kSlice, {x});
   const ResolvedSlices r = resolve_slices(x.shape(), slices, kSlice);
   Tensor y = gather_view(x, r.view, r.shape);
   return record(
@@ -235,17 +246,20 @@ Tensor slice(const Tensor& x, const std::vector<Slice>& slices) {
 }
 
 Tensor rows(const Tensor& x, int64_t start, int64_t stop) {
+  detail::check_defined("rows", {x});
   if (x.rank() != 2) fail("rows: expected a matrix (rank 2), got shape {}", x.shape());
   return slice(x, {{start, stop, 1}});
 }
 
 Tensor cols(const Tensor& x, int64_t start, int64_t stop) {
+  detail::check_defined("cols", {x});
   if (x.rank() != 2) fail("cols: expected a matrix (rank 2), got shape {}", x.shape());
   return slice(x, {{}, {start, stop, 1}});
 }
 
 constexpr const char* kUnslice = "unslice";
 Tensor unslice(const Tensor& x, const Shape& shape, const std::vector<Slice>& slices) {
+  detail::check_defined(kUnslice, {x});
   const ResolvedSlices r = resolve_slices(shape, slices, kUnslice);
   if (r.shape != x.shape())
     fail("unslice: the slice of {} is {}, but the tensor given is {}", shape, r.shape, x.shape());
@@ -258,6 +272,7 @@ Tensor unslice(const Tensor& x, const Shape& shape, const std::vector<Slice>& sl
 
 constexpr const char* kPad = "pad";
 Tensor pad(const Tensor& x, const std::vector<int64_t>& before, const std::vector<int64_t>& after) {
+  detail::check_defined(kPad, {x});
   const Shape& shape = x.shape();
   if (static_cast<int>(before.size()) != shape.rank() || static_cast<int>(after.size()) != shape.rank() ||
       std::ranges::any_of(before, [](int64_t p) { return p < 0; }) ||
@@ -265,8 +280,16 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& before, const std::vecto
     fail("pad: padding {} before and {} after for shape {}; expected one non-negative size per axis", join(before),
          join(after), shape);
   }
-  Shape out;
-  for (int k = 0; k < shape.rank(); ++k) out.push_back(before[k] + shape.dims()[k] + after[k]);
+  std::array<int64_t, Shape::kMaxRank> padded{};
+  for (int k = 0; k < shape.rank(); ++k) {
+    const detail::CheckedInt size = detail::CheckedInt(before[k]) + shape.dims()[k] + after[k];
+    if (size.overflow) {
+      fail("pad: {} before and {} after axis {} of shape {} make more than an int64 counts", before[k], after[k], k,
+           shape);
+    }
+    padded[k] = size.value;
+  }
+  const Shape out = detail::checked_shape({padded.data(), static_cast<size_t>(shape.rank())}, kPad);
   kernels::StridedView inside = kernels::dense_view(out);
   for (int k = 0; k < shape.rank(); ++k) inside.offset += before[k] * inside.strides[k];
   Tensor y = embed(x, out, inside);
@@ -284,6 +307,7 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& before, const std::vecto
 
 constexpr const char* kFlip = "flip";
 Tensor flip(const Tensor& x, const std::vector<int>& axes) {
+  detail::check_defined(kFlip, {x});
   const Shape& shape = x.shape();
   const auto strides = shape.strides();
   kernels::StridedView view;

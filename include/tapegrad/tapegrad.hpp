@@ -1,9 +1,10 @@
 #pragma once
 
 // Everything of tapegrad's autograd core: tensors, variables, the tape, the ops, gradcheck, threads,
-// and the version.
+// anomaly detection, and the version.
 
 #include <tapegrad/autograd/allocator.hpp>
+#include <tapegrad/autograd/anomaly.hpp>
 #include <tapegrad/autograd/error.hpp>
 #include <tapegrad/autograd/gradcheck.hpp>
 #include <tapegrad/autograd/ops.hpp>

@@ -267,7 +267,8 @@ TEST_CASE("gemm: bad arguments") {
 TEST_CASE("set_num_threads") {
   Restore restore;
   CHECK(num_threads() >= 1);
-  CHECK_THROWS_WITH_AS(set_num_threads(0), "set_num_threads: 0 threads; expected at least 1", Error);
+  CHECK_THROWS_WITH_AS(set_num_threads(0), "set_num_threads: 0 threads; expected 1 to 1024 (kMaxThreads)", Error);
+  CHECK_THROWS_AS(set_num_threads(kMaxThreads + 1), Error);
   CHECK_THROWS_AS(set_num_threads(-3), Error);
   set_num_threads(3);
   CHECK(num_threads() == 3);

@@ -541,12 +541,14 @@ TEST_CASE("GradientTape: pausing and what is never watched") {
     check_values(tape.gradient(total, x), {2, 4});
     check_values(outer.gradient(total, x), {2, 4});
   }
-  SUBCASE("integer tensors are never watched") {
+  SUBCASE("integer tensors are never watched: asking is an error, and so is asking their gradient") {
     const Tensor labels({1, 2, 3}, {3}, DType::int64);
     GradientTape tape;
-    tape.watch(labels);
+    CHECK_THROWS_WITH_AS(tape.watch(labels), doctest::Contains("GradientTape::watch: tensor 3 int64 is an integer"),
+                         Error);
     CHECK(tape.watched().empty());
-    CHECK_FALSE(tape.gradient(sum(labels.to(DType::float32) * 2.0), labels).defined());
+    CHECK_THROWS_WITH_AS(tape.gradient(sum(labels.to(DType::float32) * 2.0), labels),
+                         doctest::Contains("GradientTape::gradient: source 1 of 1 is 3 int64"), Error);
   }
   SUBCASE("integer variables are never watched, even when read") {
     Variable labels(Tensor({1, 2, 3}, {3}, DType::int64), "labels");
@@ -555,7 +557,7 @@ TEST_CASE("GradientTape: pausing and what is never watched") {
     CHECK(read.dtype() == DType::int64);
     CHECK_FALSE(tape.watched().contains(labels.id()));
     CHECK(tape.entries().empty());
-    tape.watch(labels);
+    CHECK_THROWS_WITH_AS(tape.watch(labels), doctest::Contains("GradientTape::watch: variable 'labels'"), Error);
     CHECK(tape.watched().empty());
   }
   SUBCASE("a tape records only ops of its own thread") {
