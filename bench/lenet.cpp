@@ -112,4 +112,61 @@ BENCHMARK(lenet_epoch)
     ->MeasureProcessCPUTime()  // the CPU column counts every thread: the work, whatever else the machine runs
     ->UseRealTime();
 
+// Issue 16's long-run figure: ten epochs of the book's LeNet on the first 6,000 images (the same
+// 60,000 training steps' worth of images as one full epoch: about its cost), and how much the
+// resident memory and the allocator's cached bytes grew from the first epoch's end to the tenth's
+// (flat: about 0), with the run's peak resident memory.
+constexpr int64_t kLongRunImages = 6000;
+constexpr int kLongRunEpochs = 10;
+
+void lenet_10_epochs_memory(benchmark::State& state) {
+  const data::Dataset subset = training_data().dataset.take(kLongRunImages);
+  const int threads_before = num_threads();
+  set_num_threads(2);
+  release_cached_memory();
+  malloc_trim(0);
+  const bool reset = reset_peak_memory();
+
+  nn::set_seed(1);
+  nn::Sequential net;
+  examples::add_lenet_layers(net, examples::LeNetVariant::book);
+  {
+    const StopRecording no_recording;
+    net(zeros({1, 28, 28, 1}));
+  }
+  const std::vector<Variable> variables = net.trainable_variables();
+  optim::SGD optimizer(0.9);
+  data::Batches batches(subset, kBatch, uint64_t{1});
+
+  double first_rss = -1, last_rss = -1;
+  int64_t first_cached = -1, last_cached = -1;
+  double loss_sum = 0;
+  for (auto _ : state) {
+    for (const data::Batch& batch : batches) {
+      const examples::TrainStep step = examples::train_step(net, optimizer, variables, batch.images, batch.labels);
+      loss_sum += step.loss.item();
+    }
+    last_rss = status_mib("VmRSS");
+    last_cached = static_cast<int64_t>(allocator_stats().cached);
+    if (first_rss < 0) {
+      first_rss = last_rss;
+      first_cached = last_cached;
+    }
+  }
+  state.SetLabel(fmt::format("{} epochs of {} images, batch {}, 2 threads", state.iterations(), subset.size(), kBatch));
+  state.counters["peak_rss_MiB"] = status_mib("VmHWM");
+  state.counters["peak_rss_of_run"] = reset ? 1 : 0;
+  state.counters["rss_growth_MiB"] = last_rss - first_rss;
+  state.counters["cached_growth_KiB"] = static_cast<double>(last_cached - first_cached) / 1024.0;
+  state.counters["mean_loss"] =
+      loss_sum / (static_cast<double>(state.iterations()) * static_cast<double>(batches.size()));
+  set_num_threads(threads_before);
+}
+BENCHMARK(lenet_10_epochs_memory)
+    ->Iterations(kLongRunEpochs)
+    ->Repetitions(1)
+    ->Unit(benchmark::kSecond)
+    ->MeasureProcessCPUTime()
+    ->UseRealTime();
+
 }  // namespace

@@ -200,6 +200,20 @@ def main():
     p_all = peak_all["GFLOP/s"] if peak_all else None
     lenet_targets(row, profiles, lenet, p1, p1_cpu or p1)
 
+    # lenet_10_epochs_memory: issue 16's long run, ten epochs of 6,000 images (bench/lenet.cpp).
+    long_run = m.get("lenet_10_epochs_memory/iterations:10/repeats:1/process_time/real_time") or next(
+        (b for name, b in m.items() if name.startswith("lenet_10_epochs_memory")), None)
+    if long_run:
+        what = "lenet, 10 epochs of 6,000 images, 2 threads"
+        row(f"{what}: seconds in all", f"{seconds(long_run) * 10:.1f} s")
+        row(f"{what}: peak resident memory", f"{long_run.get('peak_rss_MiB', 0):.0f} MiB")
+        growth = long_run.get("rss_growth_MiB", 0)
+        row(f"{what}: resident memory growth, epoch 1 -> 10", f"{growth:+.1f} MiB",
+            f"flat (< 1 MiB): {verdict(abs(growth) < 1)}")
+        cached = long_run.get("cached_growth_KiB", 0)
+        row(f"{what}: allocator cached bytes growth, epoch 1 -> 10", f"{cached:+.0f} KiB",
+            f"flat (<= 0): {verdict(cached <= 0)}")
+
     print_table(["figure", "median", "target"], rows)
     for profile in profiles:
         print()
