@@ -71,21 +71,26 @@ Tensor Initializer::make(const Shape& shape, DType dtype, Generator& generator, 
 
 RandomNormal::RandomNormal(double mean, double stddev)
     : Initializer(Kind::normal, fmt::format("RandomNormal(mean={}, stddev={})", mean, stddev), mean, stddev) {
-  if (!(stddev >= 0)) fail("RandomNormal: stddev must be >= 0, got {}", stddev);
+  if (!std::isfinite(mean) || !std::isfinite(stddev) || !(stddev >= 0))
+    fail("RandomNormal: mean {} and stddev {}; expected finite numbers and stddev >= 0", mean, stddev);
 }
 
 RandomUniform::RandomUniform(double low, double high)
     : Initializer(Kind::uniform, fmt::format("RandomUniform(low={}, high={})", low, high), low, high) {
-  if (!(low <= high)) fail("RandomUniform: expected low <= high, got {} and {}", low, high);
+  if (!std::isfinite(low) || !std::isfinite(high) || !(low <= high))
+    fail("RandomUniform: low {} and high {}; expected finite numbers with low <= high", low, high);
 }
 
 TruncatedNormal::TruncatedNormal(double mean, double stddev)
     : Initializer(Kind::truncated_normal, fmt::format("TruncatedNormal(mean={}, stddev={})", mean, stddev), mean,
                   stddev) {
-  if (!(stddev >= 0)) fail("TruncatedNormal: stddev must be >= 0, got {}", stddev);
+  if (!std::isfinite(mean) || !std::isfinite(stddev) || !(stddev >= 0))
+    fail("TruncatedNormal: mean {} and stddev {}; expected finite numbers and stddev >= 0", mean, stddev);
 }
 
-Constant::Constant(double value) : Initializer(Kind::constant, fmt::format("Constant({})", value), value, 0.0) {}
+Constant::Constant(double value) : Initializer(Kind::constant, fmt::format("Constant({})", value), value, 0.0) {
+  if (!std::isfinite(value)) fail("Constant: value {}; expected a finite number", value);
+}
 Zeros::Zeros() : Initializer(Kind::constant, "Zeros", 0.0, 0.0) {}
 Ones::Ones() : Initializer(Kind::constant, "Ones", 1.0, 0.0) {}
 
