@@ -23,7 +23,7 @@ const double kInf = std::numeric_limits<double>::infinity();
 Tensor image() { return ones({1, 5, 5, 1}); }
 Tensor kernel2() { return ones({2, 2, 1, 1}); }
 Conv2DOptions conv(std::array<int64_t, 2> strides, std::array<int64_t, 2> dilations, Padding padding = {}) {
-  return {strides, dilations, padding};
+  return {.strides = {strides[0], strides[1]}, .padding = padding, .dilation_rate = {dilations[0], dilations[1]}};
 }
 Tensor f32(std::initializer_list<double> v, const Shape& shape) { return Tensor(v, shape); }
 
@@ -62,7 +62,7 @@ const bool registered = census::add({
         [] {
           conv2d(image(), ones({0, 2, 1, 1}));
         }),
-    row("conv2d", "shapes", "conv2d: strides 0x1 and dilations 1x1; expected each at least 1",
+    row("conv2d", "shapes", "conv2d: strides 0x1 and dilation_rate 1x1; expected each at least 1",
         [] {
           conv2d(image(), kernel2(), conv({0, 1}, {1, 1}));
         }),
@@ -135,17 +135,17 @@ const bool registered = census::add({
         [] {
           max_pool2d(ones({1, 4, 4, 1}, DType::int64));
         }),
-    row("max_pool2d", "shapes", "max_pool2d: window 0x2; expected at least 1x1",
+    row("max_pool2d", "shapes", "max_pool2d: pool_size 0x2; expected at least 1x1",
         [] {
-          max_pool2d(image(), {{0, 2}, std::nullopt, Padding::valid()});
+          max_pool2d(image(), {{0, 2}, OptionalSize2{}, Padding::valid()});
         }),
     row("max_pool2d", "overflow", "max_pool2d: the window would be",
         [] {
-          max_pool2d(ones({1, 5, 5, 0}), {{kMax, kMax}, std::nullopt, Padding::valid()});
+          max_pool2d(ones({1, 5, 5, 0}), {{kMax, kMax}, OptionalSize2{}, Padding::valid()});
         }),
     row("max_pool2d", "overflow", "max_pool2d: input 5x5 padded by",
         [] {
-          max_pool2d(image(), {{2, 2}, std::nullopt, Padding::uniform(kMax)});
+          max_pool2d(image(), {{2, 2}, OptionalSize2{}, Padding::uniform(kMax)});
         }),
     value_row("max_pool2d", "nan", "max_pool2d of [1, NaN, 1, 1] is NaN, as PyTorch (wherever the NaN is)",
               [] {
@@ -156,7 +156,7 @@ const bool registered = census::add({
     value_row("max_pool2d", "nan", "max_pool2d (reference path, a 9x9 window) of a window holding NaN is NaN",
               [] {
                 Tensor x = ones({1, 9, 9, 1}).with({all, {4, 5}, {4, 5}, all}, kNaN);
-                return std::isnan(max_pool2d(x, {{9, 9}, std::nullopt, Padding::valid()}).item());
+                return std::isnan(max_pool2d(x, {{9, 9}, OptionalSize2{}, Padding::valid()}).item());
               }),
     value_row("max_pool2d_backprop", "nan", "the gradient of max_pool2d reaches the window's first NaN",
               [] {
@@ -180,7 +180,7 @@ const bool registered = census::add({
     row("avg_pool2d", "shapes", "avg_pool2d: input is 4, expected rank 4", [] { avg_pool2d(ones({4})); }),
     row("avg_pool2d", "shapes", "avg_pool2d: kernel 3x3 (dilated 3x3) is larger than the padded input 2x2",
         [] {
-          avg_pool2d(ones({1, 2, 2, 1}), {{3, 3}, std::nullopt, Padding::valid()});
+          avg_pool2d(ones({1, 2, 2, 1}), {{3, 3}, OptionalSize2{}, Padding::valid()});
         }),
     row("avg_pool2d_backprop", "shapes", "avg_pool2d_backprop: gradient is 1x1x1x1, expected the output shape 1x2x2x1",
         [] {
@@ -502,6 +502,11 @@ const bool exempted = census::add(std::vector<census::Exemption>{
     exempt("Padding::same", "makes a constant"),
     exempt("Padding::explicit_sides", "any sides; conv2d's rows check them (negative, overflow)"),
     exempt("Padding::uniform", "any sides; conv2d's rows check them (negative, overflow)"),
+    exempt("Padding::Padding", "any sides; conv2d's rows check them (negative, overflow)"),
+    exempt("Size2::Size2", "any sizes; conv2d's and max_pool2d's rows check them (below 1, overflow)"),
+    exempt("Size2::operator[]", "an accessor: height for 0, width otherwise"),
+    exempt("Size2::operator==", "compares any two"),
+    exempt("OptionalSize2::OptionalSize2", "any sizes, or none; the pooling rows check them"),
     exempt("Source::id", "an accessor of a made source"),
     exempt("Source::shape", "an accessor of a made source"),
     exempt("Source::dtype", "an accessor of a made source"),
