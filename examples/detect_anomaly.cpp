@@ -1,8 +1,9 @@
 // Where does the first NaN come from? A learning rate 100x too large makes gradient descent on a
-// line fit diverge: the weights grow each step until a square overflows float32 to infinity, and
-// from then on every number is NaN. Without help the loop runs on and prints "loss nan"; inside a
-// DetectAnomaly scope (PyTorch's detect_anomaly, TensorFlow's enable_check_numerics) the first op
-// whose output is not finite stops it, and the error names the op, its tape entry and its inputs.
+// line fit diverge: the weights grow each step until the sum of the squared errors overflows
+// float32 to infinity (each square still finite), and from then on every number is NaN. Without
+// help the loop runs on and prints "loss nan"; inside a DetectAnomaly scope (PyTorch's
+// detect_anomaly, TensorFlow's enable_check_numerics) the first op whose output is not finite stops
+// it, and the error names the op, its tape entry and its inputs.
 //
 //   build/examples/detect_anomaly            the run, checked: it exits 1 when a number is wrong
 
@@ -71,13 +72,13 @@ int run() {
     message = e.what();
   }
   fmt::print("  tapegrad::Error: {}\n", message);
-  // The forward of `square` overflows first: its input (the residual, entry [2]) is still finite,
-  // its output holds inf. The op, its entry and its input are named.
-  examples::check(message.starts_with("DetectAnomaly: the forward of 'square' (tape entry [3]) produced inf"),
-                  "the error should name square's forward at tape entry [3] producing inf, got: {}", message);
-  examples::check(message.find("its inputs: [2] 16 float32") != std::string::npos,
-                  "the error should name square's input, entry [2] of shape 16, got: {}", message);
-  fmt::print("check: lr 0.01 converges silently; lr 1 ends in {} unnoticed, and DetectAnomaly names square\n",
+  // The tape of a step: [0] read w, [1] mul, [2] read b, [3] add, [4] sub, [5] square, [6] sum (of
+  // mean), [7] div. The sixteen squares (entry [5]) are still finite; their sum overflows first.
+  examples::check(message.starts_with("DetectAnomaly: the forward of 'sum' (tape entry [6]) produced inf"),
+                  "the error should name sum's forward at tape entry [6] producing inf, got: {}", message);
+  examples::check(message.find("its inputs: [5] 16 float32") != std::string::npos,
+                  "the error should name sum's input, entry [5] (the squares) of shape 16, got: {}", message);
+  fmt::print("check: lr 0.01 converges silently; lr 1 ends in {} unnoticed, and DetectAnomaly names the sum\n",
              silent.loss);
   return 0;
 }
