@@ -136,14 +136,14 @@ void lenet_10_epochs_memory(benchmark::State& state) {
   }
   const std::vector<Variable> variables = net.trainable_variables();
   optim::SGD optimizer(0.9);
-  data::Batches batches(subset, kBatch, uint64_t{1});
+  data::Dataset batches = subset.shuffle(1).batch(kBatch);
 
   double first_rss = -1, last_rss = -1;
   int64_t first_cached = -1, last_cached = -1;
   double loss_sum = 0;
   for (auto _ : state) {
     for (const data::Batch& batch : batches) {
-      const examples::TrainStep step = examples::train_step(net, optimizer, variables, batch.images, batch.labels);
+      const examples::TrainStep step = examples::train_step(net, optimizer, variables, batch.features, batch.labels);
       loss_sum += step.loss.item();
     }
     last_rss = status_mib("VmRSS");
@@ -153,13 +153,13 @@ void lenet_10_epochs_memory(benchmark::State& state) {
       first_cached = last_cached;
     }
   }
-  state.SetLabel(fmt::format("{} epochs of {} images, batch {}, 2 threads", state.iterations(), subset.size(), kBatch));
+  state.SetLabel(fmt::format("{} epochs of {} images, batch {}, 2 threads", state.iterations(), subset.num_examples(), kBatch));
   state.counters["peak_rss_MiB"] = status_mib("VmHWM");
   state.counters["peak_rss_of_run"] = reset ? 1 : 0;
   state.counters["rss_growth_MiB"] = last_rss - first_rss;
   state.counters["cached_growth_KiB"] = static_cast<double>(last_cached - first_cached) / 1024.0;
   state.counters["mean_loss"] =
-      loss_sum / (static_cast<double>(state.iterations()) * static_cast<double>(batches.size()));
+      loss_sum / (static_cast<double>(state.iterations()) * static_cast<double>(batches.cardinality()));
   set_num_threads(threads_before);
 }
 BENCHMARK(lenet_10_epochs_memory)

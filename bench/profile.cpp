@@ -145,7 +145,7 @@ void profile_step(benchmark::State& state, const ExampleModel& model) {
   }
   const std::vector<Variable> variables = net.trainable_variables();
   const std::unique_ptr<optim::Optimizer> optimizer = model.make_optimizer();
-  data::Batches batches(data.dataset, kBatch, uint64_t{1}, /*drop_last=*/true);
+  data::Dataset batches = data.dataset.shuffle(1).batch(kBatch, /*drop_remainder=*/true);
 
   const size_t layers = net.size();
   std::vector<std::vector<Variable>> layer_variables(layers);
@@ -170,7 +170,7 @@ void profile_step(benchmark::State& state, const ExampleModel& model) {
     rows[0].forward.add(start);
 
     // Forward, one tape per layer, each layer's output passed on detached.
-    inputs[0] = batch->images;
+    inputs[0] = batch->features;
     for (size_t i = 0; i < layers; ++i) {
       tapes[i] = std::make_unique<GradientTape>(TapeOptions{.watch_accessed_variables = false});
       if (i > 0) tapes[i]->watch(inputs[i]);
@@ -233,7 +233,7 @@ void profile_step(benchmark::State& state, const ExampleModel& model) {
     // The example's own step, whole, on the same batch; and the memory it takes fresh from the system.
     const size_t fresh_before = allocator_stats().fresh;
     start = now();
-    const examples::TrainStep step = examples::train_step(net, *optimizer, variables, batch->images, batch->labels);
+    const examples::TrainStep step = examples::train_step(net, *optimizer, variables, batch->features, batch->labels);
     whole_step.add(start);
     fresh_bytes.push_back(static_cast<double>(allocator_stats().fresh - fresh_before));
     benchmark::DoNotOptimize(step.loss.item());
