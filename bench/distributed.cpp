@@ -91,8 +91,8 @@ void lenet_epoch(benchmark::State& state) {
     barrier();
   }
   const distributed::CommunicationStats stats = distributed::communication_stats();
-  state.SetLabel(
-      fmt::format("{}, {} images, batch {}", training.real ? "Fashion-MNIST" : "synthetic", dataset.num_examples(), kBatch));
+  state.SetLabel(fmt::format("{}, {} images, batch {}", training.real ? "Fashion-MNIST" : "synthetic",
+                             dataset.num_examples(), kBatch));
   state.counters["steps"] = static_cast<double>(steps);
   state.counters["comm_ms_per_step"] = steps > 0 ? 1e3 * stats.all_reduce_seconds / static_cast<double>(steps) : 0;
   state.counters["mean_loss"] = steps > 0 ? loss_sum / static_cast<double>(steps) : 0;

@@ -153,7 +153,8 @@ void lenet_10_epochs_memory(benchmark::State& state) {
       first_cached = last_cached;
     }
   }
-  state.SetLabel(fmt::format("{} epochs of {} images, batch {}, 2 threads", state.iterations(), subset.num_examples(), kBatch));
+  state.SetLabel(
+      fmt::format("{} epochs of {} images, batch {}, 2 threads", state.iterations(), subset.num_examples(), kBatch));
   state.counters["peak_rss_MiB"] = status_mib("VmHWM");
   state.counters["peak_rss_of_run"] = reset ? 1 : 0;
   state.counters["rss_growth_MiB"] = last_rss - first_rss;

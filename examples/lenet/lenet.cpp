@@ -510,7 +510,8 @@ int run(const Options& options, const examples::DataParallel& parallel) {
   if (!options.plot.empty()) examples::write_file(options.plot, history_svg(history, options, train.num_examples()));
 
   // Batches per point of the loss curve, so that the whole run makes at most kMaxLossPoints.
-  const int64_t bucket = std::max<int64_t>(1, (options.epochs * batches.cardinality() + kMaxLossPoints - 1) / kMaxLossPoints);
+  const int64_t bucket =
+      std::max<int64_t>(1, (options.epochs * batches.cardinality() + kMaxLossPoints - 1) / kMaxLossPoints);
   for (int64_t epoch = first_epoch; epoch <= options.epochs; ++epoch) {
     const auto epoch_start = Clock::now();
     examples::ProgressBar progress(fmt::format("epoch {}/{}", epoch, options.epochs), batches.cardinality(), style);
@@ -524,9 +525,9 @@ int run(const Options& options, const examples::DataParallel& parallel) {
       if (std::isnan(history.first_loss)) history.first_loss = batch_loss;
       correct += count_correct(step.logits, labels);
       progress.update(batch.labels.numel(), batch_loss);
-      history.add_batch(
-          static_cast<double>(epoch - 1) + static_cast<double>(batch.index + 1) / static_cast<double>(batches.cardinality()),
-          batch_loss, bucket);
+      history.add_batch(static_cast<double>(epoch - 1) +
+                            static_cast<double>(batch.index + 1) / static_cast<double>(batches.cardinality()),
+                        batch_loss, bucket);
     }
     history.end_bucket();
     progress.finish();
