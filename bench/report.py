@@ -172,13 +172,16 @@ def main():
 
     # Issue 15 (bench/normalization.cpp): effective bandwidth of each forward + backward, as a share of a
     # copy of the same bytes on as many threads; the target: batch normalization at half the copy's or better.
-    copies = {}
+    copies, footprint_copies = {}, {}
     for name, b in m.items():
-        match = re.match(r"bn_copy_same_bytes/threads:(\d+)", name)
+        match = re.match(r"bn_copy_(same_bytes|working_set)/threads:(\d+)", name)
         if match:
-            copies[int(match[1])] = b
+            (copies if match[1] == "same_bytes" else footprint_copies)[int(match[2])] = b
     for threads, b in sorted(copies.items()):
         row(f"copy of 32x28x28x64 float32, {threads} thread{'s' if threads > 1 else ''}", f"{b['GB/s']:.1f} GB/s")
+    for threads, b in sorted(footprint_copies.items()):
+        row(f"two such copies, 4 buffers (BN's footprint), {threads} thread{'s' if threads > 1 else ''}",
+            f"{b['GB/s']:.1f} GB/s")
     for bench in ("batch_norm_training_forward_backward", "layer_batch_normalization", "batch_norm_inference_forward",
                   "dropout_forward_backward", "layer_dropout", "layer_global_average_pooling2d", "layer_add"):
         for name, b in sorted(m.items()):
@@ -186,14 +189,16 @@ def main():
             if not match:
                 continue
             threads = int(match[1])
-            copy = copies.get(threads)
+            copy, footprint = copies.get(threads), footprint_copies.get(threads)
             share = b["GB/s"] / copy["GB/s"] if copy else None
+            value = f"{seconds(b) * 1e3:.2f} ms, {b['GB/s']:.1f} GB/s" + (f" ({share:.2f} of the copy" if share else "")
+            if share and footprint and bench.startswith(("batch_norm_training", "layer_batch")):
+                value += f", {b['GB/s'] / footprint['GB/s']:.2f} at BN's footprint"
+            value += ")" if share else ""
             target = ""
             if bench == "batch_norm_training_forward_backward" and share is not None:
                 target = f">= 0.5 of the copy: {verdict(share >= 0.5)}"
-            row(f"{bench}, {threads} thread{'s' if threads > 1 else ''}",
-                f"{seconds(b) * 1e3:.2f} ms, {b['GB/s']:.1f} GB/s" + (f" ({share:.2f} of the copy)" if share else ""),
-                target)
+            row(f"{bench}, {threads} thread{'s' if threads > 1 else ''}", value, target)
 
     profiles = load_profiles(m)
     bw = bandwidth["GB/s"] if bandwidth else None

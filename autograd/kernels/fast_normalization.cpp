@@ -2,15 +2,19 @@
 // walks whole rows, in fixed blocks of rows shared out between threads; the per-channel sums of a
 // block are kept apart and added in block order in double, so any thread count gives the same bits.
 // Training takes two passes forward (the sums, then y) and two backward (the sums, then dx), each
-// reading x (and dy) once. The references (batch_norm_*_reference, dropout_forward_reference) are
-// in reference.cpp.
+// reading x (and dy) once. The row loops are built for AVX-512, AVX2 and any x86-64 (the one
+// gemm_isa() names runs), each keeping a group of channels' sums and constants in registers over a
+// block's rows. The references (batch_norm_*_reference, dropout_forward_reference) are in
+// reference.cpp.
 
+#include "autograd/kernels/gemm.hpp"
 #include "autograd/kernels/kernels.hpp"
 #include "autograd/kernels/parallel.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace tapegrad::kernels {
@@ -29,25 +33,242 @@ void for_row_blocks(const BatchNormGeometry& g, Body&& body) {
   parallel_for(blocks, g.rows * g.channels, [&](int64_t b) { body(b * rows, std::min(g.rows, (b + 1) * rows), b); });
 }
 
-// Two sums per channel over all rows: first[c] = sum of f1(r, c), second[c] = sum of f2(r, c),
-// each block's in T, the blocks' added in double in block order.
-template <typename T, typename Terms>
-void channel_sums(const BatchNormGeometry& g, std::vector<double>& first, std::vector<double>& second, Terms terms) {
+// 64 bytes of T (16 floats, 8 doubles) as one vector of GCC's and clang's vector extension; each
+// build below splits it into its own registers (one AVX-512 register, two AVX2 ones, four SSE ones).
+template <typename T>
+struct Vector64;
+template <>
+struct Vector64<float> {
+  typedef float type __attribute__((vector_size(64)));
+};
+template <>
+struct Vector64<double> {
+  typedef double type __attribute__((vector_size(64)));
+};
+
+// Rows [begin, end) of a (rows, channels) tensor, one block's.
+struct RowRange {
+  int64_t begin, end, channels;
+};
+
+// A row loop's channels go in groups of K vectors (their sums and constants in registers over all
+// the rows), the channels past the last whole group one at a time. Either way each channel's terms
+// are added in row order, so the group size changes no sum.
+#define TAPEGRAD_UNROLL _Pragma("GCC unroll 4")
+
+// s1[c] += p, s2[c] += p (b[r, c] - b0[c]) over the rows, where p = a[r, c] - a0[c]: the forward's
+// shifted sums (a = b = x, a0 = b0 = the shift) and the backward's (a = dy, a0 = 0, b = x, b0 = mean).
+// The rows' two halves are read side by side (two streams keep more reads in flight), each summed
+// in row order, then added: a fixed order, whatever the instruction set and the threads.
+template <typename T, int K>
+[[gnu::always_inline]] inline void sum_rows(const T* a, const T* a0, const T* b, const T* b0, RowRange rows, T* s1,
+                                            T* s2) {
+  using V = typename Vector64<T>::type;
+  constexpr int64_t kLanes = 64 / sizeof(T), kGroup = K * kLanes;
+  const int64_t channels = rows.channels;
+  const int64_t half = (rows.end - rows.begin) / 2;
+  const int64_t middle = rows.begin + half;  // rows [begin, middle) beside [middle, middle + half)
+  int64_t c0 = 0;
+  for (; c0 + kGroup <= channels; c0 += kGroup) {
+    V t1[K], t2[K], u1[K], u2[K], ca[K], cb[K];
+    TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
+      t1[k] = t2[k] = u1[k] = u2[k] = V{} * 0;
+      std::memcpy(&ca[k], a0 + c0 + k * kLanes, sizeof(V));
+      std::memcpy(&cb[k], b0 + c0 + k * kLanes, sizeof(V));
+    }
+    const auto add_row = [&](int64_t r, V * sum1, V * sum2) __attribute__((always_inline)) {
+      const T* a_row = a + r * channels + c0;
+      const T* b_row = b + r * channels + c0;
+      TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
+        V va, vb;
+        std::memcpy(&va, a_row + k * kLanes, sizeof(V));
+        std::memcpy(&vb, b_row + k * kLanes, sizeof(V));
+        const V p = va - ca[k];
+        sum1[k] += p;
+        sum2[k] += p * (vb - cb[k]);
+      }
+    };
+    for (int64_t r = rows.begin; r < middle; ++r) {
+      add_row(r, t1, t2);
+      add_row(r + half, u1, u2);
+    }
+    if (middle + half < rows.end) add_row(middle + half, u1, u2);  // an odd count's last row
+    TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
+      V v1, v2;
+      std::memcpy(&v1, s1 + c0 + k * kLanes, sizeof(V));
+      std::memcpy(&v2, s2 + c0 + k * kLanes, sizeof(V));
+      v1 += t1[k] + u1[k];
+      v2 += t2[k] + u2[k];
+      std::memcpy(s1 + c0 + k * kLanes, &v1, sizeof(V));
+      std::memcpy(s2 + c0 + k * kLanes, &v2, sizeof(V));
+    }
+  }
+  for (int64_t c = c0; c < channels; ++c) {
+    T t1{0}, t2{0}, u1{0}, u2{0};
+    for (int64_t r = rows.begin; r < rows.end; ++r) {
+      const T p = a[r * channels + c] - a0[c];
+      const T q = p * (b[r * channels + c] - b0[c]);
+      if (r < middle) {
+        t1 += p;
+        t2 += q;
+      } else {
+        u1 += p;
+        u2 += q;
+      }
+    }
+    s1[c] += t1 + u1;
+    s2[c] += t2 + u2;
+  }
+}
+
+// y = (x - mean) factor + offset, per channel, over the rows: the normalization of both forwards.
+template <typename T, int K>
+[[gnu::always_inline]] inline void normalize_rows(const T* x, const T* mean, const T* factor, const T* offset,
+                                                  RowRange rows, T* y) {
+  using V = typename Vector64<T>::type;
+  constexpr int64_t kLanes = 64 / sizeof(T), kGroup = K * kLanes;
+  const int64_t channels = rows.channels;
+  int64_t c0 = 0;
+  for (; c0 + kGroup <= channels; c0 += kGroup) {
+    V m[K], f[K], o[K];
+    TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
+      std::memcpy(&m[k], mean + c0 + k * kLanes, sizeof(V));
+      std::memcpy(&f[k], factor + c0 + k * kLanes, sizeof(V));
+      std::memcpy(&o[k], offset + c0 + k * kLanes, sizeof(V));
+    }
+    for (int64_t r = rows.begin; r < rows.end; ++r) {
+      TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
+        V v;
+        std::memcpy(&v, x + r * channels + c0 + k * kLanes, sizeof(V));
+        const V result = (v - m[k]) * f[k] + o[k];
+        std::memcpy(y + r * channels + c0 + k * kLanes, &result, sizeof(V));
+      }
+    }
+  }
+  for (int64_t r = rows.begin; r < rows.end && c0 < channels; ++r) {
+    for (int64_t c = c0; c < channels; ++c)
+      y[r * channels + c] = (x[r * channels + c] - mean[c]) * factor[c] + offset[c];
+  }
+}
+
+// dx = k1 dy + k2 (x - mean) + k3, per channel, over the rows: the training backward's second pass.
+template <typename T, int K>
+[[gnu::always_inline]] inline void gradient_rows(const T* dy, const T* x, const T* mean, const T* k1, const T* k2,
+                                                 const T* k3, RowRange rows, T* dx) {
+  using V = typename Vector64<T>::type;
+  constexpr int64_t kLanes = 64 / sizeof(T), kGroup = K * kLanes;
+  const int64_t channels = rows.channels;
+  int64_t c0 = 0;
+  for (; c0 + kGroup <= channels; c0 += kGroup) {
+    V m[K], v1[K], v2[K], v3[K];
+    TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
+      std::memcpy(&m[k], mean + c0 + k * kLanes, sizeof(V));
+      std::memcpy(&v1[k], k1 + c0 + k * kLanes, sizeof(V));
+      std::memcpy(&v2[k], k2 + c0 + k * kLanes, sizeof(V));
+      std::memcpy(&v3[k], k3 + c0 + k * kLanes, sizeof(V));
+    }
+    for (int64_t r = rows.begin; r < rows.end; ++r) {
+      TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
+        V g, v;
+        std::memcpy(&g, dy + r * channels + c0 + k * kLanes, sizeof(V));
+        std::memcpy(&v, x + r * channels + c0 + k * kLanes, sizeof(V));
+        const V result = v1[k] * g + v2[k] * (v - m[k]) + v3[k];
+        std::memcpy(dx + r * channels + c0 + k * kLanes, &result, sizeof(V));
+      }
+    }
+  }
+  for (int64_t r = rows.begin; r < rows.end && c0 < channels; ++r) {
+    for (int64_t c = c0; c < channels; ++c) {
+      const int64_t i = r * channels + c;
+      dx[i] = k1[c] * dy[i] + k2[c] * (x[i] - mean[c]) + k3[c];
+    }
+  }
+}
+
+#undef TAPEGRAD_UNROLL
+
+// The three row loops, each built for one instruction set: groups of 4 vectors (64 floats) on
+// AVX-512's 32 registers, of 1 on AVX2's and SSE's 16.
+template <typename T>
+struct RowLoops {
+  void (*sums)(const T*, const T*, const T*, const T*, RowRange, T*, T*);
+  void (*normalize)(const T*, const T*, const T*, const T*, RowRange, T*);
+  void (*gradient)(const T*, const T*, const T*, const T*, const T*, const T*, RowRange, T*);
+};
+
+template <typename T>
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void sums_avx512(const T* a, const T* a0, const T* b, const T* b0,
+                                                                      RowRange rows, T* s1, T* s2) {
+  sum_rows<T, 4>(a, a0, b, b0, rows, s1, s2);
+}
+template <typename T>
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void normalize_avx512(const T* x, const T* mean, const T* factor,
+                                                                           const T* offset, RowRange rows, T* y) {
+  normalize_rows<T, 4>(x, mean, factor, offset, rows, y);
+}
+template <typename T>
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void gradient_avx512(const T* dy, const T* x, const T* mean,
+                                                                          const T* k1, const T* k2, const T* k3,
+                                                                          RowRange rows, T* dx) {
+  gradient_rows<T, 4>(dy, x, mean, k1, k2, k3, rows, dx);
+}
+template <typename T>
+__attribute__((target("avx2,fma"))) void sums_avx2(const T* a, const T* a0, const T* b, const T* b0, RowRange rows,
+                                                   T* s1, T* s2) {
+  sum_rows<T, 1>(a, a0, b, b0, rows, s1, s2);
+}
+template <typename T>
+__attribute__((target("avx2,fma"))) void normalize_avx2(const T* x, const T* mean, const T* factor, const T* offset,
+                                                        RowRange rows, T* y) {
+  normalize_rows<T, 1>(x, mean, factor, offset, rows, y);
+}
+template <typename T>
+__attribute__((target("avx2,fma"))) void gradient_avx2(const T* dy, const T* x, const T* mean, const T* k1, const T* k2,
+                                                       const T* k3, RowRange rows, T* dx) {
+  gradient_rows<T, 1>(dy, x, mean, k1, k2, k3, rows, dx);
+}
+template <typename T>
+void sums_portable(const T* a, const T* a0, const T* b, const T* b0, RowRange rows, T* s1, T* s2) {
+  sum_rows<T, 1>(a, a0, b, b0, rows, s1, s2);
+}
+template <typename T>
+void normalize_portable(const T* x, const T* mean, const T* factor, const T* offset, RowRange rows, T* y) {
+  normalize_rows<T, 1>(x, mean, factor, offset, rows, y);
+}
+template <typename T>
+void gradient_portable(const T* dy, const T* x, const T* mean, const T* k1, const T* k2, const T* k3, RowRange rows,
+                       T* dx) {
+  gradient_rows<T, 1>(dy, x, mean, k1, k2, k3, rows, dx);
+}
+
+// The row loops of the instruction set gemm_isa() names (TAPEGRAD_ISA holds the tests to one).
+template <typename T>
+RowLoops<T> row_loops() {
+  switch (gemm_isa()) {
+    case GemmIsa::avx512: return {sums_avx512<T>, normalize_avx512<T>, gradient_avx512<T>};
+    case GemmIsa::avx2: return {sums_avx2<T>, normalize_avx2<T>, gradient_avx2<T>};
+    default: return {sums_portable<T>, normalize_portable<T>, gradient_portable<T>};
+  }
+}
+
+// Two sums per channel over all rows, as `sums` adds them: each block's in T, the blocks' added in
+// double in block order.
+template <typename T>
+void channel_sums(const BatchNormGeometry& g, const RowLoops<T>& loops, const T* a, const T* a0, const T* b,
+                  const T* b0, std::vector<double>& first, std::vector<double>& second) {
   const int64_t channels = g.channels;
   const int64_t blocks = (g.rows + block_rows(g) - 1) / block_rows(g);
   std::vector<double> partial(static_cast<size_t>(blocks * 2 * channels));
-  for_row_blocks(g, [&](int64_t begin, int64_t end, int64_t b) {
+  for_row_blocks(g, [&](int64_t begin, int64_t end, int64_t block) {
     std::vector<T> sums(static_cast<size_t>(2 * channels), T{0});
-    T* s1 = sums.data();
-    T* s2 = s1 + channels;
-    for (int64_t r = begin; r < end; ++r) terms(r, s1, s2);
-    double* out = partial.data() + b * 2 * channels;
+    loops.sums(a, a0, b, b0, {begin, end, channels}, sums.data(), sums.data() + channels);
+    double* out = partial.data() + block * 2 * channels;
     for (int64_t c = 0; c < 2 * channels; ++c) out[c] = static_cast<double>(sums[static_cast<size_t>(c)]);
   });
   first.assign(static_cast<size_t>(channels), 0.0);
   second.assign(static_cast<size_t>(channels), 0.0);
-  for (int64_t b = 0; b < blocks; ++b) {
-    const double* in = partial.data() + b * 2 * channels;
+  for (int64_t block = 0; block < blocks; ++block) {
+    const double* in = partial.data() + block * 2 * channels;
     for (int64_t c = 0; c < channels; ++c) {
       first[static_cast<size_t>(c)] += in[c];
       second[static_cast<size_t>(c)] += in[channels + c];
@@ -55,25 +276,27 @@ void channel_sums(const BatchNormGeometry& g, std::vector<double>& first, std::v
   }
 }
 
+// y = (x - mean) factor + offset over all rows.
+template <typename T>
+void normalize(const BatchNormGeometry& g, const RowLoops<T>& loops, const T* x, const T* mean, const T* factor,
+               const T* offset, T* y) {
+  for_row_blocks(g, [&](int64_t begin, int64_t end, int64_t) {
+    loops.normalize(x, mean, factor, offset, {begin, end, g.channels}, y);
+  });
+}
+
 }  // namespace
 
 void batch_norm_training_forward(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& y,
                                  const Tensor& mean, const Tensor& variance, const BatchNormGeometry& g) {
   dispatch_floating(x.dtype(), "batch_norm_training", [&]<typename T>() {
+    const RowLoops<T> loops = row_loops<T>();
     const int64_t channels = g.channels;
     const T* in = x.data<T>().data();
     // Sums of x - x[0, c] (the first row), which keeps them small when the mean is large next to the spread.
     const T* shift = in;
     std::vector<double> sum, squares;
-    channel_sums<T>(g, sum, squares, [&](int64_t r, T* s1, T* s2) {
-      const T* row = in + r * channels;
-#pragma omp simd
-      for (int64_t c = 0; c < channels; ++c) {
-        const T d = row[c] - shift[c];
-        s1[c] += d;
-        s2[c] += d * d;
-      }
-    });
+    channel_sums<T>(g, loops, in, shift, in, shift, sum, squares);
     const auto n = static_cast<double>(g.rows);
     T* mu = mean.mutable_data<T>();
     T* var = variance.mutable_data<T>();
@@ -86,17 +309,7 @@ void batch_norm_training_forward(const Tensor& x, const Tensor& gamma, const Ten
       var[c] = static_cast<T>(v);
       a[static_cast<size_t>(c)] = static_cast<T>(static_cast<double>(scale[c]) / std::sqrt(v + g.epsilon));
     }
-    const T* offset = beta.data<T>().data();
-    const T* factor = a.data();
-    T* out = y.mutable_data<T>();
-    for_row_blocks(g, [&](int64_t begin, int64_t end, int64_t) {
-      for (int64_t r = begin; r < end; ++r) {
-        const T* row = in + r * channels;
-        T* result = out + r * channels;
-#pragma omp simd
-        for (int64_t c = 0; c < channels; ++c) result[c] = (row[c] - mu[c]) * factor[c] + offset[c];
-      }
-    });
+    normalize<T>(g, loops, in, mu, a.data(), beta.data<T>().data(), y.mutable_data<T>());
   });
 }
 
@@ -104,20 +317,14 @@ void batch_norm_training_backward(const Tensor& dy, const Tensor& x, const Tenso
                                   const Tensor& variance, const Tensor& dx, const Tensor& dgamma, const Tensor& dbeta,
                                   const BatchNormGeometry& g) {
   dispatch_floating(x.dtype(), "batch_norm_training", [&]<typename T>() {
+    const RowLoops<T> loops = row_loops<T>();
     const int64_t channels = g.channels;
     const T* grad = dy.data<T>().data();
     const T* in = x.data<T>().data();
     const T* mu = mean.data<T>().data();
+    const std::vector<T> zero(static_cast<size_t>(channels), T{0});
     std::vector<double> sum_dy, sum_dy_xm;  // sums of dy and of dy (x - mean)
-    channel_sums<T>(g, sum_dy, sum_dy_xm, [&](int64_t r, T* s1, T* s2) {
-      const T* grad_row = grad + r * channels;
-      const T* row = in + r * channels;
-#pragma omp simd
-      for (int64_t c = 0; c < channels; ++c) {
-        s1[c] += grad_row[c];
-        s2[c] += grad_row[c] * (row[c] - mu[c]);
-      }
-    });
+    channel_sums<T>(g, loops, grad, zero.data(), in, mu, sum_dy, sum_dy_xm);
     const auto n = static_cast<double>(g.rows);
     const T* var = variance.data<T>().data();
     const T* scale = gamma.data<T>().data();
@@ -139,15 +346,7 @@ void batch_norm_training_backward(const Tensor& dy, const Tensor& x, const Tenso
     const T* k3 = k2 + channels;
     T* out = dx.mutable_data<T>();
     for_row_blocks(g, [&](int64_t begin, int64_t end, int64_t) {
-      for (int64_t r = begin; r < end; ++r) {
-        const T* grad_row = grad + r * channels;
-        const T* row = in + r * channels;
-        T* result = out + r * channels;
-#pragma omp simd
-        for (int64_t c = 0; c < channels; ++c) {
-          result[c] = k1[c] * grad_row[c] + k2[c] * (row[c] - mu[c]) + k3[c];
-        }
-      }
+      loops.gradient(grad, in, mu, k1, k2, k3, {begin, end, channels}, out);
     });
   });
 }
@@ -156,7 +355,6 @@ void batch_norm_forward(const Tensor& x, const Tensor& mean, const Tensor& varia
                         const Tensor& beta, const Tensor& y, const BatchNormGeometry& g) {
   dispatch_floating(x.dtype(), "batch_norm", [&]<typename T>() {
     const int64_t channels = g.channels;
-    const T* mu = mean.data<T>().data();
     const T* var = variance.data<T>().data();
     const T* scale = gamma.data<T>().data();
     std::vector<T> a(static_cast<size_t>(channels));
@@ -164,18 +362,8 @@ void batch_norm_forward(const Tensor& x, const Tensor& mean, const Tensor& varia
       a[static_cast<size_t>(c)] =
           static_cast<T>(static_cast<double>(scale[c]) / std::sqrt(static_cast<double>(var[c]) + g.epsilon));
     }
-    const T* in = x.data<T>().data();
-    const T* offset = beta.data<T>().data();
-    const T* factor = a.data();
-    T* out = y.mutable_data<T>();
-    for_row_blocks(g, [&](int64_t begin, int64_t end, int64_t) {
-      for (int64_t r = begin; r < end; ++r) {
-        const T* row = in + r * channels;
-        T* result = out + r * channels;
-#pragma omp simd
-        for (int64_t c = 0; c < channels; ++c) result[c] = (row[c] - mu[c]) * factor[c] + offset[c];
-      }
-    });
+    normalize<T>(g, row_loops<T>(), x.data<T>().data(), mean.data<T>().data(), a.data(), beta.data<T>().data(),
+                 y.mutable_data<T>());
   });
 }
 

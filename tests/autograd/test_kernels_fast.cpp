@@ -306,6 +306,8 @@ TEST_CASE("batch normalization kernels: the fast ones against the reference loop
       {"NHWC 16x14x14x16: many blocks, on both threads", {16, 14, 14, 16}},
       {"one channel, 70,000 rows", {70000, 1}},
       {"one row", {1, 6}},
+      {"NHWC 3x5x5x80: whole channel groups of every instruction set and a remainder, 75 rows", {3, 5, 5, 80}},
+      {"NHWC 2x16x16x64: LeNet-like, 512 rows in two blocks", {2, 16, 16, 64}},
   };
   for (const Case& c : cases) {
     for (const DType dtype : {DType::float32, DType::float64}) {
