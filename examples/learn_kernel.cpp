@@ -24,6 +24,7 @@
 #include <tapegrad/tapegrad.hpp>
 #include "common/args.hpp"
 #include "common/check.hpp"
+#include "common/main.hpp"
 
 #include <fmt/format.h>
 
@@ -191,21 +192,5 @@ int run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options options;
-  try {
-    options = parse_options(argc, argv);
-  } catch (const examples::UsageError& e) {
-    fmt::print(stderr, "learn_kernel: {}\n{}", e.what(), kUsage);
-    return 2;
-  }
-  if (options.help) {
-    fmt::print("{}", kUsage);
-    return 0;
-  }
-  try {
-    return run(options);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "learn_kernel: {}\n", e.what());
-    return 1;
-  }
+  return examples::example_main("learn_kernel", kUsage, argc, argv, parse_options, run);
 }

@@ -40,6 +40,7 @@
 #include "common/args.hpp"
 #include "common/check.hpp"
 #include "common/files.hpp"
+#include "common/main.hpp"
 #include "common/plot.hpp"
 #include "common/progress.hpp"
 
@@ -66,6 +67,7 @@ namespace {
 constexpr const char* kUsage =
     R"(usage: linear_regression [--epochs N] [--batch-size B] [--lr X] [--examples N] [--seed S]
                          [--csv FILE] [--plot FILE.svg] [--save FILE] [--progress bar|lines|none]
+                         [--distributed]
 Fits y = X w + b + noise (w = [2, -3.4], b = 4.2, noise 0.01) from scratch and with Dense + SGD,
 and checks that both recover w and b to within 1e-3.
   --epochs N       passes over the data (default 3)
@@ -80,6 +82,9 @@ and checks that both recover w and b to within 1e-3.
                    checked at the end
   --progress P     bar: one line redrawn (default in a terminal); lines: a few lines per epoch
                    (default otherwise); none
+  --distributed    the concise part data-parallel over the processes mpirun starts
+                   (mpirun -np 2 linear_regression --distributed): each trains on its shard of
+                   every batch, the gradients averaged; rank 0 alone prints and writes files
 )";
 
 struct Options {
@@ -92,6 +97,7 @@ struct Options {
   std::string plot;
   std::string save;
   std::optional<examples::ProgressStyle> progress;
+  bool distributed = false;
   bool help = false;
 
   // The book's settings, at which the 1e-3 expectation holds.
@@ -125,6 +131,8 @@ Options parse_options(int argc, char** argv) {
       options.progress = style == "bar"     ? examples::ProgressStyle::bar
                          : style == "lines" ? examples::ProgressStyle::lines
                                             : examples::ProgressStyle::none;
+    } else if (flag == "--distributed") {
+      options.distributed = true;
     } else if (flag == "--help") {
       options.help = true;
     } else {
@@ -226,14 +234,23 @@ Fit from_scratch(const Tensor& features, const Tensor& labels, const Options& op
 // ---- Concise: Dense, mse, optim::SGD and data::Dataset ----
 
 Fit concise(const Tensor& features, const Tensor& labels, const Options& options, examples::ProgressStyle style,
-            const Fit& scratch) {
+            const Fit& scratch, const examples::DataParallel& parallel) {
   nn::set_seed(options.seed + 2);  // the Dense layer's initial kernel
   data::Dataset data_iter =
       data::Dataset::from_tensor_slices(features, labels).shuffle(options.seed + 3).batch(options.batch_size);
+  // Distributed: this process's shard of every global batch (the same seed everywhere, so the
+  // processes read the same global batches).
+  if (parallel.active()) data_iter = data_iter.shard(parallel.size(), parallel.rank());
   nn::Sequential net;
   net.add<nn::Dense>(1, nn::DenseOptions{.kernel_initializer = nn::RandomNormal(0.0, 0.01)});
+  {
+    const StopRecording no_recording;
+    net(features);  // builds the layer, so that rank 0's weights can be handed to all
+  }
+  parallel.broadcast(net.trainable_variables());
   optim::SGD trainer(options.lr);
-  nn::Mean train_loss("loss");  // the running mean of the epoch's minibatch losses, per example
+  parallel.distribute(trainer);  // averages the processes' gradients before each update
+  nn::Mean train_loss("loss");   // the running mean of the epoch's minibatch losses, per example
   Fit fit{.name = "concise"};
   for (int64_t epoch = 1; epoch <= options.epochs; ++epoch) {
     examples::ProgressBar progress(fmt::format("concise, epoch {}/{}", epoch, options.epochs), data_iter.cardinality(),
@@ -241,19 +258,27 @@ Fit concise(const Tensor& features, const Tensor& labels, const Options& options
     train_loss.reset_state();
     for (const data::Batch& batch : data_iter) {
       const auto& [X, y] = batch;
+      const auto examples = static_cast<double>(X.shape()[0]);
+      // This shard's share of the global batch's mean: with the gradients averaged over the
+      // processes, the step is the global batch's (a factor of 1 in one process, or shards alike).
+      const double share = examples * parallel.size() / static_cast<double>(batch.global_size);
       std::vector<Tensor> grads;
       Tensor l;
       {
         GradientTape tape;
         l = mse(net(X, /*training=*/true), y);
-        grads = tape.gradient(l, net.trainable_variables());
+        grads = tape.gradient(share == 1 ? l : l * share, net.trainable_variables());
       }
       trainer.apply_gradients(grads, net.trainable_variables());
-      train_loss.update_state(l, static_cast<double>(X.shape()[0]));
-      progress.update(X.shape()[0], l.item());
+      // The global batch's mean loss: each process's mean, weighted by its examples.
+      const double loss = parallel.active()
+                              ? parallel.sum({l.item() * examples})[0] / static_cast<double>(batch.global_size)
+                              : l.item();
+      train_loss.update_state(Tensor({loss}, {1}), static_cast<double>(batch.global_size));
+      progress.update(batch.global_size, loss);
       fit.step_x.push_back(static_cast<double>(epoch - 1) +
                            static_cast<double>(batch.index + 1) / static_cast<double>(data_iter.cardinality()));
-      fit.step_loss.push_back(l.item());
+      fit.step_loss.push_back(loss);
     }
     progress.finish();
     fit.epoch_loss.push_back(mse(net(features), labels).item());
@@ -361,7 +386,7 @@ void check_checkpoint(const std::string& path, const Fit& scratch, const Fit& sh
   fmt::print("check: {} holds both parts' w and b (epoch {})\n", path, checkpoint.metadata.at("epoch"));
 }
 
-int run(const Options& options) {
+int run(const Options& options, const examples::DataParallel& parallel) {
   Generator generator(options.seed);
   const auto [features, labels] = synthetic_data(kTrueW, kTrueB, options.examples, generator);
   fmt::print("{} examples: features {}, labels {}; true w = {}, b = {}\n", options.examples, features.shape(),
@@ -369,7 +394,8 @@ int run(const Options& options) {
   const examples::ProgressStyle style = options.progress.value_or(examples::progress_style_for(stdout));
 
   const Fit scratch = from_scratch(features, labels, options, style);
-  const Fit short_fit = concise(features, labels, options, style, scratch);
+  if (parallel.active()) fmt::print("the concise part data-parallel over {} processes\n", parallel.size());
+  const Fit short_fit = concise(features, labels, options, style, scratch, parallel);
 
   if (!options.csv.empty()) {
     std::string csv = "epoch,from_scratch_loss,concise_loss\n";
@@ -394,22 +420,5 @@ int run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options options;
-  try {
-    options = parse_options(argc, argv);
-  } catch (const examples::UsageError& e) {
-    fmt::print(stderr, "linear_regression: {}\n{}", e.what(), kUsage);
-    return 2;
-  }
-  if (options.help) {
-    fmt::print("{}", kUsage);
-    return 0;
-  }
-  try {
-    return run(options);
-  } catch (const std::exception& e) {
-    std::fflush(stdout);
-    fmt::print(stderr, "linear_regression: {}\n", e.what());
-    return 1;
-  }
+  return examples::training_main("linear_regression", kUsage, argc, argv, parse_options, run);
 }

@@ -33,6 +33,7 @@
 #include "../common/check.hpp"
 #include "../common/data_parallel.hpp"
 #include "../common/files.hpp"
+#include "../common/main.hpp"
 #include "../common/plot.hpp"
 #include "../common/progress.hpp"
 #include "lenet_model.hpp"
@@ -578,41 +579,4 @@ int run(const Options& options, const examples::DataParallel& parallel) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  Options options;
-  try {
-    options = parse_options(argc, argv);
-  } catch (const examples::UsageError& e) {
-    fmt::print(stderr, "lenet: {}\n{}", e.what(), kUsage);
-    return 2;
-  }
-  if (options.help) {
-    fmt::print("{}", kUsage);
-    return 0;
-  }
-  // Outside the try: a process that fails tells the others, which stop too, before leaving.
-  std::optional<examples::DataParallel> parallel;
-  try {
-    parallel.emplace(options.distributed);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "lenet: {}\n", e.what());
-    return 1;
-  }
-  if (parallel->rank() != 0) {
-    // Only rank 0 prints (its numbers are every rank's) and writes the CSV, the chart and checkpoints.
-    options.csv.clear();
-    options.plot.clear();
-    options.save.clear();
-    options.progress = examples::ProgressStyle::none;
-    if (std::freopen("/dev/null", "w", stdout) == nullptr) return 1;
-  }
-  try {
-    return run(options, *parallel);
-  } catch (const std::exception& e) {
-    std::fflush(stdout);
-    fmt::print(stderr, "lenet{}: {}\n", parallel->active() ? fmt::format(" (rank {})", parallel->rank()) : "",
-               e.what());
-    parallel->report_failure(e.what());
-    return 1;
-  }
-}
+int main(int argc, char** argv) { return examples::training_main("lenet", kUsage, argc, argv, parse_options, run); }

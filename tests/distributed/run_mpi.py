@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Runs a program as N processes under mpirun on this machine and checks how the job ended, for meson test.
 
-  run_mpi.py [--np N] [--exit zero|nonzero] [--within SECONDS] [--contains TEXT]... -- PROGRAM [ARGS...]
+  run_mpi.py [--np N] [--exit zero|nonzero] [--within SECONDS] [--contains TEXT]... [--once TEXT]...
+             -- PROGRAM [ARGS...]
   run_mpi.py --skip REASON
 
   --np N         processes (default 2); 1 runs PROGRAM alone, without mpirun (MPI's singleton start)
   --exit         how the job must end (default zero)
   --within S     the job must end within S seconds (default 120); it is killed at 4 S (a hang)
   --contains T   the job's output (stdout and stderr, every rank) must contain T
+  --once T       ... exactly once (one rank alone printed it)
   --skip REASON  print REASON and exit 77, meson's SKIP: the build found no MPI
 
 Exit 77 (SKIP) with a message when mpirun is not installed. mpirun runs with --oversubscribe (the
@@ -29,7 +31,7 @@ def main(argv):
     if args[:1] == ["--skip"]:
         print(f"SKIP: {' '.join(args[1:])}")
         return SKIP
-    np_, expect_exit, within, contains = 2, "zero", 120.0, []
+    np_, expect_exit, within, contains, once = 2, "zero", 120.0, [], []
     while args and args[0] != "--":
         flag, value, args = args[0], args[1], args[2:]
         if flag == "--np":
@@ -40,6 +42,8 @@ def main(argv):
             within = float(value)
         elif flag == "--contains":
             contains.append(value)
+        elif flag == "--once":
+            once.append(value)
         else:
             print(__doc__, file=sys.stderr)
             return 2
@@ -77,11 +81,15 @@ def main(argv):
     for text in contains:
         if text not in output:
             failures.append(f"the output lacks {text!r}")
+    for text in once:
+        if output.count(text) != 1:
+            failures.append(f"the output has {text!r} {output.count(text)} times, expected once")
     if failures:
         print("FAILED: " + "; ".join(failures))
         return 1
     print("passed: " + ", ".join([f"exit code {code} ({expect_exit})", f"{seconds:.1f} s <= {within:.0f} s"] +
-                                 [f"output has {text!r}" for text in contains]))
+                                 [f"output has {text!r}" for text in contains] +
+                                 [f"output has {text!r} once" for text in once]))
     return 0
 
 
