@@ -64,13 +64,8 @@ void lenet_epoch(benchmark::State& state) {
   const data::Dataset& dataset = training.dataset;
   set_num_threads(threads);
 
-  nn::set_seed(1);
   nn::Sequential net;
-  examples::add_lenet_layers(net, examples::LeNetVariant::book);
-  {
-    const StopRecording no_recording;
-    net(zeros({1, 28, 28, 1}));
-  }
+  bench::build_book_lenet(net);
   const std::vector<Variable> variables = net.trainable_variables();
   optim::SGD optimizer(0.9);
   if (processes > 1) optimizer.set_gradient_aggregator(distributed::gradient_aggregator());
@@ -112,13 +107,8 @@ BENCHMARK(lenet_epoch)
 
 // The all-reduce of LeNet's gradients alone, between ranks in step (a barrier before each).
 void all_reduce_lenet_gradients(benchmark::State& state) {
-  nn::set_seed(1);
   nn::Sequential net;
-  examples::add_lenet_layers(net, examples::LeNetVariant::book);
-  {
-    const StopRecording no_recording;
-    net(zeros({1, 28, 28, 1}));
-  }
+  bench::build_book_lenet(net);
   std::vector<Tensor> gradients;
   int64_t floats = 0;
   for (const Variable& variable : net.trainable_variables()) {

@@ -58,13 +58,8 @@ void lenet_epoch(benchmark::State& state) {
   malloc_trim(0);
   const bool reset = reset_peak_memory();
 
-  nn::set_seed(1);
   nn::Sequential net;
-  examples::add_lenet_layers(net, examples::LeNetVariant::book);
-  {
-    const StopRecording no_recording;
-    net(zeros({1, 28, 28, 1}));  // builds the layers
-  }
+  bench::build_book_lenet(net);
   const std::vector<Variable> variables = net.trainable_variables();
   optim::SGD optimizer(0.9);  // the book's learning rate
   data::Dataset batches = data.dataset.shuffle(1).batch(kBatch);
@@ -127,13 +122,8 @@ void lenet_10_epochs_memory(benchmark::State& state) {
   malloc_trim(0);
   const bool reset = reset_peak_memory();
 
-  nn::set_seed(1);
   nn::Sequential net;
-  examples::add_lenet_layers(net, examples::LeNetVariant::book);
-  {
-    const StopRecording no_recording;
-    net(zeros({1, 28, 28, 1}));
-  }
+  bench::build_book_lenet(net);
   const std::vector<Variable> variables = net.trainable_variables();
   optim::SGD optimizer(0.9);
   data::Dataset batches = subset.shuffle(1).batch(kBatch);

@@ -17,23 +17,32 @@
 
 namespace examples {
 
+/// The options `parse(argc, argv)` reads from the flags; none after a bad flag (its message and the
+/// usage printed, `exit_status` 2) or --help (the usage printed, `exit_status` 0).
+template <typename Parse>
+auto read_flags(std::string_view program, std::string_view usage, int argc, char** argv, Parse parse, int& exit_status)
+    -> std::optional<decltype(parse(argc, argv))> {
+  try {
+    auto options = parse(argc, argv);
+    if (!options.help) return options;
+    fmt::print("{}", usage);
+    exit_status = 0;
+  } catch (const UsageError& e) {
+    fmt::print(stderr, "{}: {}\n{}", program, e.what(), usage);
+    exit_status = 2;
+  }
+  return std::nullopt;
+}
+
 /// main() of an example whose `parse(argc, argv)` returns options with a `help` flag and whose
 /// `run(options)` returns the exit status.
 template <typename Parse, typename Run>
 int example_main(std::string_view program, std::string_view usage, int argc, char** argv, Parse parse, Run run) {
-  decltype(parse(argc, argv)) options;
+  int exit_status = 0;
+  const auto options = read_flags(program, usage, argc, argv, parse, exit_status);
+  if (!options) return exit_status;
   try {
-    options = parse(argc, argv);
-  } catch (const UsageError& e) {
-    fmt::print(stderr, "{}: {}\n{}", program, e.what(), usage);
-    return 2;
-  }
-  if (options.help) {
-    fmt::print("{}", usage);
-    return 0;
-  }
-  try {
-    return run(options);
+    return run(*options);
   } catch (const std::exception& e) {
     std::fflush(stdout);
     fmt::print(stderr, "{}: {}\n", program, e.what());
@@ -47,34 +56,26 @@ int example_main(std::string_view program, std::string_view usage, int argc, cha
 /// rank that fails tells the others, which stop too.
 template <typename Parse, typename Run>
 int training_main(std::string_view program, std::string_view usage, int argc, char** argv, Parse parse, Run run) {
-  decltype(parse(argc, argv)) options;
-  try {
-    options = parse(argc, argv);
-  } catch (const UsageError& e) {
-    fmt::print(stderr, "{}: {}\n{}", program, e.what(), usage);
-    return 2;
-  }
-  if (options.help) {
-    fmt::print("{}", usage);
-    return 0;
-  }
+  int exit_status = 0;
+  auto options = read_flags(program, usage, argc, argv, parse, exit_status);
+  if (!options) return exit_status;
   // Outside the try: a process that fails tells the others before it leaves.
   std::optional<DataParallel> parallel;
   try {
-    parallel.emplace(options.distributed);
+    parallel.emplace(options->distributed);
   } catch (const std::exception& e) {
     fmt::print(stderr, "{}: {}\n", program, e.what());
     return 1;
   }
   if (parallel->rank() != 0) {
-    options.csv.clear();
-    options.plot.clear();
-    options.save.clear();
-    options.progress = ProgressStyle::none;
+    options->csv.clear();
+    options->plot.clear();
+    options->save.clear();
+    options->progress = ProgressStyle::none;
     if (std::freopen("/dev/null", "w", stdout) == nullptr) return 1;
   }
   try {
-    return run(options, *parallel);
+    return run(*options, *parallel);
   } catch (const std::exception& e) {
     std::fflush(stdout);
     fmt::print(stderr, "{}{}: {}\n", program, parallel->active() ? fmt::format(" (rank {})", parallel->rank()) : "",
