@@ -112,16 +112,33 @@ std::vector<Variable> Module::weights() const {
   return all;
 }
 
+// A frozen module's variables are all non-trainable, whatever each sub-module's own flag says (Keras's
+// trainable_weights of a frozen model is empty).
 std::vector<Variable> Module::trainable_variables() const {
-  std::vector<Variable> trainable = weights();
+  if (!trainable_) return {};
+  std::vector<Variable> trainable = own_;
   std::erase_if(trainable, [](const Variable& v) { return !v.trainable(); });
+  for (const Module* child : children_) {
+    const std::vector<Variable> theirs = child->trainable_variables();
+    trainable.insert(trainable.end(), theirs.begin(), theirs.end());
+  }
   return trainable;
 }
 
 std::vector<Variable> Module::non_trainable_variables() const {
-  std::vector<Variable> frozen = weights();
+  if (!trainable_) return weights();
+  std::vector<Variable> frozen = own_;
   std::erase_if(frozen, [](const Variable& v) { return v.trainable(); });
+  for (const Module* child : children_) {
+    const std::vector<Variable> theirs = child->non_trainable_variables();
+    frozen.insert(frozen.end(), theirs.begin(), theirs.end());
+  }
   return frozen;
+}
+
+void Module::set_trainable(bool trainable) {
+  trainable_ = trainable;
+  for (Module* child : children_) child->set_trainable(trainable);
 }
 
 int64_t Module::count_params() const {
@@ -322,11 +339,9 @@ std::string Module::summary() const {
     rows.push_back({fmt::format("{} ({})", child->name(), child->class_name()), keras_shape(child->output_shape_),
                     known ? fmt::format("{}", child->count_params()) : std::string("?")});
   }
-  int64_t total = 0, trainable = 0;
-  for (const Variable& v : weights()) {
-    total += v.shape().numel();
-    if (v.trainable()) trainable += v.shape().numel();
-  }
+  const int64_t total = count_params();
+  int64_t trainable = 0;
+  for (const Variable& v : trainable_variables()) trainable += v.shape().numel();
   size_t name_width = std::string_view("Layer (type)").size(), shape_width = std::string_view("Output Shape").size();
   for (const Row& row : rows) {
     name_width = std::max(name_width, row.layer.size());

@@ -44,10 +44,19 @@ class Module {
   DType dtype() const { return dtype_; }
   /// True once `build` has run (after the first call).
   bool built() const { return built_; }
+  /// False once frozen with `set_trainable(false)`.
+  bool trainable() const { return trainable_; }
+  /// Freezes (false) or unfreezes (true) the module and its sub-modules, as Keras's
+  /// `layer.trainable = False`: a frozen module lists no trainable variables (its trainable
+  /// weights count as non-trainable, so an optimizer given `trainable_variables()` leaves them
+  /// alone), and a frozen BatchNormalization runs in inference even when called in training (its
+  /// moving statistics are kept), as Keras's does.
+  void set_trainable(bool trainable);
 
   /// Every variable: this module's own in creation order, then each tracked sub-module's.
   std::vector<Variable> weights() const;
-  /// The trainable ones among `weights()`, in the same order.
+  /// The trainable ones among `weights()`, in the same order: none of a frozen module's (see
+  /// `set_trainable`).
   std::vector<Variable> trainable_variables() const;
   /// The non-trainable ones among `weights()` (such as BatchNormalization's moving statistics),
   /// in the same order: training updates them, optimizers do not.
@@ -142,6 +151,7 @@ class Module {
   std::vector<Module*> parents_;  // the modules that track this one (a child leaves them when destroyed)
   std::optional<Shape> output_shape_;
   bool built_ = false;
+  bool trainable_ = true;
 
   // Values loaded before the build, shared by the module that loaded them and every module below it.
   struct PendingWeights;

@@ -76,7 +76,7 @@ Tensor BatchNormalization::call(const Tensor& x) {
   check_input(x.shape());
   const Tensor gamma = options_.scale ? gamma_.read() : ones_;
   const Tensor beta = options_.center ? beta_.read() : zeros_;
-  if (!training()) {
+  if (!training() || !trainable()) {  // a frozen layer keeps its statistics, as Keras's
     return batch_norm(x, moving_mean_.read(), moving_variance_.read(), gamma, beta, options_.epsilon);
   }
   BatchNormTrainingResult result = batch_norm_training(x, gamma, beta, options_.epsilon);

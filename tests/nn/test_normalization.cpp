@@ -237,3 +237,36 @@ TEST_CASE("BatchNormalization: errors name the layer") {
   CHECK_THROWS_WITH_AS(bn(ones({2, 4})),
                        doctest::Contains("bn: input 2x4 has 4 channels, but the layer was built for 3"), Error);
 }
+
+TEST_CASE("set_trainable(false) freezes a layer and its sub-layers; a frozen BatchNormalization runs in inference") {
+  nn::reset_names();
+  nn::Sequential model;
+  model.add<nn::Dense>(2);
+  nn::BatchNormalization& bn = model.add<nn::BatchNormalization>();
+  const Tensor x(kX, {3, 2});
+  model(x, true);
+  REQUIRE(model.trainable_variables().size() == 4);  // kernel, bias, gamma, beta
+  const std::vector<double> moving_mean = bn.moving_mean().value().to_vector();
+
+  bn.set_trainable(false);
+  CHECK_FALSE(bn.trainable());
+  CHECK(names_of(model.trainable_variables()) == std::vector<std::string>{"dense/kernel", "dense/bias"});
+  CHECK(names_of(bn.non_trainable_variables()) ==
+        std::vector<std::string>{"batch_normalization/gamma", "batch_normalization/beta",
+                                 "batch_normalization/moving_mean", "batch_normalization/moving_variance"});
+  // Called in training, the frozen layer normalizes with its moving statistics and keeps them.
+  const Tensor in_training = model(x, true);
+  CHECK(in_training.to_vector() == model(x, false).to_vector());
+  CHECK(bn.moving_mean().value().to_vector() == moving_mean);
+  CHECK(model.summary().find("Trainable params: 6\n") != std::string::npos);  // the Dense layer's 4 + 2
+
+  // A frozen model lists nothing trainable, whatever its layers say; unfreezing restores all.
+  model.set_trainable(false);
+  CHECK(model.trainable_variables().empty());
+  CHECK(model.non_trainable_variables().size() == model.weights().size());
+  model.set_trainable(true);
+  CHECK(model.trainable_variables().size() == 4);
+  CHECK(bn.trainable());
+  model(x, true);
+  CHECK(bn.moving_mean().value().to_vector() != moving_mean);  // training again updates them
+}
