@@ -1,5 +1,7 @@
 #include <tapegrad/autograd/random.hpp>
 
+#include <tapegrad/autograd/error.hpp>
+
 #include <cmath>
 #include <numbers>
 
@@ -32,6 +34,8 @@ uint64_t Generator::next_u64() {
 }
 
 void Generator::fill(uint64_t* words, int64_t count) {
+  if (count < 0) fail("Generator::fill: count is {}, expected a count >= 0", count);
+  if (words == nullptr && count > 0) fail("Generator::fill: words is a null pointer for {} words", count);
   for (int64_t i = 0; i < count; ++i) words[i] = next_u64();
 }
 

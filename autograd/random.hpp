@@ -20,7 +20,8 @@ class Generator {
   double normal();
   /// Uniform integer in [0, bound).
   uint64_t below(uint64_t bound);
-  /// 64 random bits in each of `count` words: the numbers `count` calls of next_u64 return.
+  /// 64 random bits in each of `count` words: the numbers `count` calls of next_u64 return
+  /// (`count` >= 0; `words` not null when count > 0).
   void fill(uint64_t* words, int64_t count);
 
  private:

@@ -453,19 +453,19 @@ constexpr const char* kScript = R"js(
 })();
 )js";
 
-}  // namespace
-
-std::string to_html(GradientTape& tape, const Tensor& target, std::span<const Source> sources,
-                    const HtmlOptions& options) {
+// The page of to_html; `op` (to_html or save_html, the function the user called) names it in errors.
+std::string explorer_page(GradientTape& tape, const Tensor& target, std::span<const Source> sources,
+                          const HtmlOptions& options, const char* op) {
+  if (!target.defined()) fail("{}: the target is an undefined tensor; expected a tensor the tape recorded", op);
   if (!is_floating(target.dtype())) {
-    fail("to_html: target is {} {}, expected a float tensor", target.shape(), dtype_name(target.dtype()));
+    fail("{}: target is {} {}, expected a float tensor", op, target.shape(), dtype_name(target.dtype()));
   }
   const detail::TapeGraph graph = detail::tape_graph(tape);
   const int64_t target_node = graph.find(target.id());
   if (target_node < 0 || graph.nodes[static_cast<size_t>(target_node)].kind != detail::TapeGraph::Kind::entry) {
-    fail("to_html: the target ({} {}) is not an output of the tape's {} entries; expected a tensor the tape "
+    fail("{}: the target ({} {}) is not an output of the tape's {} entries; expected a tensor the tape "
          "recorded",
-         target.shape(), dtype_name(target.dtype()), tape.entries().size());
+         op, target.shape(), dtype_name(target.dtype()), tape.entries().size());
   }
   std::vector<int64_t> source_nodes;
   for (const Source& source : sources) source_nodes.push_back(graph.find(source.id()));
@@ -523,7 +523,7 @@ std::string to_html(GradientTape& tape, const Tensor& target, std::span<const So
     std::string error;
     svg = graphviz_svg(detail::dot_text(graph, {}, target_node, source_nodes), error);
     if (svg.empty() && options.layout == GraphLayout::graphviz) {
-      fail("to_html: layout graphviz: {}; expected Graphviz installed, or layout automatic or builtin", error);
+      fail("{}: layout graphviz: {}; expected Graphviz installed, or layout automatic or builtin", op, error);
     }
     if (!svg.empty()) layout_note = "laid out by Graphviz's dot";
   }
@@ -584,9 +584,16 @@ blue)</span></h2>
       xml_escape(options.title), kStyle, layout_note, svg, list, json, kScript);
 }
 
+}  // namespace
+
+std::string to_html(GradientTape& tape, const Tensor& target, std::span<const Source> sources,
+                    const HtmlOptions& options) {
+  return explorer_page(tape, target, sources, options, "to_html");
+}
+
 void save_html(const std::string& path, GradientTape& tape, const Tensor& target, std::span<const Source> sources,
                const HtmlOptions& options) {
-  const std::string html = to_html(tape, target, sources, options);
+  const std::string html = explorer_page(tape, target, sources, options, "save_html");
   detail::AtomicFile file(path, "save_html");
   file.write(std::as_bytes(std::span(html)));
   file.commit();

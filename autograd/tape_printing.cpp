@@ -252,6 +252,7 @@ std::string to_dot(const GradientTape& tape, const DotOptions& options) {
 
 std::string to_dot(GradientTape& tape, const Tensor& target, std::span<const Source> sources,
                    const DotOptions& options) {
+  if (!target.defined()) fail("to_dot: the target is an undefined tensor; expected a tensor the tape recorded");
   if (!is_floating(target.dtype())) {
     fail("to_dot: target is {} {}, expected a float tensor", target.shape(), dtype_name(target.dtype()));
   }

@@ -145,6 +145,11 @@ Dataset Dataset::from_idx(IdxArray images, IdxArray labels) {
     fail("Dataset::from_idx: images and labels must be unsigned bytes (IDX type 0x08)");
   }
   if (images.dims.empty()) fail("Dataset::from_idx: images have no dimensions; expected (N, ...)");
+  if (std::ranges::any_of(images.dims, [](int64_t dim) { return dim < 0; }) ||
+      (labels.dims.size() == 1 && labels.dims[0] < 0)) {
+    fail("Dataset::from_idx: images have dims {} and labels {}; expected dimensions >= 0", fmt::join(images.dims, "x"),
+         fmt::join(labels.dims, "x"));
+  }
   if (labels.dims.size() != 1) {
     fail("Dataset::from_idx: labels have dims {}, expected (N)", fmt::join(labels.dims, "x"));
   }
@@ -236,7 +241,7 @@ int64_t Dataset::global_batch() const { return batch_size_ == 0 ? 1 : batch_size
 
 int64_t Dataset::element_count() const {
   const int64_t b = global_batch();
-  return drop_remainder_ ? size_ / b : (size_ + b - 1) / b;
+  return size_ / b + (!drop_remainder_ && size_ % b != 0 ? 1 : 0);  // never size_ + b - 1: b may be INT64_MAX
 }
 
 int64_t Dataset::cardinality() const { return element_count(); }
@@ -247,6 +252,8 @@ Shape Dataset::feature_shape() const { return features_ ? features_->element : S
 
 void Dataset::set_epoch(int64_t epoch) {
   if (epoch < 0) fail("Dataset::set_epoch: epoch is {}, expected at least 0", epoch);
+  // The epoch after it must be an int64 too (next() starts it at the end of this one).
+  if (epoch == INT64_MAX) fail("Dataset::set_epoch: epoch is {}, expected 0 to {}", epoch, INT64_MAX - 1);
   epoch_ = epoch;
   position_ = 0;
   order_.resize(static_cast<size_t>(size_));
@@ -308,7 +315,8 @@ void Dataset::load_state(const NamedTensors& state) {
     }
   }
   if (!epoch || !position) fail("Dataset::load_state: the state needs 'epoch' and 'position'");
-  if (*epoch < 0) fail("Dataset::load_state: epoch is {}, expected at least 0", *epoch);
+  if (*epoch < 0 || *epoch == INT64_MAX)
+    fail("Dataset::load_state: epoch is {}, expected 0 to {}", *epoch, INT64_MAX - 1);
   if (*position < 0 || *position > num_examples()) {
     fail("Dataset::load_state: position is {}, but an epoch has {} examples", *position, num_examples());
   }

@@ -90,6 +90,14 @@ void SparseCategoricalAccuracy::update_state(const Tensor& y_true, const Tensor&
   const StopRecording not_recorded;
   const std::vector<double> predicted = argmax(y_pred, -1).to_vector();
   const std::vector<double> labels = y_true.to_vector();
+  const auto classes = static_cast<double>(y_pred.shape()[-1]);
+  for (size_t i = 0; i < labels.size(); ++i) {
+    // A label that no prediction can match (7 of 4 classes, 0.5, NaN) would count as wrong, silently.
+    if (!(labels[i] >= 0 && labels[i] < classes && labels[i] == std::floor(labels[i]))) {
+      fail("{}: y_true holds {} at {}; expected class labels, whole numbers 0 to {}", op, labels[i], i,
+           y_pred.shape()[-1] - 1);
+    }
+  }
   int64_t correct = 0;
   for (size_t i = 0; i < labels.size(); ++i) correct += predicted[i] == labels[i] ? 1 : 0;
   correct_ += correct;

@@ -68,7 +68,8 @@ class SparseCategoricalAccuracy : public Metric {
   /// An accuracy called `name`.
   explicit SparseCategoricalAccuracy(std::string name = "sparse_categorical_accuracy");
 
-  /// Adds a batch: `y_true` the class labels (int64, or float holding whole numbers) of shape
+  /// Adds a batch: `y_true` the class labels (int64, or float holding whole numbers, each in [0, C):
+  /// an Error otherwise, where Keras would count the example as wrong) of shape
   /// y_pred's without its last axis (or with a last axis of 1, as Keras squeezes it), `y_pred` the
   /// scores (logits or probabilities, float) with the classes on the last axis: (B) and (B, C).
   // NOTE: a row of y_pred holding a NaN counts as wrong unless argmax picks the label's position.

@@ -43,6 +43,9 @@ void BatchNormalization::check_input(const Shape& input_shape) const {
   if (input_shape.rank() < 2) {
     fail("{}: input is {}, expected at least rank 2 (batch, ..., channels)", name(), input_shape);
   }
+  if (input_shape.numel() == 0) {
+    fail("{}: input is {}; expected at least one example and one channel", name(), input_shape);
+  }
   const int rank = input_shape.rank();
   if (options_.axis != -1 && options_.axis != rank - 1) {
     fail("{}: axis is {} for input {}; only the last axis (-1 or {}) is supported, as after Dense and NHWC Conv2D",

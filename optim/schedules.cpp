@@ -25,7 +25,16 @@ void check_steps(const char* schedule, const char* what, double value, bool zero
   }
 }
 
+// The step a schedule is asked for: an optimizer's iteration count, never negative.
+void check_step(const LearningRateSchedule& schedule, int64_t step) {
+  if (step < 0) fail("{}: step is {}, expected a step >= 0 (an optimizer's iteration count)", schedule.name(), step);
+}
+
 }  // namespace
+
+LearningRate::LearningRate(std::shared_ptr<const LearningRateSchedule> schedule) : schedule_(std::move(schedule)) {
+  if (schedule_ == nullptr) fail("LearningRate: the schedule is a null pointer; expected a LearningRateSchedule");
+}
 
 PiecewiseConstantDecay::PiecewiseConstantDecay(std::vector<int64_t> boundaries, std::vector<double> values)
     : boundaries_(std::move(boundaries)), values_(std::move(values)) {
@@ -42,6 +51,7 @@ PiecewiseConstantDecay::PiecewiseConstantDecay(std::vector<int64_t> boundaries, 
 }
 
 double PiecewiseConstantDecay::operator()(int64_t step) const {
+  check_step(*this, step);
   // The first boundary at or after the step picks the value; past the last one, the last value.
   const auto boundary = std::lower_bound(boundaries_.begin(), boundaries_.end(), step);
   return values_[static_cast<size_t>(boundary - boundaries_.begin())];
@@ -58,6 +68,7 @@ ExponentialDecay::ExponentialDecay(double initial_learning_rate, double decay_st
 }
 
 double ExponentialDecay::operator()(int64_t step) const {
+  check_step(*this, step);
   double p = static_cast<double>(step) / decay_steps_;
   if (staircase_) p = std::floor(p);
   return initial_learning_rate_ * std::pow(decay_rate_, p);
@@ -74,6 +85,7 @@ CosineDecay::CosineDecay(double initial_learning_rate, double decay_steps, Cosin
 }
 
 double CosineDecay::operator()(int64_t step) const {
+  check_step(*this, step);
   const double alpha = options_.alpha;
   const auto decay = [&](double s, double from) {
     const double cosine = 0.5 * (1.0 + std::cos(std::numbers::pi * (s / decay_steps_)));

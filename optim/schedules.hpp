@@ -15,7 +15,7 @@ namespace tapegrad::optim {
 class LearningRateSchedule {
  public:
   virtual ~LearningRateSchedule() = default;
-  /// The learning rate at `step`.
+  /// The learning rate at `step` (>= 0; the built-in schedules reject a negative step).
   virtual double operator()(int64_t step) const = 0;
   /// The schedule's name, for errors: "ExponentialDecay".
   virtual std::string name() const = 0;
@@ -91,8 +91,8 @@ class LearningRate {
   template <std::derived_from<LearningRateSchedule> Schedule>
   LearningRate(Schedule schedule)  // NOLINT(google-explicit-constructor): SGD(CosineDecay(...))
       : schedule_(std::make_shared<const Schedule>(std::move(schedule))) {}
-  /// A schedule shared with its owner.
-  LearningRate(std::shared_ptr<const LearningRateSchedule> schedule) : schedule_(std::move(schedule)) {}
+  /// A schedule shared with its owner; not null.
+  LearningRate(std::shared_ptr<const LearningRateSchedule> schedule);  // NOLINT(google-explicit-constructor)
 
   /// The learning rate at `step`: the constant, or the schedule's value.
   double operator()(int64_t step) const { return schedule_ ? (*schedule_)(step) : value_; }

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <memory>
+#include <span>
 #include <thread>
 
 using namespace tapegrad;
@@ -26,6 +28,12 @@ Conv2DOptions conv(std::array<int64_t, 2> strides, std::array<int64_t, 2> dilati
   return {.strides = {strides[0], strides[1]}, .padding = padding, .dilation_rate = {dilations[0], dilations[1]}};
 }
 Tensor f32(std::initializer_list<double> v, const Shape& shape) { return Tensor(v, shape); }
+// The explorer's options with tapegrad's own layout: no Graphviz run for a page an error stops.
+HtmlOptions builtin_layout() {
+  HtmlOptions options;
+  options.layout = GraphLayout::builtin;
+  return options;
+}
 
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
@@ -143,7 +151,7 @@ const bool registered = census::add({
         [] {
           max_pool2d(ones({1, 5, 5, 0}), {{kMax, kMax}, OptionalSize2{}, Padding::valid()});
         }),
-    row("max_pool2d", "overflow", "max_pool2d: input 5x5 padded by",
+    row("max_pool2d", "overflow", "max_pool2d: padding (top 9223372036854775807, bottom 9223372036854775807,",
         [] {
           max_pool2d(image(), {{2, 2}, OptionalSize2{}, Padding::uniform(kMax)});
         }),
@@ -319,6 +327,67 @@ const bool registered = census::add({
                 GradientTape tape;
                 return to_dot(tape).find("digraph") != std::string::npos;
               }),
+    row("to_dot", "undefined", "to_dot: the target is an undefined tensor",
+        [] {
+          GradientTape tape;
+          to_dot(tape, Tensor(), std::span<const Source>());
+        }),
+    row("to_html", "tape", "to_html: the target (2 float32) is not an output of the tape's 1 entries",
+        [] {
+          const Tensor x = ones({2});
+          GradientTape tape;
+          tape.watch(x, "x");
+          (void)(x * 2.0);
+          to_html(tape, ones({2}), {x}, builtin_layout());
+        }),
+    row("to_html", "undefined", "to_html: the target is an undefined tensor",
+        [] {
+          GradientTape tape;
+          to_html(tape, Tensor(), std::span<const Source>(), builtin_layout());
+        }),
+    row("to_html", "dtypes", "to_html: target is 2 int64, expected a float tensor",
+        [] {
+          GradientTape tape;
+          to_html(tape, ones({2}, DType::int64), std::span<const Source>(), builtin_layout());
+        }),
+    row("save_html", "data files", "save_html: /nonexistent-folder/tape.html: ",
+        [] {
+          const Tensor x = ones({2});
+          GradientTape tape;
+          tape.watch(x, "x");
+          const Tensor y = x * 2.0;
+          save_html("/nonexistent-folder/tape.html", tape, y, {x}, builtin_layout());
+        }),
+    row("save_html", "tape", "save_html: the target (2 float32) is not an output of the tape's 0 entries",
+        [] {
+          GradientTape tape;
+          save_html(census::scratch("tape.html"), tape, ones({2}), std::span<const Source>(), builtin_layout());
+        }),
+    value_row("NameScope::NameScope", "tape", "a scope opened while no tape records is harmless; tapes after it record",
+              [] {
+                const Tensor x = ones({2});
+                {
+                  const NameScope scope("nothing to group");
+                  (void)(x * 2.0);
+                }
+                GradientTape tape;
+                tape.watch(x, "x");
+                const Tensor y = x * 2.0;
+                return tape.producer(y.id()) == 0;
+              }),
+    value_row("NameScope::NameScope", "tape", "a scope that outlives its tape leaves nothing dangling",
+              [] {
+                const Tensor x = ones({2});
+                auto tape = std::make_unique<GradientTape>();
+                const NameScope scope("outlives");
+                tape->watch(x, "x");
+                (void)(x * 2.0);
+                tape.reset();
+                GradientTape next;
+                next.watch(x, "x");
+                const Tensor y = x * 3.0;
+                return next.producer(y.id()) == 0;
+              }),
     // ---- Variables
     row("Variable::Variable", "undefined", "Variable 'w': the initial value is an undefined tensor",
         [] { Variable(Tensor(), "w"); }),
@@ -380,6 +449,21 @@ const bool registered = census::add({
           random_uniform({2}, g, -kInf, 0);
         }),
     row("Generator::below", "shapes", "Generator::below: bound must be positive", [] { Generator(1).below(0); }),
+    row("Generator::fill", "undefined", "Generator::fill: words is a null pointer for 2 words",
+        [] { Generator(1).fill(nullptr, 2); }),
+    row("Generator::fill", "shapes", "Generator::fill: count is -1, expected a count >= 0",
+        [] {
+          uint64_t word = 0;
+          Generator(1).fill(&word, -1);
+        }),
+    value_row("Generator::fill", "empty", "0 words: nothing written, nothing drawn; else next_u64's numbers",
+              [] {
+                Generator g(1), h(1);
+                g.fill(nullptr, 0);
+                uint64_t words[2] = {0, 0};
+                g.fill(words, 2);
+                return words[0] == h.next_u64() && words[1] == h.next_u64();
+              }),
     // ---- Threads
     row("set_num_threads", "threads", "set_num_threads: 0 threads; expected 1 to 1024", [] { set_num_threads(0); }),
     row("set_num_threads", "threads", "set_num_threads: 1048576 threads; expected 1 to 1024",

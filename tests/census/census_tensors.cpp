@@ -4,7 +4,9 @@
 
 #include <cmath>
 #include <limits>
+#include <span>
 #include <sstream>
+#include <vector>
 
 using namespace tapegrad;
 using census::exempt;
@@ -167,6 +169,26 @@ const bool registered_ops = census::add({
           Tensor({1, 2, 3}, {2, 2});
         }),
     row("Tensor::Tensor", "nan", "Tensor: nan has no int64 value", [] { Tensor({kNaN}, {1}, DType::int64); }),
+    row("Tensor::Tensor", "shapes", "Tensor: 3 values given for shape 2x2, which holds 4",
+        [] {
+          const std::vector<float> values{1, 2, 3};
+          Tensor(std::span<const float>(values), Shape{2, 2});
+        }),
+    row("Tensor::Tensor", "shapes", "Tensor: 5 values given for shape 2x2, which holds 4",
+        [] {
+          const std::vector<int64_t> labels{0, 1, 2, 3, 4};
+          Tensor(std::span<const int64_t>(labels), Shape{2, 2});
+        }),
+    row("Tensor::Tensor", "nan", "Tensor: nan has no int64 value",
+        [] {
+          const std::vector<float> values{1, std::numeric_limits<float>::quiet_NaN()};
+          Tensor(std::span<const float>(values), DType::int64);
+        }),
+    value_row("Tensor::Tensor", "empty", "an empty std::vector makes a 1-d tensor of 0 elements",
+              [] {
+                const std::vector<double> none;
+                return Tensor(std::span<const double>(none)).shape() == Shape{0};
+              }),
     row("Tensor::scalar", "overflow", "full: 1e+300 has no int64 value", [] { Tensor::scalar(1e300, DType::int64); }),
     row("Tensor::empty", "overflow", "Shape: 9223372036854775807x9223372036854775807 has more",
         [] {
@@ -291,7 +313,16 @@ const bool registered_ops = census::add({
         [] {
           sum(ones({2, 2}), std::vector<int>{0, -2});
         }),
-    row("sum", "dtypes", "sum: ", [] { sum(labels()); }),
+    value_row("sum", "dtypes", "the sum of int64 is an exact int64, as NumPy's",
+              [] {
+                const Tensor total = sum(labels());
+                return total.dtype() == DType::int64 && total.data<int64_t>()[0] == 3;
+              }),
+    row("sum", "overflow", "sum: ",
+        [] {
+          const std::vector<int64_t> values{INT64_MAX, 1};
+          sum(Tensor(std::span<const int64_t>(values)));
+        }),
     row("mean", "empty", "mean: the mean of an empty tensor (0x3) is undefined",
         [] {
           mean(ones({0, 3}));
@@ -306,7 +337,11 @@ const bool registered_ops = census::add({
           reduce_mean(ones({2, 0}), {1});
         }),
     row("reduce_max", "empty", "reduce_max: the maximum over no elements", [] { reduce_max(ones({0})); }),
-    row("reduce_max", "dtypes", "reduce_max: expected a float32 or float64", [] { reduce_max(labels()); }),
+    value_row("reduce_max", "dtypes", "the largest of int64 values is an exact int64",
+              [] {
+                const Tensor largest = reduce_max(labels());
+                return largest.dtype() == DType::int64 && largest.data<int64_t>()[0] == 2;
+              }),
     row("logsumexp", "empty", "logsumexp: no elements to reduce",
         [] {
           logsumexp(ones({3, 0}), {1});
@@ -500,6 +535,80 @@ const bool registered_ops = census::add({
         }),
     row("softmax_cross_entropy", "shapes", "softmax_cross_entropy: logits are a scalar",
         [] { softmax_cross_entropy(Tensor::scalar(1), Tensor::scalar(0)); }),
+    // ---- Normalization and dropout
+    row("batch_norm", "shapes", "batch_norm: mean is 2 float32; expected 3 float32, one value per channel",
+        [] {
+          batch_norm(ones({2, 3}), ones({2}), ones({3}), ones({3}), ones({3}));
+        }),
+    row("batch_norm", "shapes", "batch_norm: x is 3; expected at least rank 2 (batch, ..., channels)",
+        [] { batch_norm(ones({3}), ones({3}), ones({3}), ones({3}), ones({3})); }),
+    row("batch_norm", "dtypes", "batch_norm: x is 2x3 int64; expected a float32 or float64 tensor",
+        [] {
+          batch_norm(ones({2, 3}, DType::int64), ones({3}), ones({3}), ones({3}), ones({3}));
+        }),
+    row("batch_norm", "undefined", "batch_norm: x is undefined",
+        [] { batch_norm(Tensor(), ones({3}), ones({3}), ones({3}), ones({3})); }),
+    row("batch_norm", "undefined", "batch_norm: beta is undefined",
+        [] {
+          batch_norm(ones({2, 3}), ones({3}), ones({3}), ones({3}), Tensor());
+        }),
+    row("batch_norm", "nan", "batch_norm: epsilon is nan; expected a finite epsilon >= 0",
+        [] {
+          batch_norm(ones({2, 3}), ones({3}), ones({3}), ones({3}), ones({3}), kNaN);
+        }),
+    row("batch_norm", "empty", "batch_norm: x is 0x3; expected at least one row and one channel",
+        [] {
+          batch_norm(ones({0, 3}), ones({3}), ones({3}), ones({3}), ones({3}));
+        }),
+    value_row("batch_norm", "nan", "a negative variance gives NaN (the square root of a negative), never masked",
+              [] {
+                const Tensor y = batch_norm(ones({1, 1}), zeros({1}), Tensor({-1.0}, Shape{1}), ones({1}), zeros({1}));
+                return std::isnan(y.item());
+              }),
+    row("batch_norm_training", "dtypes", "batch_norm_training: gamma is 3 float64; expected 3 float32",
+        [] {
+          batch_norm_training(ones({2, 3}), ones({3}, DType::float64), ones({3}));
+        }),
+    row("batch_norm_training", "empty", "batch_norm_training: x is 0x3; expected at least one row and one channel",
+        [] {
+          batch_norm_training(ones({0, 3}), ones({3}), ones({3}));
+        }),
+    row("batch_norm_training", "shapes", "batch_norm_training: epsilon is -1; expected a finite epsilon >= 0",
+        [] {
+          batch_norm_training(ones({2, 3}), ones({3}), ones({3}), -1);
+        }),
+    value_row("batch_norm_training", "empty", "one example per channel: variance 0, the output is beta, finite",
+              [] {
+                const BatchNormTrainingResult r = batch_norm_training(ones({1, 2}), ones({2}), zeros({2}));
+                const std::vector<double> y = r.output.to_vector();
+                return y == std::vector<double>{0.0, 0.0} && r.variance.to_vector() == std::vector<double>{0.0, 0.0};
+              }),
+    row("dropout", "shapes", "dropout: rate is 1 for x 2; expected 0 <= rate < 1",
+        [] {
+          Generator g(1);
+          dropout(ones({2}), 1.0, g);
+        }),
+    row("dropout", "nan", "dropout: rate is nan for x 2; expected 0 <= rate < 1",
+        [] {
+          Generator g(1);
+          dropout(ones({2}), kNaN, g);
+        }),
+    row("dropout", "dtypes", "dropout: x is 2 int64; expected a float32 or float64 tensor",
+        [] {
+          Generator g(1);
+          dropout(ones({2}, DType::int64), 0.5, g);
+        }),
+    row("dropout", "undefined", "dropout: x is undefined",
+        [] {
+          Generator g(1);
+          dropout(Tensor(), 0.5, g);
+        }),
+    value_row("dropout", "empty", "rate 0 returns x itself; an empty x gives an empty y",
+              [] {
+                Generator g(1);
+                const Tensor x = ones({2});
+                return dropout(x, 0.0, g).id() == x.id() && dropout(ones({0, 3}), 0.5, g).shape() == Shape{0, 3};
+              }),
     // ---- Printing
     value_row("operator<<", "undefined", "an undefined tensor prints as (undefined)",
               [] {
