@@ -162,6 +162,15 @@ const bool registered = census::add({
                 model.add<nn::Dense>(2, nn::DenseOptions{.name = "d"});
                 return model.summary().find('?') != std::string::npos;
               }),
+    value_row("nn::Module::set_trainable", "layers",
+              "a model frozen before its first call lists no trainable variables once built",
+              [] {
+                nn::Sequential model("s");
+                model.add<nn::Dense>(2, nn::DenseOptions{.name = "d"});
+                model.set_trainable(false);
+                model(ones({1, 3}));
+                return model.trainable_variables().empty() && model.non_trainable_variables().size() == 2;
+              }),
     value_row("nn::Module::output_shape", "layers", "nothing before the first call",
               [] { return !nn::Dense(2, {.name = "d"}).output_shape().has_value(); }),
     value_row("nn::Module::output_shape", "layers", "a failed first call leaves no output shape",
@@ -652,6 +661,7 @@ const bool exempted = census::add(std::vector<census::Exemption>{
     exempt("nn::Module::name", "an accessor"),
     exempt("nn::Module::dtype", "an accessor"),
     exempt("nn::Module::built", "an accessor"),
+    exempt("nn::Module::trainable", "an accessor"),
     exempt("nn::Module::class_name", "an accessor"),
     exempt("nn::Conv2D::class_name", "an accessor"),
     exempt("nn::Conv2D::filters", "an accessor"),
