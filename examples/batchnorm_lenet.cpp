@@ -108,11 +108,12 @@ std::unique_ptr<nn::Sequential> make_model() {
 // The shapes the chapter gives: 4 BatchNormalization layers, the first dense layer fed 256 inputs.
 void check_shapes(const nn::Sequential& net) {
   int64_t batch_norms = 0;
-  for (size_t i = 0; i < net.size(); ++i) batch_norms += dynamic_cast<const nn::BatchNormalization*>(&net.layer(i)) ? 1 : 0;
+  for (size_t i = 0; i < net.size(); ++i)
+    batch_norms += dynamic_cast<const nn::BatchNormalization*>(&net.layer(i)) ? 1 : 0;
   const std::optional<Shape> flattened = net.output_shape(8);
   examples::check(batch_norms == 4 && flattened && (*flattened)[1] == 256,
-                  "{} BatchNormalization layers and {} inputs to the first dense layer, expected 4 and 256", batch_norms,
-                  flattened ? (*flattened)[1] : -1);
+                  "{} BatchNormalization layers and {} inputs to the first dense layer, expected 4 and 256",
+                  batch_norms, flattened ? (*flattened)[1] : -1);
   fmt::print("check: 4 BatchNormalization layers; the first dense layer takes 256 = 16 * 4 * 4 inputs\n");
 }
 
@@ -128,7 +129,8 @@ void check_batch_norm_inference(nn::Sequential& net, const Tensor& images) {
     auto* bn = dynamic_cast<nn::BatchNormalization*>(&net.layer(i));
     if (bn != nullptr) {
       const Tensor mean = bn->moving_mean().value(), variance = bn->moving_variance().value();
-      const Tensor want = (x - mean) / sqrt(variance + bn->options().epsilon) * bn->gamma().value() + bn->beta().value();
+      const Tensor want =
+          (x - mean) / sqrt(variance + bn->options().epsilon) * bn->gamma().value() + bn->beta().value();
       const double difference = examples::max_abs_difference((*bn)(x, false), want);
       examples::check(difference < 1e-4, "{} in inference is {} away from normalizing with its moving statistics",
                       bn->name(), difference);
@@ -171,7 +173,8 @@ int run(const Options& options) {
   examples::check_learned(history, fashion.test.num_examples());
   const Tensor images = examples::first_images(fashion.test, 16);
   if (!options.save.empty()) {
-    examples::check_checkpoint(options.save, *net, [] { return std::unique_ptr<nn::Module>(make_model()); }, images);
+    examples::check_checkpoint(
+        options.save, *net, [] { return std::unique_ptr<nn::Module>(make_model()); }, images);
   }
   check_batch_norm_inference(*net, images);
   const examples::EpochResult& last = history.epochs.back();
@@ -185,8 +188,8 @@ int run(const Options& options) {
                   "LeNet with batch normalization should reach train accuracy {} and test accuracy {} after {} epochs, "
                   "got {:.3f} and {:.3f}",
                   kTargetTrainAccuracy, kTargetTestAccuracy, options.epochs, last.train_accuracy, last.test_accuracy);
-  fmt::print("check: train accuracy {:.3f} >= {} and test accuracy {:.3f} >= {} after {} epochs\n",
-             last.train_accuracy, kTargetTrainAccuracy, last.test_accuracy, kTargetTestAccuracy, options.epochs);
+  fmt::print("check: train accuracy {:.3f} >= {} and test accuracy {:.3f} >= {} after {} epochs\n", last.train_accuracy,
+             kTargetTrainAccuracy, last.test_accuracy, kTargetTestAccuracy, options.epochs);
   return 0;
 }
 

@@ -125,7 +125,8 @@ void check_dropout_layers(nn::Sequential& net) {
     const double rate = dropout->rate();
     const float kept = static_cast<float>(1.0 / (1.0 - rate));
     int64_t zeros_count = 0, wrong = 0;
-    for (const float value : (*dropout)(x, true).data<float>()) {
+    const Tensor dropped = (*dropout)(x, true);
+    for (const float value : dropped.data<float>()) {
       zeros_count += value == 0.0f ? 1 : 0;
       wrong += value != 0.0f && value != kept ? 1 : 0;
     }
@@ -178,9 +179,9 @@ int run(const Options& options) {
              options.dropout2, options.lr, options.batch_size, options.epochs, options.seed, num_threads());
   const bool full = options.full_run(fashion.train.num_examples(), fashion.test.num_examples());
   const examples::ChartText chart{
-      .title = fmt::format("MLP 784-256-256-10, dropout {} and {}: {} training images, batch {}, SGD lr {}",
-                           options.dropout1, options.dropout2, fashion.train.num_examples(), options.batch_size,
-                           options.lr),
+      .title =
+          fmt::format("MLP 784-256-256-10, dropout {} and {}: {} training images, batch {}, SGD lr {}",
+                      options.dropout1, options.dropout2, fashion.train.num_examples(), options.batch_size, options.lr),
       .test_target = kTargetAccuracy,
       .target_note = "after 10 epochs"};
   const examples::History history = examples::fit(*net, optimizer, fashion, options, chart);

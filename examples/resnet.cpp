@@ -92,8 +92,7 @@ Options parse_options(int argc, char** argv) {
     if (examples::parse_classifier_flag(options, args, flag)) continue;
     if (flag == "--momentum") {
       options.momentum = parse<double>(flag, args.value());
-      require(options.momentum >= 0 && options.momentum < 1, "--momentum must be in [0, 1), got {}",
-              options.momentum);
+      require(options.momentum >= 0 && options.momentum < 1, "--momentum must be in [0, 1), got {}", options.momentum);
     } else if (flag == "--width") {
       options.width = parse<int64_t>(flag, args.value());
       require(options.width >= 1, "--width must be at least 1, got {}", options.width);
@@ -116,7 +115,9 @@ nn::Conv2DLayerOptions conv_options(int64_t strides = 1, Padding padding = Paddi
 class Residual : public nn::Module {
  public:
   Residual(int64_t channels, bool use_1x1conv, int64_t strides, std::string name)
-      : nn::Module("residual", std::move(name)), conv1_(channels, 3, conv_options(strides)), conv2_(channels, 3, conv_options()) {
+      : nn::Module("residual", std::move(name)),
+        conv1_(channels, 3, conv_options(strides)),
+        conv2_(channels, 3, conv_options()) {
     if (use_1x1conv) shortcut_.emplace(channels, 1, conv_options(strides, Padding::valid()));
   }
 
@@ -180,9 +181,9 @@ void check_variables(const ResNet& net) {
     examples::check(name.starts_with("resnet/"), "variable {} is not named under resnet/", name);
     names.insert(name);
   }
-  for (const char* name : {"resnet/stem_conv2d/kernel", "resnet/block_1/conv2d/kernel",
-                           "resnet/block_3/conv2d_6/kernel", "resnet/block_6/batch_normalization_11/moving_variance",
-                           "resnet/dense/kernel"}) {
+  for (const char* name :
+       {"resnet/stem_conv2d/kernel", "resnet/block_1/conv2d/kernel", "resnet/block_3/conv2d_6/kernel",
+        "resnet/block_6/batch_normalization_11/moving_variance", "resnet/dense/kernel"}) {
     examples::check(names.contains(name), "no variable {} among the model's {}", name, names.size());
   }
   const int64_t batch_norms = 1 + 2 * static_cast<int64_t>(net.blocks().size());
@@ -272,9 +273,11 @@ int run(const Options& options) {
                kTargetAccuracy);
     return 0;
   }
-  examples::check(last.test_accuracy >= kTargetAccuracy, "the ResNet should reach test accuracy {} after {} epochs, got {:.3f}",
-                  kTargetAccuracy, options.epochs, last.test_accuracy);
-  fmt::print("check: test accuracy {:.3f} >= {} after {} epochs\n", last.test_accuracy, kTargetAccuracy, options.epochs);
+  examples::check(last.test_accuracy >= kTargetAccuracy,
+                  "the ResNet should reach test accuracy {} after {} epochs, got {:.3f}", kTargetAccuracy,
+                  options.epochs, last.test_accuracy);
+  fmt::print("check: test accuracy {:.3f} >= {} after {} epochs\n", last.test_accuracy, kTargetAccuracy,
+             options.epochs);
   return 0;
 }
 

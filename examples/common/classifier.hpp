@@ -352,8 +352,8 @@ inline void check_learned(const History& history, int64_t test_size) {
   check(last.test_accuracy > chance,
         "test accuracy {:.3f} is not above chance: a guesser gets 0.1, and up to {:.3f} on {} test images",
         last.test_accuracy, chance, test_size);
-  fmt::print("check: test accuracy {:.3f} beats chance (0.1; {:.3f} allowing for {} test images)\n",
-             last.test_accuracy, chance, test_size);
+  fmt::print("check: test accuracy {:.3f} beats chance (0.1; {:.3f} allowing for {} test images)\n", last.test_accuracy,
+             chance, test_size);
 }
 
 /// The largest |a - b| over two tensors of one shape.
