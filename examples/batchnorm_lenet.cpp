@@ -21,7 +21,8 @@
 // channel, and the moving statistics follow them (momentum 0.99); in inference (the test) the
 // moving statistics normalize. With lr 1.0 the test accuracy swings by a few points from epoch to
 // epoch; train accuracy 0.89 and test accuracy 0.80 or more are expected after 10 epochs (the
-// example checks them on a full run).
+// example checks them on a full run). Measured: seed 1 (the default) train 0.901, test 0.807; seed 2
+// 0.903, 0.843; seed 3 0.899, 0.838 (test accuracy over epochs 4-10 ranged from 0.736 to 0.867).
 
 #include <tapegrad/data.hpp>
 #include <tapegrad/nn.hpp>
