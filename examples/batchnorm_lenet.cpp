@@ -31,6 +31,7 @@
 #include "common/args.hpp"
 #include "common/check.hpp"
 #include "common/classifier.hpp"
+#include "common/main.hpp"
 
 #include <fmt/format.h>
 
@@ -38,6 +39,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -149,7 +151,7 @@ void check_batch_norm_inference(nn::Sequential& net, const Tensor& images) {
   examples::check(checked == 4, "checked {} BatchNormalization layers, expected 4", checked);
 }
 
-int run(const Options& options) {
+int run(const Options& options, const examples::DataParallel& parallel) {
   examples::FashionMnist fashion = examples::load_fashion_mnist(options);
   nn::reset_names();
   std::unique_ptr<nn::Sequential> net = make_model();
@@ -169,7 +171,7 @@ int run(const Options& options) {
       .train_target = kTargetTrainAccuracy,
       .test_target = kTargetTestAccuracy,
       .target_note = "after 10 epochs"};
-  const examples::History history = examples::fit(*net, optimizer, fashion, options, chart);
+  const examples::History history = examples::fit(*net, optimizer, fashion, options, chart, parallel);
 
   examples::check_learned(history, fashion.test.num_examples());
   const Tensor images = examples::first_images(fashion.test, 16);
@@ -197,22 +199,6 @@ int run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options options;
-  try {
-    options = parse_options(argc, argv);
-  } catch (const examples::UsageError& e) {
-    fmt::print(stderr, "batchnorm_lenet: {}\n{}{}", e.what(), kUsage, examples::kClassifierFlags);
-    return 2;
-  }
-  if (options.help) {
-    fmt::print("{}{}", kUsage, examples::kClassifierFlags);
-    return 0;
-  }
-  try {
-    return run(options);
-  } catch (const std::exception& e) {
-    std::fflush(stdout);
-    fmt::print(stderr, "batchnorm_lenet: {}\n", e.what());
-    return 1;
-  }
+  const std::string usage = std::string(kUsage) + examples::kClassifierFlags;
+  return examples::training_main("batchnorm_lenet", usage, argc, argv, parse_options, run);
 }

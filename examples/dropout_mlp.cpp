@@ -30,6 +30,7 @@
 #include "common/args.hpp"
 #include "common/check.hpp"
 #include "common/classifier.hpp"
+#include "common/main.hpp"
 
 #include <fmt/format.h>
 
@@ -37,6 +38,7 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -165,7 +167,7 @@ void check_model_modes(nn::Module& net, const Tensor& images) {
   fmt::print("check: the model's logits are the same in each inference call, and change in each training call\n");
 }
 
-int run(const Options& options) {
+int run(const Options& options, const examples::DataParallel& parallel) {
   examples::FashionMnist fashion = examples::load_fashion_mnist(options);
   nn::reset_names();
   std::unique_ptr<nn::Sequential> net = make_model(options);
@@ -184,7 +186,7 @@ int run(const Options& options) {
                       options.dropout1, options.dropout2, fashion.train.num_examples(), options.batch_size, options.lr),
       .test_target = kTargetAccuracy,
       .target_note = "after 10 epochs"};
-  const examples::History history = examples::fit(*net, optimizer, fashion, options, chart);
+  const examples::History history = examples::fit(*net, optimizer, fashion, options, chart, parallel);
 
   examples::check_learned(history, fashion.test.num_examples());
   const Tensor images = examples::first_images(fashion.test, 16);
@@ -212,22 +214,6 @@ int run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options options;
-  try {
-    options = parse_options(argc, argv);
-  } catch (const examples::UsageError& e) {
-    fmt::print(stderr, "dropout_mlp: {}\n{}{}", e.what(), kUsage, examples::kClassifierFlags);
-    return 2;
-  }
-  if (options.help) {
-    fmt::print("{}{}", kUsage, examples::kClassifierFlags);
-    return 0;
-  }
-  try {
-    return run(options);
-  } catch (const std::exception& e) {
-    std::fflush(stdout);
-    fmt::print(stderr, "dropout_mlp: {}\n", e.what());
-    return 1;
-  }
+  const std::string usage = std::string(kUsage) + examples::kClassifierFlags;
+  return examples::training_main("dropout_mlp", usage, argc, argv, parse_options, run);
 }

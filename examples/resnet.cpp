@@ -31,6 +31,7 @@
 #include "common/args.hpp"
 #include "common/check.hpp"
 #include "common/classifier.hpp"
+#include "common/main.hpp"
 
 #include <fmt/format.h>
 
@@ -228,7 +229,7 @@ void check_modes(nn::Module& net, nn::Module& scratch, const Tensor& images) {
              inference, training);
 }
 
-int run(const Options& options) {
+int run(const Options& options, const examples::DataParallel& parallel) {
   examples::FashionMnist fashion = examples::load_fashion_mnist(options);
   nn::reset_names();
   const auto make_model = [&] { return std::make_unique<ResNet>(options.width); };
@@ -254,7 +255,7 @@ int run(const Options& options) {
                            options.batch_size, options.lr, options.momentum),
       .test_target = kTargetAccuracy,
       .target_note = "after 5 epochs"};
-  const examples::History history = examples::fit(*net, optimizer, fashion, options, chart);
+  const examples::History history = examples::fit(*net, optimizer, fashion, options, chart, parallel);
 
   examples::check_learned(history, fashion.test.num_examples());
   const Tensor images = examples::first_images(fashion.test, 16);
@@ -284,22 +285,6 @@ int run(const Options& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options options;
-  try {
-    options = parse_options(argc, argv);
-  } catch (const examples::UsageError& e) {
-    fmt::print(stderr, "resnet: {}\n{}{}", e.what(), kUsage, examples::kClassifierFlags);
-    return 2;
-  }
-  if (options.help) {
-    fmt::print("{}{}", kUsage, examples::kClassifierFlags);
-    return 0;
-  }
-  try {
-    return run(options);
-  } catch (const std::exception& e) {
-    std::fflush(stdout);
-    fmt::print(stderr, "resnet: {}\n", e.what());
-    return 1;
-  }
+  const std::string usage = std::string(kUsage) + examples::kClassifierFlags;
+  return examples::training_main("resnet", usage, argc, argv, parse_options, run);
 }

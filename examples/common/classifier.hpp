@@ -12,6 +12,7 @@
 #include <tapegrad/tapegrad.hpp>
 #include "args.hpp"
 #include "check.hpp"
+#include "data_parallel.hpp"
 #include "files.hpp"
 #include "plot.hpp"
 #include "progress.hpp"
@@ -50,6 +51,7 @@ struct ClassifierOptions {
   std::string plot{};
   std::string save{};
   std::optional<ProgressStyle> progress{};
+  bool distributed = false;
   bool help = false;
 };
 
@@ -68,6 +70,9 @@ inline constexpr const char* kClassifierFlags =
                    back into a new model at the end and checked to give the same outputs
   --progress P     bar: one line redrawn (default in a terminal); lines: a few lines per epoch
                    (default otherwise); none
+  --distributed    data-parallel over the processes mpirun starts (mpirun -np 2 PROGRAM
+                   --distributed): each trains on its shard of every batch, the gradients
+                   averaged; rank 0 alone prints and writes files
 )";
 
 /// Reads `flag` (and its value) into `options` when it is one of the shared flags; false otherwise.
@@ -102,6 +107,8 @@ inline bool parse_classifier_flag(ClassifierOptions& options, Args& args, std::s
     options.progress = style == "bar"     ? ProgressStyle::bar
                        : style == "lines" ? ProgressStyle::lines
                                           : ProgressStyle::none;
+  } else if (flag == "--distributed") {
+    options.distributed = true;
   } else if (flag == "--help") {
     options.help = true;
   } else {
@@ -257,12 +264,22 @@ inline double peak_memory_mib() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
+/// The first `count` (or fewer) test images, for the checks.
+inline tapegrad::Tensor first_images(const tapegrad::data::Dataset& test, int64_t count) {
+  tapegrad::data::Dataset batches = test.batch(count);
+  std::optional<tapegrad::data::Batch> first = batches.next();
+  check(first.has_value(), "the test set is empty");
+  return first->features;
+}
+
 /// The book's train_ch6: `options.epochs` passes over `fashion.train` in minibatches (shuffled
 /// with the seed), each step the softmax cross-entropy of `net(images, training=true)` and
 /// `optimizer`'s update of the trainable variables; after each epoch the test accuracy in
 /// inference mode, a printed line, the CSV row, the chart and the checkpoint, as the flags ask.
+/// Distributed (`parallel.active()`), each process trains on its shard of every global batch, from
+/// rank 0's initial weights, the gradients averaged; the printed numbers are the global batch's.
 inline History fit(tapegrad::nn::Module& net, tapegrad::optim::Optimizer& optimizer, FashionMnist& fashion,
-                   const ClassifierOptions& options, const ChartText& chart) {
+                   const ClassifierOptions& options, const ChartText& chart, const DataParallel& parallel) {
   using Clock = std::chrono::steady_clock;
   namespace nn = tapegrad::nn;
   std::ofstream csv;
@@ -275,6 +292,15 @@ inline History fit(tapegrad::nn::Module& net, tapegrad::optim::Optimizer& optimi
   if (!options.plot.empty()) write_file(options.plot, history_svg(history, options, chart));
   const ProgressStyle style = options.progress.value_or(progress_style_for(stdout));
   tapegrad::data::Dataset batches = fashion.train.shuffle(options.seed).batch(options.batch_size);
+  if (parallel.active()) {
+    batches = batches.shard(parallel.size(), parallel.rank());
+    {
+      const tapegrad::StopRecording no_recording;
+      net(first_images(fashion.train, 1));  // builds the model, so that rank 0's weights reach all
+    }
+    parallel.broadcast(net.weights());
+    parallel.distribute(optimizer);
+  }
   nn::Mean train_loss("loss");
   nn::SparseCategoricalAccuracy train_accuracy("accuracy");
   for (int64_t epoch = 1; epoch <= options.epochs; ++epoch) {
@@ -284,26 +310,40 @@ inline History fit(tapegrad::nn::Module& net, tapegrad::optim::Optimizer& optimi
     train_accuracy.reset_state();
     for (const tapegrad::data::Batch& batch : batches) {
       const auto& [images, labels] = batch;
+      const auto examples = static_cast<double>(labels.numel());
+      // This shard's share of the global batch's mean: with the gradients averaged over the
+      // processes, the step is the global batch's (a factor of 1 in one process).
+      const double share = examples * parallel.size() / static_cast<double>(batch.global_size);
       tapegrad::Tensor logits, loss;
       std::vector<tapegrad::Tensor> gradients;
       {
         tapegrad::GradientTape tape;
         logits = net(images, /*training=*/true);
         loss = tapegrad::softmax_cross_entropy(logits, labels);
-        gradients = tape.gradient(loss, net.trainable_variables());
+        gradients = tape.gradient(share == 1 ? loss : loss * share, net.trainable_variables());
       }
       optimizer.apply_gradients(gradients, net.trainable_variables());
-      const double batch_loss = loss.item();
+      // The global batch's mean loss: each process's mean, weighted by its examples.
+      const double batch_loss = parallel.active()
+                                    ? parallel.sum({loss.item() * examples})[0] / static_cast<double>(batch.global_size)
+                                    : loss.item();
       if (std::isnan(history.first_loss)) history.first_loss = batch_loss;
       train_loss.update_state(loss, static_cast<double>(labels.numel()));
       train_accuracy.update_state(labels, logits);
-      progress.update(labels.numel(), batch_loss);
+      progress.update(batch.global_size, batch_loss);
       history.batch_epoch.push_back(static_cast<double>(epoch - 1) +
                                     static_cast<double>(batch.index + 1) / static_cast<double>(batches.cardinality()));
       history.batch_loss.push_back(batch_loss);
     }
     progress.finish();
     EpochResult result{.epoch = epoch, .train_loss = train_loss.result(), .train_accuracy = train_accuracy.result()};
+    if (parallel.active()) {  // the metrics of all the processes' examples
+      const std::vector<double> totals =
+          parallel.sum({train_loss.total(), train_loss.count(), static_cast<double>(train_accuracy.correct()),
+                        static_cast<double>(train_accuracy.count())});
+      result.train_loss = totals[0] / totals[1];
+      result.train_accuracy = totals[2] / totals[3];
+    }
     result.test_accuracy = evaluate(net, fashion.test, options.batch_size);
     result.seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
     history.epochs.push_back(result);
@@ -384,14 +424,6 @@ inline std::unique_ptr<tapegrad::nn::Module> check_checkpoint(
   fmt::print("check: {} (epoch {}, {} tensors) read into a new model gives the trained model's outputs\n", path,
              checkpoint.metadata.at("epoch"), checkpoint.get("model").size());
   return restored;
-}
-
-/// The first `count` (or fewer) test images, for the checks.
-inline tapegrad::Tensor first_images(const tapegrad::data::Dataset& test, int64_t count) {
-  tapegrad::data::Dataset batches = test.batch(count);
-  std::optional<tapegrad::data::Batch> first = batches.next();
-  check(first.has_value(), "the test set is empty");
-  return first->features;
 }
 
 }  // namespace examples

@@ -3,7 +3,7 @@
 set that the test writes, for meson test.
 
   classifier_small.py MAKE_DATA PROGRAM [--train N] [--test N] [--min-test-accuracy A]
-                      [--max-loss R] -- PROGRAM_ARGS...
+                      [--max-loss R] [--mpirun NP] -- PROGRAM_ARGS...
 
 Writes N synthetic training and test images in Fashion-MNIST's IDX files into a temporary directory
 (MAKE_DATA --out DIR), runs PROGRAM --data DIR --csv FILE --plot FILE.svg --save FILE PROGRAM_ARGS,
@@ -11,10 +11,13 @@ and passes when it exits 0 (its own checks passed: the loss fell, test accuracy 
 checkpoint read back into a new model gives the trained model's outputs, and its chapter's checks),
 its history CSV has one well-formed row per epoch, its chart is an SVG document with the curves
 drawn, and the last epoch's test accuracy (in inference mode) is at least A and its training loss
-at most R (a model that learned nothing stays at ln 10 = 2.30).
+at most R (a model that learned nothing stays at ln 10 = 2.30). With --mpirun NP, PROGRAM runs as NP
+processes under mpirun (give it --distributed), one kernel thread each; exit 77 (SKIP) when mpirun
+is not installed.
 """
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -29,7 +32,7 @@ def main():
         raise SystemExit(__doc__)
     split = args.index("--")
     make_data, program, options, program_args = args[0], args[1], args[2:split], args[split + 1 :]
-    settings = {"--train": "2000", "--test": "500", "--min-test-accuracy": "0", "--max-loss": "2.31"}
+    settings = {"--train": "2000", "--test": "500", "--min-test-accuracy": "0", "--max-loss": "2.31", "--mpirun": "0"}
     while options:
         if options[0] in settings and len(options) > 1:
             settings[options[0]], options = options[1], options[2:]
@@ -42,6 +45,16 @@ def main():
     if epochs is None:
         raise SystemExit("classifier_small.py: give --epochs N among the program's arguments")
 
+    launcher = []
+    if int(settings["--mpirun"]) > 0:
+        mpirun = shutil.which("mpirun")
+        if mpirun is None:
+            print("SKIP: mpirun not found: install Debian's openmpi-bin and libopenmpi-dev (./dev does)")
+            return 77
+        launcher = [mpirun, "-np", settings["--mpirun"], "--oversubscribe"]
+        if os.geteuid() == 0:
+            launcher.append("--allow-run-as-root")
+        os.environ.setdefault("TAPEGRAD_NUM_THREADS", "1")
     with tempfile.TemporaryDirectory(prefix="classifier_small.") as directory:
         data = os.path.join(directory, "data")
         history_csv = os.path.join(directory, "history.csv")
@@ -50,7 +63,7 @@ def main():
         made = run([make_data, "--out", data, "--train", settings["--train"], "--test", settings["--test"]])
         if made.returncode != 0:
             return "making the data set failed"
-        trained = run([program, "--data", data, "--csv", history_csv, "--plot", history_svg, "--save", checkpoint]
+        trained = run(launcher + [program, "--data", data, "--csv", history_csv, "--plot", history_svg, "--save", checkpoint]
                       + program_args)
         if trained.returncode != 0:
             return f"{os.path.basename(program)} exited with status {trained.returncode}"
