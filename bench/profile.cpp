@@ -18,6 +18,8 @@
 #include <tapegrad/optim.hpp>
 #include <tapegrad/tapegrad.hpp>
 #include "bench/training_data.hpp"
+#include "examples/batchnorm_lenet_model.hpp"
+#include "examples/dropout_mlp_model.hpp"
 #include "examples/lenet/lenet_model.hpp"
 
 #include <benchmark/benchmark.h>
@@ -51,6 +53,10 @@ const std::vector<ExampleModel>& models() {
   static const std::vector<ExampleModel> list = {
       {"lenet", [](nn::Sequential& net) { examples::add_lenet_layers(net, examples::LeNetVariant::book); },
        [] { return std::make_unique<optim::SGD>(0.9); }},
+      {"batchnorm_lenet", [](nn::Sequential& net) { examples::add_batchnorm_lenet_layers(net); },
+       [] { return std::make_unique<optim::SGD>(1.0); }},
+      {"dropout_mlp", [](nn::Sequential& net) { examples::add_dropout_mlp_layers(net); },
+       [] { return std::make_unique<optim::SGD>(0.5); }},
   };
   return list;
 }
@@ -83,6 +89,12 @@ Work layer_work(const nn::Module& layer, const Shape& in, const Shape& out, bool
   } else if (type == "Sigmoid" || type == "ReLU" || type == "Tanh") {
     work.forward_bytes = (n_in + n_out) * size;  // x in, y out
     work.backward_bytes = 3 * n_out * size;      // dy and y (x) in, dx out
+  } else if (type == "BatchNormalization") {
+    work.forward_bytes = (n_in + n_out) * size;  // x in, y out (the statistics' pass reads x again)
+    work.backward_bytes = 3 * n_out * size;      // dy and x in, dx out
+  } else if (type == "Dropout") {
+    work.forward_bytes = (n_in + 2 * n_out) * size;  // x in, y and the mask out
+    work.backward_bytes = 3 * n_out * size;          // dy and the mask in, dx out
   } else if (type == "MaxPool2D") {
     work.forward_bytes = (n_in + n_out) * size;
     work.backward_bytes = (n_out + 2 * n_in) * size;  // dy and x in, dx out
@@ -176,7 +188,7 @@ void profile_step(benchmark::State& state, const ExampleModel& model) {
       if (i > 0) tapes[i]->watch(inputs[i]);
       for (const Variable& v : layer_variables[i]) tapes[i]->watch(v);
       start = now();
-      outputs[i] = net.layer(i)(inputs[i]);
+      outputs[i] = net.layer(i)(inputs[i], /*training=*/true);
       rows[i + 1].forward.add(start);
       inputs[i + 1] = stop_gradient(outputs[i]);
     }

@@ -339,6 +339,30 @@ def lenet_targets(row, profiles, lenet, p1, p1_cpu):
     if 1 in lenet and 2 in lenet:
         speedup = seconds(lenet[1]) / seconds(lenet[2])
         row("lenet_epoch, 2 threads / 1 (wall time)", f"{speedup:.2f}x", f">= 1.8x: {verdict(speedup >= 1.8)}")
+    # Issue 15: a batch-normalized LeNet step (so epoch: the same batches) at most 1.5x a LeNet step;
+    # issue 17: the other models' share of their own FLOP limit within 1.5x of LeNet's.
+    for threads in (1, 2):
+        steps = {p["model"]: p for p in profiles if p["threads"] == threads}
+        base = steps.get("lenet")
+        if not base:
+            continue
+        clock = "CPU time" if threads == 1 else "wall time"
+        peak = p1_cpu if threads == 1 else None
+        for model in ("batchnorm_lenet", "dropout_mlp"):
+            other = steps.get(model)
+            if not other:
+                continue
+            if model == "batchnorm_lenet":
+                ratio = other["step"] / base["step"]
+                row(f"batchnorm_lenet step / lenet step, {threads} thread{'s' if threads > 1 else ''}, {clock}",
+                    f"{ratio:.2f}x", f"<= 1.5x: {verdict(ratio <= 1.5)}")
+            if peak:
+                def share(p):
+                    return p["flop_per_example"] * int(p["batch"].split()[-1]) / p["step"] / (peak * 1e9)
+                ratio = share(base) / share(other)
+                row(f"{model} step: share of its FLOP limit, 1 thread, CPU time",
+                    f"{100 * share(other):.0f}% (lenet {100 * share(base):.0f}%, {ratio:.1f}x less)",
+                    f"within 1.5x of lenet's: {verdict(ratio <= 1.5)}")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@
 #include <tapegrad/nn.hpp>
 #include <tapegrad/optim.hpp>
 #include <tapegrad/tapegrad.hpp>
+#include "batchnorm_lenet_model.hpp"
 #include "common/args.hpp"
 #include "common/check.hpp"
 #include "common/classifier.hpp"
@@ -87,24 +88,7 @@ Options parse_options(int argc, char** argv) {
 // The book's network; Glorot-uniform weights, Keras's default for both Conv2D and Dense.
 std::unique_ptr<nn::Sequential> make_model() {
   auto net = std::make_unique<nn::Sequential>();
-  const nn::Conv2DLayerOptions conv{.kernel_initializer = nn::GlorotUniform()};
-  const nn::Pool2DLayerOptions stride_two{.strides = 2};
-  net->add<nn::Conv2D>(6, 5, conv);  // 24x24x6
-  net->add<nn::BatchNormalization>();
-  net->add<nn::Sigmoid>();
-  net->add<nn::AvgPool2D>(2, stride_two);  // 12x12x6
-  net->add<nn::Conv2D>(16, 5, conv);       // 8x8x16
-  net->add<nn::BatchNormalization>();
-  net->add<nn::Sigmoid>();
-  net->add<nn::AvgPool2D>(2, stride_two);  // 4x4x16
-  net->add<nn::Flatten>();                 // 256
-  net->add<nn::Dense>(120);
-  net->add<nn::BatchNormalization>();
-  net->add<nn::Sigmoid>();
-  net->add<nn::Dense>(84);
-  net->add<nn::BatchNormalization>();
-  net->add<nn::Sigmoid>();
-  net->add<nn::Dense>(10);  // logits
+  examples::add_batchnorm_lenet_layers(*net);
   return net;
 }
 

@@ -31,6 +31,7 @@
 #include "common/check.hpp"
 #include "common/classifier.hpp"
 #include "common/main.hpp"
+#include "dropout_mlp_model.hpp"
 
 #include <fmt/format.h>
 
@@ -98,18 +99,10 @@ Options parse_options(int argc, char** argv) {
   return options;
 }
 
-// The book's network: Flatten, Dense(256) ReLU, Dropout(dropout1), Dense(256) ReLU,
-// Dropout(dropout2), Dense(10) (logits). Dense's default weights, Glorot-uniform, as Keras's.
+// The book's network (dropout_mlp_model.hpp), with the dropout rates of the flags.
 std::unique_ptr<nn::Sequential> make_model(const Options& options) {
   auto net = std::make_unique<nn::Sequential>();
-  net->add<nn::Flatten>();
-  net->add<nn::Dense>(256);
-  net->add<nn::ReLU>();
-  net->add<nn::Dropout>(options.dropout1);
-  net->add<nn::Dense>(256);
-  net->add<nn::ReLU>();
-  net->add<nn::Dropout>(options.dropout2);
-  net->add<nn::Dense>(10);
+  examples::add_dropout_mlp_layers(*net, options.dropout1, options.dropout2);
   return net;
 }
 

@@ -68,7 +68,7 @@ inline TrainStep train_step(tapegrad::nn::Sequential& net, tapegrad::optim::Opti
   std::vector<tapegrad::Tensor> gradients;
   {
     tapegrad::GradientTape tape;  // watches the trainable variables the forward pass reads
-    step.logits = net(images);
+    step.logits = net(images, /*training=*/true);
     step.loss = tapegrad::softmax_cross_entropy(step.logits, labels);
     gradients = tape.gradient(step.loss, variables);
   }  // the tape and what it kept for the backward pass are freed here
