@@ -28,10 +28,11 @@ double keras_cosine(double from, double s, double decay_steps, double alpha) {
 TEST_CASE("PiecewiseConstantDecay: values[i] while boundaries[i-1] < step <= boundaries[i]") {
   const PiecewiseConstantDecay schedule({10, 20}, {1.0, 0.5, 0.1});
   CHECK(schedule.name() == "PiecewiseConstantDecay");
-  for (const auto& [step, value] : std::vector<std::pair<int64_t, double>>{
+  // A pair, not a structured binding: clang's OpenMP cannot capture one in doctest's CAPTURE.
+  for (const std::pair<int64_t, double>& expected : std::vector<std::pair<int64_t, double>>{
            {0, 1.0}, {9, 1.0}, {10, 1.0}, {11, 0.5}, {20, 0.5}, {21, 0.1}, {1000000, 0.1}}) {
-    CAPTURE(step);
-    CHECK(schedule(step) == value);
+    CAPTURE(expected.first);
+    CHECK(schedule(expected.first) == expected.second);
   }
   CHECK(PiecewiseConstantDecay({}, {0.3})(12345) == 0.3);
 
