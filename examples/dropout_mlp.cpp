@@ -189,18 +189,8 @@ int run(const Options& options, const examples::DataParallel& parallel) {
   }
   check_dropout_layers(*net);
   check_model_modes(*net, images);
-  const examples::EpochResult& last = history.epochs.back();
-  if (!full) {
-    fmt::print("(the expectation, test accuracy >= {} after 10 epochs, is checked on a full run: all of "
-               "Fashion-MNIST, the book's settings)\n",
-               kTargetAccuracy);
-    return 0;
-  }
-  examples::check(last.test_accuracy >= kTargetAccuracy,
-                  "the MLP with dropout should reach test accuracy {} after {} epochs, got {:.3f}", kTargetAccuracy,
-                  options.epochs, last.test_accuracy);
-  fmt::print("check: test accuracy {:.3f} >= {} after {} epochs\n", last.test_accuracy, kTargetAccuracy,
-             options.epochs);
+  examples::check_test_accuracy_target(full, "the MLP with dropout", history.epochs.back(), kTargetAccuracy,
+                                       options.epochs, "the book's settings, 10 epochs");
   return 0;
 }
 

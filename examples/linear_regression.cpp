@@ -125,12 +125,7 @@ Options parse_options(int argc, char** argv) {
       file = args.value();
       require(!file.empty(), "{} needs a file name", flag);
     } else if (flag == "--progress") {
-      const std::string_view style = args.value();
-      require(style == "bar" || style == "lines" || style == "none", "--progress must be bar, lines or none, got '{}'",
-              style);
-      options.progress = style == "bar"     ? examples::ProgressStyle::bar
-                         : style == "lines" ? examples::ProgressStyle::lines
-                                            : examples::ProgressStyle::none;
+      options.progress = examples::parse_progress_style(flag, args.value());
     } else if (flag == "--distributed") {
       options.distributed = true;
     } else if (flag == "--help") {

@@ -267,18 +267,8 @@ int run(const Options& options, const examples::DataParallel& parallel) {
     scratch = make_model();
   }
   check_modes(*net, *scratch, images);
-  const examples::EpochResult& last = history.epochs.back();
-  if (!full) {
-    fmt::print("(the expectation, test accuracy >= {} after 5 epochs, is checked on a full run: all of Fashion-MNIST, "
-               "the default flags)\n",
-               kTargetAccuracy);
-    return 0;
-  }
-  examples::check(last.test_accuracy >= kTargetAccuracy,
-                  "the ResNet should reach test accuracy {} after {} epochs, got {:.3f}", kTargetAccuracy,
-                  options.epochs, last.test_accuracy);
-  fmt::print("check: test accuracy {:.3f} >= {} after {} epochs\n", last.test_accuracy, kTargetAccuracy,
-             options.epochs);
+  examples::check_test_accuracy_target(full, "the ResNet", history.epochs.back(), kTargetAccuracy, options.epochs,
+                                       "the default flags, 5 epochs");
   return 0;
 }
 

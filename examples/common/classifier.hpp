@@ -101,12 +101,7 @@ inline bool parse_classifier_flag(ClassifierOptions& options, Args& args, std::s
     file = args.value();
     require(!file.empty(), "{} needs a file name", flag);
   } else if (flag == "--progress") {
-    const std::string_view style = args.value();
-    require(style == "bar" || style == "lines" || style == "none", "--progress must be bar, lines or none, got '{}'",
-            style);
-    options.progress = style == "bar"     ? ProgressStyle::bar
-                       : style == "lines" ? ProgressStyle::lines
-                                          : ProgressStyle::none;
+    options.progress = parse_progress_style(flag, args.value());
   } else if (flag == "--distributed") {
     options.distributed = true;
   } else if (flag == "--help") {
@@ -376,6 +371,21 @@ inline History fit(tapegrad::nn::Module& net, tapegrad::optim::Optimizer& optimi
   if (!options.csv.empty()) fmt::print("history written to {}\n", options.csv);
   if (!options.plot.empty()) fmt::print("curves drawn in {}\n", options.plot);
   return history;
+}
+
+/// The chapter's expectation: on a full run (`full`: all of Fashion-MNIST at `settings`), checks
+/// that `model` reached test accuracy `target` in its last epoch (of `epochs`), and says so; on a
+/// smaller run, says that the expectation waits for a full one.
+inline void check_test_accuracy_target(bool full, std::string_view model, const EpochResult& last, double target,
+                                       int64_t epochs, std::string_view settings) {
+  if (!full) {
+    fmt::print("(the expectation, test accuracy >= {}, is checked on a full run: all of Fashion-MNIST, {})\n", target,
+               settings);
+    return;
+  }
+  check(last.test_accuracy >= target, "{} should reach test accuracy {} after {} epochs, got {:.3f}", model, target,
+        epochs, last.test_accuracy);
+  fmt::print("check: test accuracy {:.3f} >= {} after {} epochs\n", last.test_accuracy, target, epochs);
 }
 
 /// What every run must show: the loss fell below where it started, and test accuracy beats

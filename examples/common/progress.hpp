@@ -4,6 +4,8 @@
 // examples per second. In a terminal it redraws one line with '\r' (at most ten times a second);
 // in a log file (meson test, a pipe) it prints a few whole lines instead, so the log stays short.
 
+#include "args.hpp"
+
 #include <fmt/format.h>
 
 #include <unistd.h>
@@ -13,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace examples {
@@ -27,6 +30,12 @@ enum class ProgressStyle {
 /// `bar` when `file` is a terminal, else `lines`.
 inline ProgressStyle progress_style_for(std::FILE* file) {
   return ::isatty(::fileno(file)) ? ProgressStyle::bar : ProgressStyle::lines;
+}
+
+/// The style `--progress`'s value names (bar, lines or none), or a UsageError naming the flag.
+inline ProgressStyle parse_progress_style(std::string_view flag, std::string_view text) {
+  require(text == "bar" || text == "lines" || text == "none", "{} must be bar, lines or none, got '{}'", flag, text);
+  return text == "bar" ? ProgressStyle::bar : text == "lines" ? ProgressStyle::lines : ProgressStyle::none;
 }
 
 /// The progress of one epoch: `update` after each batch, `finish` after the last.

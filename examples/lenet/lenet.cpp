@@ -173,12 +173,7 @@ Options parse_options(int argc, char** argv) {
       options.plot = args.value();
       require(!options.plot.empty(), "--plot needs a file name");
     } else if (flag == "--progress") {
-      const std::string_view style = args.value();
-      require(style == "bar" || style == "lines" || style == "none", "--progress must be bar, lines or none, got '{}'",
-              style);
-      options.progress = style == "bar"     ? examples::ProgressStyle::bar
-                         : style == "lines" ? examples::ProgressStyle::lines
-                                            : examples::ProgressStyle::none;
+      options.progress = examples::parse_progress_style(flag, args.value());
     } else if (flag == "--save" || flag == "--resume") {
       (flag == "--save" ? options.save : options.resume) = args.value();
       require(!(flag == "--save" ? options.save : options.resume).empty(), "{} needs a file name", flag);
