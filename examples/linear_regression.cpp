@@ -259,16 +259,20 @@ Fit concise(const Tensor& features, const Tensor& labels, const Options& options
       const double share = examples * parallel.size() / static_cast<double>(batch.global_size);
       std::vector<Tensor> grads;
       Tensor l;
-      {
+      if (examples > 0) {
         GradientTape tape;
         l = mse(net(X, /*training=*/true), y);
         grads = tape.gradient(share == 1 ? l : l * share, net.trainable_variables());
+      } else {
+        // An empty shard (a last global batch smaller than the processes): zero gradients, so that
+        // this process still takes its part in the all-reduce and the step is the others'.
+        for (const Variable& v : net.trainable_variables()) grads.push_back(zeros(v.shape(), v.dtype()));
       }
       trainer.apply_gradients(grads, net.trainable_variables());
       // The global batch's mean loss: each process's mean, weighted by its examples.
-      const double loss = parallel.active()
-                              ? parallel.sum({l.item() * examples})[0] / static_cast<double>(batch.global_size)
-                              : l.item();
+      const double loss = parallel.active() ? parallel.sum({(examples > 0 ? l.item() : 0.0) * examples})[0] /
+                                                  static_cast<double>(batch.global_size)
+                                            : l.item();
       train_loss.update_state(Tensor({loss}, {1}), static_cast<double>(batch.global_size));
       progress.update(batch.global_size, loss);
       fit.step_x.push_back(static_cast<double>(epoch - 1) +

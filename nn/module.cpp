@@ -405,6 +405,7 @@ void Module::track(Module& child) {
   }
   children_.push_back(&child);
   child.parents_.push_back(this);
+  if (!trainable_) child.set_trainable(false);  // frozen before its sub-modules were tracked
   if (pending_ != nullptr) child.wait_for_build(pending_, pending_prefix_ + name_ + "/");
 }
 

@@ -50,7 +50,8 @@ class Module {
   /// `layer.trainable = False`: a frozen module lists no trainable variables (its trainable
   /// weights count as non-trainable, so an optimizer given `trainable_variables()` leaves them
   /// alone), and a frozen BatchNormalization runs in inference even when called in training (its
-  /// moving statistics are kept), as Keras's does.
+  /// moving statistics are kept), as Keras's does. Sub-modules tracked later (on a user module's
+  /// first call, or added to a frozen Sequential) are frozen as they are tracked.
   void set_trainable(bool trainable);
 
   /// Every variable: this module's own in creation order, then each tracked sub-module's.

@@ -53,13 +53,14 @@ struct RowRange {
 
 // A row loop's channels go in groups of K vectors (their sums and constants in registers over all
 // the rows), the channels past the last whole group one at a time. Either way each channel's terms
-// are added in row order, so the group size changes no sum.
+// are added in the same order.
 #define TAPEGRAD_UNROLL _Pragma("GCC unroll 4")
 
 // s1[c] += p, s2[c] += p (b[r, c] - b0[c]) over the rows, where p = a[r, c] - a0[c]: the forward's
 // shifted sums (a = b = x, a0 = b0 = the shift) and the backward's (a = dy, a0 = 0, b = x, b0 = mean).
 // The rows' two halves are read side by side (two streams keep more reads in flight), each summed
-// in row order, then added: a fixed order, whatever the instruction set and the threads.
+// in row order, then added: a fixed order, so any thread count gives the same bits. The builds for
+// different instruction sets may differ in the last bits (the AVX builds fuse multiplies and adds).
 template <typename T, int K>
 [[gnu::always_inline]] inline void sum_rows(const T* a, const T* a0, const T* b, const T* b0, RowRange rows, T* s1,
                                             T* s2) {

@@ -295,6 +295,10 @@ inline History fit(tapegrad::nn::Module& net, tapegrad::optim::Optimizer& optimi
     }
     parallel.broadcast(net.weights());
     parallel.distribute(optimizer);
+    // Each process's own dropout masks: a Dropout layer seeds its generator from the default one at
+    // its first training call, so a seed per rank here (else every rank drew rank 0's masks).
+    nn::set_seed(options.seed + 7919 * static_cast<uint64_t>(parallel.rank() + 1));
+    fmt::print("data-parallel over {} processes\n", parallel.size());
   }
   nn::Mean train_loss("loss");
   nn::SparseCategoricalAccuracy train_accuracy("accuracy");
@@ -311,20 +315,27 @@ inline History fit(tapegrad::nn::Module& net, tapegrad::optim::Optimizer& optimi
       const double share = examples * parallel.size() / static_cast<double>(batch.global_size);
       tapegrad::Tensor logits, loss;
       std::vector<tapegrad::Tensor> gradients;
-      {
+      if (examples > 0) {
         tapegrad::GradientTape tape;
         logits = net(images, /*training=*/true);
         loss = tapegrad::softmax_cross_entropy(logits, labels);
         gradients = tape.gradient(share == 1 ? loss : loss * share, net.trainable_variables());
+      } else {
+        // An empty shard (a last global batch smaller than the processes): zero gradients, so that
+        // this process still takes its part in the all-reduce and the step is the others'.
+        for (const tapegrad::Variable& v : net.trainable_variables())
+          gradients.push_back(tapegrad::zeros(v.shape(), v.dtype()));
       }
       optimizer.apply_gradients(gradients, net.trainable_variables());
+      const double mine = examples > 0 ? loss.item() : 0.0;
       // The global batch's mean loss: each process's mean, weighted by its examples.
-      const double batch_loss = parallel.active()
-                                    ? parallel.sum({loss.item() * examples})[0] / static_cast<double>(batch.global_size)
-                                    : loss.item();
+      const double batch_loss =
+          parallel.active() ? parallel.sum({mine * examples})[0] / static_cast<double>(batch.global_size) : mine;
       if (std::isnan(history.first_loss)) history.first_loss = batch_loss;
-      train_loss.update_state(loss, static_cast<double>(labels.numel()));
-      train_accuracy.update_state(labels, logits);
+      if (examples > 0) {
+        train_loss.update_state(loss, examples);
+        train_accuracy.update_state(labels, logits);
+      }
       progress.update(batch.global_size, batch_loss);
       history.batch_epoch.push_back(static_cast<double>(epoch - 1) +
                                     static_cast<double>(batch.index + 1) / static_cast<double>(batches.cardinality()));

@@ -72,7 +72,10 @@ int training_main(std::string_view program, std::string_view usage, int argc, ch
     options->plot.clear();
     options->save.clear();
     options->progress = ProgressStyle::none;
-    if (std::freopen("/dev/null", "w", stdout) == nullptr) return 1;
+    if (std::freopen("/dev/null", "w", stdout) == nullptr) {
+      parallel->report_failure("cannot silence this rank's standard output");
+      return 1;
+    }
   }
   try {
     return run(*options, *parallel);

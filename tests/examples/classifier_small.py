@@ -12,8 +12,8 @@ checkpoint read back into a new model gives the trained model's outputs, and its
 its history CSV has one well-formed row per epoch, its chart is an SVG document with the curves
 drawn, and the last epoch's test accuracy (in inference mode) is at least A and its training loss
 at most R (a model that learned nothing stays at ln 10 = 2.30). With --mpirun NP, PROGRAM runs as NP
-processes under mpirun (give it --distributed), one kernel thread each; exit 77 (SKIP) when mpirun
-is not installed.
+processes under mpirun (give it --distributed), one kernel thread each, and must say so once (rank
+0 alone prints); exit 77 (SKIP) when mpirun is not installed.
 """
 
 import os
@@ -69,6 +69,11 @@ def main():
             return f"{os.path.basename(program)} exited with status {trained.returncode}"
         if "read into a new model gives the trained model's outputs" not in trained.stdout:
             return "the program did not check its checkpoint"
+        if launcher:  # rank 0 alone prints, and says it trained data-parallel
+            for line in ["read into a new model gives the trained model's outputs",
+                         f"data-parallel over {settings['--mpirun']} processes"]:
+                if trained.stdout.count(line) != 1:
+                    return f"{line!r} printed {trained.stdout.count(line)} times, expected once (by rank 0)"
         for problem in [check_csv(history_csv, epochs), check_svg(history_svg, epochs)]:
             if problem:
                 return problem

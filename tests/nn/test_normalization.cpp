@@ -270,3 +270,27 @@ TEST_CASE("set_trainable(false) freezes a layer and its sub-layers; a frozen Bat
   model(x, true);
   CHECK(bn.moving_mean().value().to_vector() != moving_mean);  // training again updates them
 }
+
+namespace {
+// A user module whose BatchNormalization is tracked on the first call, as a residual block's are.
+class Normalized : public nn::Module {
+ public:
+  Normalized() : nn::Module("normalized") {}
+  nn::BatchNormalization bn;
+
+ private:
+  Tensor call(const Tensor& x) override { return bn(x); }
+};
+}  // namespace
+
+TEST_CASE("set_trainable(false) before the first call also freezes the sub-modules tracked on it") {
+  nn::reset_names();
+  Normalized block;
+  block.set_trainable(false);
+  const Tensor x(kX, {3, 2});
+  block(x, true);  // tracks bn, frozen: it infers with its moving statistics (0 and 1)
+  CHECK_FALSE(block.bn.trainable());
+  CHECK(block.bn.moving_mean().value().to_vector() == std::vector<double>{0, 0});
+  CHECK(block.trainable_variables().empty());
+  CHECK(block.non_trainable_variables().size() == 4);
+}
