@@ -259,20 +259,19 @@ void channel_sums(const BatchNormGeometry& g, const RowLoops<T>& loops, const T*
                   const T* b0, std::vector<double>& first, std::vector<double>& second) {
   const int64_t channels = g.channels;
   const int64_t blocks = (g.rows + block_rows(g) - 1) / block_rows(g);
-  std::vector<double> partial(static_cast<size_t>(blocks * 2 * channels));
+  // Each block's two sums in its own slice of one buffer (one allocation per call, not per block).
+  std::vector<T> partial(static_cast<size_t>(blocks * 2 * channels), T{0});
   for_row_blocks(g, [&](int64_t begin, int64_t end, int64_t block) {
-    std::vector<T> sums(static_cast<size_t>(2 * channels), T{0});
-    loops.sums(a, a0, b, b0, {begin, end, channels}, sums.data(), sums.data() + channels);
-    double* out = partial.data() + block * 2 * channels;
-    for (int64_t c = 0; c < 2 * channels; ++c) out[c] = static_cast<double>(sums[static_cast<size_t>(c)]);
+    T* sums = partial.data() + block * 2 * channels;
+    loops.sums(a, a0, b, b0, {begin, end, channels}, sums, sums + channels);
   });
   first.assign(static_cast<size_t>(channels), 0.0);
   second.assign(static_cast<size_t>(channels), 0.0);
   for (int64_t block = 0; block < blocks; ++block) {
-    const double* in = partial.data() + block * 2 * channels;
+    const T* in = partial.data() + block * 2 * channels;
     for (int64_t c = 0; c < channels; ++c) {
-      first[static_cast<size_t>(c)] += in[c];
-      second[static_cast<size_t>(c)] += in[channels + c];
+      first[static_cast<size_t>(c)] += static_cast<double>(in[c]);
+      second[static_cast<size_t>(c)] += static_cast<double>(in[channels + c]);
     }
   }
 }
