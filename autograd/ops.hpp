@@ -190,6 +190,19 @@ struct Conv2DOptions {
 /// y[n,i,j,o] = sum_abc x[n, i*s+a*d-p, j*s+b*d-p, c] kernel[a,b,c,o];
 /// dx = conv2d_backprop_input(dy, kernel),  dkernel = conv2d_backprop_filter(x, dy)
 Tensor conv2d(const Tensor& x, const Tensor& kernel, const Conv2DOptions& options = {});
+/// The activation a fused op (and a layer's `activation` option) applies, with Keras's names: linear
+/// (none: the identity), relu or sigmoid.
+enum class Activation { linear, relu, sigmoid };
+
+/// "linear", "relu" or "sigmoid".
+const char* activation_name(Activation activation);
+
+/// y = activation(conv2d(x, kernel, options) + bias), bias of shape (out channels), in one pass: each
+/// piece of the output gets its bias and activation while it is still in cache. The same bits as
+/// conv2d, add and relu or sigmoid one after another. Gradient, with dz = relu_backprop(dy, y) or
+/// sigmoid_backprop(dy, y) (dy when linear): conv2d's of dz, and dbias = sum_to(dz, bias's shape)
+Tensor conv2d_bias_activation(const Tensor& x, const Tensor& kernel, const Tensor& bias, Activation activation,
+                              const Conv2DOptions& options = {});
 /// The gradient of conv2d with respect to its input, for an input of `input_shape`;
 /// linear in both arguments: d/d(dy) = conv2d(g, kernel),  d/d(kernel) = conv2d_backprop_filter(g, dy)
 Tensor conv2d_backprop_input(const Tensor& dy, const Tensor& kernel, const Shape& input_shape,
@@ -239,6 +252,8 @@ Tensor sigmoid(const Tensor& x);
 /// dx = dy y (1 - y), sigmoid's gradient from its output y in one pass;
 /// d/d(dy) = y (1 - y),  d/dy = dy (1 - 2 y)
 Tensor sigmoid_backprop(const Tensor& dy, const Tensor& y);
+/// x itself (linear), relu(x) or sigmoid(x): what a layer's `activation` option applies.
+Tensor apply_activation(const Tensor& x, Activation activation);
 /// y = tanh(x);  dy/dx = 1 - y^2
 Tensor tanh(const Tensor& x);
 /// y = sqrt(x);  dy/dx = 1 / (2 y)

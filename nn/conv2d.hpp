@@ -19,6 +19,7 @@ struct Conv2DLayerOptions {
   Size2 strides = 1;                                ///< step of the window (height, width)
   Padding padding = Padding::valid();               ///< "valid" (none), "same", or explicit zeros
   Size2 dilation_rate = 1;                          ///< spacing of the kernel's taps (height, width)
+  Activation activation = Activation::linear;       ///< applied to the output: linear (none), relu or sigmoid
   bool use_bias = true;                             ///< add a bias per filter
   Initializer kernel_initializer = RandomNormal();  ///< the kernel's first values
   Initializer bias_initializer = Zeros();           ///< the bias's first values
@@ -27,9 +28,10 @@ struct Conv2DLayerOptions {
   std::string name{};                               ///< default: "conv2d", "conv2d_1", ...
 };
 
-/// A 2-D convolution layer, as Keras's Conv2D: y = conv2d(x, kernel) + bias, x NHWC
+/// A 2-D convolution layer, as Keras's Conv2D: y = activation(conv2d(x, kernel) + bias), x NHWC
 /// (batch, height, width, channels); the kernel (HWIO: height, width, in channels, filters) is
-/// made on the first call from the input's channel count; the bias has shape (filters).
+/// made on the first call from the input's channel count; the bias has shape (filters). With a bias
+/// and an activation, one fused op (conv2d_bias_activation) computes it, with the same bits.
 class Conv2D : public Module {
  public:
   /// The options type (lets `Sequential::add<Conv2D>(6, 5, {...})` take a braced list).

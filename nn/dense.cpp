@@ -41,7 +41,7 @@ void Dense::build(const Shape& input_shape) {
 Tensor Dense::call(const Tensor& x) {
   check_input(x.shape());
   const Tensor y = matmul(x, kernel_.read());
-  return options_.use_bias ? y + bias_.read() : y;
+  return apply_activation(options_.use_bias ? y + bias_.read() : y, options_.activation);
 }
 
 }  // namespace tapegrad::nn

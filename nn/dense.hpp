@@ -1,5 +1,6 @@
 #pragma once
 
+#include <tapegrad/autograd/ops.hpp>
 #include <tapegrad/nn/initializers.hpp>
 #include <tapegrad/nn/module.hpp>
 
@@ -12,6 +13,7 @@ namespace tapegrad::nn {
 /// Options of `Dense`, in Keras's order and with its defaults (Glorot uniform kernel, zero bias).
 // NOTE: every member has a default member initializer (see Conv2DLayerOptions).
 struct DenseOptions {
+  Activation activation = Activation::linear;        ///< applied to the output: linear (none), relu or sigmoid
   bool use_bias = true;                              ///< add a bias per unit
   Initializer kernel_initializer = GlorotUniform();  ///< the kernel's first values
   Initializer bias_initializer = Zeros();            ///< the bias's first values
@@ -20,7 +22,7 @@ struct DenseOptions {
   std::string name{};                                ///< default: "dense", "dense_1", ...
 };
 
-/// A fully connected layer, as Keras's Dense: y = x @ kernel + bias, x (batch, features); the
+/// A fully connected layer, as Keras's Dense: y = activation(x @ kernel + bias), x (batch, features); the
 /// kernel (features, units) is made on the first call from the input's last axis; the bias has
 /// shape (units).
 class Dense : public Module {

@@ -8,8 +8,11 @@
 #include "autograd/kernels/parallel.hpp"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cstdint>
+#include <type_traits>
+#include <utility>
 
 namespace tapegrad::kernels {
 
@@ -51,8 +54,10 @@ void for_blocks(int64_t n, F&& f) {
 
 // sigmoid of `count` floats. Every choice is made on the bits (the magnitude's clamp, the sign,
 // NaN), where comparing floats would stop the compiler from vectorizing: non-negative floats order
-// as their bit patterns. Built twice, below, for AVX2 (8 lanes) and for any x86-64 (4); neither may
-// fuse a multiply and an add (AVX2 alone has no FMA), so both give the same bits.
+// as their bit patterns. Built three times, below: for AVX-512 (16 lanes), AVX2 (8) and any x86-64
+// (4). The AVX2 and portable builds give the same bits (neither may fuse a multiply and an add: AVX2
+// alone has no FMA); the AVX-512 build fuses them, so it may differ in the last bit, within the same
+// 2 ulp of std::exp.
 [[gnu::always_inline]] inline void sigmoid_loop(const float* in, float* out, int64_t count) {
   constexpr int32_t kInfinity = 0x7f800000, kOne = 0x3f800000;
   const int32_t clamp = std::bit_cast<int32_t>(104.0f);  // e^-104 is below float's smallest subnormal
@@ -68,11 +73,29 @@ void for_blocks(int64_t n, F&& f) {
   }
 }
 
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void sigmoid_block_avx512(const float* in, float* out,
+                                                                                int64_t count) {
+  sigmoid_loop(in, out, count);
+}
+
 __attribute__((target("avx2"))) void sigmoid_block_avx2(const float* in, float* out, int64_t count) {
   sigmoid_loop(in, out, count);
 }
 
 void sigmoid_block_portable(const float* in, float* out, int64_t count) { sigmoid_loop(in, out, count); }
+
+}  // namespace
+
+namespace {
+
+// The sigmoid block built for the instruction set gemm uses (TAPEGRAD_ISA, see gemm.hpp).
+using SigmoidBlock = void (*)(const float*, float*, int64_t);
+SigmoidBlock sigmoid_block() {
+  const GemmIsa isa = gemm_isa();
+  return isa == GemmIsa::avx512 ? sigmoid_block_avx512
+         : isa == GemmIsa::avx2 ? sigmoid_block_avx2
+                                : sigmoid_block_portable;
+}
 
 }  // namespace
 
@@ -83,10 +106,62 @@ void sigmoid_forward(const Tensor& x, const Tensor& y) {
   }
   const float* in = x.data<float>().data();
   float* out = y.mutable_data<float>();
-  // The AVX2 build unless the kernels are held to the portable ones (TAPEGRAD_ISA, see gemm.hpp): an
-  // instruction set gemm uses implies AVX2 beneath it.
-  const auto block = gemm_isa() == GemmIsa::portable ? sigmoid_block_portable : sigmoid_block_avx2;
+  const SigmoidBlock block = sigmoid_block();
   for_blocks(n, [&](int64_t begin, int64_t end) { block(in + begin, out + begin, end - begin); });
+}
+
+// ---- A bias and an activation, in place (conv2d_bias_activation's epilogue) ----
+
+namespace {
+
+// Elements the epilogue takes at a time: the bias's add and the activation then run over data in L1.
+constexpr int64_t kEpilogueChunk = 4096;
+
+// The activation of `count` elements in place, as relu's and sigmoid's own kernels compute it.
+template <typename T>
+void activate_in_place(T* y, int64_t count, Activation activation, SigmoidBlock float_sigmoid) {
+  switch (activation) {
+    case Activation::linear: return;
+    case Activation::relu:
+      // relu's formula (autograd/ops/activation.cpp): a NaN stays NaN.
+      for (int64_t i = 0; i < count; ++i) y[i] = !(y[i] <= 0) ? y[i] : T{0};
+      return;
+    case Activation::sigmoid:
+      if constexpr (std::is_same_v<T, float>) {
+        float_sigmoid(y, y, count);
+      } else {
+        for (int64_t i = 0; i < count; ++i) y[i] = sigmoid_reference_value(y[i]);
+      }
+      return;
+  }
+}
+
+}  // namespace
+
+void bias_activation(const Tensor& y, const BiasActivation& epilogue, int64_t first, int64_t end) {
+  const int64_t channels = y.rank() == 0 ? 1 : y.shape()[y.rank() - 1];
+  dispatch_floating(y.dtype(), "conv2d_bias_activation", [&]<typename T>() {
+    T* out = y.mutable_data<T>() + first * channels;
+    const int64_t n = (end - first) * channels;
+    const T* bias = epilogue.bias != nullptr ? epilogue.bias->data<T>().data() : nullptr;
+    std::array<T, 2 * kRepeatedRow> buffer;
+    const auto [row, width] = bias != nullptr ? repeated_row(bias, channels, buffer) : std::pair{bias, channels};
+    const int64_t chunk = std::max<int64_t>(1, kEpilogueChunk / width) * width;  // whole rows of the bias
+    const SigmoidBlock float_sigmoid = sigmoid_block();
+    for (int64_t o = 0; o < n; o += chunk) {
+      T* part = out + o;
+      const int64_t count = std::min(chunk, n - o);  // whole pixels
+      if (bias != nullptr) {
+        // add's bias loop (kernels::zip): whole repeated rows, then single pixels.
+        int64_t i = 0;
+        for (; i + width <= count; i += width)
+          for (int64_t j = 0; j < width; ++j) part[i + j] = static_cast<T>(part[i + j] + row[j]);
+        for (; i < count; i += channels)
+          for (int64_t j = 0; j < channels; ++j) part[i + j] = static_cast<T>(part[i + j] + bias[j]);
+      }
+      activate_in_place(part, count, epilogue.activation, float_sigmoid);
+    }
+  });
 }
 
 void sigmoid_backward(const Tensor& dy, const Tensor& y, const Tensor& dx) {

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace tapegrad::kernels {
@@ -217,13 +218,26 @@ float* plane_buffer(int64_t count) {
 // Vectors of output positions per work item: a multiple of every block size of conv_direct::correlate.
 constexpr int64_t kVectorsPerPiece = 96;
 
+// The pixels [first, end) of an out_height x out_width image that the plane positions [first_position,
+// end_position) of a sweep with rows row_width wide hold.
+std::pair<int64_t, int64_t> pixels_of_positions(int64_t first_position, int64_t end_position, int64_t row_width,
+                                                int64_t out_height, int64_t out_width) {
+  const auto pixel = [&](int64_t position) {
+    const int64_t oh = position / row_width, ow = position % row_width;
+    return std::min(oh * out_width + std::min(ow, out_width), out_height * out_width);
+  };
+  return {pixel(first_position), pixel(end_position)};
+}
+
 // out (batch x out_height x out_width x out_channels) = the stride-1 correlation of in (batch x height x
 // width x channels, at (top, left) in the padded planes) with kernel (HWIO). Threads take disjoint pieces
-// of the output; each output is one fixed chain of fmas.
+// of the output; each output is one fixed chain of fmas. epilogue(first, end) then runs on each piece's
+// pixels [first, end) of out (counted over the batch) while they are in cache.
+template <typename Epilogue>
 void direct_correlate(const float* in, int64_t batch, int64_t height, int64_t width, int64_t channels, int64_t top,
                       int64_t left, const float* kernel, int64_t kernel_height, int64_t kernel_width,
                       int64_t dilation_h, int64_t dilation_w, int64_t out_channels, int64_t out_height,
-                      int64_t out_width, float* out) {
+                      int64_t out_width, float* out, const Epilogue& epilogue) {
   const PlaneLayout l(out_height, out_width, (kernel_height - 1) * dilation_h + 1, (kernel_width - 1) * dilation_w + 1,
                       top, left);
   const int64_t image_floats = channels * l.in_plane;
@@ -259,19 +273,33 @@ void direct_correlate(const float* in, int64_t batch, int64_t height, int64_t wi
                                          .out = out + (first + i) * out_height * out_width * out_channels,
                                          .out_height = out_height,
                                          .out_width = out_width};
+        const int64_t image_pixels = out_height * out_width, first_pixel = (first + i) * image_pixels;
         if (by_rows) {
-          conv_direct::correlate_rows(w, piece * conv_direct::kBandRows);
+          const int64_t first_row = piece * conv_direct::kBandRows;
+          conv_direct::correlate_rows(w, first_row);
+          epilogue(first_pixel + first_row * out_width,
+                   first_pixel + std::min(out_height, first_row + conv_direct::kBandRows) * out_width);
         } else {
-          conv_direct::correlate(w, piece * kVectorsPerPiece, std::min(l.vectors, (piece + 1) * kVectorsPerPiece));
+          const int64_t first_vector = piece * kVectorsPerPiece;
+          const int64_t end_vector = std::min(l.vectors, (piece + 1) * kVectorsPerPiece);
+          conv_direct::correlate(w, first_vector, end_vector);
+          const auto [begin, end] =
+              pixels_of_positions(16 * first_vector, 16 * end_vector, l.row_width, out_height, out_width);
+          epilogue(first_pixel + begin, first_pixel + end);
         }
       }
     }
   });
 }
 
-void direct_forward(const float* x, const float* kernel, float* y, const ConvGeometry& g) {
+void direct_forward(const float* x, const float* kernel, const Tensor& y, const ConvGeometry& g,
+                    const BiasActivation& epilogue) {
+  const bool any = epilogue.bias != nullptr || epilogue.activation != Activation::linear;
   direct_correlate(x, g.batch, g.in_height, g.in_width, g.in_channels, g.pad_top, g.pad_left, kernel, g.kernel_height,
-                   g.kernel_width, g.dilation_h, g.dilation_w, g.out_channels, g.out_height, g.out_width, y);
+                   g.kernel_width, g.dilation_h, g.dilation_w, g.out_channels, g.out_height, g.out_width,
+                   y.mutable_data<float>(), [&](int64_t first, int64_t end) {
+                     if (any) bias_activation(y, epilogue, first, end);
+                   });
 }
 
 // dx is dy correlated with the kernel turned half a turn, input and output channels swapped.
@@ -285,7 +313,8 @@ void direct_backward_input(const float* dy, const float* kernel, float* dx, cons
           turned[(((kh - 1 - i) * kw + kw - 1 - j) * o + b) * c + a] = kernel[((i * kw + j) * c + a) * o + b];
   const int64_t extent_h = (kh - 1) * g.dilation_h + 1, extent_w = (kw - 1) * g.dilation_w + 1;
   direct_correlate(dy, g.batch, g.out_height, g.out_width, o, extent_h - 1 - g.pad_top, extent_w - 1 - g.pad_left,
-                   turned, kh, kw, g.dilation_h, g.dilation_w, c, g.in_height, g.in_width, dx);
+                   turned, kh, kw, g.dilation_h, g.dilation_w, c, g.in_height, g.in_width, dx,
+                   [](int64_t, int64_t) {});
 }
 
 // Images a group of direct_backward_filter sums: about this many bytes of planes (each thread makes
@@ -378,9 +407,22 @@ void direct_backward_filter(const float* x, const float* dy, float* dk, const Co
 
 }  // namespace
 
-void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, const ConvGeometry& g) {
+// Pixels the epilogue of a gemm-made output takes per work item.
+constexpr int64_t kEpiloguePixels = 1024;
+
+void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, const ConvGeometry& g,
+                    const BiasActivation& epilogue) {
   if (use_direct(g, x.dtype())) {
-    direct_forward(x.data<float>().data(), kernel.data<float>().data(), y.mutable_data<float>(), g);
+    direct_forward(x.data<float>().data(), kernel.data<float>().data(), y, g, epilogue);
+    return;
+  }
+  if (epilogue.bias != nullptr || epilogue.activation != Activation::linear) {
+    // The convolution whole, then its epilogue over the output in pieces.
+    conv2d_forward(x, kernel, y, g);
+    const int64_t pixels = g.batch * pixels_out(g);
+    parallel_for((pixels + kEpiloguePixels - 1) / kEpiloguePixels, y.numel(), [&](int64_t piece) {
+      bias_activation(y, epilogue, piece * kEpiloguePixels, std::min(pixels, (piece + 1) * kEpiloguePixels));
+    });
     return;
   }
   dispatch_floating(x.dtype(), "conv2d", [&]<typename T>() {

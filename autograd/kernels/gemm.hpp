@@ -42,8 +42,8 @@ enum class GemmIsa { automatic, portable, avx2, avx512 };
 void force_gemm_isa(GemmIsa isa);
 
 /// The instruction set gemm uses now (never `automatic`). The other kernels built for an instruction
-/// set follow it: the direct convolution runs only on avx512, the float sigmoid's AVX2 build on avx2
-/// and avx512. Throws Error (at every call) when TAPEGRAD_ISA holds a bad value.
+/// set follow it: the direct convolution runs only on avx512; the float sigmoid and batch normalization
+/// have a build for each. Throws Error (at every call) when TAPEGRAD_ISA holds a bad value.
 GemmIsa gemm_isa();
 
 /// The instruction set a value of TAPEGRAD_ISA names: avx512, avx2, portable, or automatic (also

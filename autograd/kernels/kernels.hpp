@@ -6,6 +6,7 @@
 // pooling, activations, corr2d, sums) take their place where a benchmark showed it pays, and are
 // tested against them. `f_reference` is the yardstick of a fast kernel `f`.
 
+#include <tapegrad/autograd/ops.hpp>
 #include <tapegrad/autograd/random.hpp>
 #include <tapegrad/autograd/tensor.hpp>
 
@@ -38,6 +39,15 @@ Tensor map(const Tensor& x, const char* op, F f) {
     for (int64_t i = 0; i < n; ++i) out[i] = static_cast<T>(f(in[i]));
     return y;
   });
+}
+
+/// sigmoid(v) as the reference kernel computes it, stable on both sides: e^v / (1 + e^v) for v < 0,
+/// 1 / (1 + e^-v) otherwise.
+template <typename T>
+T sigmoid_reference_value(T v) {
+  if (v >= 0) return T{1} / (T{1} + std::exp(-v));
+  const T e = std::exp(v);
+  return e / (T{1} + e);
 }
 
 /// An affine walk over a box: element (i0, i1, ...) sits at offset + sum(i_k * strides[k]).
@@ -186,10 +196,23 @@ struct ConvGeometry {
   int64_t pad_top, pad_left, pad_bottom, pad_right;
 };
 
+/// What conv2d_forward applies to each piece of its output while it is in cache: a bias per channel,
+/// then an activation (conv2d_bias_activation). None by default.
+struct BiasActivation {
+  const Tensor* bias = nullptr;  ///< (channels), or none
+  Activation activation = Activation::linear;
+};
+
+/// y[p, c] = activation(y[p, c] + bias[c]) in place, for the pixels [first, end) of y seen as pixels x
+/// channels: the bits of add and then relu or sigmoid as their ops compute them.
+void bias_activation(const Tensor& y, const BiasActivation& epilogue, int64_t first, int64_t end);
+
 /// y (NHWC) = cross-correlation of x (NHWC) with kernel (HWIO): the image unrolled into columns
 /// (im2col), times the kernel as a (kh*kw*in) x out matrix, on gemm; float32 with stride 1 on AVX-512,
 /// direct, 16 output positions per vector (fast_conv.cpp, fast_conv_direct_avx512.cpp).
-void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, const ConvGeometry& g);
+/// `epilogue` is applied to y's pixels as they are made.
+void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, const ConvGeometry& g,
+                    const BiasActivation& epilogue = {});
 /// dx (NHWC) from dy (NHWC) and kernel (HWIO): dy times the kernel transposed, folded back (col2im).
 void conv2d_backward_input(const Tensor& dy, const Tensor& kernel, const Tensor& dx, const ConvGeometry& g);
 /// dkernel (HWIO) from x (NHWC) and dy (NHWC): the columns transposed times dy.

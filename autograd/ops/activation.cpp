@@ -87,6 +87,25 @@ Tensor sigmoid_backprop(const Tensor& dy, const Tensor& y) {
   });
 }
 
+const char* activation_name(Activation activation) {
+  switch (activation) {
+    case Activation::linear: return "linear";
+    case Activation::relu: return "relu";
+    case Activation::sigmoid: return "sigmoid";
+  }
+  fail("activation: {} is not an Activation; expected linear, relu or sigmoid", static_cast<int>(activation));
+}
+
+Tensor apply_activation(const Tensor& x, Activation activation) {
+  detail::check_defined("apply_activation", {x});
+  switch (activation) {
+    case Activation::linear: return x;
+    case Activation::relu: return relu(x);
+    case Activation::sigmoid: return sigmoid(x);
+  }
+  fail("apply_activation: {} is not an Activation; expected linear, relu or sigmoid", static_cast<int>(activation));
+}
+
 constexpr const char* kTanh = "tanh";
 Tensor tanh(const Tensor& x) {
   Tensor y = kernels::map(x, kTanh, [](auto v) { return std::tanh(v); });

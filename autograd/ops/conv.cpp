@@ -136,6 +136,44 @@ Tensor conv2d(const Tensor& x, const Tensor& kernel, const Conv2DOptions& option
       ConvAttrs(geom));
 }
 
+namespace {
+// conv2d's attributes and the activation.
+struct ConvActivationAttrs {
+  ConvAttrs conv;
+  Activation activation;
+  std::string print() const { return fmt::format("{}, activation={}", conv.print(), activation_name(activation)); }
+};
+}  // namespace
+
+constexpr const char* kConv2DBiasActivation = "conv2d_bias_activation";
+Tensor conv2d_bias_activation(const Tensor& x, const Tensor& kernel, const Tensor& bias, Activation activation,
+                              const Conv2DOptions& options) {
+  check_pair(x, kernel, kConv2DBiasActivation, "input", "kernel");
+  check_pair(x, bias, kConv2DBiasActivation, "input", "bias");
+  activation_name(activation);  // a value outside the enum is an error
+  const auto geom = geometry(x.shape(), kernel.shape(), options, kConv2DBiasActivation);
+  if (bias.shape() != Shape{geom.out_channels}) {
+    fail("{}: bias is {}, expected ({}) for the kernel's {} output channels", kConv2DBiasActivation, bias.shape(),
+         geom.out_channels, geom.out_channels);
+  }
+  Tensor y = Tensor::empty(output_shape(geom), x.dtype());
+  kernels::conv2d_forward(x, kernel, y, geom, {.bias = &bias, .activation = activation});
+  return record(
+      kConv2DBiasActivation, {x, kernel, bias}, std::move(y),
+      [](const BackwardArgs& args) -> Grads {
+        const auto& attrs = args.attrs<ConvActivationAttrs>();
+        const Conv2DOptions options = attrs.conv.options();
+        // The gradient before the activation; relu's and sigmoid's own gradients read only the output.
+        const Tensor dz = attrs.activation == Activation::relu      ? relu_backprop(args.grad, args.output)
+                          : attrs.activation == Activation::sigmoid ? sigmoid_backprop(args.grad, args.output)
+                                                                    : args.grad;
+        return {args.needs(0) ? conv2d_backprop_input(dz, args.input(1), args.input(0).shape(), options) : Tensor{},
+                args.needs(1) ? conv2d_backprop_filter(args.input(0), dz, args.input(1).shape(), options) : Tensor{},
+                args.needs(2) ? sum_to(dz, args.input(2).shape()) : Tensor{}};
+      },
+      ConvActivationAttrs{ConvAttrs(geom), activation});
+}
+
 constexpr const char* kConv2DBackpropInput = "conv2d_backprop_input";
 Tensor conv2d_backprop_input(const Tensor& dy, const Tensor& kernel, const Shape& input_shape,
                              const Conv2DOptions& options) {
@@ -204,6 +242,8 @@ Tensor corr2d(const Tensor& x, const Tensor& kernel) {
 }
 
 // The ops defined above, for differentiable_ops().
-std::vector<const char*> detail::conv_ops() { return {kConv2D, kConv2DBackpropInput, kConv2DBackpropFilter, kCorr2D}; }
+std::vector<const char*> detail::conv_ops() {
+  return {kConv2D, kConv2DBiasActivation, kConv2DBackpropInput, kConv2DBackpropFilter, kCorr2D};
+}
 
 }  // namespace tapegrad

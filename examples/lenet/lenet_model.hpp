@@ -24,13 +24,9 @@ inline void add_lenet_layers(tapegrad::nn::Sequential& net, LeNetVariant variant
   namespace nn = tapegrad::nn;
   const bool book = variant == LeNetVariant::book;
   const nn::Initializer init = book ? nn::Initializer(nn::GlorotUniform()) : nn::Initializer(nn::HeNormal());
-  const auto activation = [&] {
-    if (book) {
-      net.add<nn::Sigmoid>();
-    } else {
-      net.add<nn::ReLU>();
-    }
-  };
+  // Each layer's activation as an option, as the book's Keras code writes it: a convolution with its
+  // bias and activation is then one fused op (conv2d_bias_activation), the same bits as three.
+  const tapegrad::Activation activation = book ? tapegrad::Activation::sigmoid : tapegrad::Activation::relu;
   const auto pooling = [&] {
     const nn::Pool2DLayerOptions stride_two{.strides = 2};
     if (book) {
@@ -39,17 +35,14 @@ inline void add_lenet_layers(tapegrad::nn::Sequential& net, LeNetVariant variant
       net.add<nn::MaxPool2D>(2, stride_two);
     }
   };
-  net.add<nn::Conv2D>(6, {5, 5}, {.padding = tapegrad::Padding::same(), .kernel_initializer = init});
-  activation();  // 28x28x6
-  pooling();     // 14x14x6
-  net.add<nn::Conv2D>(16, {5, 5}, {.kernel_initializer = init});
-  activation();            // 10x10x16
-  pooling();               // 5x5x16
+  net.add<nn::Conv2D>(6, 5,
+                      {.padding = tapegrad::Padding::same(), .activation = activation, .kernel_initializer = init});
+  pooling();  // 28x28x6, then 14x14x6
+  net.add<nn::Conv2D>(16, 5, {.activation = activation, .kernel_initializer = init});
+  pooling();               // 10x10x16, then 5x5x16
   net.add<nn::Flatten>();  // 400
-  net.add<nn::Dense>(120, {.kernel_initializer = init});
-  activation();
-  net.add<nn::Dense>(84, {.kernel_initializer = init});
-  activation();
+  net.add<nn::Dense>(120, {.activation = activation, .kernel_initializer = init});
+  net.add<nn::Dense>(84, {.activation = activation, .kernel_initializer = init});
   net.add<nn::Dense>(10, {.kernel_initializer = init});  // logits
 }
 

@@ -922,6 +922,50 @@ TEST_CASE("conv2d: the book's cases") {
   }
 }
 
+TEST_CASE("conv2d_bias_activation: the bits of conv2d, add and the activation, forward and backward") {
+  struct Case {
+    const char* label;
+    Shape x, k;
+    Conv2DOptions options;
+  };
+  const std::vector<Case> cases{
+      {"LeNet's first layer (direct, 2 threads' worth of work)", {32, 28, 28, 1}, {5, 5, 1, 6}, {.padding = Padding::same()}},
+      {"LeNet's second layer (two groups of output channels)", {3, 14, 14, 6}, {5, 5, 6, 16}, {}},
+      {"one output channel (bands of rows)", {2, 9, 11, 3}, {3, 3, 3, 1}, {.padding = Padding::same()}},
+      {"stride 2 (im2col and gemm)", {2, 9, 9, 2}, {3, 3, 2, 3}, {.strides = 2}},
+  };
+  const int threads = num_threads();
+  Generator generator(44);
+  for (const Case& c : cases) {
+    for (const DType dtype : {DType::float32, DType::float64}) {
+      for (const Activation activation : {Activation::linear, Activation::relu, Activation::sigmoid}) {
+        INFO(c.label, ", ", dtype_name(dtype), ", ", activation_name(activation));
+        const Variable x(random_normal(c.x, generator, 0, 1, dtype)), k(random_normal(c.k, generator, 0, 0.5, dtype));
+        const Variable b(random_normal({c.k[3]}, generator, 0, 1, dtype));
+        const auto run = [&](bool fused) {
+          GradientTape tape;
+          const Tensor y = fused ? conv2d_bias_activation(x.read(), k.read(), b.read(), activation, c.options)
+                                 : apply_activation(conv2d(x.read(), k.read(), c.options) + b.read(), activation);
+          const Tensor weights = cos(reshape(arange(0, static_cast<double>(y.numel()), 1, dtype), y.shape()));
+          std::vector<Tensor> grads = tape.gradient(sum(y * weights), {x, k, b});
+          grads.insert(grads.begin(), y);
+          return grads;
+        };
+        const std::vector<Tensor> unfused = run(false);
+        for (const int t : {1, 2}) {
+          set_num_threads(t);
+          const std::vector<Tensor> fused = run(true);
+          for (size_t i = 0; i < fused.size(); ++i) {
+            INFO(t, " threads, ", i == 0 ? "y" : i == 1 ? "dx" : i == 2 ? "dk" : "db");
+            CHECK(fused[i].to_vector() == unfused[i].to_vector());
+          }
+        }
+        set_num_threads(threads);
+      }
+    }
+  }
+}
+
 // ---- Pooling (autograd/ops/pool.cpp) ----
 
 TEST_CASE("forward: max_pool2d and avg_pool2d on the book's values") {

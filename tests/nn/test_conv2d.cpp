@@ -5,7 +5,9 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
 #include <vector>
 
 using namespace tapegrad;
@@ -125,6 +127,37 @@ TEST_CASE("Conv2D: forward is conv2d plus the bias") {
               .to_vector());
     nn::Conv2D dilated(1, {2, 2}, {.dilation_rate = {2, 2}, .use_bias = false});
     CHECK(dilated(x).shape() == Shape{1, 5, 5, 1});
+  }
+}
+
+TEST_CASE("Conv2D: activation, as Keras's, applied after the bias") {
+  Generator g(4);
+  const Tensor x = tapegrad::random_normal({2, 6, 6, 2}, g);
+  for (const Activation activation : {Activation::linear, Activation::relu, Activation::sigmoid}) {
+    INFO(activation_name(activation));
+    nn::Conv2D conv(3, 3, {.activation = activation, .bias_initializer = nn::RandomNormal(), .seed = 5});
+    const Tensor y = conv(x);
+    const Tensor z = conv2d(x, conv.kernel().value()) + conv.bias().value();
+    CHECK(y.to_vector() == apply_activation(z, activation).to_vector());
+    const std::vector<double> values = y.to_vector();
+    if (activation == Activation::relu) CHECK(*std::min_element(values.begin(), values.end()) == 0);
+  }
+  SUBCASE("without a bias, the activation alone") {
+    nn::Conv2D conv(2, 3, {.activation = Activation::sigmoid, .use_bias = false, .seed = 6});
+    const Tensor y = conv(x);
+    CHECK(y.to_vector() == sigmoid(conv2d(x, conv.kernel().value())).to_vector());
+  }
+  SUBCASE("with a bias and an activation, the tape records one fused op") {
+    nn::Conv2D conv(2, 3, {.activation = Activation::relu, .seed = 7});
+    conv(x);
+    GradientTape tape;
+    tape.watch(x);
+    conv(x);
+    const std::string printed = to_string(tape);
+    INFO(printed);
+    CHECK(printed.find("conv2d_bias_activation(") != std::string::npos);
+    CHECK(printed.find("add(") == std::string::npos);
+    CHECK(printed.find("relu(") == std::string::npos);
   }
 }
 

@@ -79,6 +79,18 @@ TEST_CASE("Dense: forward is x @ kernel + bias, by hand") {
   CHECK(plain(Tensor({1, 2, 3}, {1, 3})).to_vector() == std::vector<double>{6, 6});
 }
 
+TEST_CASE("Dense: activation, as Keras's, applied after the bias") {
+  Generator g(5);
+  const Tensor x = tapegrad::random_normal({4, 3}, g);
+  for (const Activation activation : {Activation::linear, Activation::relu, Activation::sigmoid}) {
+    INFO(activation_name(activation));
+    nn::Dense dense(5, {.activation = activation, .bias_initializer = nn::RandomNormal(), .seed = 8});
+    const Tensor y = dense(x);
+    CHECK(y.to_vector() ==
+          apply_activation(matmul(x, dense.kernel().value()) + dense.bias().value(), activation).to_vector());
+  }
+}
+
 TEST_CASE("Dense: gradients by the formulas dK = x^T dy, db = sum of dy over the batch") {
   nn::Dense dense(2, {.bias_initializer = nn::RandomNormal(), .seed = 3, .dtype = DType::float64});
   const Tensor x({1, 2, 3, 4, 5, 6}, {2, 3}, DType::float64);

@@ -84,6 +84,18 @@ void add_conv_cases(Registry& r) {
       return conv2d_backprop_filter(x[0], x[1], kernel_shape, options);
     });
   }
+  // The fused op: each activation, on the direct path's stride 1 and the gemm path's stride 2.
+  for (const Activation activation : {Activation::linear, Activation::relu, Activation::sigmoid}) {
+    const std::string name = activation_name(activation);
+    r.add("conv2d_bias_activation", name + ", 'same', 2 to 3 channels", {{{2, 5, 4, 2}}, {{3, 3, 2, 3}}, {{3}}},
+          [activation](const Inputs& x) {
+            return conv2d_bias_activation(x[0], x[1], x[2], activation, {.padding = Padding::same()});
+          });
+    r.add("conv2d_bias_activation", name + ", stride 2", {{{1, 7, 7, 2}}, {{3, 3, 2, 2}}, {{2}}},
+          [activation](const Inputs& x) {
+            return conv2d_bias_activation(x[0], x[1], x[2], activation, {.strides = 2});
+          });
+  }
   r.add(
       "conv2d", "magnitude 1e3", {{{1, 4, 4, 2}}, {{2, 2, 2, 2}}}, [](const Inputs& x) { return conv2d(x[0], x[1]); },
       1e3);
