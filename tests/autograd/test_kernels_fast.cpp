@@ -32,6 +32,8 @@ const std::vector<PoolCase>& pool_cases() {
       {"LeNet's second pooling, batch 64 (threads split the images)", {64, 10, 10, 16}, {{2, 2}, 2, Padding::valid()}},
       {"2x2 tiles, odd sizes (the last row and column in no window)", {2, 7, 9, 3}, {{2, 2}, 2, Padding::valid()}},
       {"2x2 tiles, 37 channels (more than one block of channels)", {2, 6, 5, 37}, {{2, 2}, 2, Padding::valid()}},
+      {"2x2 tiles, 16 channels (the most the tiles' loops are built for)", {2, 10, 10, 16}, {{2, 2}, 2, Padding::valid()}},
+      {"2x2 tiles, 17 channels (the fewest counted at run time)", {1, 4, 6, 17}, {{2, 2}, 2, Padding::valid()}},
       {"3x2 tiles, stride 3x2, odd sizes", {2, 8, 7, 5}, {{3, 2}, {3, 2}, Padding::valid()}},
       {"3x3, stride 1 (overlapping windows)", {2, 7, 6, 3}, {{3, 3}, 1, Padding::valid()}},
       {"3x2, stride 2x1, 'same'", {2, 5, 4, 2}, {{3, 2}, {2, 1}, Padding::same()}},
