@@ -74,7 +74,7 @@ void for_blocks(int64_t n, F&& f) {
 }
 
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void sigmoid_block_avx512(const float* in, float* out,
-                                                                                int64_t count) {
+                                                                               int64_t count) {
   sigmoid_loop(in, out, count);
 }
 

@@ -313,8 +313,7 @@ void direct_backward_input(const float* dy, const float* kernel, float* dx, cons
           turned[(((kh - 1 - i) * kw + kw - 1 - j) * o + b) * c + a] = kernel[((i * kw + j) * c + a) * o + b];
   const int64_t extent_h = (kh - 1) * g.dilation_h + 1, extent_w = (kw - 1) * g.dilation_w + 1;
   direct_correlate(dy, g.batch, g.out_height, g.out_width, o, extent_h - 1 - g.pad_top, extent_w - 1 - g.pad_left,
-                   turned, kh, kw, g.dilation_h, g.dilation_w, c, g.in_height, g.in_width, dx,
-                   [](int64_t, int64_t) {});
+                   turned, kh, kw, g.dilation_h, g.dilation_w, c, g.in_height, g.in_width, dx, [](int64_t, int64_t) {});
 }
 
 // Images a group of direct_backward_filter sums: about this many bytes of planes (each thread makes

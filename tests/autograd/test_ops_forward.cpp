@@ -929,7 +929,10 @@ TEST_CASE("conv2d_bias_activation: the bits of conv2d, add and the activation, f
     Conv2DOptions options;
   };
   const std::vector<Case> cases{
-      {"LeNet's first layer (direct, 2 threads' worth of work)", {32, 28, 28, 1}, {5, 5, 1, 6}, {.padding = Padding::same()}},
+      {"LeNet's first layer (direct, 2 threads' worth of work)",
+       {32, 28, 28, 1},
+       {5, 5, 1, 6},
+       {.padding = Padding::same()}},
       {"LeNet's second layer (two groups of output channels)", {3, 14, 14, 6}, {5, 5, 6, 16}, {}},
       {"one output channel (bands of rows)", {2, 9, 11, 3}, {3, 3, 3, 1}, {.padding = Padding::same()}},
       {"stride 2 (im2col and gemm)", {2, 9, 9, 2}, {3, 3, 2, 3}, {.strides = 2}},

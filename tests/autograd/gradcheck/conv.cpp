@@ -91,10 +91,9 @@ void add_conv_cases(Registry& r) {
           [activation](const Inputs& x) {
             return conv2d_bias_activation(x[0], x[1], x[2], activation, {.padding = Padding::same()});
           });
-    r.add("conv2d_bias_activation", name + ", stride 2", {{{1, 7, 7, 2}}, {{3, 3, 2, 2}}, {{2}}},
-          [activation](const Inputs& x) {
-            return conv2d_bias_activation(x[0], x[1], x[2], activation, {.strides = 2});
-          });
+    r.add(
+        "conv2d_bias_activation", name + ", stride 2", {{{1, 7, 7, 2}}, {{3, 3, 2, 2}}, {{2}}},
+        [activation](const Inputs& x) { return conv2d_bias_activation(x[0], x[1], x[2], activation, {.strides = 2}); });
   }
   r.add(
       "conv2d", "magnitude 1e3", {{{1, 4, 4, 2}}, {{2, 2, 2, 2}}}, [](const Inputs& x) { return conv2d(x[0], x[1]); },
