@@ -194,13 +194,14 @@ Tensor conv2d(const Tensor& x, const Tensor& kernel, const Conv2DOptions& option
 /// (none: the identity), relu or sigmoid.
 enum class Activation { linear, relu, sigmoid };
 
-/// "linear", "relu" or "sigmoid".
-const char* activation_name(Activation activation);
+/// "linear", "relu" or "sigmoid"; a value outside the enum is an error of `op` (a layer passes its name).
+const char* activation_name(Activation activation, const char* op = "activation_name");
 
-/// y = activation(conv2d(x, kernel, options) + bias), bias of shape (out channels), in one pass: each
-/// piece of the output gets its bias and activation while it is still in cache. The same bits as
-/// conv2d, add and relu or sigmoid one after another. Gradient, with dz = relu_backprop(dy, y) or
-/// sigmoid_backprop(dy, y) (dy when linear): conv2d's of dz, and dbias = sum_to(dz, bias's shape)
+/// y = activation(conv2d(x, kernel, options) + bias), bias of shape (out channels). On the direct path
+/// (float32, stride 1, AVX-512) each piece of the output gets its bias and activation while it is still
+/// in cache; elsewhere they follow the product. The same bits as conv2d, add and relu or sigmoid. Gradient, with dz =
+/// relu_backprop(dy, y) or sigmoid_backprop(dy, y) (dy when linear): conv2d's of dz, and dbias = sum_to(dz, bias's
+/// shape)
 Tensor conv2d_bias_activation(const Tensor& x, const Tensor& kernel, const Tensor& bias, Activation activation,
                               const Conv2DOptions& options = {});
 /// The gradient of conv2d with respect to its input, for an input of `input_shape`;
@@ -252,7 +253,7 @@ Tensor sigmoid(const Tensor& x);
 /// dx = dy y (1 - y), sigmoid's gradient from its output y in one pass;
 /// d/d(dy) = y (1 - y),  d/dy = dy (1 - 2 y)
 Tensor sigmoid_backprop(const Tensor& dy, const Tensor& y);
-/// x itself (linear), relu(x) or sigmoid(x): what a layer's `activation` option applies.
+/// x itself (linear), relu(x) or sigmoid(x) of a float tensor: what a layer's `activation` option applies.
 Tensor apply_activation(const Tensor& x, Activation activation);
 /// y = tanh(x);  dy/dx = 1 - y^2
 Tensor tanh(const Tensor& x);

@@ -10,6 +10,7 @@ Conv2D::Conv2D(int64_t filters, Size2 kernel_size, Conv2DLayerOptions options)
       kernel_size_(kernel_size),
       options_(std::move(options)) {
   if (filters_ < 1) fail("{}: filters must be at least 1, got {}", name(), filters_);
+  activation_name(options_.activation, name().c_str());  // a value outside the enum is an error
   if (kernel_size_[0] < 1 || kernel_size_[1] < 1) {
     fail("{}: kernel_size must be at least 1x1, got {}x{}", name(), kernel_size_[0], kernel_size_[1]);
   }

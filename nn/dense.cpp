@@ -8,6 +8,7 @@ namespace tapegrad::nn {
 Dense::Dense(int64_t units, DenseOptions options)
     : Module("dense", options.name, options.dtype, options.seed), units_(units), options_(std::move(options)) {
   if (units_ < 1) fail("{}: units must be at least 1, got {}", name(), units_);
+  activation_name(options_.activation, name().c_str());  // a value outside the enum is an error
 }
 
 const Variable& Dense::kernel() const {

@@ -1,6 +1,7 @@
 // Fast activation kernels: sigmoid (float32 through a vectorized e^x; the reference,
-// sigmoid_forward_reference, is in reference.cpp) and the gradients of sigmoid and relu, each one
-// pass over large tensors split in blocks between threads. Every element is written by one thread,
+// sigmoid_forward_reference, is in reference.cpp), the gradients of sigmoid and relu, each one
+// pass over large tensors split in blocks between threads, and bias_activation, the epilogue of
+// conv2d_bias_activation. Every element is written by one thread,
 // so any thread count gives the same bits.
 
 #include "autograd/kernels/gemm.hpp"
@@ -84,10 +85,6 @@ __attribute__((target("avx2"))) void sigmoid_block_avx2(const float* in, float* 
 
 void sigmoid_block_portable(const float* in, float* out, int64_t count) { sigmoid_loop(in, out, count); }
 
-}  // namespace
-
-namespace {
-
 // The sigmoid block built for the instruction set gemm uses (TAPEGRAD_ISA, see gemm.hpp).
 using SigmoidBlock = void (*)(const float*, float*, int64_t);
 SigmoidBlock sigmoid_block() {
@@ -123,8 +120,7 @@ void activate_in_place(T* y, int64_t count, Activation activation, SigmoidBlock 
   switch (activation) {
     case Activation::linear: return;
     case Activation::relu:
-      // relu's formula (autograd/ops/activation.cpp): a NaN stays NaN.
-      for (int64_t i = 0; i < count; ++i) y[i] = !(y[i] <= 0) ? y[i] : T{0};
+      for (int64_t i = 0; i < count; ++i) y[i] = relu_value(y[i]);
       return;
     case Activation::sigmoid:
       if constexpr (std::is_same_v<T, float>) {
@@ -147,7 +143,7 @@ void bias_activation(const Tensor& y, const BiasActivation& epilogue, int64_t fi
     std::array<T, 2 * kRepeatedRow> buffer;
     const auto [row, width] = bias != nullptr ? repeated_row(bias, channels, buffer) : std::pair{bias, channels};
     const int64_t chunk = std::max<int64_t>(1, kEpilogueChunk / width) * width;  // whole rows of the bias
-    const SigmoidBlock float_sigmoid = sigmoid_block();
+    const SigmoidBlock float_sigmoid = epilogue.activation == Activation::sigmoid ? sigmoid_block() : nullptr;
     for (int64_t o = 0; o < n; o += chunk) {
       T* part = out + o;
       const int64_t count = std::min(chunk, n - o);  // whole pixels

@@ -41,6 +41,12 @@ Tensor map(const Tensor& x, const char* op, F f) {
   });
 }
 
+/// relu(v) as relu's op computes it: a NaN stays NaN, as PyTorch's relu (v > 0 would make it 0).
+template <typename T>
+T relu_value(T v) {
+  return !(v <= 0) ? v : T{0};
+}
+
 /// sigmoid(v) as the reference kernel computes it, stable on both sides: e^v / (1 + e^v) for v < 0,
 /// 1 / (1 + e^-v) otherwise.
 template <typename T>
@@ -210,7 +216,7 @@ void bias_activation(const Tensor& y, const BiasActivation& epilogue, int64_t fi
 /// y (NHWC) = cross-correlation of x (NHWC) with kernel (HWIO): the image unrolled into columns
 /// (im2col), times the kernel as a (kh*kw*in) x out matrix, on gemm; float32 with stride 1 on AVX-512,
 /// direct, 16 output positions per vector (fast_conv.cpp, fast_conv_direct_avx512.cpp).
-/// `epilogue` is applied to y's pixels as they are made.
+/// `epilogue` is applied to y's pixels: on the direct path to each piece as it is made, else after the product.
 void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, const ConvGeometry& g,
                     const BiasActivation& epilogue = {});
 /// dx (NHWC) from dy (NHWC) and kernel (HWIO): dy times the kernel transposed, folded back (col2im).

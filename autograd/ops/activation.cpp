@@ -43,7 +43,7 @@ Tensor stop_gradient(const Tensor& x) {
 constexpr const char* kRelu = "relu";
 Tensor relu(const Tensor& x) {
   // NOTE: a NaN stays NaN, as PyTorch's relu (v > 0 would make it 0).
-  Tensor y = kernels::map(x, kRelu, [](auto v) { return !(v <= 0) ? v : decltype(v){0}; });
+  Tensor y = kernels::map(x, kRelu, [](auto v) { return kernels::relu_value(v); });
   // NOTE: the gradient at x = 0 is 0, as in TensorFlow. y > 0 exactly where x > 0, so the
   // backward needs only y.
   return record(
@@ -87,23 +87,27 @@ Tensor sigmoid_backprop(const Tensor& dy, const Tensor& y) {
   });
 }
 
-const char* activation_name(Activation activation) {
+const char* activation_name(Activation activation, const char* op) {
   switch (activation) {
     case Activation::linear: return "linear";
     case Activation::relu: return "relu";
     case Activation::sigmoid: return "sigmoid";
   }
-  fail("activation: {} is not an Activation; expected linear, relu or sigmoid", static_cast<int>(activation));
+  fail("{}: activation {} is not an Activation; expected linear, relu or sigmoid", op, static_cast<int>(activation));
 }
 
+constexpr const char* kApplyActivation = "apply_activation";
 Tensor apply_activation(const Tensor& x, Activation activation) {
-  detail::check_defined("apply_activation", {x});
+  detail::check_defined(kApplyActivation, {x});
+  activation_name(activation, kApplyActivation);  // a value outside the enum is an error
+  if (!is_floating(x.dtype())) {
+    fail("{}: expected a float32 or float64 tensor, got {}", kApplyActivation, dtype_name(x.dtype()));
+  }
   switch (activation) {
-    case Activation::linear: return x;
     case Activation::relu: return relu(x);
     case Activation::sigmoid: return sigmoid(x);
+    default: return x;
   }
-  fail("apply_activation: {} is not an Activation; expected linear, relu or sigmoid", static_cast<int>(activation));
 }
 
 constexpr const char* kTanh = "tanh";

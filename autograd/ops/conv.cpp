@@ -148,9 +148,10 @@ struct ConvActivationAttrs {
 constexpr const char* kConv2DBiasActivation = "conv2d_bias_activation";
 Tensor conv2d_bias_activation(const Tensor& x, const Tensor& kernel, const Tensor& bias, Activation activation,
                               const Conv2DOptions& options) {
+  detail::check_defined(kConv2DBiasActivation, {x, kernel, bias});
   check_pair(x, kernel, kConv2DBiasActivation, "input", "kernel");
   check_pair(x, bias, kConv2DBiasActivation, "input", "bias");
-  activation_name(activation);  // a value outside the enum is an error
+  activation_name(activation, kConv2DBiasActivation);  // a value outside the enum is an error
   const auto geom = geometry(x.shape(), kernel.shape(), options, kConv2DBiasActivation);
   if (bias.shape() != Shape{geom.out_channels}) {
     fail("{}: bias is {}, expected ({}) for the kernel's {} output channels", kConv2DBiasActivation, bias.shape(),

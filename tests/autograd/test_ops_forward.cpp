@@ -922,11 +922,23 @@ TEST_CASE("conv2d: the book's cases") {
   }
 }
 
+// True when a and b hold the same values: -0 apart from +0, any NaN equal to any NaN.
+bool same_values(const Tensor& a, const Tensor& b) {
+  const std::vector<double> u = a.to_vector(), v = b.to_vector();
+  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+  for (size_t i = 0; i < u.size(); ++i) {
+    const bool both_nan = std::isnan(u[i]) && std::isnan(v[i]);
+    if (!both_nan && (u[i] != v[i] || std::signbit(u[i]) != std::signbit(v[i]))) return false;
+  }
+  return true;
+}
+
 TEST_CASE("conv2d_bias_activation: the bits of conv2d, add and the activation, forward and backward") {
   struct Case {
     const char* label;
     Shape x, k;
     Conv2DOptions options;
+    bool special_bias = false;  // the bias holds NaN, -0, +inf and -inf, and the first image is zeros
   };
   const std::vector<Case> cases{
       {"LeNet's first layer (direct, 2 threads' worth of work)",
@@ -934,8 +946,12 @@ TEST_CASE("conv2d_bias_activation: the bits of conv2d, add and the activation, f
        {5, 5, 1, 6},
        {.padding = Padding::same()}},
       {"LeNet's second layer (two groups of output channels)", {3, 14, 14, 6}, {5, 5, 6, 16}, {}},
+      {"two pieces an image, the second starting mid-row", {2, 40, 45, 3}, {3, 3, 3, 4}, {.padding = Padding::same()}},
+      {"dilation 2", {2, 12, 12, 2}, {3, 3, 2, 5}, {.padding = Padding::same(), .dilation_rate = 2}},
       {"one output channel (bands of rows)", {2, 9, 11, 3}, {3, 3, 3, 1}, {.padding = Padding::same()}},
+      {"one output channel, 2 threads' worth of work", {64, 32, 32, 8}, {3, 3, 8, 1}, {.padding = Padding::same()}},
       {"stride 2 (im2col and gemm)", {2, 9, 9, 2}, {3, 3, 2, 3}, {.strides = 2}},
+      {"NaN, -0 and infinities in the bias", {2, 6, 6, 2}, {3, 3, 2, 4}, {}, true},
   };
   const int threads = num_threads();
   Generator generator(44);
@@ -943,8 +959,14 @@ TEST_CASE("conv2d_bias_activation: the bits of conv2d, add and the activation, f
     for (const DType dtype : {DType::float32, DType::float64}) {
       for (const Activation activation : {Activation::linear, Activation::relu, Activation::sigmoid}) {
         INFO(c.label, ", ", dtype_name(dtype), ", ", activation_name(activation));
-        const Variable x(random_normal(c.x, generator, 0, 1, dtype)), k(random_normal(c.k, generator, 0, 0.5, dtype));
-        const Variable b(random_normal({c.k[3]}, generator, 0, 1, dtype));
+        Tensor x_values = random_normal(c.x, generator, 0, 1, dtype),
+               b_values = random_normal({c.k[3]}, generator, 0, 1, dtype);
+        if (c.special_bias) {
+          const double inf = std::numeric_limits<double>::infinity();
+          b_values = Tensor(std::vector<double>{std::nan(""), -0.0, inf, -inf}, {4}, dtype);
+          x_values = concat({zeros({1, c.x[1], c.x[2], c.x[3]}, dtype), slice(x_values, {Slice{1, 2}})}, 0);
+        }
+        const Variable x(x_values), k(random_normal(c.k, generator, 0, 0.5, dtype)), b(b_values);
         const auto run = [&](bool fused) {
           GradientTape tape;
           const Tensor y = fused ? conv2d_bias_activation(x.read(), k.read(), b.read(), activation, c.options)
@@ -960,7 +982,7 @@ TEST_CASE("conv2d_bias_activation: the bits of conv2d, add and the activation, f
           const std::vector<Tensor> fused = run(true);
           for (size_t i = 0; i < fused.size(); ++i) {
             INFO(t, " threads, ", i == 0 ? "y" : i == 1 ? "dx" : i == 2 ? "dk" : "db");
-            CHECK(fused[i].to_vector() == unfused[i].to_vector());
+            CHECK(same_values(fused[i], unfused[i]));
           }
         }
         set_num_threads(threads);

@@ -279,13 +279,14 @@ const bool registered_ops = census::add({
     row("sigmoid", "dtypes", "sigmoid: expected a float32 or float64 tensor, got int64", [] { sigmoid(labels()); }),
     row("apply_activation", "undefined", "apply_activation: the input is an undefined tensor",
         [] { apply_activation(Tensor{}, Activation::linear); }),
-    row("apply_activation", "enum", "apply_activation: 7 is not an Activation; expected linear, relu or sigmoid",
+    row("apply_activation", "enum",
+        "apply_activation: activation 7 is not an Activation; expected linear, relu or sigmoid",
         [] { apply_activation(ones({2}), static_cast<Activation>(7)); }),
-    row("apply_activation", "dtypes", "relu: expected a float32 or float64",
+    row("apply_activation", "dtypes", "apply_activation: expected a float32 or float64 tensor, got int64",
         [] { apply_activation(labels(), Activation::relu); }),
-    row("activation_name", "enum", "activation: -1 is not an Activation; expected linear, relu or sigmoid",
+    row("activation_name", "enum", "activation_name: activation -1 is not an Activation; expected linear, relu",
         [] { activation_name(static_cast<Activation>(-1)); }),
-    row("conv2d_bias_activation", "undefined", "conv2d_bias_activation: input 2 of 2 is an undefined tensor",
+    row("conv2d_bias_activation", "undefined", "conv2d_bias_activation: input 3 of 3 is an undefined tensor",
         [] { conv2d_bias_activation(ones({1, 3, 3, 1}), ones({2, 2, 1, 1}), Tensor{}, Activation::relu); }),
     row("conv2d_bias_activation", "shapes", "conv2d_bias_activation: bias is 2, expected (1) for the kernel's 1",
         [] { conv2d_bias_activation(ones({1, 3, 3, 1}), ones({2, 2, 1, 1}), ones({2}), Activation::relu); }),
@@ -298,7 +299,7 @@ const bool registered_ops = census::add({
           conv2d_bias_activation(ones({1, 3, 3, 1}), ones({2, 2, 1, 1}), ones({1}, DType::float64),
                                  Activation::sigmoid);
         }),
-    row("conv2d_bias_activation", "enum", "activation: 3 is not an Activation",
+    row("conv2d_bias_activation", "enum", "conv2d_bias_activation: activation 3 is not an Activation",
         [] {
           conv2d_bias_activation(ones({1, 3, 3, 1}), ones({2, 2, 1, 1}), ones({1}), static_cast<Activation>(3));
         }),

@@ -51,6 +51,14 @@ const bool registered = census::add({
         [] {
           nn::Conv2D(0, {3, 3}, {.name = "c"});
         }),
+    row("nn::Conv2D::Conv2D", "enum", "c: activation 5 is not an Activation; expected linear, relu or sigmoid",
+        [] {
+          nn::Conv2D(1, 3, {.activation = static_cast<Activation>(5), .name = "c"});
+        }),
+    row("nn::Dense::Dense", "enum", "d: activation 5 is not an Activation; expected linear, relu or sigmoid",
+        [] {
+          nn::Dense(1, {.activation = static_cast<Activation>(5), .name = "d"});
+        }),
     row("nn::Conv2D::Conv2D", "layers", "c: kernel_size must be at least 1x1, got 0x3",
         [] {
           nn::Conv2D(1, {0, 3}, {.name = "c"});

@@ -84,7 +84,8 @@ void add_conv_cases(Registry& r) {
       return conv2d_backprop_filter(x[0], x[1], kernel_shape, options);
     });
   }
-  // The fused op: each activation, on the direct path's stride 1 and the gemm path's stride 2.
+  // The fused op: each activation, stride 1 and 2. (float64 takes the gemm path; test_ops_forward.cpp
+  // checks the direct path's bits against the unfused ops.)
   for (const Activation activation : {Activation::linear, Activation::relu, Activation::sigmoid}) {
     const std::string name = activation_name(activation);
     r.add("conv2d_bias_activation", name + ", 'same', 2 to 3 channels", {{{2, 5, 4, 2}}, {{3, 3, 2, 3}}, {{3}}},
