@@ -5,6 +5,8 @@
 
 #include <doctest/doctest.h>
 
+#include <bit>
+#include <cstdint>
 #include <initializer_list>
 #include <vector>
 
@@ -13,6 +15,15 @@ namespace tapegrad::testing {
 /// A float64 vector of `values`.
 inline Tensor f64(std::initializer_list<double> values) {
   return Tensor(values, Shape{static_cast<int64_t>(values.size())}, DType::float64);
+}
+
+/// Equal bit for bit: -0 differs from 0, and a NaN equals a NaN of the same bits.
+inline bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::bit_cast<uint64_t>(a[i]) != std::bit_cast<uint64_t>(b[i])) return false;
+  }
+  return true;
 }
 
 /// Checks every element of `t` against `expected`: exactly when `tolerance` is 0, else within it

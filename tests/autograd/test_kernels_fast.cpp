@@ -6,6 +6,7 @@
 #include <tapegrad/tapegrad.hpp>
 #include "autograd/kernels/kernels.hpp"
 #include "autograd/ops/conv_geometry.hpp"
+#include "tests/autograd/check_values.hpp"
 
 #include <doctest/doctest.h>
 
@@ -17,6 +18,7 @@
 #include <vector>
 
 using namespace tapegrad;
+using testing::same_bits;
 
 namespace {
 
@@ -86,15 +88,6 @@ PoolOutputs run_pool(const PoolCase& c, const Tensor& x, const Tensor& dy, const
     kernels::avg_pool_backward(dy, out.avg_dx, g, c.options.count_include_pad);
   }
   return out;
-}
-
-// Equal bit for bit: -0 differs from 0, and NaN equals NaN.
-bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::bit_cast<uint64_t>(a[i]) != std::bit_cast<uint64_t>(b[i])) return false;
-  }
-  return true;
 }
 
 void check_same_bits(const PoolOutputs& a, const PoolOutputs& b) {

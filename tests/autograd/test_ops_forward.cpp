@@ -4,6 +4,7 @@
 
 #include <tapegrad/tapegrad.hpp>
 #include "autograd/ops/record.hpp"
+#include "tests/autograd/check_values.hpp"
 
 #include <doctest/doctest.h>
 
@@ -922,17 +923,6 @@ TEST_CASE("conv2d: the book's cases") {
   }
 }
 
-// True when a and b hold the same values: -0 apart from +0, any NaN equal to any NaN.
-bool same_values(const Tensor& a, const Tensor& b) {
-  const std::vector<double> u = a.to_vector(), v = b.to_vector();
-  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
-  for (size_t i = 0; i < u.size(); ++i) {
-    const bool both_nan = std::isnan(u[i]) && std::isnan(v[i]);
-    if (!both_nan && (u[i] != v[i] || std::signbit(u[i]) != std::signbit(v[i]))) return false;
-  }
-  return true;
-}
-
 TEST_CASE("conv2d_bias_activation: the bits of conv2d, add and the activation, forward and backward") {
   struct Case {
     const char* label;
@@ -982,7 +972,8 @@ TEST_CASE("conv2d_bias_activation: the bits of conv2d, add and the activation, f
           const std::vector<Tensor> fused = run(true);
           for (size_t i = 0; i < fused.size(); ++i) {
             INFO(t, " threads, ", i == 0 ? "y" : i == 1 ? "dx" : i == 2 ? "dk" : "db");
-            CHECK(same_values(fused[i], unfused[i]));
+            CHECK(fused[i].shape() == unfused[i].shape());
+            CHECK(testing::same_bits(fused[i].to_vector(), unfused[i].to_vector()));
           }
         }
         set_num_threads(threads);
