@@ -31,6 +31,7 @@
 #include <tapegrad/tapegrad.hpp>
 #include "../common/args.hpp"
 #include "../common/check.hpp"
+#include "../common/classifier.hpp"
 #include "../common/data_parallel.hpp"
 #include "../common/files.hpp"
 #include "../common/main.hpp"
@@ -95,24 +96,12 @@ Trains LeNet on Fashion-MNIST and checks that it learns.
 
 using Variant = examples::LeNetVariant;
 
-struct Options {
+// The shared flags (examples/common/classifier.hpp), whose --lr and --momentum default by variant here.
+struct Options : examples::ClassifierOptions {
   Variant variant = Variant::book;
-  int64_t epochs = 10;
-  int64_t batch_size = 256;
-  std::optional<double> lr;
+  bool lr_given = false;  // --lr given: ClassifierOptions::lr, else the variant's
   std::optional<double> momentum;
-  uint64_t seed = 1;
-  std::optional<int> threads;
-  std::string data = data::default_fashion_mnist_directory();
-  std::optional<int64_t> limit;
-  std::optional<int64_t> test_limit;
-  std::string csv;
-  std::string plot;
-  std::optional<examples::ProgressStyle> progress;
-  std::string save;
   std::string resume;
-  bool distributed = false;
-  bool help = false;
 
   // The variant's defaults: the book's, and for the modern variant what measured best. Full runs
   // (10 epochs, seed 1, test accuracy after epoch 10): with the book's Xavier-uniform weights, SGD
@@ -123,7 +112,7 @@ struct Options {
   // 0.886, 0.898, 0.901. Between epochs, test accuracy moves by about 0.005.
   double default_lr() const { return variant == Variant::book ? 0.9 : 0.03; }
   double default_momentum() const { return variant == Variant::book ? 0.0 : 0.9; }
-  double learning_rate() const { return lr.value_or(default_lr()); }
+  double learning_rate() const { return lr_given ? lr : default_lr(); }
   double sgd_momentum() const { return momentum.value_or(default_momentum()); }
   // The test accuracy the variant reaches with the full data, 10 epochs and its defaults.
   double target_accuracy() const { return variant == Variant::book ? 0.75 : 0.88; }
@@ -141,48 +130,16 @@ Options parse_options(int argc, char** argv) {
       const std::string_view variant = args.value();
       require(variant == "book" || variant == "modern", "--variant must be book or modern, got '{}'", variant);
       options.variant = variant == "book" ? Variant::book : Variant::modern;
-    } else if (flag == "--epochs") {
-      options.epochs = parse<int64_t>(flag, args.value());
-      require(options.epochs >= 1, "--epochs must be at least 1, got {}", options.epochs);
-    } else if (flag == "--batch-size") {
-      options.batch_size = parse<int64_t>(flag, args.value());
-      require(options.batch_size >= 1, "--batch-size must be at least 1, got {}", options.batch_size);
-    } else if (flag == "--lr") {
-      options.lr = parse<double>(flag, args.value());
-      require(*options.lr > 0, "--lr must be positive, got {}", *options.lr);
     } else if (flag == "--momentum") {
       options.momentum = parse<double>(flag, args.value());
       require(*options.momentum >= 0 && *options.momentum < 1, "--momentum must be in [0, 1), got {}",
               *options.momentum);
-    } else if (flag == "--seed") {
-      options.seed = parse<uint64_t>(flag, args.value());
-    } else if (flag == "--threads") {
-      options.threads = parse<int>(flag, args.value());
-      require(*options.threads >= 1, "--threads must be at least 1, got {}", *options.threads);
-    } else if (flag == "--data") {
-      options.data = args.value();
-      require(!options.data.empty(), "--data needs a directory");
-    } else if (flag == "--limit" || flag == "--test-limit") {
-      const int64_t limit = parse<int64_t>(flag, args.value());
-      require(limit >= 1, "{} must be at least 1, got {}", flag, limit);
-      (flag == "--limit" ? options.limit : options.test_limit) = limit;
-    } else if (flag == "--csv") {
-      options.csv = args.value();
-      require(!options.csv.empty(), "--csv needs a file name");
-    } else if (flag == "--plot") {
-      options.plot = args.value();
-      require(!options.plot.empty(), "--plot needs a file name");
-    } else if (flag == "--progress") {
-      options.progress = examples::parse_progress_style(flag, args.value());
-    } else if (flag == "--save" || flag == "--resume") {
-      (flag == "--save" ? options.save : options.resume) = args.value();
-      require(!(flag == "--save" ? options.save : options.resume).empty(), "{} needs a file name", flag);
-    } else if (flag == "--distributed") {
-      options.distributed = true;
-    } else if (flag == "--help") {
-      options.help = true;
+    } else if (flag == "--resume") {
+      options.resume = args.value();
+      require(!options.resume.empty(), "--resume needs a file name");
     } else {
-      require(false, "unknown flag '{}'", flag);
+      options.lr_given = options.lr_given || flag == "--lr";
+      require(examples::parse_classifier_flag(options, args, flag), "unknown flag '{}'", flag);
     }
   }
   return options;
