@@ -172,16 +172,25 @@ def main():
 
     # Issue 15 (bench/normalization.cpp): effective bandwidth of each forward + backward, as a share of a
     # copy of the same bytes on as many threads; the target: batch normalization at half the copy's or better.
-    copies, footprint_copies = {}, {}
+    copies, footprint_copies, floors = {}, {}, {}
     for name, b in m.items():
         match = re.match(r"bn_copy_(same_bytes|working_set)/threads:(\d+)", name)
         if match:
             (copies if match[1] == "same_bytes" else footprint_copies)[int(match[2])] = b
+        match = re.match(r"bn_four_passes_floor/threads:(\d+)", name)
+        if match:
+            floors[int(match[1])] = b
     for threads, b in sorted(copies.items()):
         row(f"copy of 32x28x28x64 float32, {threads} thread{'s' if threads > 1 else ''}", f"{b['GB/s']:.1f} GB/s")
     for threads, b in sorted(footprint_copies.items()):
         row(f"two such copies, 4 buffers (BN's footprint), {threads} thread{'s' if threads > 1 else ''}",
             f"{b['GB/s']:.1f} GB/s")
+    # The floor of any four-pass batch normalization: its reads and writes as plain loops.
+    for threads, b in sorted(floors.items()):
+        copy = copies.get(threads)
+        share = f" ({b['GB/s'] / copy['GB/s']:.2f} of the copy)" if copy else ""
+        row(f"BN's four passes as plain loops (the floor), {threads} thread{'s' if threads > 1 else ''}",
+            f"{seconds(b) * 1e3:.2f} ms, {b['GB/s']:.1f} GB/s{share}")
     for bench in ("batch_norm_training_forward_backward", "layer_batch_normalization", "batch_norm_inference_forward",
                   "dropout_forward_backward", "layer_dropout", "layer_global_average_pooling2d", "layer_add"):
         for name, b in sorted(m.items()):
@@ -194,6 +203,8 @@ def main():
             value = f"{seconds(b) * 1e3:.2f} ms, {b['GB/s']:.1f} GB/s" + (f" ({share:.2f} of the copy" if share else "")
             if share and footprint and bench.startswith(("batch_norm_training", "layer_batch")):
                 value += f", {b['GB/s'] / footprint['GB/s']:.2f} at BN's footprint"
+                if threads in floors:
+                    value += f", {b['GB/s'] / floors[threads]['GB/s']:.2f} of the floor"
             value += ")" if share else ""
             target = ""
             if bench == "batch_norm_training_forward_backward" and share is not None:
