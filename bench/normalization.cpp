@@ -96,8 +96,7 @@ BENCHMARK(bn_copy_working_set)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchma
   for (size_t i = 0; i < n; ++i) sum += a[i];
   return sum;
 }
-[[gnu::target_clones("avx512f", "avx2", "default")]] float stream_sum_of_two(const float* a, const float* b,
-                                                                            size_t n) {
+[[gnu::target_clones("avx512f", "avx2", "default")]] float stream_sum_of_two(const float* a, const float* b, size_t n) {
   float sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (size_t i = 0; i < n; ++i) sum += a[i] + b[i];
