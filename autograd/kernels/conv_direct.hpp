@@ -67,6 +67,32 @@ constexpr int taps_per_block(int outs) {
 /// that with outs == 1.
 void filter_sums(const FilterSums& w, int64_t first_tap, int taps, int64_t first_out, int outs, float* sums);
 
+/// One image for the kernel gradient with the output channels in vectors: the input NHWC, zero-padded
+/// so that every tap of every output pixel reads inside it, rows `row_floats` floats apart; dy NHWC
+/// (out_height x out_width x out_channels).
+struct ChannelFilterSums {
+  const float* in = nullptr;
+  int64_t row_floats = 0, channels = 0;
+  const float* dy = nullptr;
+  int64_t out_height = 0, out_width = 0, out_channels = 0;
+  bool first = false;  ///< the first image of the sums: they are written, not added to
+};
+
+/// Vectors of output channels filter_sums_by_channels takes at once.
+constexpr int kMaxChannelVectors = 4;
+
+/// Taps filter_sums_by_channels takes at once with `vectors` vectors of output channels: their
+/// accumulators fill 24 of the 32 registers.
+constexpr int run_taps_per_block(int vectors) { return 24 / vectors; }
+
+/// For a run of `taps` taps whose inputs lie side by side, the first `offset` floats past the pixel
+/// (oh, ow) at in + oh * row_floats + ow * channels, and the output channels [first_out, first_out +
+/// 16 * vectors): sums[t * out_channels + o] = (first) or += the sum over the pixels (oh, ow) of the
+/// image, row by row, of in[pixel + offset + t] * dy[oh][ow][o]. The image's own sums are made from zero
+/// before they are added. taps <= run_taps_per_block(vectors), vectors <= kMaxChannelVectors.
+void filter_sums_by_channels(const ChannelFilterSums& w, int64_t offset, int taps, int64_t first_out, int vectors,
+                             float* sums);
+
 /// dst[c * plane + i] = pixels[i * channels + c] for i < count, c < channels: a run of NHWC pixels into planes.
 void pixels_to_planes(const float* pixels, int64_t count, int64_t channels, float* dst, int64_t plane);
 

@@ -330,11 +330,41 @@ float lane_sum(const float* lanes) {
   return total;
 }
 
+// Sums over the batch in fixed groups of images, each group's sum_floats sums made by one thread image by
+// image (add_image(n, first of its group, the group's sums)), then the groups' added into the first
+// group's in group order: the same order for any thread count. A group holds about kGroupPlaneBytes of
+// its images' working data (image_floats each); an even number of groups, so two threads get equal
+// shares. Returns the total (the calling thread's buffer).
+template <typename AddImage>
+const float* sum_over_image_groups(int64_t batch, int64_t image_floats, int64_t sum_floats, bool parallel,
+                                   AddImage&& add_image) {
+  const int64_t per_group = std::max<int64_t>(1, kGroupPlaneBytes / (image_floats * 4));
+  const int64_t groups = std::min(batch, round_up((batch + per_group - 1) / per_group, 2));
+  float* sums = thread_buffer<float, Sums>(static_cast<size_t>(std::max<int64_t>(groups, 1) * sum_floats));
+  if (groups == 0) std::fill_n(sums, sum_floats, 0.0f);
+  parallel_region(parallel, [&] {
+#pragma omp for schedule(static)
+    for (int64_t group = 0; group < groups; ++group) {
+      const int64_t first_image = batch * group / groups;
+      for (int64_t n = first_image; n < batch * (group + 1) / groups; ++n)
+        add_image(n, n == first_image, sums + group * sum_floats);
+    }
+#pragma omp for schedule(static)
+    for (int64_t first = 0; first < sum_floats; first += kAddFloats) {
+      const int64_t last = std::min(sum_floats, first + kAddFloats);
+      for (int64_t group = 1; group < groups; ++group) {
+        const float* group_sums = sums + group * sum_floats;
+        for (int64_t f = first; f < last; ++f) sums[f] += group_sums[f];
+      }
+    }
+  });
+  return sums;
+}
+
 // dK[kh][kw][c][o] = sum over images and positions of the input planes at tap (kh, kw, c) times dy's
-// plane o. Work items are blocks of (taps, output channels). The batch is cut into fixed groups of
-// images; one thread makes each image's planes of a group and runs every item over them into the
-// group's own sums; then the groups' sums are added in group order: the same order for any thread count.
-void direct_backward_filter(const float* x, const float* dy, float* dk, const ConvGeometry& g) {
+// plane o. Work items are blocks of (taps, output channels), each run over every image's planes (one
+// thread makes an image's planes at a time), the images in the fixed groups of sum_over_image_groups.
+void direct_backward_filter_by_planes(const float* x, const float* dy, float* dk, const ConvGeometry& g) {
   const PlaneLayout l(g.out_height, g.out_width, (g.kernel_height - 1) * g.dilation_h + 1,
                       (g.kernel_width - 1) * g.dilation_w + 1, g.pad_top, g.pad_left);
   const int64_t c = g.in_channels, o = g.out_channels, taps = g.kernel_height * g.kernel_width * c;
@@ -362,46 +392,109 @@ void direct_backward_filter(const float* x, const float* dy, float* dk, const Co
     }
   }
   const int64_t in_floats = c * l.in_plane, image_floats = in_floats + o * l.out_plane;
-  // An even number of groups (two threads get equal shares), their sizes differing by at most one.
-  const int64_t per_group = std::max<int64_t>(1, kGroupPlaneBytes / (image_floats * 4));
-  const int64_t groups = std::min(g.batch, round_up((g.batch + per_group - 1) / per_group, 2));
-  float* sums = thread_buffer<float, Sums>(static_cast<size_t>(std::max<int64_t>(groups, 1) * sum_floats));
-  if (groups == 0) std::fill_n(sums, sum_floats, 0.0f);
   const bool parallel = g.batch * l.out_plane * o * taps >= kDirectParallelMultiplyAdds;
-  parallel_region(parallel, [&] {
-    float* planes = plane_buffer(image_floats);  // this thread's
-#pragma omp for schedule(static)
-    for (int64_t group = 0; group < groups; ++group) {
-      float* group_sums = sums + group * sum_floats;
-      const int64_t first_image = g.batch * group / groups;
-      for (int64_t n = first_image; n < g.batch * (group + 1) / groups; ++n) {
+  const float* sums =
+      sum_over_image_groups(g.batch, image_floats, sum_floats, parallel, [&](int64_t n, bool first, float* group_sums) {
+        float* planes = plane_buffer(image_floats);  // this thread's
         to_planes(x + n * g.in_height * g.in_width * c, g.in_height, g.in_width, c, l, planes);
         to_output_planes(dy + n * g.out_height * g.out_width * o, g.out_height, g.out_width, o, l, planes + in_floats);
-        const conv_direct::FilterSums w{planes,      offsets.data(), planes + in_floats,
-                                        l.out_plane, l.vectors,      n == first_image};
+        const conv_direct::FilterSums w{planes, offsets.data(), planes + in_floats, l.out_plane, l.vectors, first};
         for (const Item& item : items) {
           conv_direct::filter_sums(w, item.first_tap, item.taps, item.first_out, item.outs, group_sums + item.sums);
         }
+      });
+  // Each tap's and output channel's 16 lanes, added in a fixed order.
+  for (const Item& item : items) {
+    for (int64_t t = item.first_tap; t < std::min(taps, item.first_tap + item.taps); ++t) {
+      for (int64_t j = 0; j < item.outs; ++j) {
+        dk[t * o + item.first_out + j] = lane_sum(sums + item.sums + ((t - item.first_tap) * item.outs + j) * 16);
       }
     }
-    // Into group 0's sums, the other groups' in order.
-#pragma omp for schedule(static)
-    for (int64_t first = 0; first < sum_floats; first += kAddFloats) {
-      const int64_t last = std::min(sum_floats, first + kAddFloats);
-      for (int64_t group = 1; group < groups; ++group) {
-        const float* group_sums = sums + group * sum_floats;
-        for (int64_t f = first; f < last; ++f) sums[f] += group_sums[f];
-      }
-    }
-#pragma omp for schedule(static)
-    for (const Item& item : items) {
-      for (int64_t t = item.first_tap; t < std::min(taps, item.first_tap + item.taps); ++t) {
-        for (int64_t j = 0; j < item.outs; ++j) {
-          dk[t * o + item.first_out + j] = lane_sum(sums + item.sums + ((t - item.first_tap) * item.outs + j) * 16);
+  }
+}
+
+// An NHWC image (height x width x channels) into an NHWC one of rows x columns pixels, its pixel (ih, iw)
+// at (ih + top, iw + left), zeros around it.
+void pad_image(const float* image, int64_t height, int64_t width, int64_t channels, int64_t top, int64_t left,
+               int64_t rows, int64_t columns, float* dst) {
+  const int64_t ih0 = std::max<int64_t>(0, -top), ih1 = std::min(height, rows - top);
+  const int64_t iw0 = std::max<int64_t>(0, -left), iw1 = std::min(width, columns - left);
+  if (ih0 >= ih1 || iw0 >= iw1) {
+    std::fill_n(dst, rows * columns * channels, 0.0f);
+    return;
+  }
+  // Zeros around the image only: the rows above it, then each row's sides, then the rows below it.
+  const int64_t row_floats = columns * channels, copied = (iw1 - iw0) * channels;
+  std::fill_n(dst, (ih0 + top) * row_floats, 0.0f);
+  for (int64_t ih = ih0; ih < ih1; ++ih) {
+    float* row = dst + (ih + top) * row_floats;
+    std::fill_n(row, (iw0 + left) * channels, 0.0f);
+    std::copy_n(image + (ih * width + iw0) * channels, copied, row + (iw0 + left) * channels);
+    std::fill(row + (iw0 + left) * channels + copied, row + row_floats, 0.0f);
+  }
+  std::fill(dst + (ih1 + top) * row_floats, dst + rows * row_floats, 0.0f);
+}
+
+// The same dK with the output channels in vectors (out_channels a multiple of 16): for each output pixel,
+// dy's channels loaded once and each tap's input broadcast. The taps go in runs that lie side by side in
+// the NHWC input (a kernel row's (kw, c), or one kw's channels when dilated across), each image read where
+// it lies when the convolution does not pad it, else copied into zeros. No position is thrown away.
+void direct_backward_filter_by_channels(const float* x, const float* dy, float* dk, const ConvGeometry& g) {
+  const int64_t c = g.in_channels, o = g.out_channels, taps = g.kernel_height * g.kernel_width * c;
+  const int64_t rows = g.out_height + (g.kernel_height - 1) * g.dilation_h;
+  const int64_t columns = g.out_width + (g.kernel_width - 1) * g.dilation_w;
+  const int64_t row_floats = columns * c, padded_floats = rows * row_floats;
+  const bool in_place = g.pad_top == 0 && g.pad_left == 0 && columns == g.in_width && rows <= g.in_height;
+  struct Item {
+    int64_t offset, first_tap;
+    int taps;
+    int64_t first_out;
+    int vectors;
+  };
+  std::vector<Item> items;
+  const int64_t run = g.dilation_w == 1 ? g.kernel_width * c : c;
+  for (int64_t first_out = 0; first_out < o; first_out += 16 * conv_direct::kMaxChannelVectors) {
+    const int vectors = static_cast<int>(std::min<int64_t>(conv_direct::kMaxChannelVectors, (o - first_out) / 16));
+    const int64_t most = conv_direct::run_taps_per_block(vectors), blocks = (run + most - 1) / most;
+    for (int64_t kh = 0; kh < g.kernel_height; ++kh) {
+      for (int64_t kw = 0; kw < g.kernel_width; kw += run / c) {
+        const int64_t offset = kh * g.dilation_h * row_floats + kw * g.dilation_w * c;
+        // The run in blocks as even as they can be.
+        for (int64_t b = 0; b < blocks; ++b) {
+          const int64_t begin = run * b / blocks, end = run * (b + 1) / blocks;
+          items.push_back({offset + begin, (kh * g.kernel_width + kw) * c + begin, static_cast<int>(end - begin),
+                           first_out, vectors});
         }
       }
     }
-  });
+  }
+  const int64_t dy_floats = g.out_height * g.out_width * o;
+  const bool parallel = g.batch * dy_floats * taps >= kDirectParallelMultiplyAdds;
+  const float* sums = sum_over_image_groups(
+      g.batch, padded_floats + dy_floats, taps * o, parallel, [&](int64_t n, bool first, float* group_sums) {
+        const float* image = x + n * g.in_height * g.in_width * c;
+        if (!in_place) {
+          float* padded = plane_buffer(padded_floats);  // this thread's
+          pad_image(image, g.in_height, g.in_width, c, g.pad_top, g.pad_left, rows, columns, padded);
+          image = padded;
+        }
+        const conv_direct::ChannelFilterSums w{image,        row_floats,  c, dy + n * dy_floats,
+                                               g.out_height, g.out_width, o, first};
+        for (const Item& item : items) {
+          conv_direct::filter_sums_by_channels(w, item.offset, item.taps, item.first_out, item.vectors,
+                                               group_sums + item.first_tap * o);
+        }
+      });
+  std::copy_n(sums, taps * o, dk);
+}
+
+// dK by channels when the output channels fill vectors, else by planes.
+void direct_backward_filter(const float* x, const float* dy, float* dk, const ConvGeometry& g) {
+  if (g.out_channels % 16 == 0) {
+    direct_backward_filter_by_channels(x, dy, dk, g);
+  } else {
+    direct_backward_filter_by_planes(x, dy, dk, g);
+  }
 }
 
 }  // namespace

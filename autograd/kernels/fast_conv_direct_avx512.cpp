@@ -197,6 +197,45 @@ void filter_block(const FilterSums& w, int64_t first_tap, int64_t first_out, flo
   }
 }
 
+// kTaps taps side by side in the input times kVectors vectors of output channels, over every output
+// pixel of one image: each tap's input broadcast, each pixel's dy loaded once for all the taps.
+template <int kVectors, int kTaps>
+void channel_filter_block(const ChannelFilterSums& w, int64_t offset, int64_t first_out, float* sums) {
+  __m512 acc[kTaps][kVectors];
+#pragma GCC unroll 24
+  for (int t = 0; t < kTaps; ++t) {
+#pragma GCC unroll 4
+    for (int v = 0; v < kVectors; ++v) acc[t][v] = _mm512_setzero_ps();
+  }
+  const int64_t pixel_floats = w.channels, dy_pixel = w.out_channels;
+  for (int64_t oh = 0; oh < w.out_height; ++oh) {
+    const float* in = w.in + oh * w.row_floats + offset;
+    const float* dy = w.dy + oh * w.out_width * dy_pixel + first_out;
+    for (int64_t ow = 0; ow < w.out_width; ++ow, in += pixel_floats, dy += dy_pixel) {
+      __m512 g[kVectors];
+#pragma GCC unroll 4
+      for (int v = 0; v < kVectors; ++v) {
+        g[v] = _mm512_loadu_ps(dy + 16 * v);
+        in_register(g[v]);
+      }
+#pragma GCC unroll 24
+      for (int t = 0; t < kTaps; ++t) {
+        const __m512 x = _mm512_set1_ps(in[t]);
+#pragma GCC unroll 4
+        for (int v = 0; v < kVectors; ++v) acc[t][v] = _mm512_fmadd_ps(x, g[v], acc[t][v]);
+      }
+    }
+  }
+#pragma GCC unroll 24
+  for (int t = 0; t < kTaps; ++t) {
+#pragma GCC unroll 4
+    for (int v = 0; v < kVectors; ++v) {
+      float* s = sums + t * w.out_channels + first_out + 16 * v;
+      _mm512_storeu_ps(s, w.first ? acc[t][v] : _mm512_add_ps(_mm512_loadu_ps(s), acc[t][v]));
+    }
+  }
+}
+
 __mmask16 first_lanes(int64_t n) { return static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1); }
 
 }  // namespace
@@ -239,6 +278,14 @@ void filter_sums(const FilterSums& w, int64_t first_tap, int taps, int64_t first
   } else {
     with_count<8>(outs, [&]<int Outs>() { filter_block<Outs>(w, first_tap, first_out, sums); });
   }
+}
+
+void filter_sums_by_channels(const ChannelFilterSums& w, int64_t offset, int taps, int64_t first_out, int vectors,
+                             float* sums) {
+  with_count<kMaxChannelVectors>(vectors, [&]<int Vectors>() {
+    with_count<run_taps_per_block(Vectors)>(
+        taps, [&]<int Taps>() { channel_filter_block<Vectors, Taps>(w, offset, first_out, sums); });
+  });
 }
 
 }  // namespace tapegrad::kernels::conv_direct

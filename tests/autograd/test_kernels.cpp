@@ -52,6 +52,21 @@ const std::vector<ConvCase>& conv_cases() {
        {3, 2, 3, 1},
        {{1, 1}, Padding::explicit_sides(2, 1, 0, 3), {1, 2}}},
       {"1 -> 1 channel, 8x3 kernel, dilation 2x1", {1, 30, 9, 1}, {8, 3, 1, 1}, {{1, 1}, Padding::same(), {2, 1}}},
+      // Output channels in whole vectors: the direct kernel gradient by channels.
+      {"16 -> 32 channels, 'same'", {3, 9, 8, 16}, {3, 3, 16, 32}, {{1, 1}, Padding::same(), {1, 1}}},
+      {"5 -> 80 channels (two groups of vectors), dilation 2x1", {2, 12, 9, 5}, {3, 2, 5, 80}, {{1, 1}, {}, {2, 1}}},
+      {"3 -> 48 channels, dilation 1x2, explicit padding (one run a kernel column)",
+       {2, 10, 11, 3},
+       {2, 3, 3, 48},
+       {{1, 1}, Padding::explicit_sides(2, 1, 0, 3), {1, 2}}},
+      {"2 -> 16 channels, padding wider than the kernel",
+       {2, 5, 6, 2},
+       {2, 2, 2, 16},
+       {{1, 1}, Padding::explicit_sides(3, 0, 4, 1), {1, 1}}},
+      {"many images, 2 -> 16 channels (several groups)",
+       {70, 9, 9, 2},
+       {3, 3, 2, 16},
+       {{1, 1}, Padding::same(), {1, 1}}},
   };
   return cases;
 }
