@@ -123,13 +123,23 @@ int64_t round_up(int64_t x, int64_t step) { return (x + step - 1) / step * step;
 
 // How one image lies in its planes for a stride-1 sweep that makes out_height x out_width pixels with a
 // kernel extent_h x extent_w (dilated): the image's pixel (ih, iw) at row ih + top, column iw + left
-// (negative: cropped), zeros around it.
+// (negative: cropped), zeros around it. Rows are out_width + extent_w - 1 wide, the sweep's last
+// extent_w - 1 positions of each thrown away; or, given the image's width, just out_width wide when the
+// zeros left of each row's pixels (extent_w - 1 or more) can serve as the zeros right of the previous
+// row's, so that a tap past a row's end reads a zero of the next (the input gradient of an unpadded
+// convolution): the same products, fewer positions.
 struct PlaneLayout {
   int64_t rows, row_width, top, left;
   int64_t in_plane, out_plane, vectors;
 
-  PlaneLayout(int64_t out_height, int64_t out_width, int64_t extent_h, int64_t extent_w, int64_t top_, int64_t left_)
-      : rows(out_height + extent_h - 1), row_width(out_width + extent_w - 1), top(top_), left(left_) {
+  PlaneLayout(int64_t out_height, int64_t out_width, int64_t extent_h, int64_t extent_w, int64_t top_, int64_t left_,
+              int64_t image_width = -1)
+      : rows(out_height + extent_h - 1),
+        row_width(image_width >= 0 && left_ >= extent_w - 1 && left_ + image_width <= out_width
+                      ? out_width
+                      : out_width + extent_w - 1),
+        top(top_),
+        left(left_) {
     const int64_t positions = (out_height - 1) * row_width + out_width;
     vectors = (positions + 15) / 16;
     out_plane = vectors * 16;
@@ -239,7 +249,7 @@ void direct_correlate(const float* in, int64_t batch, int64_t height, int64_t wi
                       int64_t dilation_h, int64_t dilation_w, int64_t out_channels, int64_t out_height,
                       int64_t out_width, float* out, const Epilogue& epilogue) {
   const PlaneLayout l(out_height, out_width, (kernel_height - 1) * dilation_h + 1, (kernel_width - 1) * dilation_w + 1,
-                      top, left);
+                      top, left, width);
   const int64_t image_floats = channels * l.in_plane;
   const int64_t chunk = images_per_plane_chunk(image_floats, batch);
   // One output channel: bands of rows (see conv_direct::correlate_rows), else pieces of flat positions.
