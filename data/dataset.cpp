@@ -85,8 +85,7 @@ Tensor gather(const Column& column, std::span<const int64_t> indices, bool batch
       for (size_t b = 0; b < indices.size(); ++b) {
         const uint8_t* source = column.bytes.data() + indices[b] * n;
         float* row = target + static_cast<int64_t>(b) * n;
-        // A division the compiler vectorizes (a table lookup a byte did not): the same correctly rounded
-        // v / 255.
+        // A division per byte, which the compiler vectorizes.
         for (int64_t p = 0; p < n; ++p) row[p] = static_cast<float>(source[p]) / 255.0f;
       }
       break;

@@ -8,7 +8,8 @@
 // position p + kh * dh * row_width + kw * dw, where p = oh * row_width + ow; so the output is computed at
 // every position p in one flat, vectorisable loop, and the positions with ow >= out_width (the last
 // row_width - out_width of each row) are computed but thrown away. Few channels leave nothing else to
-// vectorise over.
+// vectorise over. Where the output channels fill whole vectors, the kernel gradient vectorises over
+// them instead (filter_sums_by_channels), on the NHWC tensors, with no position thrown away.
 
 #include <cstdint>
 
@@ -67,9 +68,9 @@ constexpr int taps_per_block(int outs) {
 /// that with outs == 1.
 void filter_sums(const FilterSums& w, int64_t first_tap, int taps, int64_t first_out, int outs, float* sums);
 
-/// One image for the kernel gradient with the output channels in vectors: the input NHWC, zero-padded
-/// so that every tap of every output pixel reads inside it, rows `row_floats` floats apart; dy NHWC
-/// (out_height x out_width x out_channels).
+/// One image for the kernel gradient with the output channels in vectors: the input NHWC (the image
+/// itself, or its zero-padded copy) such that every tap of every output pixel reads inside it, rows
+/// `row_floats` floats apart; dy NHWC (out_height x out_width x out_channels).
 struct ChannelFilterSums {
   const float* in = nullptr;
   int64_t row_floats = 0, channels = 0;
@@ -85,8 +86,8 @@ constexpr int kMaxChannelVectors = 4;
 /// accumulators fill 24 of the 32 registers.
 constexpr int run_taps_per_block(int vectors) { return 24 / vectors; }
 
-/// For a run of `taps` taps whose inputs lie side by side, the first `offset` floats past the pixel
-/// (oh, ow) at in + oh * row_floats + ow * channels, and the output channels [first_out, first_out +
+/// For a run of `taps` taps whose inputs lie side by side, the first of them `offset` floats past the
+/// pixel (oh, ow) at in + oh * row_floats + ow * channels, and the output channels [first_out, first_out +
 /// 16 * vectors): sums[t * out_channels + o] = (first) or += the sum over the pixels (oh, ow) of the
 /// image, row by row, of in[pixel + offset + t] * dy[oh][ow][o]. The image's own sums are made from zero
 /// before they are added. taps <= run_taps_per_block(vectors), vectors <= kMaxChannelVectors.

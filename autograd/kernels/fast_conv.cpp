@@ -5,7 +5,8 @@
 //   dcols  = dy    @ K^T        then folded back into dx (col2im)
 //   dK    += cols^T @ dy
 // Float32 convolutions with stride 1 on CPUs with AVX-512 run direct instead (conv_direct.hpp): each
-// image's channels padded into planes, 16 output positions per vector.
+// image's channels padded into planes, 16 output positions per vector; the kernel gradient with output
+// channels that fill whole vectors takes them 16 per vector from the NHWC tensors instead.
 // The loops in reference.cpp (conv2d_*_reference) are the formula these are tested against.
 
 #include "autograd/kernels/conv_direct.hpp"
@@ -15,6 +16,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -52,7 +54,7 @@ T* thread_buffer(size_t count) {
   if (buffer.size() < count) buffer.resize(count);
   return buffer.data();
 }
-struct Columns;       // im2col's columns, and the direct kernels' planes
+struct Columns;       // im2col's columns, the direct kernels' planes or padded images
 struct Sums;          // direct_backward_filter's partial sums
 struct TurnedKernel;  // direct_backward_input's kernel turned half a turn
 
@@ -133,11 +135,10 @@ struct PlaneLayout {
   int64_t in_plane, out_plane, vectors;
 
   PlaneLayout(int64_t out_height, int64_t out_width, int64_t extent_h, int64_t extent_w, int64_t top_, int64_t left_,
-              int64_t image_width = -1)
+              std::optional<int64_t> image_width = std::nullopt)
       : rows(out_height + extent_h - 1),
-        row_width(image_width >= 0 && left_ >= extent_w - 1 && left_ + image_width <= out_width
-                      ? out_width
-                      : out_width + extent_w - 1),
+        row_width(image_width && left_ >= extent_w - 1 && left_ + *image_width <= out_width ? out_width
+                                                                                            : out_width + extent_w - 1),
         top(top_),
         left(left_) {
     const int64_t positions = (out_height - 1) * row_width + out_width;
@@ -326,8 +327,9 @@ void direct_backward_input(const float* dy, const float* kernel, float* dx, cons
                    turned, kh, kw, g.dilation_h, g.dilation_w, c, g.in_height, g.in_width, dx, [](int64_t, int64_t) {});
 }
 
-// Images a group of direct_backward_filter sums: about this many bytes of planes (each thread makes
-// one image's planes at a time). Fewer groups add fewer partial sums; more balance the threads better.
+// Images a group of direct_backward_filter sums: about this many bytes of one image's working data each
+// (its planes, or its padded copy and dy). Fewer groups add fewer partial sums; more balance the threads
+// better.
 constexpr int64_t kGroupPlaneBytes = int64_t{1} << 20;
 
 // Floats of the groups' sums each step of their adding takes.
@@ -343,8 +345,9 @@ float lane_sum(const float* lanes) {
 // Sums over the batch in fixed groups of images, each group's sum_floats sums made by one thread image by
 // image (add_image(n, first of its group, the group's sums)), then the groups' added into the first
 // group's in group order: the same order for any thread count. A group holds about kGroupPlaneBytes of
-// its images' working data (image_floats each); an even number of groups, so two threads get equal
-// shares. Returns the total (the calling thread's buffer).
+// its images' working data (image_floats each); the groups' sizes differ by one at most, and there is an
+// even number of them (two threads get equal shares) unless the batch has fewer images. Returns the
+// total (the calling thread's buffer).
 template <typename AddImage>
 const float* sum_over_image_groups(int64_t batch, int64_t image_floats, int64_t sum_floats, bool parallel,
                                    AddImage&& add_image) {
@@ -445,6 +448,12 @@ void pad_image(const float* image, int64_t height, int64_t width, int64_t channe
   std::fill(dst + (ih1 + top) * row_floats, dst + rows * row_floats, 0.0f);
 }
 
+// The taps of the kernel gradient that lie side by side in an NHWC input: a kernel row's (kw, c), or one
+// kw's channels when the kernel is dilated across.
+int64_t channel_run(const ConvGeometry& g) {
+  return g.dilation_w == 1 ? g.kernel_width * g.in_channels : g.in_channels;
+}
+
 // The same dK with the output channels in vectors (out_channels a multiple of 16): for each output pixel,
 // dy's channels loaded once and each tap's input broadcast. The taps go in runs that lie side by side in
 // the NHWC input (a kernel row's (kw, c), or one kw's channels when dilated across), each image read where
@@ -454,7 +463,8 @@ void direct_backward_filter_by_channels(const float* x, const float* dy, float* 
   const int64_t rows = g.out_height + (g.kernel_height - 1) * g.dilation_h;
   const int64_t columns = g.out_width + (g.kernel_width - 1) * g.dilation_w;
   const int64_t row_floats = columns * c, padded_floats = rows * row_floats;
-  const bool in_place = g.pad_top == 0 && g.pad_left == 0 && columns == g.in_width && rows <= g.in_height;
+  const bool in_place = g.pad_top == 0 && g.pad_left == 0 && columns == g.in_width && rows == g.in_height;
+  const int64_t run = channel_run(g);
   struct Item {
     int64_t offset, first_tap;
     int taps;
@@ -462,7 +472,6 @@ void direct_backward_filter_by_channels(const float* x, const float* dy, float* 
     int vectors;
   };
   std::vector<Item> items;
-  const int64_t run = g.dilation_w == 1 ? g.kernel_width * c : c;
   for (int64_t first_out = 0; first_out < o; first_out += 16 * conv_direct::kMaxChannelVectors) {
     const int vectors = static_cast<int>(std::min<int64_t>(conv_direct::kMaxChannelVectors, (o - first_out) / 16));
     const int64_t most = conv_direct::run_taps_per_block(vectors), blocks = (run + most - 1) / most;
@@ -498,9 +507,16 @@ void direct_backward_filter_by_channels(const float* x, const float* dy, float* 
   std::copy_n(sums, taps * o, dk);
 }
 
-// dK by channels when the output channels fill vectors, else by planes.
+// dK by channels when the output channels fill vectors and each block of taps has 8 accumulators or
+// more (fewer chains of fmas leave the FMA units waiting), else by planes.
 void direct_backward_filter(const float* x, const float* dy, float* dk, const ConvGeometry& g) {
-  if (g.out_channels % 16 == 0) {
+  bool by_channels = g.out_channels % 16 == 0;
+  if (by_channels) {
+    const int vectors = static_cast<int>(std::min<int64_t>(conv_direct::kMaxChannelVectors, g.out_channels / 16));
+    const int64_t run = channel_run(g), most = conv_direct::run_taps_per_block(vectors);
+    by_channels = run / ((run + most - 1) / most) * vectors >= 8;  // the smallest block's accumulators
+  }
+  if (by_channels) {
     direct_backward_filter_by_channels(x, dy, dk, g);
   } else {
     direct_backward_filter_by_planes(x, dy, dk, g);

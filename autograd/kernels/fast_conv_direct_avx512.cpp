@@ -1,6 +1,7 @@
 // Direct convolution's AVX-512 kernels (see conv_direct.hpp): 16 output positions per vector, each
-// kernel tap broadcast, several output channels and vectors of positions in registers at once. The
-// driver (fast_conv.cpp) calls them only on CPUs with AVX-512F.
+// kernel tap broadcast, several output channels and vectors of positions in registers at once; and the
+// kernel gradient by output channels, 16 of them per vector, each input broadcast. The driver
+// (fast_conv.cpp) calls them only on CPUs with AVX-512F.
 
 #include "autograd/kernels/constant_count.hpp"
 #include "autograd/kernels/conv_direct.hpp"

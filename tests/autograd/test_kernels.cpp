@@ -55,7 +55,7 @@ const std::vector<ConvCase>& conv_cases() {
       // Output channels in whole vectors: the direct kernel gradient by channels.
       {"16 -> 32 channels, 'same'", {3, 9, 8, 16}, {3, 3, 16, 32}, {{1, 1}, Padding::same(), {1, 1}}},
       {"5 -> 80 channels (two groups of vectors), dilation 2x1", {2, 12, 9, 5}, {3, 2, 5, 80}, {{1, 1}, {}, {2, 1}}},
-      {"3 -> 48 channels, dilation 1x2, explicit padding (one run a kernel column)",
+      {"3 -> 48 channels, dilation 1x2, explicit padding (a run is one tap's channels)",
        {2, 10, 11, 3},
        {2, 3, 3, 48},
        {{1, 1}, Padding::explicit_sides(2, 1, 0, 3), {1, 2}}},
@@ -63,19 +63,23 @@ const std::vector<ConvCase>& conv_cases() {
        {2, 5, 6, 2},
        {2, 2, 2, 16},
        {{1, 1}, Padding::explicit_sides(3, 0, 4, 1), {1, 1}}},
-      // 5 to 8 output channels: the kernel gradient by pairs of taps.
-      {"20 -> 6 channels, 'same' (a kernel row's pairs in two blocks)",
-       {2, 7, 9, 20},
-       {2, 3, 20, 6},
+      // 6 and 8 output channels (the kernel gradient by planes): a wide kernel row, nine dilated rows.
+      {"20 -> 6 channels, 'same'", {2, 7, 9, 20}, {2, 3, 20, 6}, {{1, 1}, Padding::same(), {1, 1}}},
+      {"1 -> 8 channels, 9x2 kernel, dilation 2x1", {2, 20, 7, 1}, {9, 2, 1, 8}, {{1, 1}, Padding::same(), {2, 1}}},
+      {"many images, 4 -> 16 channels", {70, 9, 9, 4}, {3, 3, 4, 16}, {{1, 1}, Padding::same(), {1, 1}}},
+      {"3 -> 16 channels, padding right and below only",
+       {2, 7, 6, 3},
+       {3, 3, 3, 16},
+       {{1, 1}, Padding::explicit_sides(0, 2, 0, 1), {1, 1}}},
+      {"3 -> 16 channels, unpadded, dilation 1x3", {2, 9, 12, 3}, {2, 3, 3, 16}, {{1, 1}, {}, {1, 3}}},
+      {"3 -> 16 channels, a kernel larger than the image",
+       {1, 2, 2, 3},
+       {5, 5, 3, 16},
        {{1, 1}, Padding::same(), {1, 1}}},
-      {"1 -> 8 channels, 9x2 kernel, dilation 2x1 (the kernel rows in two blocks)",
-       {2, 20, 7, 1},
-       {9, 2, 1, 8},
-       {{1, 1}, Padding::same(), {2, 1}}},
-      {"many images, 2 -> 16 channels (several groups)",
-       {70, 9, 9, 2},
-       {3, 3, 2, 16},
-       {{1, 1}, Padding::same(), {1, 1}}},
+      {"2 -> 1 channel, padding above only (rows as wide as the output)",
+       {2, 6, 7, 2},
+       {3, 3, 2, 1},
+       {{1, 1}, Padding::explicit_sides(4, 0, 0, 0), {1, 1}}},
   };
   return cases;
 }
@@ -143,6 +147,7 @@ TEST_CASE("conv2d kernels: the same bits with 1 thread, 2 and 3") {
   // Big enough that the direct kernels run on several threads, with several groups of images.
   cases.push_back(
       {"batch 16, 16 -> 32 channels, 'same'", {16, 28, 28, 16}, {3, 3, 16, 32}, {{1, 1}, Padding::same(), {1, 1}}});
+  cases.push_back({"batch 32, LeNet's second layer (unpadded)", {32, 14, 14, 6}, {5, 5, 6, 16}, {}});
   for (const ConvCase& c : cases) {
     INFO(c.label);
     const Tensor x = random_normal(c.x, generator);
