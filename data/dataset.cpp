@@ -82,7 +82,16 @@ Tensor gather(const Column& column, std::span<const int64_t> indices, bool batch
     }
     case Column::Kind::unit_bytes: {
       float* target = out.mutable_data<float>();
+      // The examples lie anywhere in the data set: the next one's bytes are asked for from memory while
+      // this one's are converted.
+      const auto prefetch_example = [&](size_t b) {
+        if (b >= indices.size()) return;
+        const uint8_t* source = column.bytes.data() + indices[b] * n;
+        for (int64_t p = 0; p < n; p += 64) __builtin_prefetch(source + p);
+      };
+      prefetch_example(0);
       for (size_t b = 0; b < indices.size(); ++b) {
+        prefetch_example(b + 1);
         const uint8_t* source = column.bytes.data() + indices[b] * n;
         float* row = target + static_cast<int64_t>(b) * n;
         // A division per byte, which the compiler vectorizes.
