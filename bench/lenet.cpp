@@ -17,7 +17,6 @@
 #include <malloc.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <string>
 
 namespace {
@@ -26,27 +25,10 @@ using namespace tapegrad;
 
 constexpr int64_t kBatch = 256;
 constexpr int kEpochs = 2;
+using bench::reset_peak_memory;
+using bench::status_mib;
 using bench::training_data;
 using bench::TrainingData;
-
-// A field of /proc/self/status in MiB ("VmRSS", "VmHWM"), or -1 where there is none.
-double status_mib(const std::string& field) {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;  // kB
-  }
-  return -1;
-}
-
-// Starts the peak (VmHWM) anew from the current resident memory, so that it is this run's.
-// NOTE: Linux >= 4.0; where the write fails the peak is the process's since it started.
-bool reset_peak_memory() {
-  std::ofstream clear("/proc/self/clear_refs");
-  clear << "5";
-  clear.close();
-  return static_cast<bool>(clear);
-}
 
 void lenet_epoch(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));

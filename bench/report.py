@@ -170,6 +170,28 @@ def main():
             row(f"{what}: resident memory growth, epoch 1 -> 2", f"{growth:+.1f} MiB",
                 f"flat (< 1 MiB): {verdict(abs(growth) < 1)}")
 
+    # resnet_epoch/threads:T (bench/resnet.cpp): timed steps of the example's ResNet; an epoch's seconds are
+    # a step's times the steps of 60,000 images. Issue 17's target: 50% of its FLOP limit on 1 thread.
+    resnet = {}
+    for name, b in m.items():
+        match = re.match(r"resnet_epoch/threads:(\d+)", name)
+        if match:
+            resnet[int(match[1])] = b
+    for threads, b in sorted(resnet.items()):
+        what = f"resnet_epoch, {threads} thread{'s' if threads > 1 else ''}"
+        data = b.get("label", "").split(",")[0] or "?"
+        steps = b.get("steps_per_epoch", 468.75)
+        row(f"{what}: seconds per epoch ({data}, {steps:.0f} steps of 128, from {b['iterations']} timed)",
+            f"{seconds(b) * steps:.0f} s")
+        row(f"{what}: images per second", f"{b['images/s']:.0f}")
+        if threads == 1 and p1:
+            share = b["flops_per_image"] * b["images/s"] / (p1 * 1e9)
+            row(f"{what}: share of its FLOP limit ({b['flops_per_image'] / 1e6:.0f} MFLOP an image)", f"{share:.0%}",
+                f">= 50%: {verdict(share >= 0.5)}")
+        row(f"{what}: peak resident memory of the run", f"{b['peak_rss_MiB']:.0f} MiB")
+    if 1 in resnet and 2 in resnet:
+        row("resnet_epoch, 2 threads / 1 (wall time)", f"{resnet[2]['images/s'] / resnet[1]['images/s']:.2f}x")
+
     # Issue 15 (bench/normalization.cpp): effective bandwidth of each forward + backward, as a share of a
     # copy of the same bytes on as many threads; the target: batch normalization at half the copy's or better.
     copies, footprint_copies, floors = {}, {}, {}

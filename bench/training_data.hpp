@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <utility>
 
@@ -47,6 +48,25 @@ inline const TrainingData& training_data() {
     return loaded;
   }();
   return data;
+}
+
+/// A field of /proc/self/status in MiB ("VmRSS", "VmHWM"), or -1 where there is none.
+inline double status_mib(const std::string& field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stod(line.substr(field.size() + 1)) / 1024.0;  // kB
+  }
+  return -1;
+}
+
+/// Starts the peak (VmHWM) anew from the current resident memory, so that it is this run's.
+/// NOTE: Linux >= 4.0; where the write fails the peak is the process's since it started.
+inline bool reset_peak_memory() {
+  std::ofstream clear("/proc/self/clear_refs");
+  clear << "5";
+  clear.close();
+  return static_cast<bool>(clear);
 }
 
 /// The book's LeNet as the end-to-end benchmarks train it: seed 1, its layers built by one call on a

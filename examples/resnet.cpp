@@ -32,6 +32,7 @@
 #include "common/check.hpp"
 #include "common/classifier.hpp"
 #include "common/main.hpp"
+#include "resnet_model.hpp"
 
 #include <fmt/format.h>
 
@@ -104,75 +105,7 @@ Options parse_options(int argc, char** argv) {
   return options;
 }
 
-// He-normal weights (variance 2 / fan_in, for ReLU), as the book's PyTorch ResNets use.
-nn::Conv2DLayerOptions conv_options(int64_t strides = 1, Padding padding = Padding::same(), std::string name = {}) {
-  return {.strides = strides, .padding = padding, .kernel_initializer = nn::HeNormal(), .name = std::move(name)};
-}
-
-// The book's residual block: two 3x3 convolutions with batch normalization, ReLU between them, and
-// the input added back before the last ReLU; through a 1x1 convolution when the block changes the
-// number of channels or (strides 2) the image size. Its layers are members: the block tracks them
-// on its first call, and names their variables "block_1/conv2d/kernel".
-class Residual : public nn::Module {
- public:
-  Residual(int64_t channels, bool use_1x1conv, int64_t strides, std::string name)
-      : nn::Module("residual", std::move(name)),
-        conv1_(channels, 3, conv_options(strides)),
-        conv2_(channels, 3, conv_options()) {
-    if (use_1x1conv) shortcut_.emplace(channels, 1, conv_options(strides, Padding::valid()));
-  }
-
- protected:
-  // The layers inherit this call's mode: training (the batch's statistics) or inference.
-  Tensor call(const Tensor& x) override {
-    const Tensor y = bn2_(conv2_(relu(bn1_(conv1_(x)))));
-    return relu(add_({y, shortcut_ ? (*shortcut_)(x) : x}));
-  }
-
- private:
-  nn::Conv2D conv1_, conv2_;
-  nn::BatchNormalization bn1_, bn2_;
-  std::optional<nn::Conv2D> shortcut_;
-  nn::Add add_;
-};
-
-// The network: stem (3x3 convolution, batch normalization, ReLU), three stages of two residual
-// blocks (width, 2 width and 4 width channels; the second and third stages start with strides 2),
-// global average pooling and Dense(10) (logits).
-class ResNet : public nn::Module {
- public:
-  explicit ResNet(int64_t width)
-      : nn::Module("resnet", "resnet"),
-        stem_conv_(width, 3, conv_options(1, Padding::same(), "stem_conv2d")),
-        stem_bn_(nn::BatchNormalizationOptions{.name = "stem_batch_normalization"}),
-        dense_(10) {
-    int64_t number = 0;
-    for (int64_t stage = 0; stage < 3; ++stage) {
-      const int64_t channels = width << stage;
-      for (int64_t block = 0; block < 2; ++block) {
-        const bool first_of_smaller = stage > 0 && block == 0;  // halves the image, doubles the channels
-        blocks_.push_back(std::make_unique<Residual>(channels, first_of_smaller, first_of_smaller ? 2 : 1,
-                                                     fmt::format("block_{}", ++number)));
-      }
-    }
-  }
-  /// The residual blocks, in order.
-  const std::vector<std::unique_ptr<Residual>>& blocks() const { return blocks_; }
-
- protected:
-  Tensor call(const Tensor& x) override {
-    Tensor y = relu(stem_bn_(stem_conv_(x)));
-    for (const std::unique_ptr<Residual>& block : blocks_) y = (*block)(y);
-    return dense_(pooling_(y));
-  }
-
- private:
-  nn::Conv2D stem_conv_;
-  nn::BatchNormalization stem_bn_;
-  std::vector<std::unique_ptr<Residual>> blocks_;
-  nn::GlobalAveragePooling2D pooling_;
-  nn::Dense dense_;
-};
+using examples::ResNet;
 
 // The variables are tracked without being listed, with nested names; the moving statistics of
 // every BatchNormalization (1 in the stem, 2 per block) are non-trainable.
