@@ -62,8 +62,8 @@ void resnet_epoch(benchmark::State& state) {
 
   state.SetLabel(fmt::format("{}, widths {}-{}-{}, batch {}, {} thread{}", data.real ? "Fashion-MNIST" : "synthetic",
                              kWidth, 2 * kWidth, 4 * kWidth, kBatch, threads, threads == 1 ? "" : "s"));
-  state.counters["images/s"] = benchmark::Counter(static_cast<double>(kBatch * state.iterations()),
-                                                  benchmark::Counter::kIsRate);
+  state.counters["images/s"] =
+      benchmark::Counter(static_cast<double>(kBatch * state.iterations()), benchmark::Counter::kIsRate);
   state.counters["flops_per_image"] = examples::resnet_flops_per_image(kWidth);
   state.counters["steps_per_epoch"] = static_cast<double>(data.dataset.num_examples()) / kBatch;
   state.counters["peak_rss_MiB"] = bench::status_mib("VmHWM");

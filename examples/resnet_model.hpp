@@ -18,8 +18,11 @@
 namespace examples {
 
 // He-normal weights (variance 2 / fan_in, for ReLU), as the book's PyTorch ResNets use.
-inline tapegrad::nn::Conv2DLayerOptions conv_options(int64_t strides = 1, tapegrad::Padding padding = tapegrad::Padding::same(), std::string name = {}) {
-  return {.strides = strides, .padding = padding, .kernel_initializer = tapegrad::nn::HeNormal(), .name = std::move(name)};
+inline tapegrad::nn::Conv2DLayerOptions conv_options(int64_t strides = 1,
+                                                     tapegrad::Padding padding = tapegrad::Padding::same(),
+                                                     std::string name = {}) {
+  return {
+      .strides = strides, .padding = padding, .kernel_initializer = tapegrad::nn::HeNormal(), .name = std::move(name)};
 }
 
 // The book's residual block: two 3x3 convolutions with batch normalization, ReLU between them, and
@@ -101,7 +104,7 @@ inline double resnet_flops_per_image(int64_t width) {
   for (int64_t stage = 0, size = 28, channels = width; stage < 3; ++stage, size /= 2, channels *= 2) {
     const int64_t in = stage == 0 ? channels : channels / 2;
     forward += conv(size, 9, in, channels) + 3 * conv(size, 9, channels, channels);  // 4 3x3 convolutions a stage
-    if (stage > 0) forward += conv(size, 1, in, channels);                            // the 1x1 shortcut
+    if (stage > 0) forward += conv(size, 1, in, channels);                           // the 1x1 shortcut
   }
   forward += 2.0 * static_cast<double>(4 * width * 10);  // Dense(10) on the pooled channels
   return stem + 3 * forward;

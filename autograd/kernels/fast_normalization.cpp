@@ -52,9 +52,52 @@ struct RowRange {
 };
 
 // A row loop's channels go in groups of K vectors (their sums and constants in registers over all
-// the rows), the channels past the last whole group one at a time. Either way each channel's terms
-// are added in the same order.
+// the rows), then in single vectors, the channels past the last whole vector one at a time. Each
+// channel's terms are added in the same order either way.
 #define TAPEGRAD_UNROLL _Pragma("GCC unroll 4")
+
+// sum_rows' sums for the K vectors of channels from c0.
+template <typename T, int K>
+[[gnu::always_inline]] inline void sum_group(const T* a, const T* a0, const T* b, const T* b0, RowRange rows, T* s1,
+                                             T* s2, int64_t c0) {
+  using V = typename Vector64<T>::type;
+  constexpr int64_t kLanes = 64 / sizeof(T);
+  const int64_t channels = rows.channels;
+  const int64_t half = (rows.end - rows.begin) / 2;
+  const int64_t middle = rows.begin + half;  // rows [begin, middle) beside [middle, middle + half)
+  V t1[K], t2[K], u1[K], u2[K], ca[K], cb[K];
+  TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
+    t1[k] = t2[k] = u1[k] = u2[k] = V{} * 0;
+    std::memcpy(&ca[k], a0 + c0 + k * kLanes, sizeof(V));
+    std::memcpy(&cb[k], b0 + c0 + k * kLanes, sizeof(V));
+  }
+  const auto add_row = [&](int64_t r, V * sum1, V * sum2) __attribute__((always_inline)) {
+    const T* a_row = a + r * channels + c0;
+    const T* b_row = b + r * channels + c0;
+    TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
+      V va, vb;
+      std::memcpy(&va, a_row + k * kLanes, sizeof(V));
+      std::memcpy(&vb, b_row + k * kLanes, sizeof(V));
+      const V p = va - ca[k];
+      sum1[k] += p;
+      sum2[k] += p * (vb - cb[k]);
+    }
+  };
+  for (int64_t r = rows.begin; r < middle; ++r) {
+    add_row(r, t1, t2);
+    add_row(r + half, u1, u2);
+  }
+  if (middle + half < rows.end) add_row(middle + half, u1, u2);  // an odd count's last row
+  TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
+    V v1, v2;
+    std::memcpy(&v1, s1 + c0 + k * kLanes, sizeof(V));
+    std::memcpy(&v2, s2 + c0 + k * kLanes, sizeof(V));
+    v1 += t1[k] + u1[k];
+    v2 += t2[k] + u2[k];
+    std::memcpy(s1 + c0 + k * kLanes, &v1, sizeof(V));
+    std::memcpy(s2 + c0 + k * kLanes, &v2, sizeof(V));
+  }
+}
 
 // s1[c] += p, s2[c] += p (b[r, c] - b0[c]) over the rows, where p = a[r, c] - a0[c]: the forward's
 // shifted sums (a = b = x, a0 = b0 = the shift) and the backward's (a = dy, a0 = 0, b = x, b0 = mean).
@@ -64,46 +107,14 @@ struct RowRange {
 template <typename T, int K>
 [[gnu::always_inline]] inline void sum_rows(const T* a, const T* a0, const T* b, const T* b0, RowRange rows, T* s1,
                                             T* s2) {
-  using V = typename Vector64<T>::type;
-  constexpr int64_t kLanes = 64 / sizeof(T), kGroup = K * kLanes;
+  constexpr int64_t kLanes = 64 / sizeof(T);
   const int64_t channels = rows.channels;
-  const int64_t half = (rows.end - rows.begin) / 2;
-  const int64_t middle = rows.begin + half;  // rows [begin, middle) beside [middle, middle + half)
   int64_t c0 = 0;
-  for (; c0 + kGroup <= channels; c0 += kGroup) {
-    V t1[K], t2[K], u1[K], u2[K], ca[K], cb[K];
-    TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
-      t1[k] = t2[k] = u1[k] = u2[k] = V{} * 0;
-      std::memcpy(&ca[k], a0 + c0 + k * kLanes, sizeof(V));
-      std::memcpy(&cb[k], b0 + c0 + k * kLanes, sizeof(V));
-    }
-    const auto add_row = [&](int64_t r, V * sum1, V * sum2) __attribute__((always_inline)) {
-      const T* a_row = a + r * channels + c0;
-      const T* b_row = b + r * channels + c0;
-      TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
-        V va, vb;
-        std::memcpy(&va, a_row + k * kLanes, sizeof(V));
-        std::memcpy(&vb, b_row + k * kLanes, sizeof(V));
-        const V p = va - ca[k];
-        sum1[k] += p;
-        sum2[k] += p * (vb - cb[k]);
-      }
-    };
-    for (int64_t r = rows.begin; r < middle; ++r) {
-      add_row(r, t1, t2);
-      add_row(r + half, u1, u2);
-    }
-    if (middle + half < rows.end) add_row(middle + half, u1, u2);  // an odd count's last row
-    TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
-      V v1, v2;
-      std::memcpy(&v1, s1 + c0 + k * kLanes, sizeof(V));
-      std::memcpy(&v2, s2 + c0 + k * kLanes, sizeof(V));
-      v1 += t1[k] + u1[k];
-      v2 += t2[k] + u2[k];
-      std::memcpy(s1 + c0 + k * kLanes, &v1, sizeof(V));
-      std::memcpy(s2 + c0 + k * kLanes, &v2, sizeof(V));
-    }
+  for (; c0 + K * kLanes <= channels; c0 += K * kLanes) sum_group<T, K>(a, a0, b, b0, rows, s1, s2, c0);
+  if constexpr (K > 1) {
+    for (; c0 + kLanes <= channels; c0 += kLanes) sum_group<T, 1>(a, a0, b, b0, rows, s1, s2, c0);
   }
+  const int64_t middle = rows.begin + (rows.end - rows.begin) / 2;
   for (int64_t c = c0; c < channels; ++c) {
     T t1{0}, t2{0}, u1{0}, u2{0};
     for (int64_t r = rows.begin; r < rows.end; ++r) {
@@ -122,29 +133,39 @@ template <typename T, int K>
   }
 }
 
+// normalize_rows for the K vectors of channels from c0.
+template <typename T, int K>
+[[gnu::always_inline]] inline void normalize_group(const T* x, const T* mean, const T* factor, const T* offset,
+                                                   RowRange rows, T* y, int64_t c0) {
+  using V = typename Vector64<T>::type;
+  constexpr int64_t kLanes = 64 / sizeof(T);
+  const int64_t channels = rows.channels;
+  V m[K], f[K], o[K];
+  TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
+    std::memcpy(&m[k], mean + c0 + k * kLanes, sizeof(V));
+    std::memcpy(&f[k], factor + c0 + k * kLanes, sizeof(V));
+    std::memcpy(&o[k], offset + c0 + k * kLanes, sizeof(V));
+  }
+  for (int64_t r = rows.begin; r < rows.end; ++r) {
+    TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
+      V v;
+      std::memcpy(&v, x + r * channels + c0 + k * kLanes, sizeof(V));
+      const V result = (v - m[k]) * f[k] + o[k];
+      std::memcpy(y + r * channels + c0 + k * kLanes, &result, sizeof(V));
+    }
+  }
+}
+
 // y = (x - mean) factor + offset, per channel, over the rows: the normalization of both forwards.
 template <typename T, int K>
 [[gnu::always_inline]] inline void normalize_rows(const T* x, const T* mean, const T* factor, const T* offset,
                                                   RowRange rows, T* y) {
-  using V = typename Vector64<T>::type;
-  constexpr int64_t kLanes = 64 / sizeof(T), kGroup = K * kLanes;
+  constexpr int64_t kLanes = 64 / sizeof(T);
   const int64_t channels = rows.channels;
   int64_t c0 = 0;
-  for (; c0 + kGroup <= channels; c0 += kGroup) {
-    V m[K], f[K], o[K];
-    TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
-      std::memcpy(&m[k], mean + c0 + k * kLanes, sizeof(V));
-      std::memcpy(&f[k], factor + c0 + k * kLanes, sizeof(V));
-      std::memcpy(&o[k], offset + c0 + k * kLanes, sizeof(V));
-    }
-    for (int64_t r = rows.begin; r < rows.end; ++r) {
-      TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
-        V v;
-        std::memcpy(&v, x + r * channels + c0 + k * kLanes, sizeof(V));
-        const V result = (v - m[k]) * f[k] + o[k];
-        std::memcpy(y + r * channels + c0 + k * kLanes, &result, sizeof(V));
-      }
-    }
+  for (; c0 + K * kLanes <= channels; c0 += K * kLanes) normalize_group<T, K>(x, mean, factor, offset, rows, y, c0);
+  if constexpr (K > 1) {
+    for (; c0 + kLanes <= channels; c0 += kLanes) normalize_group<T, 1>(x, mean, factor, offset, rows, y, c0);
   }
   for (int64_t r = rows.begin; r < rows.end && c0 < channels; ++r) {
     for (int64_t c = c0; c < channels; ++c)
@@ -152,31 +173,41 @@ template <typename T, int K>
   }
 }
 
+// gradient_rows for the K vectors of channels from c0.
+template <typename T, int K>
+[[gnu::always_inline]] inline void gradient_group(const T* dy, const T* x, const T* mean, const T* k1, const T* k2,
+                                                  const T* k3, RowRange rows, T* dx, int64_t c0) {
+  using V = typename Vector64<T>::type;
+  constexpr int64_t kLanes = 64 / sizeof(T);
+  const int64_t channels = rows.channels;
+  V m[K], v1[K], v2[K], v3[K];
+  TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
+    std::memcpy(&m[k], mean + c0 + k * kLanes, sizeof(V));
+    std::memcpy(&v1[k], k1 + c0 + k * kLanes, sizeof(V));
+    std::memcpy(&v2[k], k2 + c0 + k * kLanes, sizeof(V));
+    std::memcpy(&v3[k], k3 + c0 + k * kLanes, sizeof(V));
+  }
+  for (int64_t r = rows.begin; r < rows.end; ++r) {
+    TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
+      V g, v;
+      std::memcpy(&g, dy + r * channels + c0 + k * kLanes, sizeof(V));
+      std::memcpy(&v, x + r * channels + c0 + k * kLanes, sizeof(V));
+      const V result = v1[k] * g + v2[k] * (v - m[k]) + v3[k];
+      std::memcpy(dx + r * channels + c0 + k * kLanes, &result, sizeof(V));
+    }
+  }
+}
+
 // dx = k1 dy + k2 (x - mean) + k3, per channel, over the rows: the training backward's second pass.
 template <typename T, int K>
 [[gnu::always_inline]] inline void gradient_rows(const T* dy, const T* x, const T* mean, const T* k1, const T* k2,
                                                  const T* k3, RowRange rows, T* dx) {
-  using V = typename Vector64<T>::type;
-  constexpr int64_t kLanes = 64 / sizeof(T), kGroup = K * kLanes;
+  constexpr int64_t kLanes = 64 / sizeof(T);
   const int64_t channels = rows.channels;
   int64_t c0 = 0;
-  for (; c0 + kGroup <= channels; c0 += kGroup) {
-    V m[K], v1[K], v2[K], v3[K];
-    TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
-      std::memcpy(&m[k], mean + c0 + k * kLanes, sizeof(V));
-      std::memcpy(&v1[k], k1 + c0 + k * kLanes, sizeof(V));
-      std::memcpy(&v2[k], k2 + c0 + k * kLanes, sizeof(V));
-      std::memcpy(&v3[k], k3 + c0 + k * kLanes, sizeof(V));
-    }
-    for (int64_t r = rows.begin; r < rows.end; ++r) {
-      TAPEGRAD_UNROLL for (int k = 0; k < K; ++k) {
-        V g, v;
-        std::memcpy(&g, dy + r * channels + c0 + k * kLanes, sizeof(V));
-        std::memcpy(&v, x + r * channels + c0 + k * kLanes, sizeof(V));
-        const V result = v1[k] * g + v2[k] * (v - m[k]) + v3[k];
-        std::memcpy(dx + r * channels + c0 + k * kLanes, &result, sizeof(V));
-      }
-    }
+  for (; c0 + K * kLanes <= channels; c0 += K * kLanes) gradient_group<T, K>(dy, x, mean, k1, k2, k3, rows, dx, c0);
+  if constexpr (K > 1) {
+    for (; c0 + kLanes <= channels; c0 += kLanes) gradient_group<T, 1>(dy, x, mean, k1, k2, k3, rows, dx, c0);
   }
   for (int64_t r = rows.begin; r < rows.end && c0 < channels; ++r) {
     for (int64_t c = c0; c < channels; ++c) {
