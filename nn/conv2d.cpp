@@ -53,11 +53,8 @@ void Conv2D::build(const Shape& input_shape) {
 Tensor Conv2D::call(const Tensor& x) {
   check_input(x.shape());
   const Conv2DOptions conv{options_.strides, options_.padding, options_.dilation_rate};
-  if (options_.use_bias && options_.activation != Activation::linear) {
-    return conv2d_bias_activation(x, kernel_.read(), bias_.read(), options_.activation, conv);
-  }
-  const Tensor y = conv2d(x, kernel_.read(), conv);
-  return apply_activation(options_.use_bias ? y + bias_.read() : y, options_.activation);
+  if (options_.use_bias) return conv2d_bias_activation(x, kernel_.read(), bias_.read(), options_.activation, conv);
+  return apply_activation(conv2d(x, kernel_.read(), conv), options_.activation);
 }
 
 }  // namespace tapegrad::nn

@@ -30,8 +30,8 @@ struct Conv2DLayerOptions {
 
 /// A 2-D convolution layer, as Keras's Conv2D: y = activation(conv2d(x, kernel) + bias), x NHWC
 /// (batch, height, width, channels); the kernel (HWIO: height, width, in channels, filters) is
-/// made on the first call from the input's channel count; the bias has shape (filters). With a bias
-/// and an activation, one fused op (conv2d_bias_activation) computes it, with the same bits.
+/// made on the first call from the input's channel count; the bias has shape (filters). With a bias,
+/// one fused op (conv2d_bias_activation) computes it, activation or none, with the same bits.
 class Conv2D : public Module {
  public:
   /// The options type (lets `Sequential::add<Conv2D>(6, 5, {...})` take a braced list).

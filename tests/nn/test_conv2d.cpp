@@ -147,17 +147,20 @@ TEST_CASE("Conv2D: activation, as Keras's, applied after the bias") {
     const Tensor y = conv(x);
     CHECK(y.to_vector() == sigmoid(conv2d(x, conv.kernel().value())).to_vector());
   }
-  SUBCASE("with a bias and an activation, the tape records one fused op") {
-    nn::Conv2D conv(2, 3, {.activation = Activation::relu, .seed = 7});
-    conv(x);
-    GradientTape tape;
-    tape.watch(x);
-    conv(x);
-    const std::string printed = to_string(tape);
-    INFO(printed);
-    CHECK(printed.find("conv2d_bias_activation(") != std::string::npos);
-    CHECK(printed.find("add(") == std::string::npos);
-    CHECK(printed.find("relu(") == std::string::npos);
+  SUBCASE("with a bias, the tape records one fused op, with an activation or without") {
+    for (const Activation activation : {Activation::relu, Activation::linear}) {
+      INFO(activation_name(activation));
+      nn::Conv2D conv(2, 3, {.activation = activation, .seed = 7});
+      conv(x);
+      GradientTape tape;
+      tape.watch(x);
+      conv(x);
+      const std::string printed = to_string(tape);
+      INFO(printed);
+      CHECK(printed.find("conv2d_bias_activation(") != std::string::npos);
+      CHECK(printed.find("add(") == std::string::npos);
+      CHECK(printed.find("relu(") == std::string::npos);
+    }
   }
 }
 
