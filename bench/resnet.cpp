@@ -1,5 +1,6 @@
 // Issue 15's and 17's ResNet figure: training steps of examples/resnet_model.hpp's network (widths
-// 16, 32 and 64; batch 128; SGD with momentum 0.9, as examples/resnet.cpp trains it) on the training
+// 16, 32 and 64; batch 128; SGD with momentum 0.9 at a constant learning rate, where the example's
+// decays along a cosine, which does not change a step's time) on the training
 // images of bench/training_data.hpp. An epoch takes minutes, so each iteration is one step and an
 // epoch's seconds are a step's times the steps of 60,000 images. Counters: images per second, the
 // FLOPs of an image's step (examples::resnet_flops_per_image) for the share of the FLOP limit, and the

@@ -88,6 +88,7 @@ Tensor gather(const Column& column, std::span<const int64_t> indices, bool batch
         if (b >= indices.size()) return;
         const uint8_t* source = column.bytes.data() + indices[b] * n;
         for (int64_t p = 0; p < n; p += 64) __builtin_prefetch(source + p);
+        if (n > 0) __builtin_prefetch(source + n - 1);  // the last line, where the example starts mid-line
       };
       prefetch_example(0);
       for (size_t b = 0; b < indices.size(); ++b) {

@@ -41,11 +41,9 @@
 #include <cstdint>
 #include <exception>
 #include <memory>
-#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
 
 using namespace tapegrad;

@@ -17,7 +17,7 @@
 
 namespace examples {
 
-// He-normal weights (variance 2 / fan_in, for ReLU), as the book's PyTorch ResNets use.
+/// He-normal weights (variance 2 / fan_in, for ReLU), as the book's PyTorch ResNets use.
 inline tapegrad::nn::Conv2DLayerOptions conv_options(int64_t strides = 1,
                                                      tapegrad::Padding padding = tapegrad::Padding::same(),
                                                      std::string name = {}) {
@@ -25,10 +25,10 @@ inline tapegrad::nn::Conv2DLayerOptions conv_options(int64_t strides = 1,
       .strides = strides, .padding = padding, .kernel_initializer = tapegrad::nn::HeNormal(), .name = std::move(name)};
 }
 
-// The book's residual block: two 3x3 convolutions with batch normalization, ReLU between them, and
-// the input added back before the last ReLU; through a 1x1 convolution when the block changes the
-// number of channels or (strides 2) the image size. Its layers are members: the block tracks them
-// on its first call, and names their variables "block_1/conv2d/kernel".
+/// The book's residual block: two 3x3 convolutions with batch normalization, ReLU between them, and
+/// the input added back before the last ReLU; through a 1x1 convolution when the block changes the
+/// number of channels or (strides 2) the image size. Its layers are members: the block tracks them
+/// on its first call, and names their variables "block_1/conv2d/kernel".
 class Residual : public tapegrad::nn::Module {
  public:
   Residual(int64_t channels, bool use_1x1conv, int64_t strides, std::string name)
@@ -52,9 +52,9 @@ class Residual : public tapegrad::nn::Module {
   tapegrad::nn::Add add_;
 };
 
-// The network: stem (3x3 convolution, batch normalization, ReLU), three stages of two residual
-// blocks (width, 2 width and 4 width channels; the second and third stages start with strides 2),
-// global average pooling and Dense(10) (logits).
+/// The network: stem (3x3 convolution, batch normalization, ReLU), three stages of two residual
+/// blocks (width, 2 width and 4 width channels; the second and third stages start with strides 2),
+/// global average pooling and Dense(10) (logits).
 class ResNet : public tapegrad::nn::Module {
  public:
   explicit ResNet(int64_t width)
@@ -92,8 +92,8 @@ class ResNet : public tapegrad::nn::Module {
 
 /// Floating-point operations of one image's training step through ResNet(width) at 28x28: the
 /// multiply-adds of the convolutions and the dense layer, twice (a multiply and an add), forward and
-/// backward (the input and the kernel gradients; the stem's input needs none). Batch normalization,
-/// ReLU, the sum and the pooling are not counted: their work is in bytes, not FLOPs.
+/// backward (the input and the kernel gradients; the stem's input needs none). Biases, batch
+/// normalization, ReLU, the sum and the pooling are not counted: their work is in bytes, not FLOPs.
 inline double resnet_flops_per_image(int64_t width) {
   // out_pixels x taps x in x out multiply-adds, forward.
   const auto conv = [](int64_t size, int64_t taps, int64_t in, int64_t out) {

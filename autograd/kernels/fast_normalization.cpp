@@ -53,7 +53,8 @@ struct RowRange {
 
 // A row loop's channels go in groups of K vectors (their sums and constants in registers over all
 // the rows), then in single vectors, the channels past the last whole vector one at a time. Each
-// channel's terms are added in the same order either way.
+// channel's terms are added in the same order either way, but the vector and the scalar loops may fuse
+// different multiplies and adds, so a channel's last bits can depend on which loop takes it.
 #define TAPEGRAD_UNROLL _Pragma("GCC unroll 4")
 
 // sum_rows' sums for the K vectors of channels from c0.

@@ -306,7 +306,7 @@ TEST_CASE("batch normalization kernels: the fast ones against the reference loop
       {"NHWC 3x5x5x80: whole channel groups of every instruction set and a remainder, 75 rows", {3, 5, 5, 80}},
       {"NHWC 2x16x16x64: LeNet-like, 512 rows in two blocks", {2, 16, 16, 64}},
       {"NHWC 3x5x5x20: one AVX2 or SSE group of 16 floats and a remainder", {3, 5, 5, 20}},
-      {"NHWC 2x6x6x48: single AVX-512 vectors of channels, no whole group of four", {2, 6, 6, 48}},
+      {"NHWC 2x6x6x48: float32's single AVX-512 vectors, no whole group of four", {2, 6, 6, 48}},
   };
   for (const Case& c : cases) {
     for (const DType dtype : {DType::float32, DType::float64}) {

@@ -91,9 +91,14 @@ const bool registered = census::add({
         [] {
           nn::Conv2D(1, {3, 3}, {.name = "c"})(ones({1, 5, 5, 1}, DType::float64));
         }),
-    row("nn::Module::operator()", "overflow", "conv2d: kernel 2x2 dilated by",
+    row("nn::Module::operator()", "overflow", "conv2d_bias_activation: kernel 2x2 dilated by",
         [] {
           nn::Conv2D(1, {2, 2}, {.dilation_rate = {INT64_MAX, INT64_MAX}, .name = "c"})(ones({1, 5, 5, 1}));
+        }),
+    row("nn::Module::operator()", "overflow", "conv2d: kernel 2x2 dilated by",
+        [] {
+          nn::Conv2D(1, {2, 2}, {.dilation_rate = {INT64_MAX, INT64_MAX}, .use_bias = false, .name = "c"})(
+              ones({1, 5, 5, 1}));
         }),
     row("nn::Module::operator()", "shapes", "c: input 1x5x5x2 has 2 channels, but the layer was built for 1",
         [] {

@@ -158,6 +158,7 @@ TEST_CASE("Conv2D: activation, as Keras's, applied after the bias") {
       const std::string printed = to_string(tape);
       INFO(printed);
       CHECK(printed.find("conv2d_bias_activation(") != std::string::npos);
+      CHECK(printed.find("conv2d(") == std::string::npos);
       CHECK(printed.find("add(") == std::string::npos);
       CHECK(printed.find("relu(") == std::string::npos);
     }
@@ -178,7 +179,7 @@ TEST_CASE("Conv2D: errors name the layer") {
   CHECK_THROWS_WITH_AS(nn::Conv2D(1, {0, 1}), doctest::Contains("kernel_size must be at least 1x1, got 0x1"), Error);
   CHECK_THROWS_WITH_AS(nn::Conv2D(1, {1, 1}, {.strides = {0, 1}}), doctest::Contains("strides 0x1"), Error);
   nn::Conv2D big(1, {3, 3});
-  CHECK_THROWS_AS(big(ones({1, 2, 2, 1})), Error);  // kernel larger than the input: conv2d says so
+  CHECK_THROWS_AS(big(ones({1, 2, 2, 1})), Error);  // kernel larger than the input: the convolution says so
 }
 
 TEST_CASE("Conv2D: gradients through the layer") {
