@@ -199,9 +199,9 @@ const char* activation_name(Activation activation, const char* op = "activation_
 
 /// y = activation(conv2d(x, kernel, options) + bias), bias of shape (out channels). On the direct path
 /// (float32, stride 1, AVX-512) each piece of the output gets its bias and activation while it is still
-/// in cache; elsewhere they follow the product. The same bits as conv2d, add and relu or sigmoid. Gradient, with dz =
-/// relu_backprop(dy, y) or sigmoid_backprop(dy, y) (dy when linear): conv2d's of dz, and dbias = sum_to(dz, bias's
-/// shape)
+/// in cache; elsewhere they follow the product. The same bits as conv2d, add and the activation.
+/// Gradient, with dz = relu_backprop(dy, y) or sigmoid_backprop(dy, y) (dy when linear): conv2d's of
+/// dz, and dbias = sum_to(dz, bias's shape).
 Tensor conv2d_bias_activation(const Tensor& x, const Tensor& kernel, const Tensor& bias, Activation activation,
                               const Conv2DOptions& options = {});
 /// The gradient of conv2d with respect to its input, for an input of `input_shape`;

@@ -454,6 +454,17 @@ int64_t channel_run(const ConvGeometry& g) {
   return g.dilation_w == 1 ? g.kernel_width * g.in_channels : g.in_channels;
 }
 
+// The blocks a run of taps goes in, as even as they can be, with `vectors` vectors of output channels.
+int64_t run_blocks(int64_t run, int vectors) {
+  const int64_t most = conv_direct::run_taps_per_block(vectors);
+  return (run + most - 1) / most;
+}
+
+// Vectors of output channels the kernel gradient by channels takes at once from first_out.
+int channel_vectors(int64_t out_channels, int64_t first_out) {
+  return static_cast<int>(std::min<int64_t>(conv_direct::kMaxChannelVectors, (out_channels - first_out) / 16));
+}
+
 // The same dK with the output channels in vectors (out_channels a multiple of 16): for each output pixel,
 // dy's channels loaded once and each tap's input broadcast. The taps go in runs that lie side by side in
 // the NHWC input (a kernel row's (kw, c), or one kw's channels when dilated across), each image read where
@@ -473,8 +484,8 @@ void direct_backward_filter_by_channels(const float* x, const float* dy, float* 
   };
   std::vector<Item> items;
   for (int64_t first_out = 0; first_out < o; first_out += 16 * conv_direct::kMaxChannelVectors) {
-    const int vectors = static_cast<int>(std::min<int64_t>(conv_direct::kMaxChannelVectors, (o - first_out) / 16));
-    const int64_t most = conv_direct::run_taps_per_block(vectors), blocks = (run + most - 1) / most;
+    const int vectors = channel_vectors(o, first_out);
+    const int64_t blocks = run_blocks(run, vectors);
     for (int64_t kh = 0; kh < g.kernel_height; ++kh) {
       for (int64_t kw = 0; kw < g.kernel_width; kw += run / c) {
         const int64_t offset = kh * g.dilation_h * row_floats + kw * g.dilation_w * c;
@@ -510,17 +521,13 @@ void direct_backward_filter_by_channels(const float* x, const float* dy, float* 
 // dK by channels when the output channels fill vectors and each block of taps has 8 accumulators or
 // more (fewer chains of fmas leave the FMA units waiting), else by planes.
 void direct_backward_filter(const float* x, const float* dy, float* dk, const ConvGeometry& g) {
-  bool by_channels = g.out_channels % 16 == 0;
-  if (by_channels) {
-    const int vectors = static_cast<int>(std::min<int64_t>(conv_direct::kMaxChannelVectors, g.out_channels / 16));
-    const int64_t run = channel_run(g), most = conv_direct::run_taps_per_block(vectors);
-    by_channels = run / ((run + most - 1) / most) * vectors >= 8;  // the smallest block's accumulators
+  if (g.out_channels % 16 == 0) {
+    const int vectors = channel_vectors(g.out_channels, 0);
+    const int64_t run = channel_run(g);
+    // The smallest block's accumulators, as direct_backward_filter_by_channels cuts the first vectors' runs.
+    if (run / run_blocks(run, vectors) * vectors >= 8) return direct_backward_filter_by_channels(x, dy, dk, g);
   }
-  if (by_channels) {
-    direct_backward_filter_by_channels(x, dy, dk, g);
-  } else {
-    direct_backward_filter_by_planes(x, dy, dk, g);
-  }
+  direct_backward_filter_by_planes(x, dy, dk, g);
 }
 
 }  // namespace

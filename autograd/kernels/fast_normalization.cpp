@@ -57,6 +57,19 @@ struct RowRange {
 // different multiplies and adds, so a channel's last bits can depend on which loop takes it.
 #define TAPEGRAD_UNROLL _Pragma("GCC unroll 4")
 
+// group.template operator()<K>(c0) for each group of K vectors of channels from c0 = 0, then <1> for
+// the single vectors after them; returns the first channel past the last whole vector.
+template <typename T, int K, typename Group>
+[[gnu::always_inline]] inline int64_t for_channel_vectors(int64_t channels, Group&& group) {
+  constexpr int64_t kLanes = 64 / sizeof(T);
+  int64_t c0 = 0;
+  for (; c0 + K * kLanes <= channels; c0 += K * kLanes) group.template operator()<K>(c0);
+  if constexpr (K > 1) {
+    for (; c0 + kLanes <= channels; c0 += kLanes) group.template operator()<1>(c0);
+  }
+  return c0;
+}
+
 // sum_rows' sums for the K vectors of channels from c0.
 template <typename T, int K>
 [[gnu::always_inline]] inline void sum_group(const T* a, const T* a0, const T* b, const T* b0, RowRange rows, T* s1,
@@ -108,13 +121,9 @@ template <typename T, int K>
 template <typename T, int K>
 [[gnu::always_inline]] inline void sum_rows(const T* a, const T* a0, const T* b, const T* b0, RowRange rows, T* s1,
                                             T* s2) {
-  constexpr int64_t kLanes = 64 / sizeof(T);
   const int64_t channels = rows.channels;
-  int64_t c0 = 0;
-  for (; c0 + K * kLanes <= channels; c0 += K * kLanes) sum_group<T, K>(a, a0, b, b0, rows, s1, s2, c0);
-  if constexpr (K > 1) {
-    for (; c0 + kLanes <= channels; c0 += kLanes) sum_group<T, 1>(a, a0, b, b0, rows, s1, s2, c0);
-  }
+  const int64_t c0 = for_channel_vectors<T, K>(
+      channels, [&]<int N>(int64_t first) { sum_group<T, N>(a, a0, b, b0, rows, s1, s2, first); });
   const int64_t middle = rows.begin + (rows.end - rows.begin) / 2;
   for (int64_t c = c0; c < channels; ++c) {
     T t1{0}, t2{0}, u1{0}, u2{0};
@@ -161,13 +170,9 @@ template <typename T, int K>
 template <typename T, int K>
 [[gnu::always_inline]] inline void normalize_rows(const T* x, const T* mean, const T* factor, const T* offset,
                                                   RowRange rows, T* y) {
-  constexpr int64_t kLanes = 64 / sizeof(T);
   const int64_t channels = rows.channels;
-  int64_t c0 = 0;
-  for (; c0 + K * kLanes <= channels; c0 += K * kLanes) normalize_group<T, K>(x, mean, factor, offset, rows, y, c0);
-  if constexpr (K > 1) {
-    for (; c0 + kLanes <= channels; c0 += kLanes) normalize_group<T, 1>(x, mean, factor, offset, rows, y, c0);
-  }
+  const int64_t c0 = for_channel_vectors<T, K>(
+      channels, [&]<int N>(int64_t first) { normalize_group<T, N>(x, mean, factor, offset, rows, y, first); });
   for (int64_t r = rows.begin; r < rows.end && c0 < channels; ++r) {
     for (int64_t c = c0; c < channels; ++c)
       y[r * channels + c] = (x[r * channels + c] - mean[c]) * factor[c] + offset[c];
@@ -203,13 +208,9 @@ template <typename T, int K>
 template <typename T, int K>
 [[gnu::always_inline]] inline void gradient_rows(const T* dy, const T* x, const T* mean, const T* k1, const T* k2,
                                                  const T* k3, RowRange rows, T* dx) {
-  constexpr int64_t kLanes = 64 / sizeof(T);
   const int64_t channels = rows.channels;
-  int64_t c0 = 0;
-  for (; c0 + K * kLanes <= channels; c0 += K * kLanes) gradient_group<T, K>(dy, x, mean, k1, k2, k3, rows, dx, c0);
-  if constexpr (K > 1) {
-    for (; c0 + kLanes <= channels; c0 += kLanes) gradient_group<T, 1>(dy, x, mean, k1, k2, k3, rows, dx, c0);
-  }
+  const int64_t c0 = for_channel_vectors<T, K>(
+      channels, [&]<int N>(int64_t first) { gradient_group<T, N>(dy, x, mean, k1, k2, k3, rows, dx, first); });
   for (int64_t r = rows.begin; r < rows.end && c0 < channels; ++r) {
     for (int64_t c = c0; c < channels; ++c) {
       const int64_t i = r * channels + c;
