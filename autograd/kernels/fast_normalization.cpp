@@ -58,7 +58,9 @@ struct RowRange {
 #define TAPEGRAD_UNROLL _Pragma("GCC unroll 4")
 
 // group.template operator()<K>(c0) for each group of K vectors of channels from c0 = 0, then <1> for
-// the single vectors after them; returns the first channel past the last whole vector.
+// the single vectors after them; returns the first channel past the last whole vector. `group` must be
+// always_inline too: a call to it would compile its loop for the default instruction set, not the
+// row loop's.
 template <typename T, int K, typename Group>
 [[gnu::always_inline]] inline int64_t for_channel_vectors(int64_t channels, Group&& group) {
   constexpr int64_t kLanes = 64 / sizeof(T);
@@ -123,7 +125,8 @@ template <typename T, int K>
                                             T* s2) {
   const int64_t channels = rows.channels;
   const int64_t c0 = for_channel_vectors<T, K>(
-      channels, [&]<int N>(int64_t first) { sum_group<T, N>(a, a0, b, b0, rows, s1, s2, first); });
+      channels, [&]<int N>(int64_t first)
+                    __attribute__((always_inline)) { sum_group<T, N>(a, a0, b, b0, rows, s1, s2, first); });
   const int64_t middle = rows.begin + (rows.end - rows.begin) / 2;
   for (int64_t c = c0; c < channels; ++c) {
     T t1{0}, t2{0}, u1{0}, u2{0};
@@ -172,7 +175,8 @@ template <typename T, int K>
                                                   RowRange rows, T* y) {
   const int64_t channels = rows.channels;
   const int64_t c0 = for_channel_vectors<T, K>(
-      channels, [&]<int N>(int64_t first) { normalize_group<T, N>(x, mean, factor, offset, rows, y, first); });
+      channels, [&]<int N>(int64_t first)
+                    __attribute__((always_inline)) { normalize_group<T, N>(x, mean, factor, offset, rows, y, first); });
   for (int64_t r = rows.begin; r < rows.end && c0 < channels; ++r) {
     for (int64_t c = c0; c < channels; ++c)
       y[r * channels + c] = (x[r * channels + c] - mean[c]) * factor[c] + offset[c];
@@ -210,7 +214,8 @@ template <typename T, int K>
                                                  const T* k3, RowRange rows, T* dx) {
   const int64_t channels = rows.channels;
   const int64_t c0 = for_channel_vectors<T, K>(
-      channels, [&]<int N>(int64_t first) { gradient_group<T, N>(dy, x, mean, k1, k2, k3, rows, dx, first); });
+      channels, [&]<int N>(int64_t first)
+                    __attribute__((always_inline)) { gradient_group<T, N>(dy, x, mean, k1, k2, k3, rows, dx, first); });
   for (int64_t r = rows.begin; r < rows.end && c0 < channels; ++r) {
     for (int64_t c = c0; c < channels; ++c) {
       const int64_t i = r * channels + c;
