@@ -8,8 +8,8 @@
 // position p + kh * dh * row_width + kw * dw, where p = oh * row_width + ow; so the output is computed at
 // every position p in one flat, vectorisable loop, and the positions with ow >= out_width (the last
 // row_width - out_width of each row) are computed but thrown away. Few channels leave nothing else to
-// vectorise over. Where the output channels fill whole vectors, the kernel gradient vectorises over
-// them instead (filter_sums_by_channels), on the NHWC tensors, with no position thrown away.
+// vectorise over. Where the output channels fill whole vectors, the correlation and the kernel gradient
+// vectorise over them instead (correlate_by_channels, filter_sums_by_channels), on the NHWC tensors.
 
 #include <cstdint>
 
@@ -93,6 +93,32 @@ constexpr int run_taps_per_block(int vectors) { return 24 / vectors; }
 /// before they are added. taps <= run_taps_per_block(vectors), vectors <= kMaxChannelVectors.
 void filter_sums_by_channels(const ChannelFilterSums& w, int64_t offset, int taps, int64_t first_out, int vectors,
                              float* sums);
+
+/// One image for the correlation with the output channels in vectors: the input NHWC (the image itself, or its
+/// zero-padded copy), rows `row_pixels` pixels apart, such that every tap of every position reads inside it;
+/// the kernel, HWIO; the output image, NHWC (out_height x out_width x out_channels, a multiple of 16). Positions
+/// are counted as in Correlation: p = oh * row_pixels + ow, thrown away where ow >= out_width.
+struct ChannelCorrelation {
+  const float* in = nullptr;
+  int64_t row_pixels = 0, channels = 0;
+  const float* kernel = nullptr;
+  int64_t kernel_height = 0, kernel_width = 0, dilation_h = 0, dilation_w = 0, out_channels = 0;
+  float* out = nullptr;
+  int64_t out_height = 0, out_width = 0;
+};
+
+/// The input channel counts correlate_by_channels takes: each has a kernel of its own, so that the pixels
+/// of a block lie at fixed offsets from one another.
+bool correlate_by_channels_takes(int64_t channels);
+
+/// Positions correlate_by_channels takes at once, at most (with one vector of output channels).
+constexpr int kMaxChannelPositions = 28;
+
+/// The same sums as correlate, in the same order, for the positions [first, end) and every output channel,
+/// 16 output channels per vector: each tap's kernel row loaded once for a block of positions, each position's
+/// input broadcast, no transpose. end - first >= kMaxChannelPositions: a run's last block starts early
+/// rather than reading past it.
+void correlate_by_channels(const ChannelCorrelation& w, int64_t first, int64_t end);
 
 /// dst[c * plane + i] = pixels[i * channels + c] for i < count, c < channels: a run of NHWC pixels into planes.
 void pixels_to_planes(const float* pixels, int64_t count, int64_t channels, float* dst, int64_t plane);

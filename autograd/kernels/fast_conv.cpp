@@ -208,6 +208,28 @@ void to_output_planes(const float* image, int64_t height, int64_t width, int64_t
   }
 }
 
+// An NHWC image (height x width x channels) into an NHWC one of rows x columns pixels, its pixel (ih, iw)
+// at (ih + top, iw + left), zeros around it.
+void pad_image(const float* image, int64_t height, int64_t width, int64_t channels, int64_t top, int64_t left,
+               int64_t rows, int64_t columns, float* dst) {
+  const int64_t ih0 = std::max<int64_t>(0, -top), ih1 = std::min(height, rows - top);
+  const int64_t iw0 = std::max<int64_t>(0, -left), iw1 = std::min(width, columns - left);
+  if (ih0 >= ih1 || iw0 >= iw1) {
+    std::fill_n(dst, rows * columns * channels, 0.0f);
+    return;
+  }
+  // Zeros around the image only: the rows above it, then each row's sides, then the rows below it.
+  const int64_t row_floats = columns * channels, copied = (iw1 - iw0) * channels;
+  std::fill_n(dst, (ih0 + top) * row_floats, 0.0f);
+  for (int64_t ih = ih0; ih < ih1; ++ih) {
+    float* row = dst + (ih + top) * row_floats;
+    std::fill_n(row, (iw0 + left) * channels, 0.0f);
+    std::copy_n(image + (ih * width + iw0) * channels, copied, row + (iw0 + left) * channels);
+    std::fill(row + (iw0 + left) * channels + copied, row + row_floats, 0.0f);
+  }
+  std::fill(dst + (ih1 + top) * row_floats, dst + rows * row_floats, 0.0f);
+}
+
 // Images whose planes are made at once: about kPlaneBytes a thread, so they are still in cache when the
 // kernels read them, and a whole number of images a thread (threads split images evenly). Results do not
 // depend on it.
@@ -245,10 +267,10 @@ std::pair<int64_t, int64_t> pixels_of_positions(int64_t first_position, int64_t 
 // of the output; each output is one fixed chain of fmas. epilogue(first, end) then runs on each piece's
 // pixels [first, end) of out (counted over the batch) while they are in cache.
 template <typename Epilogue>
-void direct_correlate(const float* in, int64_t batch, int64_t height, int64_t width, int64_t channels, int64_t top,
-                      int64_t left, const float* kernel, int64_t kernel_height, int64_t kernel_width,
-                      int64_t dilation_h, int64_t dilation_w, int64_t out_channels, int64_t out_height,
-                      int64_t out_width, float* out, const Epilogue& epilogue) {
+void direct_correlate_by_planes(const float* in, int64_t batch, int64_t height, int64_t width, int64_t channels,
+                                int64_t top, int64_t left, const float* kernel, int64_t kernel_height,
+                                int64_t kernel_width, int64_t dilation_h, int64_t dilation_w, int64_t out_channels,
+                                int64_t out_height, int64_t out_width, float* out, const Epilogue& epilogue) {
   const PlaneLayout l(out_height, out_width, (kernel_height - 1) * dilation_h + 1, (kernel_width - 1) * dilation_w + 1,
                       top, left, width);
   const int64_t image_floats = channels * l.in_plane;
@@ -301,6 +323,88 @@ void direct_correlate(const float* in, int64_t batch, int64_t height, int64_t wi
       }
     }
   });
+}
+
+// Positions of the correlation by channels per work item: whole blocks for every count of vectors.
+constexpr int64_t kPositionsPerPiece = 9 * conv_direct::kMaxChannelPositions;
+
+// Rows of the sweep by channels: out_height + extent_h - 1 of out_width + extent_w - 1 pixels.
+int64_t sweep_positions(int64_t out_height, int64_t out_width, int64_t extent_w) {
+  return (out_height - 1) * (out_width + extent_w - 1) + out_width;
+}
+
+// The same out as direct_correlate_by_planes, with the output channels in vectors (out_channels a multiple
+// of 16, channels one that correlate_by_channels takes): the sweep's rows are out_width + extent_w - 1 pixels
+// of the NHWC image, read where it lies when it needs no zeros around it, else copied into zeros. Threads
+// take disjoint pieces of positions; each output is the same chain of fmas as by planes.
+template <typename Epilogue>
+void direct_correlate_by_channels(const float* in, int64_t batch, int64_t height, int64_t width, int64_t channels,
+                                  int64_t top, int64_t left, const float* kernel, int64_t kernel_height,
+                                  int64_t kernel_width, int64_t dilation_h, int64_t dilation_w, int64_t out_channels,
+                                  int64_t out_height, int64_t out_width, float* out, const Epilogue& epilogue) {
+  const int64_t extent_h = (kernel_height - 1) * dilation_h + 1, extent_w = (kernel_width - 1) * dilation_w + 1;
+  const int64_t rows = out_height + extent_h - 1, columns = out_width + extent_w - 1;
+  const int64_t image_floats = height * width * channels, padded_floats = rows * columns * channels;
+  const bool in_place = top == 0 && left == 0 && rows == height && columns == width;
+  const int64_t positions = sweep_positions(out_height, out_width, extent_w);
+  const int64_t pieces = std::max<int64_t>(1, positions / kPositionsPerPiece);
+  const int64_t chunk = in_place ? std::max<int64_t>(batch, 1) : images_per_plane_chunk(padded_floats, batch);
+  const bool parallel =
+      batch * positions * out_channels * channels * kernel_height * kernel_width >= kDirectParallelMultiplyAdds;
+  float* buffer = in_place ? nullptr : plane_buffer(std::min(chunk, batch) * padded_floats);
+  parallel_region(parallel, [&] {
+    for (int64_t first = 0; first < batch; first += chunk) {
+      const int64_t count = std::min(chunk, batch - first);
+      if (!in_place) {
+#pragma omp for schedule(static)
+        for (int64_t i = 0; i < count; ++i) {
+          pad_image(in + (first + i) * image_floats, height, width, channels, top, left, rows, columns,
+                    buffer + i * padded_floats);
+        }
+      }
+      // Each omp for ends in a barrier: the next chunk's copies overwrite these only after the last piece.
+#pragma omp for schedule(static)
+      for (int64_t item = 0; item < count * pieces; ++item) {
+        const int64_t i = item / pieces, piece = item % pieces;
+        const conv_direct::ChannelCorrelation w{
+            .in = in_place ? in + (first + i) * image_floats : buffer + i * padded_floats,
+            .row_pixels = columns,
+            .channels = channels,
+            .kernel = kernel,
+            .kernel_height = kernel_height,
+            .kernel_width = kernel_width,
+            .dilation_h = dilation_h,
+            .dilation_w = dilation_w,
+            .out_channels = out_channels,
+            .out = out + (first + i) * out_height * out_width * out_channels,
+            .out_height = out_height,
+            .out_width = out_width};
+        const int64_t begin = piece * kPositionsPerPiece;
+        const int64_t end = piece + 1 == pieces ? positions : begin + kPositionsPerPiece;
+        conv_direct::correlate_by_channels(w, begin, end);
+        const auto [first_pixel, end_pixel] = pixels_of_positions(begin, end, columns, out_height, out_width);
+        const int64_t image_pixel = (first + i) * out_height * out_width;
+        epilogue(image_pixel + first_pixel, image_pixel + end_pixel);
+      }
+    }
+  });
+}
+
+// out (batch x out_height x out_width x out_channels) = the stride-1 correlation of in (batch x height x
+// width x channels, at (top, left) among the zeros) with kernel (HWIO), then epilogue(first, end) on each
+// piece's pixels: by output channels where they fill vectors and a block of positions fits the image,
+// else by planes. The two give the same bits.
+template <typename Epilogue>
+void direct_correlate(const float* in, int64_t batch, int64_t height, int64_t width, int64_t channels, int64_t top,
+                      int64_t left, const float* kernel, int64_t kernel_height, int64_t kernel_width,
+                      int64_t dilation_h, int64_t dilation_w, int64_t out_channels, int64_t out_height,
+                      int64_t out_width, float* out, const Epilogue& epilogue) {
+  const bool by_channels =
+      out_channels > 0 && out_channels % 16 == 0 && conv_direct::correlate_by_channels_takes(channels) &&
+      sweep_positions(out_height, out_width, (kernel_width - 1) * dilation_w + 1) >= conv_direct::kMaxChannelPositions;
+  (by_channels ? direct_correlate_by_channels<Epilogue> : direct_correlate_by_planes<Epilogue>)(
+      in, batch, height, width, channels, top, left, kernel, kernel_height, kernel_width, dilation_h, dilation_w,
+      out_channels, out_height, out_width, out, epilogue);
 }
 
 void direct_forward(const float* x, const float* kernel, const Tensor& y, const ConvGeometry& g,
@@ -424,28 +528,6 @@ void direct_backward_filter_by_planes(const float* x, const float* dy, float* dk
       }
     }
   }
-}
-
-// An NHWC image (height x width x channels) into an NHWC one of rows x columns pixels, its pixel (ih, iw)
-// at (ih + top, iw + left), zeros around it.
-void pad_image(const float* image, int64_t height, int64_t width, int64_t channels, int64_t top, int64_t left,
-               int64_t rows, int64_t columns, float* dst) {
-  const int64_t ih0 = std::max<int64_t>(0, -top), ih1 = std::min(height, rows - top);
-  const int64_t iw0 = std::max<int64_t>(0, -left), iw1 = std::min(width, columns - left);
-  if (ih0 >= ih1 || iw0 >= iw1) {
-    std::fill_n(dst, rows * columns * channels, 0.0f);
-    return;
-  }
-  // Zeros around the image only: the rows above it, then each row's sides, then the rows below it.
-  const int64_t row_floats = columns * channels, copied = (iw1 - iw0) * channels;
-  std::fill_n(dst, (ih0 + top) * row_floats, 0.0f);
-  for (int64_t ih = ih0; ih < ih1; ++ih) {
-    float* row = dst + (ih + top) * row_floats;
-    std::fill_n(row, (iw0 + left) * channels, 0.0f);
-    std::copy_n(image + (ih * width + iw0) * channels, copied, row + (iw0 + left) * channels);
-    std::fill(row + (iw0 + left) * channels + copied, row + row_floats, 0.0f);
-  }
-  std::fill(dst + (ih1 + top) * row_floats, dst + rows * row_floats, 0.0f);
 }
 
 // The taps of the kernel gradient that lie side by side in an NHWC input: a kernel row's (kw, c), or one

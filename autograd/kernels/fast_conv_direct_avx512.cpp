@@ -237,6 +237,81 @@ void channel_filter_block(const ChannelFilterSums& w, int64_t offset, int64_t fi
   }
 }
 
+// Positions per block of correlate_by_channels with kVectors vectors of output channels: 28 accumulators
+// and the tap's kVectors kernel vectors in the 32 registers.
+constexpr int channel_positions_per_block(int vectors) { return kMaxChannelPositions / vectors; }
+
+// kVectors vectors of output channels from first_out at the positions [first, first + kPositions) of an
+// image of kChannels channels: for each tap (c, kh, kw, in that order, as correlate sums) its kernel vectors
+// loaded once and each position's input broadcast (a memory operand of the fma). With kChannels known, the
+// positions' inputs lie at fixed offsets from one pointer.
+template <int kChannels, int kVectors, int kPositions = channel_positions_per_block(kVectors)>
+void channel_correlate_block(const ChannelCorrelation& w, int64_t first_out, int64_t first) {
+  __m512 acc[kPositions][kVectors];
+#pragma GCC unroll 28
+  for (int p = 0; p < kPositions; ++p) {
+#pragma GCC unroll 4
+    for (int v = 0; v < kVectors; ++v) acc[p][v] = _mm512_setzero_ps();
+  }
+  const int64_t tap_step = kChannels * w.out_channels;  // kernel floats from one kw to the next
+  const float* image = w.in + first * kChannels;
+  for (int64_t c = 0; c < kChannels; ++c) {
+    for (int64_t kh = 0; kh < w.kernel_height; ++kh) {
+      const float* row = image + kh * w.dilation_h * w.row_pixels * kChannels + c;
+      const float* taps = w.kernel + (kh * w.kernel_width * kChannels + c) * w.out_channels + first_out;
+      for (int64_t kw = 0; kw < w.kernel_width; ++kw, taps += tap_step) {
+        const float* src = row + kw * w.dilation_w * kChannels;
+        __m512 k[kVectors];
+#pragma GCC unroll 4
+        for (int v = 0; v < kVectors; ++v) {
+          k[v] = _mm512_loadu_ps(taps + 16 * v);
+          in_register(k[v]);
+        }
+#pragma GCC unroll 28
+        for (int p = 0; p < kPositions; ++p) {
+          const __m512 x = _mm512_set1_ps(src[p * kChannels]);
+#pragma GCC unroll 4
+          for (int v = 0; v < kVectors; ++v) acc[p][v] = _mm512_fmadd_ps(x, k[v], acc[p][v]);
+        }
+      }
+    }
+  }
+  // Straight into the NHWC image, each position's channels whole vectors; thrown-away positions dropped.
+  const int64_t row_pixels = w.row_pixels, out_width = w.out_width, pixel = w.out_channels;
+  int64_t ow = first % row_pixels;
+  float* out = w.out + (first / row_pixels * out_width + ow) * pixel + first_out;  // while ow < out_width
+#pragma GCC unroll 28
+  for (int p = 0; p < kPositions; ++p) {
+    if (ow < out_width) {
+#pragma GCC unroll 4
+      for (int v = 0; v < kVectors; ++v) _mm512_storeu_ps(out + 16 * v, acc[p][v]);
+    }
+    out += pixel;
+    if (++ow == row_pixels) {
+      ow = 0;
+      out -= (row_pixels - out_width) * pixel;  // the thrown-away positions have no pixels
+    }
+  }
+}
+
+// Every position of [first, end) for kVectors vectors of output channels from first_out: blocks, the last
+// one started early enough to end at `end` (the positions it shares with the one before get the same sums).
+template <int kChannels, int kVectors>
+void channel_correlate_run(const ChannelCorrelation& w, int64_t first_out, int64_t first, int64_t end) {
+  constexpr int kPositions = channel_positions_per_block(kVectors);
+  for (int64_t p = first; p < end; p += kPositions)
+    channel_correlate_block<kChannels, kVectors>(w, first_out, p < end - kPositions ? p : end - kPositions);
+}
+
+template <int kChannels>
+void channel_correlate(const ChannelCorrelation& w, int64_t first, int64_t end) {
+  for (int64_t o = 0; o < w.out_channels; o += 16 * kMaxChannelVectors) {
+    with_count<kMaxChannelVectors>((w.out_channels - o) / 16, [&]<int Vectors>() {
+      channel_correlate_run<kChannels, Vectors>(w, o, first, end);
+    });
+  }
+}
+
 __mmask16 first_lanes(int64_t n) { return static_cast<__mmask16>(n >= 16 ? 0xffff : (1u << n) - 1); }
 
 }  // namespace
@@ -266,6 +341,21 @@ void pixels_to_planes(const float* pixels, int64_t count, int64_t channels, floa
 void correlate(const Correlation& w, int64_t first_vector, int64_t end_vector) {
   for (int64_t o = 0; o < w.out_channels; o += kMaxOuts) {
     with_count<kMaxOuts>(w.out_channels - o, [&]<int Outs>() { correlate_outs<Outs>(w, o, first_vector, end_vector); });
+  }
+}
+
+bool correlate_by_channels_takes(int64_t channels) {
+  return channels == 1 || channels == 6 || channels == 16 || channels == 32 || channels == 64;
+}
+
+void correlate_by_channels(const ChannelCorrelation& w, int64_t first, int64_t end) {
+  switch (w.channels) {
+    case 1: return channel_correlate<1>(w, first, end);
+    case 6: return channel_correlate<6>(w, first, end);
+    case 16: return channel_correlate<16>(w, first, end);
+    case 32: return channel_correlate<32>(w, first, end);
+    case 64: return channel_correlate<64>(w, first, end);
+    default: return;  // not taken (correlate_by_channels_takes)
   }
 }
 
