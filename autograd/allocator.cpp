@@ -47,6 +47,11 @@ size_t class_size(int c) {
   return (size_t{1} << log2) + static_cast<size_t>((c - 16) % 4 + 1) * (size_t{1} << (log2 - 2));
 }
 
+// Size classes above its own a request may take a cached block from when its own has none: up to twice
+// its class's size. A batch smaller than the others (an epoch's last) then runs in the blocks the others left,
+// instead of adding a second set of blocks that the full batches never use again.
+constexpr int kLargerClasses = 4;
+
 // Byte counts. Each thread keeps its own (it is their only writer, so updating one is a plain
 // load and store: no locked instruction on the hot path); allocator_stats() adds up the live
 // threads' counts and what exited threads left behind. A block freed by another thread than the
@@ -139,14 +144,20 @@ void* allocate(size_t bytes, size_t* block_bytes) {
     registry().exited.fresh.fetch_add(signed_bytes(class_bytes), std::memory_order_relaxed);
     return block;
   }
-  add(cache->counts.in_use, signed_bytes(class_bytes));
-  if (std::vector<void*>& free_list = cache->free_lists[c]; !free_list.empty()) {
+  // The smallest cached block of its own class or one of the next kLargerClasses.
+  for (int larger = c; larger <= std::min(c + kLargerClasses, kClasses - 1); ++larger) {
+    std::vector<void*>& free_list = cache->free_lists[larger];
+    if (free_list.empty()) continue;
     void* block = free_list.back();
     free_list.pop_back();
-    add(cache->counts.cached, -signed_bytes(class_bytes));
-    TAPEGRAD_UNPOISON(block, class_bytes);
+    const size_t bytes_taken = class_size(larger);
+    *block_bytes = bytes_taken;
+    add(cache->counts.in_use, signed_bytes(bytes_taken));
+    add(cache->counts.cached, -signed_bytes(bytes_taken));
+    TAPEGRAD_UNPOISON(block, bytes_taken);
     return block;
   }
+  add(cache->counts.in_use, signed_bytes(class_bytes));
   void* block = std::aligned_alloc(kAlignment, class_bytes);
   if (block == nullptr) fail("allocate: out of memory asking for {} bytes", class_bytes);
   add(cache->counts.fresh, signed_bytes(class_bytes));

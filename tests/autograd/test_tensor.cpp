@@ -398,6 +398,7 @@ TEST_CASE("Allocator: freed blocks are reused") {
     for (size_t bytes :
          {size_t{1}, size_t{64}, size_t{65}, size_t{1000}, size_t{1025}, size_t{5000}, size_t{1} << 20}) {
       INFO("bytes ", bytes);
+      release_cached_memory();  // a fresh block: no larger cached one taken
       size_t block_bytes = 0;
       void* block = allocate(bytes, &block_bytes);
       CHECK(reinterpret_cast<uintptr_t>(block) % 64 == 0);
@@ -410,6 +411,36 @@ TEST_CASE("Allocator: freed blocks are reused") {
       CHECK(again_bytes == block_bytes);
       deallocate(again, again_bytes);
     }
+  }
+  SUBCASE("a request takes the smallest cached block of the next four classes (up to twice its class) when its own has none") {
+    release_cached_memory();
+    const size_t big = size_t{1} << 20;
+    size_t big_bytes = 0, bigger_bytes = 0;
+    void* big_block = allocate(big, &big_bytes);
+    void* bigger_block = allocate(big + big / 2, &bigger_bytes);
+    deallocate(bigger_block, bigger_bytes);
+    deallocate(big_block, big_bytes);
+    const AllocatorStats cached = allocator_stats();
+    // Three quarters of the smaller block: its class is empty, the smallest larger block serves it.
+    size_t bytes = 0;
+    void* block = allocate(big * 3 / 4, &bytes);
+    CHECK(block == big_block);
+    CHECK(bytes == big_bytes);
+    CHECK(allocator_stats().fresh == cached.fresh);
+    CHECK(allocator_stats().cached == cached.cached - big_bytes);
+    // A request whose class is less than half of the 1.5 MiB block's: fresh memory, not that block.
+    size_t small_bytes = 0;
+    void* small = allocate(big / 2 + big / 8, &small_bytes);
+    CHECK(small != bigger_block);
+    CHECK(small_bytes < big);
+    CHECK(allocator_stats().fresh > cached.fresh);
+    deallocate(small, small_bytes);
+    deallocate(block, bytes);
+    // Each block went back to its own class: the same request takes the 1 MiB block again.
+    void* again = allocate(big * 3 / 4, &bytes);
+    CHECK(again == big_block);
+    deallocate(again, bytes);
+    release_cached_memory();
   }
   SUBCASE("tensor elements are 64-byte aligned") {
     const Tensor t = ones({3, 5});
