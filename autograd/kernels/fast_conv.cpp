@@ -5,8 +5,9 @@
 //   dcols  = dy    @ K^T        then folded back into dx (col2im)
 //   dK    += cols^T @ dy
 // Float32 convolutions with stride 1 on CPUs with AVX-512 run direct instead (conv_direct.hpp): each
-// image's channels padded into planes, 16 output positions per vector; the kernel gradient with output
-// channels that fill whole vectors takes them 16 per vector from the NHWC tensors instead.
+// image's channels padded into planes, 16 output positions per vector; or, with output channels that fill
+// whole vectors, 16 of them per vector from the NHWC tensors. A 1x1 kernel with strides runs direct on
+// the pixels it reads.
 // The loops in reference.cpp (conv2d_*_reference) are the formula these are tested against.
 
 #include "autograd/kernels/conv_direct.hpp"
@@ -612,6 +613,72 @@ void direct_backward_filter(const float* x, const float* dy, float* dk, const Co
   direct_backward_filter_by_planes(x, dy, dk, g);
 }
 
+// ---- A 1x1 kernel with strides: the stride-1 convolution of the pixels it reads ----
+
+// A 1x1 kernel reads one pixel per output pixel, (oh * stride_h - pad_top, ow * stride_w - pad_left), or a
+// zero outside the image: with strides, the direct kernels take those pixels as an image of their own.
+bool use_direct_pointwise(const ConvGeometry& g, DType dtype) {
+  return g.kernel_height == 1 && g.kernel_width == 1 && (g.stride_h > 1 || g.stride_w > 1) &&
+         dtype == DType::float32 && gemm_isa() == GemmIsa::avx512;
+}
+
+// The geometry of the same convolution on the pixels it reads: stride 1, no padding.
+ConvGeometry pointwise(const ConvGeometry& g) {
+  ConvGeometry p = g;
+  p.in_height = g.out_height;
+  p.in_width = g.out_width;
+  p.stride_h = p.stride_w = p.dilation_h = p.dilation_w = 1;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = 0;
+  return p;
+}
+
+struct PointwisePixels;  // the pixels a strided 1x1 kernel reads, or their gradient
+
+// The image row of output row oh (of the rows a strided 1x1 kernel reads), or -1 outside the image.
+int64_t pointwise_row(const ConvGeometry& g, int64_t oh) {
+  const int64_t ih = oh * g.stride_h - g.pad_top;
+  return ih >= 0 && ih < g.in_height ? ih : -1;
+}
+
+// The pixels (batch x out_height x out_width x channels) a strided 1x1 kernel reads from x, zeros where
+// they fall outside it.
+float* pointwise_pixels(const float* x, const ConvGeometry& g) {
+  const int64_t c = g.in_channels, rows = g.batch * g.out_height;
+  float* pixels = thread_buffer<float, PointwisePixels>(static_cast<size_t>(rows * g.out_width * c));
+  parallel_for(rows, rows * g.out_width * c, [&](int64_t row) {
+    const int64_t n = row / g.out_height, ih = pointwise_row(g, row % g.out_height);
+    float* out = pixels + row * g.out_width * c;
+    for (int64_t ow = 0; ow < g.out_width; ++ow, out += c) {
+      const int64_t iw = ow * g.stride_w - g.pad_left;
+      if (ih < 0 || iw < 0 || iw >= g.in_width) {
+        std::fill_n(out, c, 0.0f);
+      } else {
+        std::copy_n(x + ((n * g.in_height + ih) * g.in_width + iw) * c, c, out);
+      }
+    }
+  });
+  return pixels;
+}
+
+// dx of a strided 1x1 kernel: the gradient of the pixels it read put back where they came from, zeros
+// at the pixels it skipped.
+void put_pointwise_pixels(const float* pixels, const ConvGeometry& g, float* dx) {
+  const int64_t c = g.in_channels, image_floats = g.in_height * g.in_width * c;
+  parallel_for(g.batch, g.batch * image_floats, [&](int64_t n) {
+    float* image = dx + n * image_floats;
+    std::fill_n(image, image_floats, 0.0f);
+    for (int64_t oh = 0; oh < g.out_height; ++oh) {
+      const int64_t ih = pointwise_row(g, oh);
+      if (ih < 0) continue;
+      const float* in = pixels + (n * g.out_height + oh) * g.out_width * c;
+      for (int64_t ow = 0; ow < g.out_width; ++ow, in += c) {
+        const int64_t iw = ow * g.stride_w - g.pad_left;
+        if (iw >= 0 && iw < g.in_width) std::copy_n(in, c, image + (ih * g.in_width + iw) * c);
+      }
+    }
+  });
+}
+
 }  // namespace
 
 // Pixels the epilogue of a gemm-made output takes per work item.
@@ -621,6 +688,10 @@ void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, cons
                     const BiasActivation& epilogue) {
   if (use_direct(g, x.dtype())) {
     direct_forward(x.data<float>().data(), kernel.data<float>().data(), y, g, epilogue);
+    return;
+  }
+  if (use_direct_pointwise(g, x.dtype())) {
+    direct_forward(pointwise_pixels(x.data<float>().data(), g), kernel.data<float>().data(), y, pointwise(g), epilogue);
     return;
   }
   if (epilogue.bias != nullptr || epilogue.activation != Activation::linear) {
@@ -651,6 +722,13 @@ void conv2d_backward_input(const Tensor& dy, const Tensor& kernel, const Tensor&
     direct_backward_input(dy.data<float>().data(), kernel.data<float>().data(), dx.mutable_data<float>(), g);
     return;
   }
+  if (use_direct_pointwise(g, dy.dtype())) {
+    float* pixels = thread_buffer<float, PointwisePixels>(
+        static_cast<size_t>(g.batch * g.out_height * g.out_width * g.in_channels));
+    direct_backward_input(dy.data<float>().data(), kernel.data<float>().data(), pixels, pointwise(g));
+    put_pointwise_pixels(pixels, g, dx.mutable_data<float>());
+    return;
+  }
   dispatch_floating(dy.dtype(), "conv2d_backprop_input", [&]<typename T>() {
     const T* grad = dy.data<T>().data();
     const T* k = kernel.data<T>().data();
@@ -671,6 +749,11 @@ void conv2d_backward_input(const Tensor& dy, const Tensor& kernel, const Tensor&
 void conv2d_backward_filter(const Tensor& x, const Tensor& dy, const Tensor& dkernel, const ConvGeometry& g) {
   if (use_direct(g, x.dtype())) {
     direct_backward_filter(x.data<float>().data(), dy.data<float>().data(), dkernel.mutable_data<float>(), g);
+    return;
+  }
+  if (use_direct_pointwise(g, x.dtype())) {
+    direct_backward_filter(pointwise_pixels(x.data<float>().data(), g), dy.data<float>().data(),
+                           dkernel.mutable_data<float>(), pointwise(g));
     return;
   }
   dispatch_floating(x.dtype(), "conv2d_backprop_filter", [&]<typename T>() {

@@ -102,6 +102,13 @@ const std::vector<ConvCase>& conv_cases() {
        {1, 1, 20, 16},
        {1, 3, 16, 16},
        {{1, 1}, Padding::same(), {1, 1}}},
+      // A 1x1 kernel with strides: direct on the pixels it reads.
+      {"1x1 kernel, strides 2, 16 -> 32 channels (ResNet's shortcut)", {3, 14, 14, 16}, {1, 1, 16, 32}, {{2, 2}, {}, {1, 1}}},
+      {"1x1 kernel, strides 3x2, explicit padding (some pixels read are zeros)",
+       {2, 9, 8, 6},
+       {1, 1, 6, 16},
+       {{3, 2}, Padding::explicit_sides(1, 2, 0, 1), {1, 1}}},
+      {"1x1 kernel, strides 2, 'same', 5 -> 3 channels (by planes)", {2, 7, 9, 5}, {1, 1, 5, 3}, {{2, 2}, Padding::same(), {1, 1}}},
       {"2 -> 1 channel, padding above only (rows as wide as the output)",
        {2, 6, 7, 2},
        {3, 3, 2, 1},
