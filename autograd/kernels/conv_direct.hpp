@@ -69,11 +69,12 @@ constexpr int taps_per_block(int outs) {
 void filter_sums(const FilterSums& w, int64_t first_tap, int taps, int64_t first_out, int outs, float* sums);
 
 /// One image for the kernel gradient with the output channels in vectors: the input NHWC (the image
-/// itself, or its zero-padded copy) such that every tap of every output pixel reads inside it, rows
-/// `row_floats` floats apart; dy NHWC (out_height x out_width x out_channels).
+/// itself, or its zero-padded copy) such that every tap of every output pixel reads inside it, output
+/// rows `row_floats` floats apart and output pixels `pixel_floats` (channels times the stride across);
+/// dy NHWC (out_height x out_width x out_channels).
 struct ChannelFilterSums {
   const float* in = nullptr;
-  int64_t row_floats = 0, channels = 0;
+  int64_t row_floats = 0, pixel_floats = 0;
   const float* dy = nullptr;
   int64_t out_height = 0, out_width = 0, out_channels = 0;
   bool first = false;  ///< the first image of the sums: they are written, not added to
@@ -87,10 +88,10 @@ constexpr int kMaxChannelVectors = 4;
 constexpr int run_taps_per_block(int vectors) { return 24 / vectors; }
 
 /// For a run of `taps` taps whose inputs lie side by side, the first of them `offset` floats past the
-/// pixel (oh, ow) at in + oh * row_floats + ow * channels, and the output channels [first_out, first_out +
-/// 16 * vectors): sums[t * out_channels + o] = (first) or += the sum over the pixels (oh, ow) of the
-/// image, row by row, of in[pixel + offset + t] * dy[oh][ow][o]. The image's own sums are made from zero
-/// before they are added. taps <= run_taps_per_block(vectors), vectors <= kMaxChannelVectors.
+/// output pixel (oh, ow)'s input at in + oh * row_floats + ow * pixel_floats, and the output channels [first_out,
+/// first_out + 16 * vectors): sums[t * out_channels + o] = (first) or += the sum over the pixels (oh, ow) of the image,
+/// row by row, of in[pixel + offset + t] * dy[oh][ow][o]. The image's own sums are made from zero before they are
+/// added. taps <= run_taps_per_block(vectors), vectors <= kMaxChannelVectors.
 void filter_sums_by_channels(const ChannelFilterSums& w, int64_t offset, int taps, int64_t first_out, int vectors,
                              float* sums);
 

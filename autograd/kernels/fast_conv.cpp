@@ -403,9 +403,10 @@ void direct_correlate(const float* in, int64_t batch, int64_t height, int64_t wi
   const bool by_channels =
       out_channels > 0 && out_channels % 16 == 0 && conv_direct::correlate_by_channels_takes(channels) &&
       sweep_positions(out_height, out_width, (kernel_width - 1) * dilation_w + 1) >= conv_direct::kMaxChannelPositions;
-  (by_channels ? direct_correlate_by_channels<Epilogue> : direct_correlate_by_planes<Epilogue>)(
-      in, batch, height, width, channels, top, left, kernel, kernel_height, kernel_width, dilation_h, dilation_w,
-      out_channels, out_height, out_width, out, epilogue);
+  (by_channels ? direct_correlate_by_channels<Epilogue>
+               : direct_correlate_by_planes<Epilogue>)(in, batch, height, width, channels, top, left, kernel,
+                                                       kernel_height, kernel_width, dilation_h, dilation_w,
+                                                       out_channels, out_height, out_width, out, epilogue);
 }
 
 void direct_forward(const float* x, const float* kernel, const Tensor& y, const ConvGeometry& g,
@@ -551,13 +552,14 @@ int channel_vectors(int64_t out_channels, int64_t first_out) {
 // The same dK with the output channels in vectors (out_channels a multiple of 16): for each output pixel,
 // dy's channels loaded once and each tap's input broadcast. The taps go in runs that lie side by side in
 // the NHWC input (a kernel row's (kw, c), or one kw's channels when dilated across), each image read where
-// it lies when the convolution does not pad it, else copied into zeros. No position is thrown away.
+// it lies when the convolution does not pad it, else copied into zeros. No position is thrown away. Any
+// strides: output pixels a stride apart in the input.
 void direct_backward_filter_by_channels(const float* x, const float* dy, float* dk, const ConvGeometry& g) {
   const int64_t c = g.in_channels, o = g.out_channels, taps = g.kernel_height * g.kernel_width * c;
-  const int64_t rows = g.out_height + (g.kernel_height - 1) * g.dilation_h;
-  const int64_t columns = g.out_width + (g.kernel_width - 1) * g.dilation_w;
+  const int64_t rows = (g.out_height - 1) * g.stride_h + (g.kernel_height - 1) * g.dilation_h + 1;
+  const int64_t columns = (g.out_width - 1) * g.stride_w + (g.kernel_width - 1) * g.dilation_w + 1;
   const int64_t row_floats = columns * c, padded_floats = rows * row_floats;
-  const bool in_place = g.pad_top == 0 && g.pad_left == 0 && columns == g.in_width && rows == g.in_height;
+  const bool in_place = g.pad_top == 0 && g.pad_left == 0 && columns == g.in_width && rows <= g.in_height;
   const int64_t run = channel_run(g);
   struct Item {
     int64_t offset, first_tap;
@@ -591,8 +593,8 @@ void direct_backward_filter_by_channels(const float* x, const float* dy, float* 
           pad_image(image, g.in_height, g.in_width, c, g.pad_top, g.pad_left, rows, columns, padded);
           image = padded;
         }
-        const conv_direct::ChannelFilterSums w{image,        row_floats,  c, dy + n * dy_floats,
-                                               g.out_height, g.out_width, o, first};
+        const conv_direct::ChannelFilterSums w{
+            image, g.stride_h * row_floats, g.stride_w * c, dy + n * dy_floats, g.out_height, g.out_width, o, first};
         for (const Item& item : items) {
           conv_direct::filter_sums_by_channels(w, item.offset, item.taps, item.first_out, item.vectors,
                                                group_sums + item.first_tap * o);
@@ -601,15 +603,19 @@ void direct_backward_filter_by_channels(const float* x, const float* dy, float* 
   std::copy_n(sums, taps * o, dk);
 }
 
-// dK by channels when the output channels fill vectors and each block of taps has 8 accumulators or
-// more (fewer chains of fmas leave the FMA units waiting), else by planes.
+// Whether dK goes by channels: the output channels fill vectors and each block of taps has 8 accumulators
+// or more (fewer chains of fmas leave the FMA units waiting).
+bool filter_by_channels(const ConvGeometry& g) {
+  if (g.out_channels == 0 || g.out_channels % 16 != 0) return false;
+  const int vectors = channel_vectors(g.out_channels, 0);
+  const int64_t run = channel_run(g);
+  // The smallest block's accumulators, as direct_backward_filter_by_channels cuts the first vectors' runs.
+  return run / run_blocks(run, vectors) * vectors >= 8;
+}
+
+// dK of a stride-1 convolution: by channels where it can, else by planes.
 void direct_backward_filter(const float* x, const float* dy, float* dk, const ConvGeometry& g) {
-  if (g.out_channels % 16 == 0) {
-    const int vectors = channel_vectors(g.out_channels, 0);
-    const int64_t run = channel_run(g);
-    // The smallest block's accumulators, as direct_backward_filter_by_channels cuts the first vectors' runs.
-    if (run / run_blocks(run, vectors) * vectors >= 8) return direct_backward_filter_by_channels(x, dy, dk, g);
-  }
+  if (filter_by_channels(g)) return direct_backward_filter_by_channels(x, dy, dk, g);
   direct_backward_filter_by_planes(x, dy, dk, g);
 }
 
@@ -618,8 +624,8 @@ void direct_backward_filter(const float* x, const float* dy, float* dk, const Co
 // A 1x1 kernel reads one pixel per output pixel, (oh * stride_h - pad_top, ow * stride_w - pad_left), or a
 // zero outside the image: with strides, the direct kernels take those pixels as an image of their own.
 bool use_direct_pointwise(const ConvGeometry& g, DType dtype) {
-  return g.kernel_height == 1 && g.kernel_width == 1 && (g.stride_h > 1 || g.stride_w > 1) &&
-         dtype == DType::float32 && gemm_isa() == GemmIsa::avx512;
+  return g.kernel_height == 1 && g.kernel_width == 1 && (g.stride_h > 1 || g.stride_w > 1) && dtype == DType::float32 &&
+         gemm_isa() == GemmIsa::avx512;
 }
 
 // The geometry of the same convolution on the pixels it reads: stride 1, no padding.
@@ -754,6 +760,11 @@ void conv2d_backward_filter(const Tensor& x, const Tensor& dy, const Tensor& dke
   if (use_direct_pointwise(g, x.dtype())) {
     direct_backward_filter(pointwise_pixels(x.data<float>().data(), g), dy.data<float>().data(),
                            dkernel.mutable_data<float>(), pointwise(g));
+    return;
+  }
+  if (x.dtype() == DType::float32 && gemm_isa() == GemmIsa::avx512 && filter_by_channels(g)) {
+    direct_backward_filter_by_channels(x.data<float>().data(), dy.data<float>().data(), dkernel.mutable_data<float>(),
+                                       g);
     return;
   }
   dispatch_floating(x.dtype(), "conv2d_backprop_filter", [&]<typename T>() {

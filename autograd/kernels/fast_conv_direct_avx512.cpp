@@ -208,7 +208,7 @@ void channel_filter_block(const ChannelFilterSums& w, int64_t offset, int64_t fi
 #pragma GCC unroll 4
     for (int v = 0; v < kVectors; ++v) acc[t][v] = _mm512_setzero_ps();
   }
-  const int64_t pixel_floats = w.channels, dy_pixel = w.out_channels;
+  const int64_t pixel_floats = w.pixel_floats, dy_pixel = w.out_channels;
   for (int64_t oh = 0; oh < w.out_height; ++oh) {
     const float* in = w.in + oh * w.row_floats + offset;
     const float* dy = w.dy + oh * w.out_width * dy_pixel + first_out;
@@ -306,9 +306,8 @@ void channel_correlate_run(const ChannelCorrelation& w, int64_t first_out, int64
 template <int kChannels>
 void channel_correlate(const ChannelCorrelation& w, int64_t first, int64_t end) {
   for (int64_t o = 0; o < w.out_channels; o += 16 * kMaxChannelVectors) {
-    with_count<kMaxChannelVectors>((w.out_channels - o) / 16, [&]<int Vectors>() {
-      channel_correlate_run<kChannels, Vectors>(w, o, first, end);
-    });
+    with_count<kMaxChannelVectors>((w.out_channels - o) / 16,
+                                   [&]<int Vectors>() { channel_correlate_run<kChannels, Vectors>(w, o, first, end); });
   }
 }
 

@@ -412,7 +412,8 @@ TEST_CASE("Allocator: freed blocks are reused") {
       deallocate(again, again_bytes);
     }
   }
-  SUBCASE("a request takes the smallest cached block of the next four classes (up to twice its class) when its own has none") {
+  SUBCASE("a request takes the smallest cached block of the next four classes (up to twice its class) when its own has "
+          "none") {
     release_cached_memory();
     const size_t big = size_t{1} << 20;
     size_t big_bytes = 0, bigger_bytes = 0;
