@@ -102,6 +102,7 @@ void filter_sums_by_channels(const ChannelFilterSums& w, int64_t offset, int tap
 struct ChannelCorrelation {
   const float* in = nullptr;
   int64_t row_pixels = 0, channels = 0;
+  int64_t stride_h = 1;  ///< input rows from one output row to the next (correlate_strided_by_channels)
   const float* kernel = nullptr;
   int64_t kernel_height = 0, kernel_width = 0, dilation_h = 0, dilation_w = 0, out_channels = 0;
   float* out = nullptr;
@@ -120,6 +121,15 @@ constexpr int kMaxChannelPositions = 28;
 /// input broadcast, no transpose. end - first >= kMaxChannelPositions: a run's last block starts early
 /// rather than reading past it.
 void correlate_by_channels(const ChannelCorrelation& w, int64_t first, int64_t end);
+
+/// Whether correlate_strided_by_channels takes these channels, strides across and output width (every block
+/// of positions fits in a row).
+bool correlate_strided_by_channels_takes(int64_t channels, int64_t out_channels, int64_t out_width, int64_t stride_w);
+
+/// The output row oh of a convolution with strides (stride_h down, 2 across), every output channel:
+/// out[oh][ow][o] = sum over c, kh, kw (in that order) of in[(oh * stride_h + kh * dh) * row_pixels + 2 * ow +
+/// kw * dw][c] * kernel[kh][kw][c][o], in the NHWC input (zeros included) such that every tap reads inside it.
+void correlate_strided_by_channels(const ChannelCorrelation& w, int64_t oh);
 
 /// dst[c * plane + i] = pixels[i * channels + c] for i < count, c < channels: a run of NHWC pixels into planes.
 void pixels_to_planes(const float* pixels, int64_t count, int64_t channels, float* dst, int64_t plane);

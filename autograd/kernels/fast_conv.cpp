@@ -335,20 +335,24 @@ int64_t sweep_positions(int64_t out_height, int64_t out_width, int64_t extent_w)
 }
 
 // The same out as direct_correlate_by_planes, with the output channels in vectors (out_channels a multiple
-// of 16, channels one that correlate_by_channels takes): the sweep's rows are out_width + extent_w - 1 pixels
-// of the NHWC image, read where it lies when it needs no zeros around it, else copied into zeros. Threads
-// take disjoint pieces of positions; each output is the same chain of fmas as by planes.
+// of 16, channels one that correlate_by_channels takes), from the NHWC image, read where it lies when it
+// needs no zeros around it, else copied into zeros. Stride 1: the sweep's rows are out_width + extent_w - 1
+// pixels, the last extent_w - 1 positions of each thrown away, and threads take disjoint pieces of
+// positions; each output is the same chain of fmas as by planes. With strides (2 across,
+// correlate_strided_by_channels_takes), threads take output rows.
 template <typename Epilogue>
 void direct_correlate_by_channels(const float* in, int64_t batch, int64_t height, int64_t width, int64_t channels,
                                   int64_t top, int64_t left, const float* kernel, int64_t kernel_height,
-                                  int64_t kernel_width, int64_t dilation_h, int64_t dilation_w, int64_t out_channels,
-                                  int64_t out_height, int64_t out_width, float* out, const Epilogue& epilogue) {
+                                  int64_t kernel_width, int64_t dilation_h, int64_t dilation_w, int64_t stride_h,
+                                  int64_t stride_w, int64_t out_channels, int64_t out_height, int64_t out_width,
+                                  float* out, const Epilogue& epilogue) {
   const int64_t extent_h = (kernel_height - 1) * dilation_h + 1, extent_w = (kernel_width - 1) * dilation_w + 1;
-  const int64_t rows = out_height + extent_h - 1, columns = out_width + extent_w - 1;
+  const int64_t rows = (out_height - 1) * stride_h + extent_h, columns = (out_width - 1) * stride_w + extent_w;
   const int64_t image_floats = height * width * channels, padded_floats = rows * columns * channels;
-  const bool in_place = top == 0 && left == 0 && rows == height && columns == width;
-  const int64_t positions = sweep_positions(out_height, out_width, extent_w);
-  const int64_t pieces = std::max<int64_t>(1, positions / kPositionsPerPiece);
+  const bool in_place = top == 0 && left == 0 && columns == width && rows <= height;
+  const bool strided = stride_h != 1 || stride_w != 1;
+  const int64_t positions = strided ? out_height * out_width : sweep_positions(out_height, out_width, extent_w);
+  const int64_t pieces = strided ? out_height : std::max<int64_t>(1, positions / kPositionsPerPiece);
   const int64_t chunk = in_place ? std::max<int64_t>(batch, 1) : images_per_plane_chunk(padded_floats, batch);
   const bool parallel =
       batch * positions * out_channels * channels * kernel_height * kernel_width >= kDirectParallelMultiplyAdds;
@@ -371,6 +375,7 @@ void direct_correlate_by_channels(const float* in, int64_t batch, int64_t height
             .in = in_place ? in + (first + i) * image_floats : buffer + i * padded_floats,
             .row_pixels = columns,
             .channels = channels,
+            .stride_h = stride_h,
             .kernel = kernel,
             .kernel_height = kernel_height,
             .kernel_width = kernel_width,
@@ -380,11 +385,16 @@ void direct_correlate_by_channels(const float* in, int64_t batch, int64_t height
             .out = out + (first + i) * out_height * out_width * out_channels,
             .out_height = out_height,
             .out_width = out_width};
+        const int64_t image_pixel = (first + i) * out_height * out_width;
+        if (strided) {
+          conv_direct::correlate_strided_by_channels(w, piece);
+          epilogue(image_pixel + piece * out_width, image_pixel + (piece + 1) * out_width);
+          continue;
+        }
         const int64_t begin = piece * kPositionsPerPiece;
         const int64_t end = piece + 1 == pieces ? positions : begin + kPositionsPerPiece;
         conv_direct::correlate_by_channels(w, begin, end);
         const auto [first_pixel, end_pixel] = pixels_of_positions(begin, end, columns, out_height, out_width);
-        const int64_t image_pixel = (first + i) * out_height * out_width;
         epilogue(image_pixel + first_pixel, image_pixel + end_pixel);
       }
     }
@@ -403,10 +413,31 @@ void direct_correlate(const float* in, int64_t batch, int64_t height, int64_t wi
   const bool by_channels =
       out_channels > 0 && out_channels % 16 == 0 && conv_direct::correlate_by_channels_takes(channels) &&
       sweep_positions(out_height, out_width, (kernel_width - 1) * dilation_w + 1) >= conv_direct::kMaxChannelPositions;
-  (by_channels ? direct_correlate_by_channels<Epilogue>
-               : direct_correlate_by_planes<Epilogue>)(in, batch, height, width, channels, top, left, kernel,
-                                                       kernel_height, kernel_width, dilation_h, dilation_w,
-                                                       out_channels, out_height, out_width, out, epilogue);
+  if (by_channels) {
+    direct_correlate_by_channels(in, batch, height, width, channels, top, left, kernel, kernel_height, kernel_width,
+                                 dilation_h, dilation_w, 1, 1, out_channels, out_height, out_width, out, epilogue);
+  } else {
+    direct_correlate_by_planes(in, batch, height, width, channels, top, left, kernel, kernel_height, kernel_width,
+                               dilation_h, dilation_w, out_channels, out_height, out_width, out, epilogue);
+  }
+}
+
+// A convolution with strides 2 across runs direct by channels where its channels and width allow it.
+bool use_direct_strided(const ConvGeometry& g, DType dtype) {
+  return dtype == DType::float32 && gemm_isa() == GemmIsa::avx512 &&
+         conv_direct::correlate_strided_by_channels_takes(g.in_channels, g.out_channels, g.out_width, g.stride_w);
+}
+
+// y = conv2d(x, kernel) with strides (use_direct_strided), then the epilogue.
+void direct_forward_strided(const float* x, const float* kernel, const Tensor& y, const ConvGeometry& g,
+                            const BiasActivation& epilogue) {
+  const bool any = epilogue.bias != nullptr || epilogue.activation != Activation::linear;
+  direct_correlate_by_channels(x, g.batch, g.in_height, g.in_width, g.in_channels, g.pad_top, g.pad_left, kernel,
+                               g.kernel_height, g.kernel_width, g.dilation_h, g.dilation_w, g.stride_h, g.stride_w,
+                               g.out_channels, g.out_height, g.out_width, y.mutable_data<float>(),
+                               [&](int64_t first, int64_t end) {
+                                 if (any) bias_activation(y, epilogue, first, end);
+                               });
 }
 
 void direct_forward(const float* x, const float* kernel, const Tensor& y, const ConvGeometry& g,
@@ -698,6 +729,10 @@ void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, cons
   }
   if (use_direct_pointwise(g, x.dtype())) {
     direct_forward(pointwise_pixels(x.data<float>().data(), g), kernel.data<float>().data(), y, pointwise(g), epilogue);
+    return;
+  }
+  if (use_direct_strided(g, x.dtype())) {
+    direct_forward_strided(x.data<float>().data(), kernel.data<float>().data(), y, g, epilogue);
     return;
   }
   if (epilogue.bias != nullptr || epilogue.activation != Activation::linear) {

@@ -241,20 +241,19 @@ void channel_filter_block(const ChannelFilterSums& w, int64_t offset, int64_t fi
 // and the tap's kVectors kernel vectors in the 32 registers.
 constexpr int channel_positions_per_block(int vectors) { return kMaxChannelPositions / vectors; }
 
-// kVectors vectors of output channels from first_out at the positions [first, first + kPositions) of an
-// image of kChannels channels: for each tap (c, kh, kw, in that order, as correlate sums) its kernel vectors
-// loaded once and each position's input broadcast (a memory operand of the fma). With kChannels known, the
-// positions' inputs lie at fixed offsets from one pointer.
-template <int kChannels, int kVectors, int kPositions = channel_positions_per_block(kVectors)>
-void channel_correlate_block(const ChannelCorrelation& w, int64_t first_out, int64_t first) {
-  __m512 acc[kPositions][kVectors];
+// acc[p][v] = the sums of kVectors vectors of output channels from first_out at kPositions output pixels
+// whose inputs start at image + p * kStep floats: for each tap (c, kh, kw, in that order, as correlate
+// sums) its kernel vectors loaded once and each pixel's input broadcast. With kChannels and kStep known,
+// the pixels' inputs lie at fixed offsets from one pointer.
+template <int kChannels, int kVectors, int kPositions, int kStep>
+__attribute__((always_inline)) inline void channel_taps(const ChannelCorrelation& w, int64_t first_out,
+                                                        const float* image, __m512 (&acc)[kPositions][kVectors]) {
 #pragma GCC unroll 28
   for (int p = 0; p < kPositions; ++p) {
 #pragma GCC unroll 4
     for (int v = 0; v < kVectors; ++v) acc[p][v] = _mm512_setzero_ps();
   }
   const int64_t tap_step = kChannels * w.out_channels;  // kernel floats from one kw to the next
-  const float* image = w.in + first * kChannels;
   for (int64_t c = 0; c < kChannels; ++c) {
     for (int64_t kh = 0; kh < w.kernel_height; ++kh) {
       const float* row = image + kh * w.dilation_h * w.row_pixels * kChannels + c;
@@ -269,14 +268,21 @@ void channel_correlate_block(const ChannelCorrelation& w, int64_t first_out, int
         }
 #pragma GCC unroll 28
         for (int p = 0; p < kPositions; ++p) {
-          const __m512 x = _mm512_set1_ps(src[p * kChannels]);
+          const __m512 x = _mm512_set1_ps(src[p * kStep]);
 #pragma GCC unroll 4
           for (int v = 0; v < kVectors; ++v) acc[p][v] = _mm512_fmadd_ps(x, k[v], acc[p][v]);
         }
       }
     }
   }
-  // Straight into the NHWC image, each position's channels whole vectors; thrown-away positions dropped.
+}
+
+// kVectors vectors of output channels from first_out at the stride-1 positions [first, first + kPositions),
+// straight into the NHWC image, each position's channels whole vectors; thrown-away positions dropped.
+template <int kChannels, int kVectors, int kPositions = channel_positions_per_block(kVectors)>
+void channel_correlate_block(const ChannelCorrelation& w, int64_t first_out, int64_t first) {
+  __m512 acc[kPositions][kVectors];
+  channel_taps<kChannels, kVectors, kPositions, kChannels>(w, first_out, w.in + first * kChannels, acc);
   const int64_t row_pixels = w.row_pixels, out_width = w.out_width, pixel = w.out_channels;
   int64_t ow = first % row_pixels;
   float* out = w.out + (first / row_pixels * out_width + ow) * pixel + first_out;  // while ow < out_width
@@ -294,6 +300,20 @@ void channel_correlate_block(const ChannelCorrelation& w, int64_t first_out, int
   }
 }
 
+// The same for the output pixels [ow, ow + kPositions) of output row oh with strides (kStride across).
+template <int kChannels, int kVectors, int kStride, int kPositions = channel_positions_per_block(kVectors)>
+void channel_correlate_strided_block(const ChannelCorrelation& w, int64_t first_out, int64_t oh, int64_t ow) {
+  __m512 acc[kPositions][kVectors];
+  channel_taps<kChannels, kVectors, kPositions, kStride * kChannels>(
+      w, first_out, w.in + (oh * w.stride_h * w.row_pixels + ow * kStride) * kChannels, acc);
+  float* out = w.out + (oh * w.out_width + ow) * w.out_channels + first_out;
+#pragma GCC unroll 28
+  for (int p = 0; p < kPositions; ++p) {
+#pragma GCC unroll 4
+    for (int v = 0; v < kVectors; ++v) _mm512_storeu_ps(out + p * w.out_channels + 16 * v, acc[p][v]);
+  }
+}
+
 // Every position of [first, end) for kVectors vectors of output channels from first_out: blocks, the last
 // one started early enough to end at `end` (the positions it shares with the one before get the same sums).
 template <int kChannels, int kVectors>
@@ -308,6 +328,20 @@ void channel_correlate(const ChannelCorrelation& w, int64_t first, int64_t end) 
   for (int64_t o = 0; o < w.out_channels; o += 16 * kMaxChannelVectors) {
     with_count<kMaxChannelVectors>((w.out_channels - o) / 16,
                                    [&]<int Vectors>() { channel_correlate_run<kChannels, Vectors>(w, o, first, end); });
+  }
+}
+
+// Output row oh with strides 2 across: blocks, the last one started early enough to end at the row's end.
+template <int kChannels>
+void channel_correlate_strided_row(const ChannelCorrelation& w, int64_t oh) {
+  for (int64_t o = 0; o < w.out_channels; o += 16 * kMaxChannelVectors) {
+    with_count<kMaxChannelVectors>((w.out_channels - o) / 16, [&]<int Vectors>() {
+      constexpr int kPositions = channel_positions_per_block(Vectors);
+      for (int64_t ow = 0; ow < w.out_width; ow += kPositions) {
+        const int64_t start = ow < w.out_width - kPositions ? ow : w.out_width - kPositions;
+        channel_correlate_strided_block<kChannels, Vectors, 2>(w, o, oh, start);
+      }
+    });
   }
 }
 
@@ -355,6 +389,25 @@ void correlate_by_channels(const ChannelCorrelation& w, int64_t first, int64_t e
     case 32: return channel_correlate<32>(w, first, end);
     case 64: return channel_correlate<64>(w, first, end);
     default: return;  // not taken (correlate_by_channels_takes)
+  }
+}
+
+bool correlate_strided_by_channels_takes(int64_t channels, int64_t out_channels, int64_t out_width, int64_t stride_w) {
+  if (!correlate_by_channels_takes(channels) || stride_w != 2 || out_channels == 0 || out_channels % 16 != 0)
+    return false;
+  // The last group of vectors has the fewest and so the widest blocks.
+  const int64_t last_vectors = (out_channels / 16 - 1) % kMaxChannelVectors + 1;
+  return out_width >= channel_positions_per_block(static_cast<int>(last_vectors));
+}
+
+void correlate_strided_by_channels(const ChannelCorrelation& w, int64_t oh) {
+  switch (w.channels) {
+    case 1: return channel_correlate_strided_row<1>(w, oh);
+    case 6: return channel_correlate_strided_row<6>(w, oh);
+    case 16: return channel_correlate_strided_row<16>(w, oh);
+    case 32: return channel_correlate_strided_row<32>(w, oh);
+    case 64: return channel_correlate_strided_row<64>(w, oh);
+    default: return;  // not taken (correlate_strided_by_channels_takes)
   }
 }
 
