@@ -47,9 +47,9 @@ size_t class_size(int c) {
   return (size_t{1} << log2) + static_cast<size_t>((c - 16) % 4 + 1) * (size_t{1} << (log2 - 2));
 }
 
-// Size classes above its own a request may take a cached block from when its own has none: up to twice
-// its class's size. A batch smaller than the others (an epoch's last) then runs in the blocks the others left,
-// instead of adding a second set of blocks that the full batches never use again.
+// Size classes above its own a request may look in for a cached block when its own has none; it takes
+// one at most twice its class's size. A batch smaller than the others (an epoch's last) then runs in the
+// blocks the others left, instead of adding a second set of blocks that the full batches never use again.
 constexpr int kLargerClasses = 4;
 
 // Byte counts. Each thread keeps its own (it is their only writer, so updating one is a plain
@@ -144,17 +144,19 @@ void* allocate(size_t bytes, size_t* block_bytes) {
     registry().exited.fresh.fetch_add(signed_bytes(class_bytes), std::memory_order_relaxed);
     return block;
   }
-  // The smallest cached block of its own class or one of the next kLargerClasses.
+  // The smallest cached block of its own class or of the next ones, up to twice its class's size.
   for (int larger = c; larger <= std::min(c + kLargerClasses, kClasses - 1); ++larger) {
     std::vector<void*>& free_list = cache->free_lists[larger];
+    const size_t bytes_taken = class_size(larger);
+    if (bytes_taken > 2 * class_bytes) break;
     if (free_list.empty()) continue;
     void* block = free_list.back();
     free_list.pop_back();
-    const size_t bytes_taken = class_size(larger);
     *block_bytes = bytes_taken;
     add(cache->counts.in_use, signed_bytes(bytes_taken));
     add(cache->counts.cached, -signed_bytes(bytes_taken));
-    TAPEGRAD_UNPOISON(block, bytes_taken);
+    // A larger block's extra bytes stay poisoned: a use past what was asked for is reported.
+    TAPEGRAD_UNPOISON(block, larger == c ? bytes_taken : bytes);
     return block;
   }
   add(cache->counts.in_use, signed_bytes(class_bytes));

@@ -97,8 +97,9 @@ void filter_sums_by_channels(const ChannelFilterSums& w, int64_t offset, int tap
 
 /// One image for the correlation with the output channels in vectors: the input NHWC (the image itself, or its
 /// zero-padded copy), rows `row_pixels` pixels apart, such that every tap of every position reads inside it;
-/// the kernel, HWIO; the output image, NHWC (out_height x out_width x out_channels, a multiple of 16). Positions
-/// are counted as in Correlation: p = oh * row_pixels + ow, thrown away where ow >= out_width.
+/// the kernel, HWIO; the output image, NHWC (out_height x out_width x out_channels, a multiple of 16). With
+/// stride 1, positions are counted as in Correlation: p = oh * row_pixels + ow, thrown away where ow >=
+/// out_width; with strides, output pixels go row by row (correlate_strided_by_channels).
 struct ChannelCorrelation {
   const float* in = nullptr;
   int64_t row_pixels = 0, channels = 0;

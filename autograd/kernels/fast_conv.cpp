@@ -6,8 +6,9 @@
 //   dK    += cols^T @ dy
 // Float32 convolutions with stride 1 on CPUs with AVX-512 run direct instead (conv_direct.hpp): each
 // image's channels padded into planes, 16 output positions per vector; or, with output channels that fill
-// whole vectors, 16 of them per vector from the NHWC tensors. A 1x1 kernel with strides runs direct on
-// the pixels it reads.
+// whole vectors, 16 of them per vector from the NHWC tensors. With strides, direct where a kernel takes
+// them: the forward by channels with strides 2 across, the kernel gradient by channels with any, and a
+// 1x1 kernel's three on the pixels it reads; the rest on im2col and gemm.
 // The loops in reference.cpp (conv2d_*_reference) are the formula these are tested against.
 
 #include "autograd/kernels/conv_direct.hpp"
@@ -116,10 +117,28 @@ const T* columns(const T* x, const ConvGeometry& g, int64_t first, int64_t count
   return buffer;
 }
 
-// ---- Direct convolution: stride 1, float32, AVX-512 (see conv_direct.hpp) ----
+// ---- Direct convolution: float32, AVX-512 (see conv_direct.hpp) ----
 
+// Whether the direct kernels can run: float32, on a CPU with AVX-512.
+bool direct_kernels_run(DType dtype) { return dtype == DType::float32 && gemm_isa() == GemmIsa::avx512; }
+
+// Stride 1: every direct kernel.
 bool use_direct(const ConvGeometry& g, DType dtype) {
-  return dtype == DType::float32 && g.stride_h == 1 && g.stride_w == 1 && gemm_isa() == GemmIsa::avx512;
+  return direct_kernels_run(dtype) && g.stride_h == 1 && g.stride_w == 1;
+}
+
+// The NHWC image a sweep by channels reads: rows x columns pixels, so that every tap of every output pixel
+// reads inside it; the image itself when it needs no zeros around it (its rows as wide, it may have more),
+// else a zero-padded copy (pad_image).
+struct SweepImage {
+  int64_t rows, columns;
+  bool in_place;
+};
+
+SweepImage sweep_image(int64_t height, int64_t width, int64_t top, int64_t left, int64_t out_height, int64_t out_width,
+                       int64_t extent_h, int64_t extent_w, int64_t stride_h, int64_t stride_w) {
+  const int64_t rows = (out_height - 1) * stride_h + extent_h, columns = (out_width - 1) * stride_w + extent_w;
+  return {rows, columns, top == 0 && left == 0 && columns == width && rows <= height};
 }
 
 int64_t round_up(int64_t x, int64_t step) { return (x + step - 1) / step * step; }
@@ -338,8 +357,8 @@ int64_t sweep_positions(int64_t out_height, int64_t out_width, int64_t extent_w)
 // of 16, channels one that correlate_by_channels takes), from the NHWC image, read where it lies when it
 // needs no zeros around it, else copied into zeros. Stride 1: the sweep's rows are out_width + extent_w - 1
 // pixels, the last extent_w - 1 positions of each thrown away, and threads take disjoint pieces of
-// positions; each output is the same chain of fmas as by planes. With strides (2 across,
-// correlate_strided_by_channels_takes), threads take output rows.
+// positions; each output is the same chain of fmas as by planes. With strides (stride_w 2, as
+// correlate_strided_by_channels_takes asks: its blocks step two pixels), threads take output rows.
 template <typename Epilogue>
 void direct_correlate_by_channels(const float* in, int64_t batch, int64_t height, int64_t width, int64_t channels,
                                   int64_t top, int64_t left, const float* kernel, int64_t kernel_height,
@@ -347,9 +366,9 @@ void direct_correlate_by_channels(const float* in, int64_t batch, int64_t height
                                   int64_t stride_w, int64_t out_channels, int64_t out_height, int64_t out_width,
                                   float* out, const Epilogue& epilogue) {
   const int64_t extent_h = (kernel_height - 1) * dilation_h + 1, extent_w = (kernel_width - 1) * dilation_w + 1;
-  const int64_t rows = (out_height - 1) * stride_h + extent_h, columns = (out_width - 1) * stride_w + extent_w;
+  const auto [rows, columns, in_place] =
+      sweep_image(height, width, top, left, out_height, out_width, extent_h, extent_w, stride_h, stride_w);
   const int64_t image_floats = height * width * channels, padded_floats = rows * columns * channels;
-  const bool in_place = top == 0 && left == 0 && columns == width && rows <= height;
   const bool strided = stride_h != 1 || stride_w != 1;
   const int64_t positions = strided ? out_height * out_width : sweep_positions(out_height, out_width, extent_w);
   const int64_t pieces = strided ? out_height : std::max<int64_t>(1, positions / kPositionsPerPiece);
@@ -424,30 +443,26 @@ void direct_correlate(const float* in, int64_t batch, int64_t height, int64_t wi
 
 // A convolution with strides 2 across runs direct by channels where its channels and width allow it.
 bool use_direct_strided(const ConvGeometry& g, DType dtype) {
-  return dtype == DType::float32 && gemm_isa() == GemmIsa::avx512 &&
+  return direct_kernels_run(dtype) &&
          conv_direct::correlate_strided_by_channels_takes(g.in_channels, g.out_channels, g.out_width, g.stride_w);
 }
 
-// y = conv2d(x, kernel) with strides (use_direct_strided), then the epilogue.
-void direct_forward_strided(const float* x, const float* kernel, const Tensor& y, const ConvGeometry& g,
-                            const BiasActivation& epilogue) {
-  const bool any = epilogue.bias != nullptr || epilogue.activation != Activation::linear;
-  direct_correlate_by_channels(x, g.batch, g.in_height, g.in_width, g.in_channels, g.pad_top, g.pad_left, kernel,
-                               g.kernel_height, g.kernel_width, g.dilation_h, g.dilation_w, g.stride_h, g.stride_w,
-                               g.out_channels, g.out_height, g.out_width, y.mutable_data<float>(),
-                               [&](int64_t first, int64_t end) {
-                                 if (any) bias_activation(y, epilogue, first, end);
-                               });
-}
-
+// y = conv2d(x, kernel) with stride 1 or strides 2 across (use_direct_strided), then the epilogue.
 void direct_forward(const float* x, const float* kernel, const Tensor& y, const ConvGeometry& g,
                     const BiasActivation& epilogue) {
   const bool any = epilogue.bias != nullptr || epilogue.activation != Activation::linear;
-  direct_correlate(x, g.batch, g.in_height, g.in_width, g.in_channels, g.pad_top, g.pad_left, kernel, g.kernel_height,
-                   g.kernel_width, g.dilation_h, g.dilation_w, g.out_channels, g.out_height, g.out_width,
-                   y.mutable_data<float>(), [&](int64_t first, int64_t end) {
-                     if (any) bias_activation(y, epilogue, first, end);
-                   });
+  const auto apply = [&](int64_t first, int64_t end) {
+    if (any) bias_activation(y, epilogue, first, end);
+  };
+  if (g.stride_h == 1 && g.stride_w == 1) {
+    direct_correlate(x, g.batch, g.in_height, g.in_width, g.in_channels, g.pad_top, g.pad_left, kernel, g.kernel_height,
+                     g.kernel_width, g.dilation_h, g.dilation_w, g.out_channels, g.out_height, g.out_width,
+                     y.mutable_data<float>(), apply);
+  } else {
+    direct_correlate_by_channels(x, g.batch, g.in_height, g.in_width, g.in_channels, g.pad_top, g.pad_left, kernel,
+                                 g.kernel_height, g.kernel_width, g.dilation_h, g.dilation_w, g.stride_h, g.stride_w,
+                                 g.out_channels, g.out_height, g.out_width, y.mutable_data<float>(), apply);
+  }
 }
 
 // dx is dy correlated with the kernel turned half a turn, input and output channels swapped.
@@ -587,10 +602,10 @@ int channel_vectors(int64_t out_channels, int64_t first_out) {
 // strides: output pixels a stride apart in the input.
 void direct_backward_filter_by_channels(const float* x, const float* dy, float* dk, const ConvGeometry& g) {
   const int64_t c = g.in_channels, o = g.out_channels, taps = g.kernel_height * g.kernel_width * c;
-  const int64_t rows = (g.out_height - 1) * g.stride_h + (g.kernel_height - 1) * g.dilation_h + 1;
-  const int64_t columns = (g.out_width - 1) * g.stride_w + (g.kernel_width - 1) * g.dilation_w + 1;
+  const auto [rows, columns, in_place] = sweep_image(g.in_height, g.in_width, g.pad_top, g.pad_left, g.out_height,
+                                                     g.out_width, (g.kernel_height - 1) * g.dilation_h + 1,
+                                                     (g.kernel_width - 1) * g.dilation_w + 1, g.stride_h, g.stride_w);
   const int64_t row_floats = columns * c, padded_floats = rows * row_floats;
-  const bool in_place = g.pad_top == 0 && g.pad_left == 0 && columns == g.in_width && rows <= g.in_height;
   const int64_t run = channel_run(g);
   struct Item {
     int64_t offset, first_tap;
@@ -655,8 +670,7 @@ void direct_backward_filter(const float* x, const float* dy, float* dk, const Co
 // A 1x1 kernel reads one pixel per output pixel, (oh * stride_h - pad_top, ow * stride_w - pad_left), or a
 // zero outside the image: with strides, the direct kernels take those pixels as an image of their own.
 bool use_direct_pointwise(const ConvGeometry& g, DType dtype) {
-  return g.kernel_height == 1 && g.kernel_width == 1 && (g.stride_h > 1 || g.stride_w > 1) && dtype == DType::float32 &&
-         gemm_isa() == GemmIsa::avx512;
+  return direct_kernels_run(dtype) && g.kernel_height == 1 && g.kernel_width == 1 && (g.stride_h > 1 || g.stride_w > 1);
 }
 
 // The geometry of the same convolution on the pixels it reads: stride 1, no padding.
@@ -671,23 +685,34 @@ ConvGeometry pointwise(const ConvGeometry& g) {
 
 struct PointwisePixels;  // the pixels a strided 1x1 kernel reads, or their gradient
 
-// The image row of output row oh (of the rows a strided 1x1 kernel reads), or -1 outside the image.
+// The image row of output row oh and column of output column ow (of the pixels a strided 1x1 kernel
+// reads), or -1 outside the image.
 int64_t pointwise_row(const ConvGeometry& g, int64_t oh) {
   const int64_t ih = oh * g.stride_h - g.pad_top;
   return ih >= 0 && ih < g.in_height ? ih : -1;
 }
+int64_t pointwise_column(const ConvGeometry& g, int64_t ow) {
+  const int64_t iw = ow * g.stride_w - g.pad_left;
+  return iw >= 0 && iw < g.in_width ? iw : -1;
+}
 
-// The pixels (batch x out_height x out_width x channels) a strided 1x1 kernel reads from x, zeros where
-// they fall outside it.
+// The calling thread's buffer for the pixels a strided 1x1 kernel reads (batch x out_height x out_width x
+// in_channels), or their gradient.
+float* pointwise_buffer(const ConvGeometry& g) {
+  return thread_buffer<float, PointwisePixels>(
+      static_cast<size_t>(g.batch * g.out_height * g.out_width * g.in_channels));
+}
+
+// The pixels a strided 1x1 kernel reads from x, zeros where they fall outside it.
 float* pointwise_pixels(const float* x, const ConvGeometry& g) {
   const int64_t c = g.in_channels, rows = g.batch * g.out_height;
-  float* pixels = thread_buffer<float, PointwisePixels>(static_cast<size_t>(rows * g.out_width * c));
+  float* pixels = pointwise_buffer(g);
   parallel_for(rows, rows * g.out_width * c, [&](int64_t row) {
     const int64_t n = row / g.out_height, ih = pointwise_row(g, row % g.out_height);
     float* out = pixels + row * g.out_width * c;
     for (int64_t ow = 0; ow < g.out_width; ++ow, out += c) {
-      const int64_t iw = ow * g.stride_w - g.pad_left;
-      if (ih < 0 || iw < 0 || iw >= g.in_width) {
+      const int64_t iw = pointwise_column(g, ow);
+      if (ih < 0 || iw < 0) {
         std::fill_n(out, c, 0.0f);
       } else {
         std::copy_n(x + ((n * g.in_height + ih) * g.in_width + iw) * c, c, out);
@@ -709,8 +734,7 @@ void put_pointwise_pixels(const float* pixels, const ConvGeometry& g, float* dx)
       if (ih < 0) continue;
       const float* in = pixels + (n * g.out_height + oh) * g.out_width * c;
       for (int64_t ow = 0; ow < g.out_width; ++ow, in += c) {
-        const int64_t iw = ow * g.stride_w - g.pad_left;
-        if (iw >= 0 && iw < g.in_width) std::copy_n(in, c, image + (ih * g.in_width + iw) * c);
+        if (const int64_t iw = pointwise_column(g, ow); iw >= 0) std::copy_n(in, c, image + (ih * g.in_width + iw) * c);
       }
     }
   });
@@ -732,7 +756,7 @@ void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, cons
     return;
   }
   if (use_direct_strided(g, x.dtype())) {
-    direct_forward_strided(x.data<float>().data(), kernel.data<float>().data(), y, g, epilogue);
+    direct_forward(x.data<float>().data(), kernel.data<float>().data(), y, g, epilogue);
     return;
   }
   if (epilogue.bias != nullptr || epilogue.activation != Activation::linear) {
@@ -764,8 +788,7 @@ void conv2d_backward_input(const Tensor& dy, const Tensor& kernel, const Tensor&
     return;
   }
   if (use_direct_pointwise(g, dy.dtype())) {
-    float* pixels = thread_buffer<float, PointwisePixels>(
-        static_cast<size_t>(g.batch * g.out_height * g.out_width * g.in_channels));
+    float* pixels = pointwise_buffer(g);
     direct_backward_input(dy.data<float>().data(), kernel.data<float>().data(), pixels, pointwise(g));
     put_pointwise_pixels(pixels, g, dx.mutable_data<float>());
     return;
@@ -797,7 +820,7 @@ void conv2d_backward_filter(const Tensor& x, const Tensor& dy, const Tensor& dke
                            dkernel.mutable_data<float>(), pointwise(g));
     return;
   }
-  if (x.dtype() == DType::float32 && gemm_isa() == GemmIsa::avx512 && filter_by_channels(g)) {
+  if (direct_kernels_run(x.dtype()) && filter_by_channels(g)) {
     direct_backward_filter_by_channels(x.data<float>().data(), dy.data<float>().data(), dkernel.mutable_data<float>(),
                                        g);
     return;

@@ -381,15 +381,26 @@ bool correlate_by_channels_takes(int64_t channels) {
   return channels == 1 || channels == 6 || channels == 16 || channels == 32 || channels == 64;
 }
 
-void correlate_by_channels(const ChannelCorrelation& w, int64_t first, int64_t end) {
-  switch (w.channels) {
-    case 1: return channel_correlate<1>(w, first, end);
-    case 6: return channel_correlate<6>(w, first, end);
-    case 16: return channel_correlate<16>(w, first, end);
-    case 32: return channel_correlate<32>(w, first, end);
-    case 64: return channel_correlate<64>(w, first, end);
-    default: return;  // not taken (correlate_by_channels_takes)
+namespace {
+
+// Calls f.template operator()<C>() with C = channels, one of those correlate_by_channels_takes; its callers
+// check that first.
+template <typename F>
+void with_channels(int64_t channels, F&& f) {
+  switch (channels) {
+    case 1: return f.template operator()<1>();
+    case 6: return f.template operator()<6>();
+    case 16: return f.template operator()<16>();
+    case 32: return f.template operator()<32>();
+    case 64: return f.template operator()<64>();
+    default: return;
   }
+}
+
+}  // namespace
+
+void correlate_by_channels(const ChannelCorrelation& w, int64_t first, int64_t end) {
+  with_channels(w.channels, [&]<int Channels>() { channel_correlate<Channels>(w, first, end); });
 }
 
 bool correlate_strided_by_channels_takes(int64_t channels, int64_t out_channels, int64_t out_width, int64_t stride_w) {
@@ -401,14 +412,7 @@ bool correlate_strided_by_channels_takes(int64_t channels, int64_t out_channels,
 }
 
 void correlate_strided_by_channels(const ChannelCorrelation& w, int64_t oh) {
-  switch (w.channels) {
-    case 1: return channel_correlate_strided_row<1>(w, oh);
-    case 6: return channel_correlate_strided_row<6>(w, oh);
-    case 16: return channel_correlate_strided_row<16>(w, oh);
-    case 32: return channel_correlate_strided_row<32>(w, oh);
-    case 64: return channel_correlate_strided_row<64>(w, oh);
-    default: return;  // not taken (correlate_strided_by_channels_takes)
-  }
+  with_channels(w.channels, [&]<int Channels>() { channel_correlate_strided_row<Channels>(w, oh); });
 }
 
 void correlate_rows(const Correlation& w, int64_t first_row) {

@@ -214,14 +214,17 @@ struct BiasActivation {
 void bias_activation(const Tensor& y, const BiasActivation& epilogue, int64_t first, int64_t end);
 
 /// y (NHWC) = cross-correlation of x (NHWC) with kernel (HWIO): the image unrolled into columns
-/// (im2col), times the kernel as a (kh*kw*in) x out matrix, on gemm; float32 with stride 1 on AVX-512,
-/// direct, 16 output positions per vector (fast_conv.cpp, fast_conv_direct_avx512.cpp).
+/// (im2col), times the kernel as a (kh*kw*in) x out matrix, on gemm; in float32 on AVX-512 direct where
+/// the geometry allows (stride 1, strides 2 across with output channels in vectors, 1x1 kernels with
+/// strides: fast_conv.cpp, fast_conv_direct_avx512.cpp).
 /// `epilogue` is applied to y's pixels: on the direct path to each piece as it is made, else after the product.
 void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, const ConvGeometry& g,
                     const BiasActivation& epilogue = {});
-/// dx (NHWC) from dy (NHWC) and kernel (HWIO): dy times the kernel transposed, folded back (col2im).
+/// dx (NHWC) from dy (NHWC) and kernel (HWIO): dy times the kernel transposed, folded back (col2im); direct
+/// in float32 on AVX-512 with stride 1 or a 1x1 kernel.
 void conv2d_backward_input(const Tensor& dy, const Tensor& kernel, const Tensor& dx, const ConvGeometry& g);
-/// dkernel (HWIO) from x (NHWC) and dy (NHWC): the columns transposed times dy.
+/// dkernel (HWIO) from x (NHWC) and dy (NHWC): the columns transposed times dy; direct in float32 on AVX-512
+/// with stride 1, a 1x1 kernel, or output channels in vectors.
 void conv2d_backward_filter(const Tensor& x, const Tensor& dy, const Tensor& dkernel, const ConvGeometry& g);
 
 /// The reference of conv2d_forward: the formula as loops, the yardstick the fast kernel is tested against.

@@ -1,4 +1,4 @@
-// The fast convolution kernels (direct for float32 with stride 1 on AVX-512, else im2col and gemm)
+// The fast convolution kernels (direct for float32 on AVX-512 where the geometry allows, else im2col and gemm)
 // against the reference loops they replace, on odd sizes, in float32 and float64, on every instruction
 // set the CPU has, and bit-identical for any number of threads.
 
@@ -114,10 +114,18 @@ const std::vector<ConvCase>& conv_cases() {
        {2, 16, 30, 6},
        {2, 3, 6, 64},
        {{3, 2}, Padding::explicit_sides(1, 0, 2, 1), {1, 2}}},
-      {"strides 2, unpadded, 16 -> 64 channels (the image read where it lies)",
-       {2, 15, 31, 16},
+      {"strides 2, unpadded, 16 -> 64 channels (the image read where it lies, its last row never read)",
+       {2, 16, 31, 16},
        {3, 3, 16, 64},
        {{2, 2}, {}, {1, 1}}},
+      {"strides 2, 'same', 6 -> 16 channels (blocks of 28 pixels)",
+       {1, 4, 60, 6},
+       {3, 3, 6, 16},
+       {{2, 2}, Padding::same(), {1, 1}}},
+      {"strides 2, 'same', 16 -> 48 channels (blocks of 9 pixels)",
+       {2, 6, 20, 16},
+       {3, 3, 16, 48},
+       {{2, 2}, Padding::same(), {1, 1}}},
       {"3x3 kernel, strides 2, 'same', 16 -> 32 channels (ResNet's second stage, rows one block wide)",
        {3, 28, 27, 16},
        {3, 3, 16, 32},
@@ -215,6 +223,14 @@ TEST_CASE("conv2d kernels: the same bits with 1 thread, 2 and 3") {
   cases.push_back(
       {"batch 16, 16 -> 32 channels, 'same'", {16, 28, 28, 16}, {3, 3, 16, 32}, {{1, 1}, Padding::same(), {1, 1}}});
   cases.push_back({"batch 32, LeNet's second layer (unpadded)", {32, 14, 14, 6}, {5, 5, 6, 16}, {}});
+  cases.push_back({"batch 16, 16 -> 32 channels, strides 2, 'same' (ResNet's second stage)",
+                   {16, 28, 28, 16},
+                   {3, 3, 16, 32},
+                   {{2, 2}, Padding::same(), {1, 1}}});
+  cases.push_back({"batch 16, 1x1 kernel, 16 -> 32 channels, strides 2 (ResNet's shortcut)",
+                   {16, 28, 28, 16},
+                   {1, 1, 16, 32},
+                   {{2, 2}, {}, {1, 1}}});
   for (const ConvCase& c : cases) {
     INFO(c.label);
     const Tensor x = random_normal(c.x, generator);

@@ -43,6 +43,8 @@ TEST_CASE("a LeNet training step in steady state takes no fresh memory beyond th
       examples::add_lenet_layers(net, variant);
       Generator generator(5);
       const std::vector<Batch> batches{random_batch(64, generator), random_batch(64, generator)};
+      // An epoch's last batch, smaller than the others (60,000 images in batches of 256 end in one of 96).
+      const Batch last = random_batch(48, generator);
       {
         const StopRecording no_recording;
         net(batches[0].images);  // builds the layers
@@ -62,9 +64,7 @@ TEST_CASE("a LeNet training step in steady state takes no fresh memory beyond th
       }
       CHECK(std::isfinite(loss));
       CHECK(allocator_stats().fresh == fresh_before);
-      // An epoch's last batch, smaller than the others (60,000 images in batches of 256 end in one of 96),
-      // runs in the blocks the full batches left.
-      const Batch last = random_batch(48, generator);
+      // The last batch runs in the blocks the full batches left.
       CHECK(std::isfinite(examples::train_step(net, optimizer, variables, last.images, last.labels).loss.item()));
       CHECK(allocator_stats().fresh == fresh_before);
     }
