@@ -268,6 +268,23 @@ float* plane_buffer(int64_t count) {
   return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(data) + 63) & ~uintptr_t{63});
 }
 
+// The images of a batch in chunks: prepare(n, i) for each image n of a chunk (its i-th), then run(n, i, piece)
+// for each of its `pieces` pieces, threads sharing both. Each omp for ends in a barrier: the next chunk's
+// prepare overwrites what a chunk's images were prepared into only after its last piece.
+template <typename Prepare, typename Run>
+void over_image_chunks(int64_t batch, int64_t chunk, int64_t pieces, bool parallel, const Prepare& prepare,
+                       const Run& run) {
+  parallel_region(parallel, [&] {
+    for (int64_t first = 0; first < batch; first += chunk) {
+      const int64_t count = std::min(chunk, batch - first);
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < count; ++i) prepare(first + i, i);
+#pragma omp for schedule(static)
+      for (int64_t item = 0; item < count * pieces; ++item) run(first + item / pieces, item / pieces, item % pieces);
+    }
+  });
+}
+
 // Vectors of output positions per work item: a multiple of every block size of conv_direct::correlate.
 constexpr int64_t kVectorsPerPiece = 96;
 
@@ -302,17 +319,12 @@ void direct_correlate_by_planes(const float* in, int64_t batch, int64_t height, 
   const bool parallel =
       batch * l.out_plane * out_channels * channels * kernel_height * kernel_width >= kDirectParallelMultiplyAdds;
   float* buffer = plane_buffer(std::min(chunk, batch) * image_floats);
-  parallel_region(parallel, [&] {
-    for (int64_t first = 0; first < batch; first += chunk) {
-      const int64_t count = std::min(chunk, batch - first);
-#pragma omp for schedule(static)
-      for (int64_t i = 0; i < count; ++i) {
-        to_planes(in + (first + i) * height * width * channels, height, width, channels, l, buffer + i * image_floats);
-      }
-      // Each omp for ends in a barrier: the next chunk's planes overwrite these only after the last piece.
-#pragma omp for schedule(static)
-      for (int64_t item = 0; item < count * pieces; ++item) {
-        const int64_t i = item / pieces, piece = item % pieces;
+  over_image_chunks(
+      batch, chunk, pieces, parallel,
+      [&](int64_t n, int64_t i) {
+        to_planes(in + n * height * width * channels, height, width, channels, l, buffer + i * image_floats);
+      },
+      [&](int64_t n, int64_t i, int64_t piece) {
         const conv_direct::Correlation w{.in = buffer + i * image_floats,
                                          .in_plane = l.in_plane,
                                          .channels = channels,
@@ -323,10 +335,10 @@ void direct_correlate_by_planes(const float* in, int64_t batch, int64_t height, 
                                          .dilation_h = dilation_h,
                                          .dilation_w = dilation_w,
                                          .out_channels = out_channels,
-                                         .out = out + (first + i) * out_height * out_width * out_channels,
+                                         .out = out + n * out_height * out_width * out_channels,
                                          .out_height = out_height,
                                          .out_width = out_width};
-        const int64_t image_pixels = out_height * out_width, first_pixel = (first + i) * image_pixels;
+        const int64_t first_pixel = n * out_height * out_width;
         if (by_rows) {
           const int64_t first_row = piece * conv_direct::kBandRows;
           conv_direct::correlate_rows(w, first_row);
@@ -340,9 +352,7 @@ void direct_correlate_by_planes(const float* in, int64_t batch, int64_t height, 
               pixels_of_positions(16 * first_vector, 16 * end_vector, l.row_width, out_height, out_width);
           epilogue(first_pixel + begin, first_pixel + end);
         }
-      }
-    }
-  });
+      });
 }
 
 // Positions of the correlation by channels per work item: whole blocks for every count of vectors.
@@ -376,48 +386,40 @@ void direct_correlate_by_channels(const float* in, int64_t batch, int64_t height
   const bool parallel =
       batch * positions * out_channels * channels * kernel_height * kernel_width >= kDirectParallelMultiplyAdds;
   float* buffer = in_place ? nullptr : plane_buffer(std::min(chunk, batch) * padded_floats);
-  parallel_region(parallel, [&] {
-    for (int64_t first = 0; first < batch; first += chunk) {
-      const int64_t count = std::min(chunk, batch - first);
-      if (!in_place) {
-#pragma omp for schedule(static)
-        for (int64_t i = 0; i < count; ++i) {
-          pad_image(in + (first + i) * image_floats, height, width, channels, top, left, rows, columns,
+  over_image_chunks(
+      batch, chunk, pieces, parallel,
+      [&](int64_t n, int64_t i) {
+        if (!in_place) {
+          pad_image(in + n * image_floats, height, width, channels, top, left, rows, columns,
                     buffer + i * padded_floats);
         }
-      }
-      // Each omp for ends in a barrier: the next chunk's copies overwrite these only after the last piece.
-#pragma omp for schedule(static)
-      for (int64_t item = 0; item < count * pieces; ++item) {
-        const int64_t i = item / pieces, piece = item % pieces;
-        const conv_direct::ChannelCorrelation w{
-            .in = in_place ? in + (first + i) * image_floats : buffer + i * padded_floats,
-            .row_pixels = columns,
-            .channels = channels,
-            .stride_h = stride_h,
-            .kernel = kernel,
-            .kernel_height = kernel_height,
-            .kernel_width = kernel_width,
-            .dilation_h = dilation_h,
-            .dilation_w = dilation_w,
-            .out_channels = out_channels,
-            .out = out + (first + i) * out_height * out_width * out_channels,
-            .out_height = out_height,
-            .out_width = out_width};
-        const int64_t image_pixel = (first + i) * out_height * out_width;
+      },
+      [&](int64_t n, int64_t i, int64_t piece) {
+        const conv_direct::ChannelCorrelation w{.in = in_place ? in + n * image_floats : buffer + i * padded_floats,
+                                                .row_pixels = columns,
+                                                .channels = channels,
+                                                .stride_h = stride_h,
+                                                .kernel = kernel,
+                                                .kernel_height = kernel_height,
+                                                .kernel_width = kernel_width,
+                                                .dilation_h = dilation_h,
+                                                .dilation_w = dilation_w,
+                                                .out_channels = out_channels,
+                                                .out = out + n * out_height * out_width * out_channels,
+                                                .out_height = out_height,
+                                                .out_width = out_width};
+        const int64_t image_pixel = n * out_height * out_width;
         if (strided) {
           conv_direct::correlate_strided_by_channels(w, piece);
           epilogue(image_pixel + piece * out_width, image_pixel + (piece + 1) * out_width);
-          continue;
+          return;
         }
         const int64_t begin = piece * kPositionsPerPiece;
         const int64_t end = piece + 1 == pieces ? positions : begin + kPositionsPerPiece;
         conv_direct::correlate_by_channels(w, begin, end);
         const auto [first_pixel, end_pixel] = pixels_of_positions(begin, end, columns, out_height, out_width);
         epilogue(image_pixel + first_pixel, image_pixel + end_pixel);
-      }
-    }
-  });
+      });
 }
 
 // out (batch x out_height x out_width x out_channels) = the stride-1 correlation of in (batch x height x
