@@ -144,19 +144,21 @@ void* allocate(size_t bytes, size_t* block_bytes) {
     registry().exited.fresh.fetch_add(signed_bytes(class_bytes), std::memory_order_relaxed);
     return block;
   }
-  // The smallest cached block of its own class or of the next ones, up to twice its class's size.
-  for (int larger = c; larger <= std::min(c + kLargerClasses, kClasses - 1); ++larger) {
-    std::vector<void*>& free_list = cache->free_lists[larger];
-    const size_t bytes_taken = class_size(larger);
-    if (bytes_taken > 2 * class_bytes) break;
-    if (free_list.empty()) continue;
+  // A cached block of its own class, else the smallest of the next ones up to twice its class's size.
+  int taken = c;
+  while (cache->free_lists[taken].empty() && taken < std::min(c + kLargerClasses, kClasses - 1) &&
+         class_size(taken + 1) <= 2 * class_bytes) {
+    ++taken;
+  }
+  if (std::vector<void*>& free_list = cache->free_lists[taken]; !free_list.empty()) {
     void* block = free_list.back();
     free_list.pop_back();
+    const size_t bytes_taken = taken == c ? class_bytes : class_size(taken);
     *block_bytes = bytes_taken;
     add(cache->counts.in_use, signed_bytes(bytes_taken));
     add(cache->counts.cached, -signed_bytes(bytes_taken));
     // A larger block's extra bytes stay poisoned: a use past what was asked for is reported.
-    TAPEGRAD_UNPOISON(block, larger == c ? bytes_taken : bytes);
+    TAPEGRAD_UNPOISON(block, taken == c ? bytes_taken : bytes);
     return block;
   }
   add(cache->counts.in_use, signed_bytes(class_bytes));
