@@ -376,8 +376,11 @@ void direct_correlate_by_channels(const float* in, int64_t batch, int64_t height
                                   int64_t stride_w, int64_t out_channels, int64_t out_height, int64_t out_width,
                                   float* out, const Epilogue& epilogue) {
   const int64_t extent_h = (kernel_height - 1) * dilation_h + 1, extent_w = (kernel_width - 1) * dilation_w + 1;
-  const auto [rows, columns, in_place] =
+  // NOTE: plain variables, not a structured binding: clang 16 cannot capture one in an OpenMP region.
+  const SweepImage sweep =
       sweep_image(height, width, top, left, out_height, out_width, extent_h, extent_w, stride_h, stride_w);
+  const int64_t rows = sweep.rows, columns = sweep.columns;
+  const bool in_place = sweep.in_place;
   const int64_t image_floats = height * width * channels, padded_floats = rows * columns * channels;
   const bool strided = stride_h != 1 || stride_w != 1;
   const int64_t positions = strided ? out_height * out_width : sweep_positions(out_height, out_width, extent_w);
@@ -604,9 +607,11 @@ int channel_vectors(int64_t out_channels, int64_t first_out) {
 // strides: output pixels a stride apart in the input.
 void direct_backward_filter_by_channels(const float* x, const float* dy, float* dk, const ConvGeometry& g) {
   const int64_t c = g.in_channels, o = g.out_channels, taps = g.kernel_height * g.kernel_width * c;
-  const auto [rows, columns, in_place] = sweep_image(g.in_height, g.in_width, g.pad_top, g.pad_left, g.out_height,
-                                                     g.out_width, (g.kernel_height - 1) * g.dilation_h + 1,
-                                                     (g.kernel_width - 1) * g.dilation_w + 1, g.stride_h, g.stride_w);
+  const SweepImage sweep = sweep_image(g.in_height, g.in_width, g.pad_top, g.pad_left, g.out_height, g.out_width,
+                                       (g.kernel_height - 1) * g.dilation_h + 1,
+                                       (g.kernel_width - 1) * g.dilation_w + 1, g.stride_h, g.stride_w);
+  const int64_t rows = sweep.rows, columns = sweep.columns;  // plain variables: see direct_correlate_by_channels
+  const bool in_place = sweep.in_place;
   const int64_t row_floats = columns * c, padded_floats = rows * row_floats;
   const int64_t run = channel_run(g);
   struct Item {
