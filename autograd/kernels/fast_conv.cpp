@@ -710,22 +710,10 @@ float* pointwise_buffer(const ConvGeometry& g) {
       static_cast<size_t>(g.batch * g.out_height * g.out_width * g.in_channels));
 }
 
-// The pixels a strided 1x1 kernel reads from x, zeros where they fall outside it.
+// The pixels a strided 1x1 kernel reads from x, zeros where they fall outside it: its im2col columns.
 float* pointwise_pixels(const float* x, const ConvGeometry& g) {
-  const int64_t c = g.in_channels, rows = g.batch * g.out_height;
   float* pixels = pointwise_buffer(g);
-  parallel_for(rows, rows * g.out_width * c, [&](int64_t row) {
-    const int64_t n = row / g.out_height, ih = pointwise_row(g, row % g.out_height);
-    float* out = pixels + row * g.out_width * c;
-    for (int64_t ow = 0; ow < g.out_width; ++ow, out += c) {
-      const int64_t iw = pointwise_column(g, ow);
-      if (ih < 0 || iw < 0) {
-        std::fill_n(out, c, 0.0f);
-      } else {
-        std::copy_n(x + ((n * g.in_height + ih) * g.in_width + iw) * c, c, out);
-      }
-    }
-  });
+  im2col(x, pixels, g, 0, g.batch);
   return pixels;
 }
 
