@@ -4,12 +4,15 @@
 // by one thread only, so any thread count gives the same bits as the references.
 
 #include "autograd/kernels/constant_count.hpp"
+#include "autograd/kernels/gemm.hpp"
 #include "autograd/kernels/kernels.hpp"
 #include "autograd/kernels/parallel.hpp"
+#include "autograd/kernels/pool_tiles.hpp"
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <type_traits>
 
 namespace tapegrad::kernels {
 
@@ -89,10 +92,17 @@ void avg_pool_forward_tiles(const T* in, T* out, const ConvGeometry& g) {
   const int64_t in_row = g.in_width * c, out_row = g.out_width * c;
   const T count = static_cast<T>(kh * kw);
   const int64_t rows = g.batch * g.out_height;
+  bool vectors = false;  // whole windows per vector (pool_tiles.hpp): float32, AVX-512
+  if constexpr (std::is_same_v<T, float>) {
+    vectors = gemm_isa() == GemmIsa::avx512 && pool_tiles::average_takes(c, kw);
+  }
   parallel_for(rows, rows * out_row * kh * kw, [&](int64_t r) {
     const int64_t n = r / g.out_height, oh = r % g.out_height;
     const T* window_rows = in + (n * g.in_height + oh * kh) * in_row;
     T* o = out + r * out_row;
+    if constexpr (std::is_same_v<T, float>) {
+      if (vectors) return pool_tiles::average_row(window_rows, in_row, kh, kw, c, g.out_width, o);
+    }
     for (int64_t i = 0; i < out_row; ++i) o[i] = T{0};
     for (int64_t a = 0; a < kh; ++a) {
       const T* row = window_rows + a * in_row;

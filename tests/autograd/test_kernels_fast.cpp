@@ -4,9 +4,12 @@
 
 #include <tapegrad/autograd/threads.hpp>
 #include <tapegrad/tapegrad.hpp>
+#include "autograd/kernels/gemm.hpp"
 #include "autograd/kernels/kernels.hpp"
+#include "autograd/kernels/pool_tiles.hpp"
 #include "autograd/ops/conv_geometry.hpp"
 #include "tests/autograd/check_values.hpp"
+#include "tests/skip.hpp"
 
 #include <doctest/doctest.h>
 
@@ -38,6 +41,12 @@ const std::vector<PoolCase>& pool_cases() {
        {2, 10, 10, 16},
        {{2, 2}, 2, Padding::valid()}},
       {"2x2 tiles, 17 channels (the fewest counted at run time)", {1, 4, 6, 17}, {{2, 2}, 2, Padding::valid()}},
+      // The AVX-512 loops hold whole windows per vector (pool_tiles.hpp): rows that end in a part-filled vector.
+      {"2x2 tiles, 1 channel (16 windows a vector), odd sizes", {2, 9, 37, 1}, {{2, 2}, 2, Padding::valid()}},
+      {"2x2 tiles, 5 channels (3 windows a vector)", {2, 6, 14, 5}, {{2, 2}, 2, Padding::valid()}},
+      {"2x2 tiles, 8 channels (2 windows a vector)", {2, 5, 11, 8}, {{2, 2}, 2, Padding::valid()}},
+      {"1x2 tiles, 3 channels", {2, 3, 10, 3}, {{1, 2}, {1, 2}, Padding::valid()}},
+      {"3x3 tiles, 10 channels (30 floats of a row a vector)", {1, 7, 9, 10}, {{3, 3}, 3, Padding::valid()}},
       {"3x2 tiles, stride 3x2, odd sizes", {2, 8, 7, 5}, {{3, 2}, {3, 2}, Padding::valid()}},
       {"3x3, stride 1 (overlapping windows)", {2, 7, 6, 3}, {{3, 3}, 1, Padding::valid()}},
       {"3x2, stride 2x1, 'same'", {2, 5, 4, 2}, {{3, 2}, {2, 1}, Padding::same()}},
@@ -388,6 +397,35 @@ TEST_CASE("dropout kernel: the reference's mask and output bits") {
         CHECK(mask.to_vector() == mask_ref.to_vector());
         CHECK(a.next_u64() == b.next_u64());  // the same number of words drawn
       }
+    }
+  }
+}
+
+TEST_CASE("pooling kernels: the AVX-512 average writes its row and nothing past it" * doctest::skip()) {
+  if (!kernels::gemm_isa_supported(kernels::GemmIsa::avx512)) {
+    testing::skip("this CPU has no AVX-512 (avx512f and avx512vl)");
+    return;
+  }
+  constexpr float kUntouched = 7.0f;
+  for (const int64_t channels : {1, 3, 5, 6, 8, 16}) {
+    for (int64_t out_width = 1; out_width <= 20; ++out_width) {
+      INFO(channels, " channels, ", out_width, " windows");
+      const int64_t row = out_width * channels;
+      // 2x2 windows: rows of 1, 2, 3, ... (pixel p's channel ch is p + ch), so that each window's mean differs.
+      std::vector<float> in(static_cast<size_t>(2 * 2 * row + 32), 0.0f);
+      for (int64_t p = 0; p < 2 * out_width; ++p)
+        for (int64_t ch = 0; ch < channels; ++ch) {
+          in[static_cast<size_t>(p * channels + ch)] = static_cast<float>(p + ch);
+          in[static_cast<size_t>(2 * row + p * channels + ch)] = static_cast<float>(3 * (p + ch));
+        }
+      std::vector<float> out(static_cast<size_t>(row + 32), kUntouched);
+      kernels::pool_tiles::average_row(in.data(), 2 * row, 2, 2, channels, out_width, out.data());
+      for (int64_t ow = 0; ow < out_width; ++ow)
+        for (int64_t ch = 0; ch < channels; ++ch) {
+          // (a + (a + 1) + 3a + 3(a + 1)) / 4 = 2a + 1, with a = 2 ow + ch
+          CHECK(out[static_cast<size_t>(ow * channels + ch)] == static_cast<float>(4 * ow + 2 * ch + 1));
+        }
+      for (size_t i = static_cast<size_t>(row); i < out.size(); ++i) CHECK(out[i] == kUntouched);
     }
   }
 }
