@@ -2,6 +2,7 @@
 
 #include <tapegrad/autograd/error.hpp>
 #include <tapegrad/autograd/random.hpp>
+#include <tapegrad/autograd/threads.hpp>
 
 #include <fmt/format.h>
 
@@ -59,6 +60,9 @@ std::shared_ptr<const Column> tensor_column(const Tensor& tensor, const char* wh
   return column;
 }
 
+// Bytes a thread converts at least: a smaller batch stays on the calling thread.
+constexpr int64_t kParallelBytes = int64_t{1} << 16;
+
 // Copies the examples `indices` of `column` into one tensor of shape (count, element...), or of
 // the element's shape when `batched` is false (one example).
 Tensor gather(const Column& column, std::span<const int64_t> indices, bool batched) {
@@ -82,21 +86,27 @@ Tensor gather(const Column& column, std::span<const int64_t> indices, bool batch
     }
     case Column::Kind::unit_bytes: {
       float* target = out.mutable_data<float>();
+      const auto count = static_cast<int64_t>(indices.size());
       // The examples lie anywhere in the data set: the next one's bytes are asked for from memory while
       // this one's are converted.
-      const auto prefetch_example = [&](size_t b) {
-        if (b >= indices.size()) return;
-        const uint8_t* source = column.bytes.data() + indices[b] * n;
+      const auto prefetch_example = [&](int64_t b) {
+        const uint8_t* source = column.bytes.data() + indices[static_cast<size_t>(b)] * n;
         for (int64_t p = 0; p < n; p += 64) __builtin_prefetch(source + p);
         if (n > 0) __builtin_prefetch(source + n - 1);  // the last line, where the example starts mid-line
       };
-      prefetch_example(0);
-      for (size_t b = 0; b < indices.size(); ++b) {
-        prefetch_example(b + 1);
-        const uint8_t* source = column.bytes.data() + indices[b] * n;
-        float* row = target + static_cast<int64_t>(b) * n;
-        // A division per byte, which the compiler vectorizes.
-        for (int64_t p = 0; p < n; ++p) row[p] = static_cast<float>(source[p]) / 255.0f;
+      // Threads take runs of examples (each element is one division: any thread count, the same bits).
+      const int64_t threads = std::clamp<int64_t>(count * n / kParallelBytes, 1, num_threads());
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+      for (int64_t part = 0; part < threads; ++part) {
+        const int64_t first = count * part / threads, end = count * (part + 1) / threads;
+        if (first < end) prefetch_example(first);
+        for (int64_t b = first; b < end; ++b) {
+          if (b + 1 < end) prefetch_example(b + 1);
+          const uint8_t* source = column.bytes.data() + indices[static_cast<size_t>(b)] * n;
+          float* row = target + b * n;
+          // A division per byte, which the compiler vectorizes.
+          for (int64_t p = 0; p < n; ++p) row[p] = static_cast<float>(source[p]) / 255.0f;
+        }
       }
       break;
     }

@@ -1,6 +1,7 @@
 #include <tapegrad/data/dataset.hpp>
 
 #include <tapegrad/autograd/random.hpp>
+#include <tapegrad/autograd/threads.hpp>
 
 #include "helpers.hpp"
 
@@ -170,6 +171,26 @@ TEST_CASE("Dataset::from_idx: images are the example's bytes / 255 in NHWC, labe
   CHECK(first->features.at({0, 0, 0, 0}) == 0.0);
   CHECK(first->features.at({0, 0, 1, 0}) == 1.0);
   CHECK(first->labels.at({0}) == 0.0);
+
+  SUBCASE("a batch large enough for threads: on 2 threads, each example's own bytes / 255") {
+    const int before = num_threads();
+    set_num_threads(2);
+    ImageBytes many = make_images(300);
+    Dataset large = many.dataset().shuffle(7).batch(256);
+    const std::optional<Batch> batch = large.next();
+    set_num_threads(before);
+    REQUIRE(batch.has_value());
+    const std::vector<double> pixels = batch->features.to_vector();
+    REQUIRE(pixels.size() == 256 * 784);
+    int64_t wrong = 0;
+    for (size_t b = 0; b < 256; ++b) {
+      for (size_t p = 0; p < 784; ++p) {
+        const uint8_t byte = many.images.bytes[static_cast<size_t>(batch->indices[b]) * 784 + p];
+        wrong += pixels[b * 784 + p] != static_cast<double>(static_cast<float>(byte) / 255.0f) ? 1 : 0;
+      }
+    }
+    CHECK(wrong == 0);
+  }
 
   SUBCASE("images of another rank keep their shape; no channel axis is added") {
     ImageBytes flat = make_images(4, 2, 3);
