@@ -132,6 +132,36 @@ bool correlate_strided_by_channels_takes(int64_t channels, int64_t out_channels,
 /// kw * dw][c] * kernel[kh][kw][c][o], in the NHWC input (zeros included) such that every tap reads inside it.
 void correlate_strided_by_channels(const ChannelCorrelation& w, int64_t oh);
 
+/// One image for the correlation with the input channels in vectors: the input NHWC (the image itself, or
+/// its zero-padded copy), rows `row_pixels` pixels apart, such that every tap of every output pixel reads
+/// inside it, the image's own pixels at rows [image_top, image_top + image_height) and columns
+/// [image_left, image_left + image_width) of it (zeros elsewhere); the kernel HWOI (tap (kh, kw)'s output
+/// channel o at kernel + ((kh * kernel_width + kw) * out_channels + o) * channels); the output image NHWC.
+struct InputCorrelation {
+  const float* in = nullptr;
+  int64_t row_pixels = 0, channels = 0;
+  int64_t image_top = 0, image_left = 0, image_height = 0, image_width = 0;
+  const float* kernel = nullptr;
+  int64_t kernel_height = 0, kernel_width = 0, dilation_h = 0, dilation_w = 0, out_channels = 0;
+  float* out = nullptr;
+  int64_t out_height = 0, out_width = 0;
+};
+
+/// Whether correlate_by_inputs takes these channels: input channels that fill vectors, up to 8 output
+/// channels (a block's outputs lie side by side in the NHWC output).
+bool correlate_by_inputs_takes(int64_t channels, int64_t out_channels);
+
+/// Output rows [first_row, first_row + kInputRows) of the stride-1 correlation (first_row alone when it is
+/// the last), every output channel: out[oh][ow][o] = the sum over the taps
+/// (kh, kw) whose input lies in the image, and the input channels, of in[oh + kh * dh][ow + kw * dw][c] *
+/// kernel[kh][kw][o][c]. 16 input channels per vector, a block of pixels' taps read once for all output
+/// channels, each sum's lanes added at the end; the taps that read only zeros around the image (most of
+/// an input gradient's, on small images) are skipped. The sums' order differs from correlate's.
+void correlate_by_inputs(const InputCorrelation& w, int64_t first_row);
+
+/// Output rows correlate_by_inputs computes at once.
+constexpr int64_t kInputRows = 2;
+
 /// dst[c * plane + i] = pixels[i * channels + c] for i < count, c < channels: a run of NHWC pixels into planes.
 void pixels_to_planes(const float* pixels, int64_t count, int64_t channels, float* dst, int64_t plane);
 

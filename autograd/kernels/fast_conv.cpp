@@ -59,6 +59,7 @@ T* thread_buffer(size_t count) {
 struct Columns;       // im2col's columns, the direct kernels' planes or padded images
 struct Sums;          // direct_backward_filter's partial sums
 struct TurnedKernel;  // direct_backward_input's kernel turned half a turn
+struct InputKernel;   // direct_correlate_by_inputs's kernel, HWOI
 
 // Rows of the column matrix for images [first, first + count): row (n, oh, ow) holds the taps the
 // kernel sees there, zeros where they fall in the padding.
@@ -425,10 +426,69 @@ void direct_correlate_by_channels(const float* in, int64_t batch, int64_t height
       });
 }
 
+// The same out as direct_correlate_by_planes, with the input channels in vectors (channels a multiple of
+// 16, at most 8 output channels: correlate_by_inputs_takes), from the NHWC image, read where it lies when
+// it needs no zeros around it, else copied into zeros; the taps that read only zeros are skipped. Threads
+// take pairs of output rows; each output is one fixed chain of fmas, its lanes added in a fixed order.
+template <typename Epilogue>
+void direct_correlate_by_inputs(const float* in, int64_t batch, int64_t height, int64_t width, int64_t channels,
+                                int64_t top, int64_t left, const float* kernel, int64_t kernel_height,
+                                int64_t kernel_width, int64_t dilation_h, int64_t dilation_w, int64_t out_channels,
+                                int64_t out_height, int64_t out_width, float* out, const Epilogue& epilogue) {
+  const int64_t taps = kernel_height * kernel_width;
+  float* hwoi = thread_buffer<float, InputKernel>(static_cast<size_t>(taps * channels * out_channels));
+  for (int64_t t = 0; t < taps; ++t)
+    for (int64_t c = 0; c < channels; ++c)
+      for (int64_t o = 0; o < out_channels; ++o)
+        hwoi[(t * out_channels + o) * channels + c] = kernel[(t * channels + c) * out_channels + o];
+  const int64_t extent_h = (kernel_height - 1) * dilation_h + 1, extent_w = (kernel_width - 1) * dilation_w + 1;
+  // NOTE: plain variables, not a structured binding: clang 16 cannot capture one in an OpenMP region.
+  const SweepImage sweep = sweep_image(height, width, top, left, out_height, out_width, extent_h, extent_w, 1, 1);
+  const int64_t rows = sweep.rows, columns = sweep.columns;
+  const bool in_place = sweep.in_place;
+  const int64_t image_floats = height * width * channels, padded_floats = rows * columns * channels;
+  const int64_t chunk = in_place ? std::max<int64_t>(batch, 1) : images_per_plane_chunk(padded_floats, batch);
+  const bool parallel = batch * out_height * out_width * out_channels * channels * taps >= kDirectParallelMultiplyAdds;
+  float* buffer = in_place ? nullptr : plane_buffer(std::min(chunk, batch) * padded_floats);
+  const int64_t pieces = (out_height + conv_direct::kInputRows - 1) / conv_direct::kInputRows;
+  over_image_chunks(
+      batch, chunk, pieces, parallel,
+      [&](int64_t n, int64_t i) {
+        if (!in_place) {
+          pad_image(in + n * image_floats, height, width, channels, top, left, rows, columns,
+                    buffer + i * padded_floats);
+        }
+      },
+      [&](int64_t n, int64_t i, int64_t piece) {
+        const conv_direct::InputCorrelation w{.in = in_place ? in + n * image_floats : buffer + i * padded_floats,
+                                              .row_pixels = in_place ? width : columns,
+                                              .channels = channels,
+                                              .image_top = in_place ? 0 : top,
+                                              .image_left = in_place ? 0 : left,
+                                              .image_height = height,
+                                              .image_width = width,
+                                              .kernel = hwoi,
+                                              .kernel_height = kernel_height,
+                                              .kernel_width = kernel_width,
+                                              .dilation_h = dilation_h,
+                                              .dilation_w = dilation_w,
+                                              .out_channels = out_channels,
+                                              .out = out + n * out_height * out_width * out_channels,
+                                              .out_height = out_height,
+                                              .out_width = out_width};
+        const int64_t first_row = piece * conv_direct::kInputRows;
+        conv_direct::correlate_by_inputs(w, first_row);
+        const int64_t image_pixel = n * out_height * out_width;
+        epilogue(image_pixel + first_row * out_width,
+                 image_pixel + std::min(out_height, first_row + conv_direct::kInputRows) * out_width);
+      });
+}
+
 // out (batch x out_height x out_width x out_channels) = the stride-1 correlation of in (batch x height x
 // width x channels, at (top, left) among the zeros) with kernel (HWIO), then epilogue(first, end) on each
-// piece's pixels: by output channels where they fill vectors and a block of positions fits the image,
-// else by planes. The two give the same bits.
+// piece's pixels: by output channels where they fill vectors and a block of positions fits the image
+// (the same bits as by planes); by input channels where they fill vectors and the output channels are
+// few; else by planes.
 template <typename Epilogue>
 void direct_correlate(const float* in, int64_t batch, int64_t height, int64_t width, int64_t channels, int64_t top,
                       int64_t left, const float* kernel, int64_t kernel_height, int64_t kernel_width,
@@ -440,6 +500,9 @@ void direct_correlate(const float* in, int64_t batch, int64_t height, int64_t wi
   if (by_channels) {
     direct_correlate_by_channels(in, batch, height, width, channels, top, left, kernel, kernel_height, kernel_width,
                                  dilation_h, dilation_w, 1, 1, out_channels, out_height, out_width, out, epilogue);
+  } else if (conv_direct::correlate_by_inputs_takes(channels, out_channels)) {
+    direct_correlate_by_inputs(in, batch, height, width, channels, top, left, kernel, kernel_height, kernel_width,
+                               dilation_h, dilation_w, out_channels, out_height, out_width, out, epilogue);
   } else {
     direct_correlate_by_planes(in, batch, height, width, channels, top, left, kernel, kernel_height, kernel_width,
                                dilation_h, dilation_w, out_channels, out_height, out_width, out, epilogue);

@@ -371,6 +371,148 @@ void pixels_to_planes(const float* pixels, int64_t count, int64_t channels, floa
   }
 }
 
+namespace {
+
+// Lane j of the result: the sum of v[j]'s lanes (a transpose's shuffles, adding as it goes).
+inline __m512 lane_sums16(const __m512 v[16]) {
+  __m512 t[8], u[4];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i)
+    t[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
+    // Each 128-bit lane of u[i]: its own part of v[4i], ..., v[4i + 3]'s sums.
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    u[i] = _mm512_add_ps(_mm512_shuffle_ps(t[2 * i], t[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                         _mm512_shuffle_ps(t[2 * i], t[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+  }
+  const __m512 low = _mm512_add_ps(_mm512_shuffle_f32x4(u[0], u[1], 0x88), _mm512_shuffle_f32x4(u[0], u[1], 0xdd));
+  const __m512 high = _mm512_add_ps(_mm512_shuffle_f32x4(u[2], u[3], 0x88), _mm512_shuffle_f32x4(u[2], u[3], 0xdd));
+  return _mm512_add_ps(_mm512_shuffle_f32x4(low, high, 0x88), _mm512_shuffle_f32x4(low, high, 0xdd));
+}
+
+// out[j] = the sum of acc[j]'s lanes, j < kCount.
+template <int kCount>
+void store_lane_sums(const __m512 acc[kCount], float* out) {
+#pragma GCC unroll 2
+  for (int first = 0; first < kCount; first += 16) {
+    __m512 v[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; ++i) v[i] = first + i < kCount ? acc[first + i] : _mm512_setzero_ps();
+    const __m512 sums = lane_sums16(v);
+    const int count = kCount - first < 16 ? kCount - first : 16;
+    if (count == 16) {
+      _mm512_storeu_ps(out + first, sums);
+    } else if (count == 8) {
+      _mm256_storeu_ps(out + first, _mm512_castps512_ps256(sums));
+    } else {
+      _mm512_mask_storeu_ps(out + first, static_cast<__mmask16>((1u << count) - 1), sums);
+    }
+  }
+}
+
+// Pixels per block of correlate_by_inputs with kOuts output channels, in one row (in two, half as many
+// across, rounded down): their sums and inputs in the 32 registers, with one for the kernel.
+constexpr int input_block_pixels(int outs) {
+  return outs <= 1 ? 12 : outs <= 2 ? 8 : outs <= 3 ? 6 : outs <= 6 ? 4 : 3;
+}
+
+// The taps [first, end) along one axis whose inputs, for outputs [position, position + count) on it, lie in
+// the image's [image_first, image_first + image_size): a run, the taps before and after it reading zeros.
+struct TapRun {
+  int64_t first = 0, end = 0;
+};
+inline TapRun taps_in_image(int64_t position, int64_t count, int64_t taps, int64_t dilation, int64_t image_first,
+                            int64_t image_size) {
+  TapRun run{taps, taps};
+  for (int64_t t = 0; t < taps; ++t) {
+    const int64_t at = position + t * dilation;
+    if (at + count > image_first && at < image_first + image_size) {
+      if (run.first == taps) run.first = t;
+      run.end = t + 1;
+    }
+  }
+  return run;
+}
+
+// Output pixels (oh + r, ow + q), r < kRows, q < kColumns, kOuts == w.out_channels: a square of pixels, so
+// that fewer of its taps read zeros for some pixel and the image for another (all are then taken).
+template <int kOuts, int kRows, int kColumns>
+void input_correlate_block(const InputCorrelation& w, int64_t oh, int64_t ow) {
+  constexpr int kPixels = kRows * kColumns;
+  __m512 acc[kPixels * kOuts];
+#pragma GCC unroll 24
+  for (int j = 0; j < kPixels * kOuts; ++j) acc[j] = _mm512_setzero_ps();
+  const int64_t channels = w.channels, row_floats = w.row_pixels * channels;
+  const TapRun rows = taps_in_image(oh, kRows, w.kernel_height, w.dilation_h, w.image_top, w.image_height);
+  const TapRun columns = taps_in_image(ow, kColumns, w.kernel_width, w.dilation_w, w.image_left, w.image_width);
+  for (int64_t kh = rows.first; kh < rows.end; ++kh) {
+    const float* x_row = w.in + (oh + kh * w.dilation_h) * row_floats + ow * channels;
+    for (int64_t kw = columns.first; kw < columns.end; ++kw) {
+      const float* x = x_row + kw * w.dilation_w * channels;
+      const float* k = w.kernel + (kh * w.kernel_width + kw) * kOuts * channels;
+      for (int64_t c = 0; c < channels; c += 16) {
+        __m512 xv[kPixels];
+#pragma GCC unroll 2
+        for (int r = 0; r < kRows; ++r) {
+#pragma GCC unroll 12
+          for (int q = 0; q < kColumns; ++q) {
+            xv[r * kColumns + q] = _mm512_loadu_ps(x + r * row_floats + q * channels + c);
+            in_register(xv[r * kColumns + q]);
+          }
+        }
+#pragma GCC unroll 8
+        for (int o = 0; o < kOuts; ++o) {
+          const __m512 kv = _mm512_loadu_ps(k + o * channels + c);
+#pragma GCC unroll 12
+          for (int p = 0; p < kPixels; ++p) acc[p * kOuts + o] = _mm512_fmadd_ps(xv[p], kv, acc[p * kOuts + o]);
+        }
+      }
+    }
+  }
+  // The sums row by row: each output row's run of kColumns pixels lies side by side.
+  alignas(64) float sums[(kPixels * kOuts + 15) / 16 * 16];
+  store_lane_sums<kPixels * kOuts>(acc, sums);
+#pragma GCC unroll 2
+  for (int r = 0; r < kRows; ++r) {
+    float* out = w.out + ((oh + r) * w.out_width + ow) * kOuts;
+#pragma GCC unroll 48
+    for (int j = 0; j < kColumns * kOuts; ++j) out[j] = sums[r * kColumns * kOuts + j];
+  }
+}
+
+// Output rows [oh, oh + kRows) in blocks of kColumns pixels, the last started early so that it ends with the
+// rows; single pixels when they are narrower than a block.
+template <int kOuts, int kRows>
+void input_correlate_rows(const InputCorrelation& w, int64_t oh) {
+  constexpr int kColumns = input_block_pixels(kOuts) / kRows;
+  if (w.out_width < kColumns) {
+    for (int64_t ow = 0; ow < w.out_width; ++ow) input_correlate_block<kOuts, kRows, 1>(w, oh, ow);
+    return;
+  }
+  for (int64_t ow = 0;; ow += kColumns) {
+    const int64_t first = ow + kColumns <= w.out_width ? ow : w.out_width - kColumns;
+    input_correlate_block<kOuts, kRows, kColumns>(w, oh, first);
+    if (first + kColumns >= w.out_width) return;
+  }
+}
+
+}  // namespace
+
+bool correlate_by_inputs_takes(int64_t channels, int64_t out_channels) {
+  return channels > 0 && channels % 16 == 0 && out_channels >= 1 && out_channels <= 8;
+}
+
+void correlate_by_inputs(const InputCorrelation& w, int64_t first_row) {
+  const bool pair = first_row + 1 < w.out_height;
+  with_count<8>(w.out_channels, [&]<int Outs>() {
+    if (pair) {
+      input_correlate_rows<Outs, 2>(w, first_row);
+    } else {
+      input_correlate_rows<Outs, 1>(w, first_row);
+    }
+  });
+}
+
 void correlate(const Correlation& w, int64_t first_vector, int64_t end_vector) {
   for (int64_t o = 0; o < w.out_channels; o += kMaxOuts) {
     with_count<kMaxOuts>(w.out_channels - o, [&]<int Outs>() { correlate_outs<Outs>(w, o, first_vector, end_vector); });

@@ -104,6 +104,17 @@ const std::vector<ConvCase>& conv_cases() {
        {1, 1, 20, 16},
        {1, 3, 16, 16},
        {{1, 1}, Padding::same(), {1, 1}}},
+      // Input channels in whole vectors and at most 8 output channels: the correlation by input channels,
+      // forward (and for the input gradient of 1 to 8 channels from output channels in vectors, above).
+      {"16 -> 2 channels, 'same' (blocks of 12 pixels, the last started early)",
+       {2, 9, 30, 16},
+       {3, 3, 16, 2},
+       {{1, 1}, Padding::same(), {1, 1}}},
+      {"32 -> 5 channels, dilation 2x1, explicit padding",
+       {2, 8, 11, 32},
+       {3, 2, 32, 5},
+       {{1, 1}, Padding::explicit_sides(2, 0, 1, 3), {2, 1}}},
+      {"48 -> 7 channels, unpadded (the image read where it lies)", {2, 6, 9, 48}, {2, 3, 48, 7}, {}},
       // Strides with output channels in vectors: the kernel gradient by channels; the forward by channels
       // too with strides 2 across and rows of at least a block.
       {"3x3 kernel, strides 2, 'same', 32 -> 64 channels (ResNet's third stage, blocks of 7 pixels)",
