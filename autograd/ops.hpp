@@ -290,6 +290,18 @@ Tensor greater_equal(const Tensor& a, const Tensor& b);
 /// C = A B;  dA = dC B^T,  dB = A^T dC
 Tensor matmul(const Tensor& a, const Tensor& b);
 
+/// matmul's options, tf.linalg.matmul's transpose_a and transpose_b.
+struct MatmulOptions {
+  bool transpose_a = false;  ///< multiply by a with its last two axes swapped (a of rank 2 or more)
+  bool transpose_b = false;  ///< multiply by b with its last two axes swapped (b of rank 2 or more)
+};
+
+/// op(a) @ op(b), op swapping an operand's last two axes where `options` says, read in place (no copy);
+/// otherwise as matmul(a, b). The gradients are such products again (TensorFlow's): with transpose_b,
+/// dA = dC B and dB = dC^T A; with transpose_a, dA = B dC^T and dB = A dC; with both, dA = B^T dC^T
+/// and dB = dC^T A^T.
+Tensor matmul(const Tensor& a, const Tensor& b, const MatmulOptions& options);
+
 // ---- More reductions ----
 
 /// reduce_sum: sum over `axes` (all when empty).

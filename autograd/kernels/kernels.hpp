@@ -181,10 +181,13 @@ Tensor reduce_sum_reference(const Tensor& x, const std::array<bool, Shape::kMaxR
 /// The largest element over the axes where reduce[axis] is true; those axes keep size 1.
 Tensor reduce_max(const Tensor& x, const std::array<bool, Shape::kMaxRank>& reduce);
 
-/// C[i] = A[i] B[i] for each batch i: row-major matrices, A[i] m x k at a_offsets[i] of a,
-/// B[i] k x n at b_offsets[i] of b, C[i] m x n, one after another in c. Runs on gemm (gemm.hpp).
+/// C[i] = op(A[i]) op(B[i]) for each batch i, op(X) = X, or X^T where transpose_a (transpose_b) says:
+/// row-major matrices, A[i] at a_offsets[i] of a (m x k, or k x m transposed), B[i] at b_offsets[i] of
+/// b (k x n, or n x k transposed), C[i] m x n, one after another in c. Runs on gemm (gemm.hpp), which
+/// reads a transposed operand in place.
 void matmul(const Tensor& a, const Tensor& b, const Tensor& c, int64_t batch, int64_t m, int64_t k, int64_t n,
-            const std::vector<int64_t>& a_offsets, const std::vector<int64_t>& b_offsets);
+            const std::vector<int64_t>& a_offsets, const std::vector<int64_t>& b_offsets, bool transpose_a = false,
+            bool transpose_b = false);
 
 /// For x viewed as (outer, dim, inner): y[o, j, :] = x[o, indices[j], :]; indices are checked.
 void gather(const Tensor& x, const Tensor& indices, const Tensor& y, int64_t outer, int64_t dim, int64_t inner);

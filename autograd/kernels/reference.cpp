@@ -160,12 +160,14 @@ Tensor select(const Tensor& mask, const Tensor& a, const Tensor& b) {
 }
 
 void matmul(const Tensor& a, const Tensor& b, const Tensor& c, int64_t batch, int64_t m, int64_t k, int64_t n,
-            const std::vector<int64_t>& a_offsets, const std::vector<int64_t>& b_offsets) {
+            const std::vector<int64_t>& a_offsets, const std::vector<int64_t>& b_offsets, bool transpose_a,
+            bool transpose_b) {
   dispatch_floating(a.dtype(), "matmul", [&]<typename T>() {
     T* out = c.mutable_data<T>();
     for (int64_t i = 0; i < batch; ++i) {
-      gemm<T>(false, false, m, n, k, a.data<T>().data() + a_offsets[static_cast<size_t>(i)], k,
-              b.data<T>().data() + b_offsets[static_cast<size_t>(i)], n, out + i * m * n, n, false);
+      gemm<T>(transpose_a, transpose_b, m, n, k, a.data<T>().data() + a_offsets[static_cast<size_t>(i)],
+              transpose_a ? m : k, b.data<T>().data() + b_offsets[static_cast<size_t>(i)], transpose_b ? k : n,
+              out + i * m * n, n, false);
     }
   });
 }

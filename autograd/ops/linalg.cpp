@@ -1,6 +1,7 @@
 // Matrix products.
 
 #include <tapegrad/autograd/ops.hpp>
+#include <fmt/format.h>
 #include "autograd/detail/checked.hpp"
 #include "autograd/kernels/kernels.hpp"
 #include "autograd/ops/op_registry.hpp"
@@ -9,14 +10,6 @@
 namespace tapegrad {
 
 namespace {
-
-// x with its last two axes swapped.
-Tensor swap_last_two(const Tensor& x) {
-  std::vector<int> permutation(static_cast<size_t>(x.rank()));
-  for (int k = 0; k < x.rank(); ++k) permutation[static_cast<size_t>(k)] = k;
-  std::swap(permutation[permutation.size() - 1], permutation[permutation.size() - 2]);
-  return transpose(x, permutation);
-}
 
 // The leading (batch) axes of a shape, all but the last two.
 Shape batch_of(const Shape& shape) { return Shape(shape.dims().first(static_cast<size_t>(shape.rank() - 2))); }
@@ -41,25 +34,43 @@ std::vector<int64_t> batch_offsets(const Shape& shape, const Shape& batch) {
   return offsets;
 }
 
+// matmul's attributes: which operands it reads transposed.
+struct MatmulAttrs {
+  bool transpose_a = false, transpose_b = false;
+  std::string print() const { return fmt::format("transpose_a={}, transpose_b={}", transpose_a, transpose_b); }
+};
+
 }  // namespace
 
 constexpr const char* kMatmul = "matmul";
-Tensor matmul(const Tensor& a, const Tensor& b) {
+Tensor matmul(const Tensor& a, const Tensor& b) { return matmul(a, b, MatmulOptions{}); }
+
+Tensor matmul(const Tensor& a, const Tensor& b, const MatmulOptions& options) {
   detail::check_defined(kMatmul, {a, b});
   if (a.rank() == 0 || b.rank() == 0)
     fail("matmul: operands {} and {}; expected at least one axis each", a.shape(), b.shape());
+  const bool ta = options.transpose_a, tb = options.transpose_b;
+  if ((ta && a.rank() < 2) || (tb && b.rank() < 2)) {
+    fail("matmul: {} a {} @ b {}; expected a transposed operand of rank 2 or more (its last two axes swap)",
+         ta && a.rank() < 2 ? "transpose_a of" : "transpose_b of", a.shape(), b.shape());
+  }
   // NumPy's vector rules: a 1-d left operand is a row, a 1-d right operand a column, removed after.
   if (a.rank() == 1 && b.rank() == 1) return reshape(matmul(expand_dims(a, 0), expand_dims(b, 1)), Shape{});
-  if (a.rank() == 1) return squeeze(matmul(expand_dims(a, 0), b), {-2});
-  if (b.rank() == 1) return squeeze(matmul(a, expand_dims(b, 1)), {-1});
+  if (a.rank() == 1) return squeeze(matmul(expand_dims(a, 0), b, options), {-2});
+  if (b.rank() == 1) return squeeze(matmul(a, expand_dims(b, 1), options), {-1});
   if (a.dtype() != b.dtype()) {
     fail("matmul: {} {} @ {} {}; expected one dtype", a.shape(), dtype_name(a.dtype()), b.shape(),
          dtype_name(b.dtype()));
   }
-  const int64_t m = a.shape()[-2], k = a.shape()[-1], n = b.shape()[-1];
-  if (b.shape()[-2] != k) {
-    fail("matmul: {} @ {}: a's last axis ({}) must equal b's second-to-last ({})", a.shape(), b.shape(), k,
-         b.shape()[-2]);
+  const int64_t m = a.shape()[ta ? -1 : -2], k = a.shape()[ta ? -2 : -1];
+  const int64_t b_k = b.shape()[tb ? -1 : -2], n = b.shape()[tb ? -2 : -1];
+  if (b_k != k) {
+    if (!ta && !tb) {
+      fail("matmul: {} @ {}: a's last axis ({}) must equal b's second-to-last ({})", a.shape(), b.shape(), k, b_k);
+    }
+    fail("matmul: {}{} @ {}{}: a's {} axis ({}) must equal b's {} ({})", a.shape(), ta ? " transposed" : "",
+         b.shape(), tb ? " transposed" : "", ta ? "second-to-last" : "last", k, tb ? "last axis" : "second-to-last",
+         b_k);
   }
   const Shape batch = broadcast_shapes(batch_of(a.shape()), batch_of(b.shape()), kMatmul);
   std::vector<int64_t> dims(batch.dims().begin(), batch.dims().end());
@@ -67,12 +78,27 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   dims.push_back(n);
   const Shape out = detail::checked_shape(dims, kMatmul);
   Tensor c = Tensor::empty(out, a.dtype());
-  kernels::matmul(a, b, c, batch.numel(), m, k, n, batch_offsets(a.shape(), batch), batch_offsets(b.shape(), batch));
+  kernels::matmul(a, b, c, batch.numel(), m, k, n, batch_offsets(a.shape(), batch), batch_offsets(b.shape(), batch),
+                  ta, tb);
   // Broadcast batch axes are summed back to each operand's shape by the tape.
-  return record(kMatmul, {a, b}, std::move(c), [](const BackwardArgs& args) -> Grads {
-    return {args.needs(0) ? matmul(args.grad, swap_last_two(args.input(1))) : Tensor{},
-            args.needs(1) ? matmul(swap_last_two(args.input(0)), args.grad) : Tensor{}};
-  });
+  return record(
+      kMatmul, {a, b}, std::move(c),
+      [](const BackwardArgs& args) -> Grads {
+        const auto& attrs = args.attrs<MatmulAttrs>();
+        const Tensor &a = args.input(0), &b = args.input(1), &g = args.grad;
+        const bool ta = attrs.transpose_a, tb = attrs.transpose_b;
+        Tensor da, db;
+        if (args.needs(0)) {
+          da = !ta ? matmul(g, b, {.transpose_a = false, .transpose_b = !tb})  // dC op(B)^T
+                   : matmul(b, g, {.transpose_a = tb, .transpose_b = true});  // (dC op(B)^T)^T = op(B) dC^T
+        }
+        if (args.needs(1)) {
+          db = !tb ? matmul(a, g, {.transpose_a = !ta, .transpose_b = false})  // op(A)^T dC
+                   : matmul(g, a, {.transpose_a = true, .transpose_b = ta});  // (op(A)^T dC)^T = dC^T op(A)
+        }
+        return {da, db};
+      },
+      MatmulAttrs{ta, tb});
 }
 
 // The ops defined above, for differentiable_ops().

@@ -270,6 +270,16 @@ TEST_CASE("higher order: nested tapes through conv2d, pooling, matmul and the so
     check_second_order([](const Inputs& in) { return sum(tanh(matmul(in[0], in[1]))); },
                        {normal({2, 3, 4}) * 0.5, normal({4, 2}) * 0.5}, 4);
   }
+  SUBCASE("matmul with transpose_a and transpose_b, batched with a broadcast matrix") {
+    for (const MatmulOptions options : {MatmulOptions{.transpose_a = true}, MatmulOptions{.transpose_b = true},
+                                        MatmulOptions{.transpose_a = true, .transpose_b = true}}) {
+      INFO("transpose_a ", options.transpose_a, ", transpose_b ", options.transpose_b);
+      const Shape a = options.transpose_a ? Shape{2, 4, 3} : Shape{2, 3, 4};
+      const Shape b = options.transpose_b ? Shape{2, 4} : Shape{4, 2};
+      check_second_order([options](const Inputs& in) { return sum(tanh(matmul(in[0], in[1], options))); },
+                         {normal(a) * 0.5, normal(b) * 0.5}, 4);
+    }
+  }
   SUBCASE("softmax") {
     const Tensor c = normal({3, 4});
     check_second_order([c](const Inputs& in) { return sum(square(softmax(in[0]) * c)); }, {normal({3, 4})}, 5);

@@ -602,6 +602,37 @@ TEST_CASE("forward: matmul") {
     const Tensor b({5, 6, 7, 8}, {2, 2});
     CHECK(matmul(a, b).to_vector() == std::vector<double>{19, 22, 43, 50});
   }
+  SUBCASE("transpose_a and transpose_b: the product of the swapped axes, the same values as transpose's copy") {
+    const Tensor a = random_normal({2, 4, 3}, generator, 0, 1, DType::float32);  // (3x4)^T in each batch
+    const Tensor b = random_normal({5, 4}, generator, 0, 1, DType::float32);     // (4x5)^T
+    const Tensor at = transpose(a, {0, 2, 1}), bt = transpose(b, {1, 0});
+    const Tensor both = matmul(a, b, {.transpose_a = true, .transpose_b = true});
+    CHECK(both.shape() == Shape{2, 3, 5});
+    // gemm sums each element in the same order however its operands lie: the very same floats.
+    CHECK(both.to_vector() == matmul(at, bt).to_vector());
+    CHECK(matmul(a, bt, {.transpose_a = true}).to_vector() == matmul(at, bt).to_vector());
+    CHECK(matmul(at, b, {.transpose_b = true}).to_vector() == matmul(at, bt).to_vector());
+    CHECK(matmul(Tensor({1, 2, 3, 4}, {2, 2}), Tensor({5, 6, 7, 8}, {2, 2}), {.transpose_a = true}).to_vector() ==
+          std::vector<double>{26, 30, 38, 44});
+    const Tensor v({1, 0, -1, 2}, {4});
+    CHECK(matmul(v, b, {.transpose_b = true}).to_vector() == matmul(v, bt).to_vector());
+    CHECK(matmul(b, v).shape() == Shape{5});
+  }
+  SUBCASE("a transposed operand must have two axes; the inner sizes must agree") {
+    const Tensor v({1, 2, 3}, {3});
+    const Tensor m = zeros({3, 2});
+    CHECK_THROWS_WITH_AS(matmul(v, m, {.transpose_a = true}),
+                         "matmul: transpose_a of a 3 @ b 3x2; expected a transposed operand of rank 2 or more (its "
+                         "last two axes swap)",
+                         Error);
+    CHECK_THROWS_WITH_AS(matmul(m, v, {.transpose_b = true}), doctest::Contains("transpose_b of a 3x2 @ b 3"), Error);
+    CHECK(matmul(m, m, {.transpose_b = true}).shape() == Shape{3, 3});
+    CHECK_THROWS_WITH_AS(matmul(m, zeros({2, 3}), {.transpose_b = true}),
+                         "matmul: 3x2 @ 2x3 transposed: a's last axis (2) must equal b's last axis (3)", Error);
+    CHECK_THROWS_WITH_AS(matmul(m, zeros({2, 3}), {.transpose_a = true}),
+                         "matmul: 3x2 transposed @ 2x3: a's second-to-last axis (3) must equal b's second-to-last (2)",
+                         Error);
+  }
   SUBCASE("matrix @ vector, vector @ matrix, vector @ vector") {
     const Tensor a({1, 2, 3, 4, 5, 6}, {2, 3});
     const Tensor v({1, 0, -1}, {3});
