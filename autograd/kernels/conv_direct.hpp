@@ -123,6 +123,15 @@ constexpr int kMaxChannelPositions = 28;
 /// rather than reading past it.
 void correlate_by_channels(const ChannelCorrelation& w, int64_t first, int64_t end);
 
+/// Rows and columns of the square blocks of correlate_by_channel_squares.
+constexpr int kSquareSide = 5;
+
+/// The same sums as correlate_by_channels for a whole image of at least kSquareSide x kSquareSide output
+/// pixels, in square blocks of output pixels, one vector of output channels at a time: no position of
+/// the sweep's thrown-away columns computed (with out_width 10 and a 5x5 kernel, 100 pixels where the
+/// flat sweep computes 136 positions). Each output is the same chain of fmas.
+void correlate_by_channel_squares(const ChannelCorrelation& w);
+
 /// Whether correlate_strided_by_channels takes these channels, strides across and output width (every block
 /// of positions fits in a row).
 bool correlate_strided_by_channels_takes(int64_t channels, int64_t out_channels, int64_t out_width, int64_t stride_w);

@@ -364,11 +364,22 @@ int64_t sweep_positions(int64_t out_height, int64_t out_width, int64_t extent_w)
   return (out_height - 1) * (out_width + extent_w - 1) + out_width;
 }
 
+// Whether a stride-1 correlation by channels takes square blocks of pixels (one image a work item), not
+// the flat sweep: one vector of output channels, an image of at least a block each way, and a sweep that
+// would compute a fifth more positions than the squares do (the thrown-away columns of small images).
+bool use_channel_squares(int64_t out_channels, int64_t out_height, int64_t out_width, int64_t sweep_positions) {
+  const int64_t side = conv_direct::kSquareSide;
+  if (out_channels != 16 || out_height < side || out_width < side) return false;
+  const int64_t square_positions = round_up(out_height, side) * round_up(out_width, side);
+  return 5 * sweep_positions > 6 * square_positions;
+}
+
 // The same out as direct_correlate_by_planes, with the output channels in vectors (out_channels a multiple
 // of 16, channels one that correlate_by_channels takes), from the NHWC image, read where it lies when it
 // needs no zeros around it, else copied into zeros. Stride 1: the sweep's rows are out_width + extent_w - 1
 // pixels, the last extent_w - 1 positions of each thrown away, and threads take disjoint pieces of
-// positions; each output is the same chain of fmas as by planes. With strides (stride_w 2, as
+// positions (or whole images in square blocks of pixels: use_channel_squares); each output is the same
+// chain of fmas as by planes. With strides (stride_w 2, as
 // correlate_strided_by_channels_takes asks: its blocks step two pixels), threads take output rows.
 template <typename Epilogue>
 void direct_correlate_by_channels(const float* in, int64_t batch, int64_t height, int64_t width, int64_t channels,
@@ -385,7 +396,9 @@ void direct_correlate_by_channels(const float* in, int64_t batch, int64_t height
   const int64_t image_floats = height * width * channels, padded_floats = rows * columns * channels;
   const bool strided = stride_h != 1 || stride_w != 1;
   const int64_t positions = strided ? out_height * out_width : sweep_positions(out_height, out_width, extent_w);
-  const int64_t pieces = strided ? out_height : std::max<int64_t>(1, positions / kPositionsPerPiece);
+  const bool squares = !strided && use_channel_squares(out_channels, out_height, out_width, positions);
+  const int64_t pieces =
+      strided || squares ? (squares ? 1 : out_height) : std::max<int64_t>(1, positions / kPositionsPerPiece);
   const int64_t chunk = in_place ? std::max<int64_t>(batch, 1) : images_per_plane_chunk(padded_floats, batch);
   const bool parallel =
       batch * positions * out_channels * channels * kernel_height * kernel_width >= kDirectParallelMultiplyAdds;
@@ -413,6 +426,11 @@ void direct_correlate_by_channels(const float* in, int64_t batch, int64_t height
                                                 .out_height = out_height,
                                                 .out_width = out_width};
         const int64_t image_pixel = n * out_height * out_width;
+        if (squares) {
+          conv_direct::correlate_by_channel_squares(w);
+          epilogue(image_pixel, image_pixel + out_height * out_width);
+          return;
+        }
         if (strided) {
           conv_direct::correlate_strided_by_channels(w, piece);
           epilogue(image_pixel + piece * out_width, image_pixel + (piece + 1) * out_width);

@@ -245,9 +245,13 @@ constexpr int channel_positions_per_block(int vectors) { return kMaxChannelPosit
 // whose inputs start at image + p * kStep floats: for each tap (c, kh, kw, in that order, as correlate
 // sums) its kernel vectors loaded once and each pixel's input broadcast. With kChannels and kStep known,
 // the pixels' inputs lie at fixed offsets from one pointer.
-template <int kChannels, int kVectors, int kPositions, int kStep>
+// With kRows > 1, the pixels are kRows rows of kPositions / kRows, a row's inputs row_floats floats after the
+// one above's.
+template <int kChannels, int kVectors, int kPositions, int kStep, int kRows = 1>
 __attribute__((always_inline)) inline void channel_taps(const ChannelCorrelation& w, int64_t first_out,
-                                                        const float* image, __m512 (&acc)[kPositions][kVectors]) {
+                                                        const float* image, __m512 (&acc)[kPositions][kVectors],
+                                                        int64_t row_floats = 0) {
+  constexpr int kColumns = kPositions / kRows;
 #pragma GCC unroll 28
   for (int p = 0; p < kPositions; ++p) {
 #pragma GCC unroll 4
@@ -266,9 +270,13 @@ __attribute__((always_inline)) inline void channel_taps(const ChannelCorrelation
           k[v] = _mm512_loadu_ps(taps + 16 * v);
           in_register(k[v]);
         }
+        // Each row's pixels at fixed offsets from its own pointer.
+        const float* rows[kRows];
+#pragma GCC unroll 8
+        for (int r = 0; r < kRows; ++r) rows[r] = src + r * row_floats;
 #pragma GCC unroll 28
         for (int p = 0; p < kPositions; ++p) {
-          const __m512 x = _mm512_set1_ps(src[p * kStep]);
+          const __m512 x = _mm512_set1_ps(rows[p / kColumns][(p % kColumns) * kStep]);
 #pragma GCC unroll 4
           for (int v = 0; v < kVectors; ++v) acc[p][v] = _mm512_fmadd_ps(x, k[v], acc[p][v]);
         }
@@ -314,6 +322,24 @@ void channel_correlate_strided_block(const ChannelCorrelation& w, int64_t first_
   }
 }
 
+// One vector of output channels from first_out at the output pixels (oh + r, ow + q), r, q < kSquareSide:
+// a square block, so that no position of the flat sweep's thrown-away columns is computed (a third of the
+// positions of a 5x5 kernel's 10x10 output). The same chain of fmas for each output as the flat sweep.
+template <int kChannels>
+void channel_correlate_square_block(const ChannelCorrelation& w, int64_t first_out, int64_t oh, int64_t ow) {
+  constexpr int kSide = kSquareSide, kPositions = kSide * kSide;
+  __m512 acc[kPositions][1];
+  const int64_t row_floats = w.row_pixels * kChannels;
+  channel_taps<kChannels, 1, kPositions, kChannels, kSide>(w, first_out, w.in + oh * row_floats + ow * kChannels, acc,
+                                                           row_floats);
+#pragma GCC unroll 5
+  for (int r = 0; r < kSide; ++r) {
+    float* out = w.out + ((oh + r) * w.out_width + ow) * w.out_channels + first_out;
+#pragma GCC unroll 5
+    for (int q = 0; q < kSide; ++q) _mm512_storeu_ps(out + q * w.out_channels, acc[r * kSide + q][0]);
+  }
+}
+
 // Every position of [first, end) for kVectors vectors of output channels from first_out: blocks, the last
 // one started early enough to end at `end` (the positions it shares with the one before get the same sums).
 template <int kChannels, int kVectors>
@@ -328,6 +354,21 @@ void channel_correlate(const ChannelCorrelation& w, int64_t first, int64_t end) 
   for (int64_t o = 0; o < w.out_channels; o += 16 * kMaxChannelVectors) {
     with_count<kMaxChannelVectors>((w.out_channels - o) / 16,
                                    [&]<int Vectors>() { channel_correlate_run<kChannels, Vectors>(w, o, first, end); });
+  }
+}
+
+// The whole image in square blocks, one vector of output channels at a time; the last block of each row
+// and of each column of blocks started early enough to end with the image.
+template <int kChannels>
+void channel_correlate_squares(const ChannelCorrelation& w) {
+  const int64_t side = kSquareSide;
+  for (int64_t o = 0; o < w.out_channels; o += 16) {
+    for (int64_t oh = 0; oh < w.out_height; oh += side) {
+      const int64_t row = oh < w.out_height - side ? oh : w.out_height - side;
+      for (int64_t ow = 0; ow < w.out_width; ow += side) {
+        channel_correlate_square_block<kChannels>(w, o, row, ow < w.out_width - side ? ow : w.out_width - side);
+      }
+    }
   }
 }
 
@@ -551,6 +592,10 @@ bool correlate_strided_by_channels_takes(int64_t channels, int64_t out_channels,
   // The last group of vectors has the fewest and so the widest blocks.
   const int64_t last_vectors = (out_channels / 16 - 1) % kMaxChannelVectors + 1;
   return out_width >= channel_positions_per_block(static_cast<int>(last_vectors));
+}
+
+void correlate_by_channel_squares(const ChannelCorrelation& w) {
+  with_channels(w.channels, [&]<int Channels>() { channel_correlate_squares<Channels>(w); });
 }
 
 void correlate_strided_by_channels(const ChannelCorrelation& w, int64_t oh) {

@@ -1,7 +1,7 @@
 // Matrix products.
 
-#include <tapegrad/autograd/ops.hpp>
 #include <fmt/format.h>
+#include <tapegrad/autograd/ops.hpp>
 #include "autograd/detail/checked.hpp"
 #include "autograd/kernels/kernels.hpp"
 #include "autograd/ops/op_registry.hpp"
@@ -68,9 +68,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, const MatmulOptions& options) {
     if (!ta && !tb) {
       fail("matmul: {} @ {}: a's last axis ({}) must equal b's second-to-last ({})", a.shape(), b.shape(), k, b_k);
     }
-    fail("matmul: {}{} @ {}{}: a's {} axis ({}) must equal b's {} ({})", a.shape(), ta ? " transposed" : "",
-         b.shape(), tb ? " transposed" : "", ta ? "second-to-last" : "last", k, tb ? "last axis" : "second-to-last",
-         b_k);
+    fail("matmul: {}{} @ {}{}: a's {} axis ({}) must equal b's {} ({})", a.shape(), ta ? " transposed" : "", b.shape(),
+         tb ? " transposed" : "", ta ? "second-to-last" : "last", k, tb ? "last axis" : "second-to-last", b_k);
   }
   const Shape batch = broadcast_shapes(batch_of(a.shape()), batch_of(b.shape()), kMatmul);
   std::vector<int64_t> dims(batch.dims().begin(), batch.dims().end());
@@ -78,8 +77,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, const MatmulOptions& options) {
   dims.push_back(n);
   const Shape out = detail::checked_shape(dims, kMatmul);
   Tensor c = Tensor::empty(out, a.dtype());
-  kernels::matmul(a, b, c, batch.numel(), m, k, n, batch_offsets(a.shape(), batch), batch_offsets(b.shape(), batch),
-                  ta, tb);
+  kernels::matmul(a, b, c, batch.numel(), m, k, n, batch_offsets(a.shape(), batch), batch_offsets(b.shape(), batch), ta,
+                  tb);
   // Broadcast batch axes are summed back to each operand's shape by the tape.
   return record(
       kMatmul, {a, b}, std::move(c),
@@ -90,11 +89,11 @@ Tensor matmul(const Tensor& a, const Tensor& b, const MatmulOptions& options) {
         Tensor da, db;
         if (args.needs(0)) {
           da = !ta ? matmul(g, b, {.transpose_a = false, .transpose_b = !tb})  // dC op(B)^T
-                   : matmul(b, g, {.transpose_a = tb, .transpose_b = true});  // (dC op(B)^T)^T = op(B) dC^T
+                   : matmul(b, g, {.transpose_a = tb, .transpose_b = true});   // (dC op(B)^T)^T = op(B) dC^T
         }
         if (args.needs(1)) {
           db = !tb ? matmul(a, g, {.transpose_a = !ta, .transpose_b = false})  // op(A)^T dC
-                   : matmul(g, a, {.transpose_a = true, .transpose_b = ta});  // (op(A)^T dC)^T = dC^T op(A)
+                   : matmul(g, a, {.transpose_a = true, .transpose_b = ta});   // (op(A)^T dC)^T = dC^T op(A)
         }
         return {da, db};
       },
