@@ -9,7 +9,9 @@
 // every position p in one flat, vectorisable loop, and the positions with ow >= out_width (the last
 // row_width - out_width of each row) are computed but thrown away. Few channels leave nothing else to
 // vectorise over. Where the output channels fill whole vectors, the correlation and the kernel gradient
-// vectorise over them instead (correlate_by_channels, filter_sums_by_channels), on the NHWC tensors.
+// vectorise over them instead (correlate_by_channels, filter_sums_by_channels), on the NHWC tensors; where
+// the input channels do and the output channels are few, the correlation vectorises over the input
+// channels (correlate_by_inputs).
 
 #include <cstdint>
 

@@ -6,7 +6,8 @@
 //   dK    += cols^T @ dy
 // Float32 convolutions with stride 1 on CPUs with AVX-512 run direct instead (conv_direct.hpp): each
 // image's channels padded into planes, 16 output positions per vector; or, with output channels that fill
-// whole vectors, 16 of them per vector from the NHWC tensors. With strides, direct where a kernel takes
+// whole vectors, 16 of them per vector from the NHWC tensors; or, with input channels that fill vectors
+// and at most 8 output channels, 16 input channels per vector. With strides, direct where a kernel takes
 // them: the forward by channels with strides 2 across, the kernel gradient by channels with any, and a
 // 1x1 kernel's three on the pixels it reads; the rest on im2col and gemm.
 // The loops in reference.cpp (conv2d_*_reference) are the formula these are tested against.
