@@ -270,6 +270,43 @@ float* plane_buffer(int64_t count) {
   return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(data) + 63) & ~uintptr_t{63});
 }
 
+// The NHWC images a sweep by channels reads, one chunk of a batch at a time: each image where it lies when
+// it needs no zeros around it, else its zero-padded copy (rows x columns pixels, sweep_image) in the
+// calling thread's buffer, made by prepare(n, i) for image n, the chunk's i-th.
+struct SweptImages {
+  const float* in;
+  int64_t height, width, channels, top, left;
+  int64_t rows, columns;  // the padded copy's; columns is also the image's width when it lies in place
+  bool in_place;
+  int64_t image_floats, padded_floats, chunk;
+  float* buffer;
+
+  SweptImages(const float* in_, int64_t batch, int64_t height_, int64_t width_, int64_t channels_, int64_t top_,
+              int64_t left_, const SweepImage& sweep)
+      : in(in_),
+        height(height_),
+        width(width_),
+        channels(channels_),
+        top(top_),
+        left(left_),
+        rows(sweep.rows),
+        columns(sweep.columns),
+        in_place(sweep.in_place),
+        image_floats(height_ * width_ * channels_),
+        padded_floats(sweep.rows * sweep.columns * channels_),
+        chunk(sweep.in_place ? std::max<int64_t>(batch, 1) : images_per_plane_chunk(padded_floats, batch)),
+        buffer(sweep.in_place ? nullptr : plane_buffer(std::min(chunk, batch) * padded_floats)) {}
+
+  void prepare(int64_t n, int64_t i) const {
+    if (!in_place) {
+      pad_image(in + n * image_floats, height, width, channels, top, left, rows, columns, buffer + i * padded_floats);
+    }
+  }
+  const float* image(int64_t n, int64_t i) const {
+    return in_place ? in + n * image_floats : buffer + i * padded_floats;
+  }
+};
+
 // The images of a batch in chunks: prepare(n, i) for each image n of a chunk (its i-th), then run(n, i, piece)
 // for each of its `pieces` pieces, threads sharing both. Each omp for ends in a barrier: the next chunk's
 // prepare overwrites what a chunk's images were prepared into only after its last piece.
@@ -389,32 +426,21 @@ void direct_correlate_by_channels(const float* in, int64_t batch, int64_t height
                                   int64_t stride_w, int64_t out_channels, int64_t out_height, int64_t out_width,
                                   float* out, const Epilogue& epilogue) {
   const int64_t extent_h = (kernel_height - 1) * dilation_h + 1, extent_w = (kernel_width - 1) * dilation_w + 1;
-  // NOTE: plain variables, not a structured binding: clang 16 cannot capture one in an OpenMP region.
-  const SweepImage sweep =
-      sweep_image(height, width, top, left, out_height, out_width, extent_h, extent_w, stride_h, stride_w);
-  const int64_t rows = sweep.rows, columns = sweep.columns;
-  const bool in_place = sweep.in_place;
-  const int64_t image_floats = height * width * channels, padded_floats = rows * columns * channels;
+  const SweptImages images(
+      in, batch, height, width, channels, top, left,
+      sweep_image(height, width, top, left, out_height, out_width, extent_h, extent_w, stride_h, stride_w));
   const bool strided = stride_h != 1 || stride_w != 1;
   const int64_t positions = strided ? out_height * out_width : sweep_positions(out_height, out_width, extent_w);
   const bool squares = !strided && use_channel_squares(out_channels, out_height, out_width, positions);
   const int64_t pieces =
       strided || squares ? (squares ? 1 : out_height) : std::max<int64_t>(1, positions / kPositionsPerPiece);
-  const int64_t chunk = in_place ? std::max<int64_t>(batch, 1) : images_per_plane_chunk(padded_floats, batch);
   const bool parallel =
       batch * positions * out_channels * channels * kernel_height * kernel_width >= kDirectParallelMultiplyAdds;
-  float* buffer = in_place ? nullptr : plane_buffer(std::min(chunk, batch) * padded_floats);
   over_image_chunks(
-      batch, chunk, pieces, parallel,
-      [&](int64_t n, int64_t i) {
-        if (!in_place) {
-          pad_image(in + n * image_floats, height, width, channels, top, left, rows, columns,
-                    buffer + i * padded_floats);
-        }
-      },
+      batch, images.chunk, pieces, parallel, [&](int64_t n, int64_t i) { images.prepare(n, i); },
       [&](int64_t n, int64_t i, int64_t piece) {
-        const conv_direct::ChannelCorrelation w{.in = in_place ? in + n * image_floats : buffer + i * padded_floats,
-                                                .row_pixels = columns,
+        const conv_direct::ChannelCorrelation w{.in = images.image(n, i),
+                                                .row_pixels = images.columns,
                                                 .channels = channels,
                                                 .stride_h = stride_h,
                                                 .kernel = kernel,
@@ -440,7 +466,7 @@ void direct_correlate_by_channels(const float* in, int64_t batch, int64_t height
         const int64_t begin = piece * kPositionsPerPiece;
         const int64_t end = piece + 1 == pieces ? positions : begin + kPositionsPerPiece;
         conv_direct::correlate_by_channels(w, begin, end);
-        const auto [first_pixel, end_pixel] = pixels_of_positions(begin, end, columns, out_height, out_width);
+        const auto [first_pixel, end_pixel] = pixels_of_positions(begin, end, images.columns, out_height, out_width);
         epilogue(image_pixel + first_pixel, image_pixel + end_pixel);
       });
 }
@@ -461,29 +487,18 @@ void direct_correlate_by_inputs(const float* in, int64_t batch, int64_t height, 
       for (int64_t o = 0; o < out_channels; ++o)
         hwoi[(t * out_channels + o) * channels + c] = kernel[(t * channels + c) * out_channels + o];
   const int64_t extent_h = (kernel_height - 1) * dilation_h + 1, extent_w = (kernel_width - 1) * dilation_w + 1;
-  // NOTE: plain variables, not a structured binding: clang 16 cannot capture one in an OpenMP region.
-  const SweepImage sweep = sweep_image(height, width, top, left, out_height, out_width, extent_h, extent_w, 1, 1);
-  const int64_t rows = sweep.rows, columns = sweep.columns;
-  const bool in_place = sweep.in_place;
-  const int64_t image_floats = height * width * channels, padded_floats = rows * columns * channels;
-  const int64_t chunk = in_place ? std::max<int64_t>(batch, 1) : images_per_plane_chunk(padded_floats, batch);
+  const SweptImages images(in, batch, height, width, channels, top, left,
+                           sweep_image(height, width, top, left, out_height, out_width, extent_h, extent_w, 1, 1));
   const bool parallel = batch * out_height * out_width * out_channels * channels * taps >= kDirectParallelMultiplyAdds;
-  float* buffer = in_place ? nullptr : plane_buffer(std::min(chunk, batch) * padded_floats);
   const int64_t pieces = (out_height + conv_direct::kInputRows - 1) / conv_direct::kInputRows;
   over_image_chunks(
-      batch, chunk, pieces, parallel,
-      [&](int64_t n, int64_t i) {
-        if (!in_place) {
-          pad_image(in + n * image_floats, height, width, channels, top, left, rows, columns,
-                    buffer + i * padded_floats);
-        }
-      },
+      batch, images.chunk, pieces, parallel, [&](int64_t n, int64_t i) { images.prepare(n, i); },
       [&](int64_t n, int64_t i, int64_t piece) {
-        const conv_direct::InputCorrelation w{.in = in_place ? in + n * image_floats : buffer + i * padded_floats,
-                                              .row_pixels = in_place ? width : columns,
+        const conv_direct::InputCorrelation w{.in = images.image(n, i),
+                                              .row_pixels = images.columns,
                                               .channels = channels,
-                                              .image_top = in_place ? 0 : top,
-                                              .image_left = in_place ? 0 : left,
+                                              .image_top = images.in_place ? 0 : top,
+                                              .image_left = images.in_place ? 0 : left,
                                               .image_height = height,
                                               .image_width = width,
                                               .kernel = hwoi,
