@@ -60,7 +60,7 @@ std::shared_ptr<const Column> tensor_column(const Tensor& tensor, const char* wh
   return column;
 }
 
-// Bytes a thread converts at least: a smaller batch stays on the calling thread.
+// Bytes a thread converts at least, about: a smaller batch stays on the calling thread.
 constexpr int64_t kParallelBytes = int64_t{1} << 16;
 
 // Copies the examples `indices` of `column` into one tensor of shape (count, element...), or of
@@ -94,20 +94,25 @@ Tensor gather(const Column& column, std::span<const int64_t> indices, bool batch
         for (int64_t p = 0; p < n; p += 64) __builtin_prefetch(source + p);
         if (n > 0) __builtin_prefetch(source + n - 1);  // the last line, where the example starts mid-line
       };
-      // Threads take runs of examples (each element is one division: any thread count, the same bits).
-      const int64_t threads = std::clamp<int64_t>(count * n / kParallelBytes, 1, num_threads());
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-      for (int64_t part = 0; part < threads; ++part) {
-        const int64_t first = count * part / threads, end = count * (part + 1) / threads;
+      // Examples [first, end), each byte one division, which the compiler vectorizes.
+      const auto convert = [&](int64_t first, int64_t end) {
         if (first < end) prefetch_example(first);
         for (int64_t b = first; b < end; ++b) {
           if (b + 1 < end) prefetch_example(b + 1);
           const uint8_t* source = column.bytes.data() + indices[static_cast<size_t>(b)] * n;
           float* row = target + b * n;
-          // A division per byte, which the compiler vectorizes.
           for (int64_t p = 0; p < n; ++p) row[p] = static_cast<float>(source[p]) / 255.0f;
         }
+      };
+      // Threads take runs of examples (any thread count, the same bits); a small batch stays on the
+      // calling thread without entering OpenMP (whose team costs more than a small batch's conversion).
+      const int64_t threads = std::min<int64_t>({count * n / kParallelBytes, count, num_threads()});
+      if (threads <= 1) {
+        convert(0, count);
+        break;
       }
+#pragma omp parallel for schedule(static) num_threads(threads)
+      for (int64_t part = 0; part < threads; ++part) convert(count * part / threads, count * (part + 1) / threads);
       break;
     }
     case Column::Kind::int_bytes: {

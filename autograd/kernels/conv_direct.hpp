@@ -168,6 +168,9 @@ bool correlate_by_inputs_takes(int64_t channels, int64_t out_channels);
 /// kernel[kh][kw][o][c]. 16 input channels per vector, a block of pixels' taps read once for all output
 /// channels, each sum's lanes added at the end; the taps that read only zeros around the image (most of
 /// an input gradient's, on small images) are skipped. The sums' order differs from correlate's.
+/// NOTE: a skipped tap multiplies nothing: with inf or NaN in the kernel, pixels near the image's edge
+/// get no 0 * inf = NaN from the zeros around it, where correlate and the reference do; which pixels
+/// escape depends on the blocks (deterministic, the same for any thread count).
 void correlate_by_inputs(const InputCorrelation& w, int64_t first_row);
 
 /// Output rows correlate_by_inputs computes at once.

@@ -432,8 +432,7 @@ void direct_correlate_by_channels(const float* in, int64_t batch, int64_t height
   const bool strided = stride_h != 1 || stride_w != 1;
   const int64_t positions = strided ? out_height * out_width : sweep_positions(out_height, out_width, extent_w);
   const bool squares = !strided && use_channel_squares(out_channels, out_height, out_width, positions);
-  const int64_t pieces =
-      strided || squares ? (squares ? 1 : out_height) : std::max<int64_t>(1, positions / kPositionsPerPiece);
+  const int64_t pieces = squares ? 1 : strided ? out_height : std::max<int64_t>(1, positions / kPositionsPerPiece);
   const bool parallel =
       batch * positions * out_channels * channels * kernel_height * kernel_width >= kDirectParallelMultiplyAdds;
   over_image_chunks(
@@ -474,7 +473,7 @@ void direct_correlate_by_channels(const float* in, int64_t batch, int64_t height
 // The same out as direct_correlate_by_planes, with the input channels in vectors (channels a multiple of
 // 16, at most 8 output channels: correlate_by_inputs_takes), from the NHWC image, read where it lies when
 // it needs no zeros around it, else copied into zeros; the taps that read only zeros are skipped. Threads
-// take pairs of output rows; each output is one fixed chain of fmas, its lanes added in a fixed order.
+// take pairs of output rows; each output's sums are made in a fixed order, whatever the thread count.
 template <typename Epilogue>
 void direct_correlate_by_inputs(const float* in, int64_t batch, int64_t height, int64_t width, int64_t channels,
                                 int64_t top, int64_t left, const float* kernel, int64_t kernel_height,
@@ -497,8 +496,8 @@ void direct_correlate_by_inputs(const float* in, int64_t batch, int64_t height, 
         const conv_direct::InputCorrelation w{.in = images.image(n, i),
                                               .row_pixels = images.columns,
                                               .channels = channels,
-                                              .image_top = images.in_place ? 0 : top,
-                                              .image_left = images.in_place ? 0 : left,
+                                              .image_top = top,  // 0 for an image in place
+                                              .image_left = left,
                                               .image_height = height,
                                               .image_width = width,
                                               .kernel = hwoi,

@@ -323,7 +323,7 @@ void channel_correlate_strided_block(const ChannelCorrelation& w, int64_t first_
 }
 
 // One vector of output channels from first_out at the output pixels (oh + r, ow + q), r, q < kSquareSide:
-// a square block, so that no position of the flat sweep's thrown-away columns is computed (a third of the
+// a square block, so that no position of the flat sweep's thrown-away columns is computed (36 of the 136
 // positions of a 5x5 kernel's 10x10 output). The same chain of fmas for each output as the flat sweep.
 template <int kChannels>
 void channel_correlate_square_block(const ChannelCorrelation& w, int64_t first_out, int64_t oh, int64_t ow) {
@@ -418,9 +418,10 @@ namespace {
 inline __m512 lane_sums16(const __m512 v[16]) {
   __m512 t[8], u[4];
 #pragma GCC unroll 8
-  for (int i = 0; i < 8; ++i)
+  for (int i = 0; i < 8; ++i) {
     t[i] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]), _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]));
-    // Each 128-bit lane of u[i]: its own part of v[4i], ..., v[4i + 3]'s sums.
+  }
+  // Each 128-bit lane of u[i]: its own part of v[4i], ..., v[4i + 3]'s sums.
 #pragma GCC unroll 4
   for (int i = 0; i < 4; ++i) {
     u[i] = _mm512_add_ps(_mm512_shuffle_ps(t[2 * i], t[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
@@ -475,8 +476,9 @@ inline TapRun taps_in_image(int64_t position, int64_t count, int64_t taps, int64
   return run;
 }
 
-// Output pixels (oh + r, ow + q), r < kRows, q < kColumns, kOuts == w.out_channels: a square of pixels, so
-// that fewer of its taps read zeros for some pixel and the image for another (all are then taken).
+// Output pixels (oh + r, ow + q), r < kRows, q < kColumns, kOuts == w.out_channels: two rows where they can
+// be, so that fewer of the block's taps read zeros for some pixel and the image for another (all are then
+// taken).
 template <int kOuts, int kRows, int kColumns>
 void input_correlate_block(const InputCorrelation& w, int64_t oh, int64_t ow) {
   constexpr int kPixels = kRows * kColumns;
@@ -544,10 +546,11 @@ bool correlate_by_inputs_takes(int64_t channels, int64_t out_channels) {
 }
 
 void correlate_by_inputs(const InputCorrelation& w, int64_t first_row) {
+  static_assert(kInputRows == 2, "blocks of one or two rows");
   const bool pair = first_row + 1 < w.out_height;
   with_count<8>(w.out_channels, [&]<int Outs>() {
     if (pair) {
-      input_correlate_rows<Outs, 2>(w, first_row);
+      input_correlate_rows<Outs, kInputRows>(w, first_row);
     } else {
       input_correlate_rows<Outs, 1>(w, first_row);
     }

@@ -13,14 +13,6 @@
 // linkage and no std:: templates, as in fast_gemm_avx512.cpp.
 TAPEGRAD_TARGET_PUSH("avx512f,avx512vl,avx2,fma")
 
-// NOTE: GCC 12's masked loads start from an undefined vector, which -W(maybe-)uninitialized reports as a
-// use of an uninitialised value; it is not one.
-#pragma GCC diagnostic push
-#if !defined(__clang__)  // a GCC warning
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#pragma GCC diagnostic ignored "-Wuninitialized"
-
 namespace tapegrad::kernels::pool_tiles {
 namespace {
 
@@ -62,14 +54,16 @@ void average_row(const float* window_rows, int64_t in_row, int64_t kernel_height
     __m512 sum = _mm512_setzero_ps();
     for (int64_t a = 0; a < kernel_height; ++a) {
       const float* row = window_rows + a * in_row + ow * window_floats;
-      // The same floats two output rows on (kernel_height 2), asked for early: without it, rows not in
-      // cache took twice as long as the scalar loops (measured), which the prefetchers seem to serve better.
+      // The same floats two output rows on, asked for early: without it, rows not in cache took twice as
+      // long as the scalar loops (measured), which the prefetchers seem to serve better.
       // (An address as an integer: it may lie past the image, where a prefetch is harmless.)
       const uintptr_t ahead = reinterpret_cast<uintptr_t>(row) + static_cast<uintptr_t>(2 * kernel_height * in_row) * 4;
       _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
       _mm_prefetch(reinterpret_cast<const char*>(ahead + 64), _MM_HINT_T0);
       const __m512 lo = whole ? _mm512_loadu_ps(row) : _mm512_maskz_loadu_ps(low, row);
-      const __m512 hi = whole ? _mm512_loadu_ps(row + 16) : _mm512_maskz_loadu_ps(high, row + 16);
+      const __m512 hi = whole         ? _mm512_loadu_ps(row + 16)
+                        : floats > 16 ? _mm512_maskz_loadu_ps(high, row + 16)
+                                      : _mm512_setzero_ps();
       __m512i pixel = first_pixel;
       for (int64_t b = 0; b < kernel_width; ++b) {
         sum = _mm512_add_ps(sum, _mm512_permutex2var_ps(lo, pixel, hi));
@@ -88,5 +82,4 @@ void average_row(const float* window_rows, int64_t in_row, int64_t kernel_height
 
 }  // namespace tapegrad::kernels::pool_tiles
 
-#pragma GCC diagnostic pop
 TAPEGRAD_TARGET_POP()

@@ -34,11 +34,30 @@ std::vector<int64_t> batch_offsets(const Shape& shape, const Shape& batch) {
   return offsets;
 }
 
-// matmul's attributes: which operands it reads transposed.
+// matmul's attributes, recorded where it reads an operand transposed (a plain product has none).
 struct MatmulAttrs {
   bool transpose_a = false, transpose_b = false;
-  std::string print() const { return fmt::format("transpose_a={}, transpose_b={}", transpose_a, transpose_b); }
+  std::string print() const {
+    return transpose_a && transpose_b ? "transpose_a=true, transpose_b=true"
+           : transpose_a              ? "transpose_a=true"
+                                      : "transpose_b=true";
+  }
 };
+
+// dA and dB of op(A) op(B): transposed products again (TensorFlow's MatMul gradients).
+Grads matmul_gradients(const BackwardArgs& args, bool ta, bool tb) {
+  const Tensor &a = args.input(0), &b = args.input(1), &g = args.grad;
+  Tensor da, db;
+  if (args.needs(0)) {
+    da = !ta ? matmul(g, b, {.transpose_a = false, .transpose_b = !tb})  // dC op(B)^T
+             : matmul(b, g, {.transpose_a = tb, .transpose_b = true});   // (dC op(B)^T)^T = op(B) dC^T
+  }
+  if (args.needs(1)) {
+    db = !tb ? matmul(a, g, {.transpose_a = !ta, .transpose_b = false})  // op(A)^T dC
+             : matmul(g, a, {.transpose_a = true, .transpose_b = ta});   // (op(A)^T dC)^T = dC^T op(A)
+  }
+  return {da, db};
+}
 
 }  // namespace
 
@@ -80,22 +99,15 @@ Tensor matmul(const Tensor& a, const Tensor& b, const MatmulOptions& options) {
   kernels::matmul(a, b, c, batch.numel(), m, k, n, batch_offsets(a.shape(), batch), batch_offsets(b.shape(), batch), ta,
                   tb);
   // Broadcast batch axes are summed back to each operand's shape by the tape.
+  if (!ta && !tb) {
+    return record(kMatmul, {a, b}, std::move(c),
+                  [](const BackwardArgs& args) { return matmul_gradients(args, false, false); });
+  }
   return record(
       kMatmul, {a, b}, std::move(c),
-      [](const BackwardArgs& args) -> Grads {
+      [](const BackwardArgs& args) {
         const auto& attrs = args.attrs<MatmulAttrs>();
-        const Tensor &a = args.input(0), &b = args.input(1), &g = args.grad;
-        const bool ta = attrs.transpose_a, tb = attrs.transpose_b;
-        Tensor da, db;
-        if (args.needs(0)) {
-          da = !ta ? matmul(g, b, {.transpose_a = false, .transpose_b = !tb})  // dC op(B)^T
-                   : matmul(b, g, {.transpose_a = tb, .transpose_b = true});   // (dC op(B)^T)^T = op(B) dC^T
-        }
-        if (args.needs(1)) {
-          db = !tb ? matmul(a, g, {.transpose_a = !ta, .transpose_b = false})  // op(A)^T dC
-                   : matmul(g, a, {.transpose_a = true, .transpose_b = ta});   // (op(A)^T dC)^T = dC^T op(A)
-        }
-        return {da, db};
+        return matmul_gradients(args, attrs.transpose_a, attrs.transpose_b);
       },
       MatmulAttrs{ta, tb});
 }

@@ -525,6 +525,10 @@ const bool registered_ops = census::add({
         [] {
           matmul(ones({2, 3}), ones({2, 3}));
         }),
+    row("matmul", "shapes",
+        "matmul: transpose_a of a 3 @ b 3x2; expected a transposed operand of rank 2 or more (its last two axes "
+        "swap)",
+        [] { matmul(ones({3}), ones({3, 2}), {.transpose_a = true}); }),
     row("matmul", "shapes", "matmul: operands scalar and 2; expected at least one axis each",
         [] { matmul(Tensor::scalar(1), ones({2})); }),
     row("matmul", "dtypes", "matmul: 2x2 float32 @ 2x2 float64; expected one dtype",
