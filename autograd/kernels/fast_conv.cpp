@@ -706,7 +706,8 @@ void direct_backward_filter_by_channels(const float* x, const float* dy, float* 
   const SweepImage sweep = sweep_image(g.in_height, g.in_width, g.pad_top, g.pad_left, g.out_height, g.out_width,
                                        (g.kernel_height - 1) * g.dilation_h + 1,
                                        (g.kernel_width - 1) * g.dilation_w + 1, g.stride_h, g.stride_w);
-  const int64_t rows = sweep.rows, columns = sweep.columns;  // plain variables: see direct_correlate_by_channels
+  // NOTE: plain variables, not a structured binding: clang 16 cannot capture one in an OpenMP region.
+  const int64_t rows = sweep.rows, columns = sweep.columns;
   const bool in_place = sweep.in_place;
   const int64_t row_floats = columns * c, padded_floats = rows * row_floats;
   const int64_t run = channel_run(g);

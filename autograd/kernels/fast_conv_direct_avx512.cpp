@@ -237,6 +237,13 @@ void channel_filter_block(const ChannelFilterSums& w, int64_t offset, int64_t fi
   }
 }
 
+// Where a block of `block` positions starting at `position` goes so that it ends by `end`: a run's last
+// block starts early rather than reading past it (the positions it shares with the one before get the same
+// sums).
+inline int64_t started_early(int64_t position, int64_t end, int64_t block) {
+  return position < end - block ? position : end - block;
+}
+
 // Positions per block of correlate_by_channels with kVectors vectors of output channels: 28 accumulators
 // and the tap's kVectors kernel vectors in the 32 registers.
 constexpr int channel_positions_per_block(int vectors) { return kMaxChannelPositions / vectors; }
@@ -346,7 +353,7 @@ template <int kChannels, int kVectors>
 void channel_correlate_run(const ChannelCorrelation& w, int64_t first_out, int64_t first, int64_t end) {
   constexpr int kPositions = channel_positions_per_block(kVectors);
   for (int64_t p = first; p < end; p += kPositions)
-    channel_correlate_block<kChannels, kVectors>(w, first_out, p < end - kPositions ? p : end - kPositions);
+    channel_correlate_block<kChannels, kVectors>(w, first_out, started_early(p, end, kPositions));
 }
 
 template <int kChannels>
@@ -364,9 +371,9 @@ void channel_correlate_squares(const ChannelCorrelation& w) {
   const int64_t side = kSquareSide;
   for (int64_t o = 0; o < w.out_channels; o += 16) {
     for (int64_t oh = 0; oh < w.out_height; oh += side) {
-      const int64_t row = oh < w.out_height - side ? oh : w.out_height - side;
       for (int64_t ow = 0; ow < w.out_width; ow += side) {
-        channel_correlate_square_block<kChannels>(w, o, row, ow < w.out_width - side ? ow : w.out_width - side);
+        channel_correlate_square_block<kChannels>(w, o, started_early(oh, w.out_height, side),
+                                                  started_early(ow, w.out_width, side));
       }
     }
   }
@@ -379,8 +386,7 @@ void channel_correlate_strided_row(const ChannelCorrelation& w, int64_t oh) {
     with_count<kMaxChannelVectors>((w.out_channels - o) / 16, [&]<int Vectors>() {
       constexpr int kPositions = channel_positions_per_block(Vectors);
       for (int64_t ow = 0; ow < w.out_width; ow += kPositions) {
-        const int64_t start = ow < w.out_width - kPositions ? ow : w.out_width - kPositions;
-        channel_correlate_strided_block<kChannels, Vectors, 2>(w, o, oh, start);
+        channel_correlate_strided_block<kChannels, Vectors, 2>(w, o, oh, started_early(ow, w.out_width, kPositions));
       }
     });
   }
@@ -532,10 +538,8 @@ void input_correlate_rows(const InputCorrelation& w, int64_t oh) {
     for (int64_t ow = 0; ow < w.out_width; ++ow) input_correlate_block<kOuts, kRows, 1>(w, oh, ow);
     return;
   }
-  for (int64_t ow = 0;; ow += kColumns) {
-    const int64_t first = ow + kColumns <= w.out_width ? ow : w.out_width - kColumns;
-    input_correlate_block<kOuts, kRows, kColumns>(w, oh, first);
-    if (first + kColumns >= w.out_width) return;
+  for (int64_t ow = 0; ow < w.out_width; ow += kColumns) {
+    input_correlate_block<kOuts, kRows, kColumns>(w, oh, started_early(ow, w.out_width, kColumns));
   }
 }
 

@@ -1,6 +1,5 @@
 // Matrix products.
 
-#include <fmt/format.h>
 #include <tapegrad/autograd/ops.hpp>
 #include "autograd/detail/checked.hpp"
 #include "autograd/kernels/kernels.hpp"
@@ -84,9 +83,6 @@ Tensor matmul(const Tensor& a, const Tensor& b, const MatmulOptions& options) {
   const int64_t m = a.shape()[ta ? -1 : -2], k = a.shape()[ta ? -2 : -1];
   const int64_t b_k = b.shape()[tb ? -1 : -2], n = b.shape()[tb ? -2 : -1];
   if (b_k != k) {
-    if (!ta && !tb) {
-      fail("matmul: {} @ {}: a's last axis ({}) must equal b's second-to-last ({})", a.shape(), b.shape(), k, b_k);
-    }
     fail("matmul: {}{} @ {}{}: a's {} axis ({}) must equal b's {} ({})", a.shape(), ta ? " transposed" : "", b.shape(),
          tb ? " transposed" : "", ta ? "second-to-last" : "last", k, tb ? "last axis" : "second-to-last", b_k);
   }
