@@ -12,8 +12,10 @@
 #include <array>
 #include <bit>
 #include <cstdint>
+#include <numeric>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 namespace tapegrad::kernels {
 
@@ -170,6 +172,127 @@ void sigmoid_backward(const Tensor& dy, const Tensor& y, const Tensor& dx) {
       for (int64_t i = begin; i < end; ++i) result[i] = grad[i] * (out[i] * (T{1} - out[i]));
     });
   });
+}
+
+// ---- The gradient of a bias and an activation (conv2d_bias_activation's backward) ----
+
+namespace {
+
+// An image's channel sums are spread over this many lanes at most, a multiple of the channels and of 8
+// (a vector of doubles) and 32 or more when the channels are fewer, so that the additions run in
+// several independent chains: a single chain per channel waits on every addition.
+constexpr int64_t kMaxSumLanes = 256;
+
+int64_t sum_lanes(int64_t channels) {
+  if (channels >= 32) return channels;
+  int64_t lanes = std::lcm(channels, int64_t{8});
+  while (lanes < 32) lanes *= 2;
+  return lanes;
+}
+
+// dz and the channel sums of one image, `lanes` elements at a time: element i into lane i % lanes, the
+// lanes of a channel then added in order. dz's bits are sigmoid_backward's and relu_backward's (a
+// product of products, no sum a compiler could fuse), whatever the instruction set.
+template <typename T>
+[[gnu::always_inline]] inline void image_gradient_loop(const T* dy, const T* y, Activation activation, int64_t elements,
+                                                       int64_t channels, T* dz, double* sums) {
+  const int64_t lanes = sum_lanes(channels);
+  std::array<double, kMaxSumLanes> local;
+  double* acc = lanes <= kMaxSumLanes ? local.data() : sums;
+  std::fill_n(acc, lanes, 0.0);
+  for (int64_t begin = 0; begin < elements; begin += lanes) {
+    const int64_t count = std::min(lanes, elements - begin);
+    const T* g = dy + begin;
+    const T* out = y + begin;
+    T* z = dz + (dz != nullptr ? begin : 0);
+    switch (activation) {
+      case Activation::sigmoid:
+#pragma omp simd
+        for (int64_t i = 0; i < count; ++i) {
+          const T v = g[i] * (out[i] * (T{1} - out[i]));
+          z[i] = v;
+          acc[i] += static_cast<double>(v);
+        }
+        break;
+      case Activation::relu:
+#pragma omp simd
+        for (int64_t i = 0; i < count; ++i) {
+          const T mask = out[i] > T{0} ? T{1} : T{0};
+          const T v = g[i] * mask;
+          z[i] = v;
+          acc[i] += static_cast<double>(v);
+        }
+        break;
+      case Activation::linear:
+#pragma omp simd
+        for (int64_t i = 0; i < count; ++i) acc[i] += static_cast<double>(g[i]);
+        break;
+    }
+  }
+  if (acc == sums) return;
+  std::fill_n(sums, channels, 0.0);
+  for (int64_t lane = 0; lane < lanes; ++lane) sums[lane % channels] += acc[lane];
+}
+
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void image_gradient_avx512(const float* dy, const float* y,
+                                                                                Activation activation, int64_t elements,
+                                                                                int64_t channels, float* dz,
+                                                                                double* sums) {
+  image_gradient_loop(dy, y, activation, elements, channels, dz, sums);
+}
+
+__attribute__((target("avx2"))) void image_gradient_avx2(const float* dy, const float* y, Activation activation,
+                                                         int64_t elements, int64_t channels, float* dz, double* sums) {
+  image_gradient_loop(dy, y, activation, elements, channels, dz, sums);
+}
+
+void image_gradient_portable(const float* dy, const float* y, Activation activation, int64_t elements, int64_t channels,
+                             float* dz, double* sums) {
+  image_gradient_loop(dy, y, activation, elements, channels, dz, sums);
+}
+
+}  // namespace
+
+void activation_gradient_of_image(const float* dy, const float* y, Activation activation, int64_t elements,
+                                  int64_t channels, float* dz, double* sums) {
+  const GemmIsa isa = gemm_isa();
+  const auto image_gradient = isa == GemmIsa::avx512 ? image_gradient_avx512
+                              : isa == GemmIsa::avx2 ? image_gradient_avx2
+                                                     : image_gradient_portable;
+  image_gradient(dy, y, activation, elements, channels, dz, sums);
+}
+
+void activation_gradient_of_image(const double* dy, const double* y, Activation activation, int64_t elements,
+                                  int64_t channels, double* dz, double* sums) {
+  image_gradient_loop(dy, y, activation, elements, channels, dz, sums);
+}
+
+void add_image_sums(const double* image_sums, int64_t images, int64_t channels, const Tensor& dbias) {
+  dispatch_floating(dbias.dtype(), "conv2d_bias_activation", [&]<typename T>() {
+    T* out = dbias.mutable_data<T>();
+    for (int64_t c = 0; c < channels; ++c) {
+      double total = 0.0;
+      for (int64_t n = 0; n < images; ++n) total += image_sums[n * channels + c];
+      out[c] = static_cast<T>(total);
+    }
+  });
+}
+
+void activation_backward_with_bias(const Tensor& dy, const Tensor& y, Activation activation, const Tensor& dz,
+                                   const Tensor& dbias) {
+  const int64_t images = y.shape()[0], channels = y.shape()[-1];
+  const int64_t elements = images == 0 ? 0 : y.numel() / images;
+  std::vector<double> sums(static_cast<size_t>(images * channels));
+  dispatch_floating(y.dtype(), "conv2d_bias_activation", [&]<typename T>() {
+    const T* grad = dy.data<T>().data();
+    const T* out = y.data<T>().data();
+    T* result = activation == Activation::linear ? nullptr : dz.mutable_data<T>();
+    parallel_for(images, y.numel(), [&](int64_t n) {
+      activation_gradient_of_image(grad + n * elements, out + n * elements, activation, elements, channels,
+                                   result == nullptr ? nullptr : result + n * elements, sums.data() + n * channels);
+    });
+  });
+  add_image_sums(sums.data(), images, channels, dbias);
 }
 
 // ---- ReLU's gradient ----

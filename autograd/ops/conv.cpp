@@ -146,6 +146,32 @@ struct ConvActivationAttrs {
 }  // namespace
 
 constexpr const char* kConv2DBiasActivation = "conv2d_bias_activation";
+
+namespace {
+// conv2d_bias_activation's gradients when no tape records its backward: the activation's gradient and
+// the bias's in one pass (kernels::activation_backward_with_bias), or, when only the kernel's and the
+// bias's are wanted, inside the kernel gradient's own pass over the images.
+Grads conv2d_bias_activation_gradients(const BackwardArgs& args, Activation activation, const Conv2DOptions& options) {
+  const Tensor& x = args.input(0);
+  const Tensor& kernel = args.input(1);
+  const Tensor& y = args.output;
+  const int64_t channels = y.shape()[-1];
+  Tensor dbias = Tensor::empty(Shape{channels}, y.dtype());
+  const auto geom = geometry(x.shape(), kernel.shape(), options, kConv2DBiasActivation);
+  if (!args.needs(0) && args.needs(1)) {
+    Tensor dkernel = Tensor::empty(kernel.shape(), x.dtype());
+    kernels::conv2d_backward_filter(x, args.grad, dkernel, geom,
+                                    {.output = &y, .activation = activation, .dbias = &dbias});
+    return {Tensor{}, std::move(dkernel), args.needs(2) ? std::move(dbias) : Tensor{}};
+  }
+  const Tensor dz = activation == Activation::linear ? args.grad : Tensor::empty(y.shape(), y.dtype());
+  kernels::activation_backward_with_bias(args.grad, y, activation, dz, dbias);
+  return {args.needs(0) ? conv2d_backprop_input(dz, kernel, x.shape(), options) : Tensor{},
+          args.needs(1) ? conv2d_backprop_filter(x, dz, kernel.shape(), options) : Tensor{},
+          args.needs(2) ? std::move(dbias) : Tensor{}};
+}
+}  // namespace
+
 Tensor conv2d_bias_activation(const Tensor& x, const Tensor& kernel, const Tensor& bias, Activation activation,
                               const Conv2DOptions& options) {
   detail::check_defined(kConv2DBiasActivation, {x, kernel, bias});
@@ -164,6 +190,12 @@ Tensor conv2d_bias_activation(const Tensor& x, const Tensor& kernel, const Tenso
       [](const BackwardArgs& args) -> Grads {
         const auto& attrs = args.attrs<ConvActivationAttrs>();
         const Conv2DOptions options = attrs.conv.options();
+        if (!any_tape_tracks(args.grad) && !any_tape_tracks(args.output) && !any_tape_tracks(args.input(0)) &&
+            !any_tape_tracks(args.input(1))) {
+          return conv2d_bias_activation_gradients(args, attrs.activation, options);
+        }
+        // NOTE: an outer tape records this backward (a gradient of a gradient): the same gradients as
+        // differentiable ops.
         // The gradient before the activation; relu's and sigmoid's own gradients read only the output.
         const Tensor dz = attrs.activation == Activation::relu      ? relu_backprop(args.grad, args.output)
                           : attrs.activation == Activation::sigmoid ? sigmoid_backprop(args.grad, args.output)
