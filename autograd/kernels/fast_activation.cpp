@@ -61,19 +61,36 @@ void for_blocks(int64_t n, F&& f) {
 // (4). The AVX2 and portable builds give the same bits (neither may fuse a multiply and an add: AVX2
 // alone has no FMA); the AVX-512 build fuses them, so it may differ in the last bit, within the same
 // 2 ulp of std::exp.
-[[gnu::always_inline]] inline void sigmoid_loop(const float* in, float* out, int64_t count) {
+[[gnu::always_inline]] inline float sigmoid_value(float v) {
   constexpr int32_t kInfinity = 0x7f800000, kOne = 0x3f800000;
   const int32_t clamp = std::bit_cast<int32_t>(104.0f);  // e^-104 is below float's smallest subnormal
+  const auto bits = std::bit_cast<int32_t>(v);
+  const int32_t magnitude = bits & 0x7fffffff;
+  const float e = exp_nonpositive(-std::bit_cast<float>(magnitude < clamp ? magnitude : clamp));  // e^-|v|
+  // The reference's 1 / (1 + e^-v) for v >= 0 and e^v / (1 + e^v) below, as one division.
+  const float s = std::bit_cast<float>(bits < 0 ? std::bit_cast<int32_t>(e) : kOne) / (1.0f + e);
+  const int32_t nan = -static_cast<int32_t>(magnitude > kInfinity);  // all ones where v is NaN: it stays NaN
+  return std::bit_cast<float>((bits & nan) | (std::bit_cast<int32_t>(s) & ~nan));
+}
+
+[[gnu::always_inline]] inline void sigmoid_loop(const float* in, float* out, int64_t count) {
 #pragma omp simd
-  for (int64_t i = 0; i < count; ++i) {
-    const auto bits = std::bit_cast<int32_t>(in[i]);
-    const int32_t magnitude = bits & 0x7fffffff;
-    const float e = exp_nonpositive(-std::bit_cast<float>(magnitude < clamp ? magnitude : clamp));  // e^-|v|
-    // The reference's 1 / (1 + e^-v) for v >= 0 and e^v / (1 + e^v) below, as one division.
-    const float s = std::bit_cast<float>(bits < 0 ? std::bit_cast<int32_t>(e) : kOne) / (1.0f + e);
-    const int32_t nan = -static_cast<int32_t>(magnitude > kInfinity);  // all ones where v is NaN: it stays NaN
-    out[i] = std::bit_cast<float>((bits & nan) | (std::bit_cast<int32_t>(s) & ~nan));
+  for (int64_t i = 0; i < count; ++i) out[i] = sigmoid_value(in[i]);
+}
+
+// sigmoid(y + bias) in place over `count` elements (whole pixels) of rows `width` long, `row` the bias
+// repeated to that width: the sum rounded to float first, as add and then sigmoid make it (a sum that
+// feeds only bit operations is never fused into a multiply).
+[[gnu::always_inline]] inline void bias_sigmoid_loop(float* y, const float* row, int64_t width, int64_t count) {
+  int64_t i = 0;
+  for (; i + width <= count; i += width) {
+    float* part = y + i;
+#pragma omp simd
+    for (int64_t j = 0; j < width; ++j) part[j] = sigmoid_value(part[j] + row[j]);
   }
+  float* part = y + i;
+#pragma omp simd
+  for (int64_t j = 0; j < count - i; ++j) part[j] = sigmoid_value(part[j] + row[j]);
 }
 
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void sigmoid_block_avx512(const float* in, float* out,
@@ -87,6 +104,19 @@ __attribute__((target("avx2"))) void sigmoid_block_avx2(const float* in, float* 
 
 void sigmoid_block_portable(const float* in, float* out, int64_t count) { sigmoid_loop(in, out, count); }
 
+__attribute__((target("avx512f,avx512vl,avx2,fma"))) void bias_sigmoid_block_avx512(float* y, const float* row,
+                                                                                    int64_t width, int64_t count) {
+  bias_sigmoid_loop(y, row, width, count);
+}
+
+__attribute__((target("avx2"))) void bias_sigmoid_block_avx2(float* y, const float* row, int64_t width, int64_t count) {
+  bias_sigmoid_loop(y, row, width, count);
+}
+
+void bias_sigmoid_block_portable(float* y, const float* row, int64_t width, int64_t count) {
+  bias_sigmoid_loop(y, row, width, count);
+}
+
 // The sigmoid block built for the instruction set gemm uses (TAPEGRAD_ISA, see gemm.hpp).
 using SigmoidBlock = void (*)(const float*, float*, int64_t);
 SigmoidBlock sigmoid_block() {
@@ -94,6 +124,14 @@ SigmoidBlock sigmoid_block() {
   return isa == GemmIsa::avx512 ? sigmoid_block_avx512
          : isa == GemmIsa::avx2 ? sigmoid_block_avx2
                                 : sigmoid_block_portable;
+}
+
+using BiasSigmoidBlock = void (*)(float*, const float*, int64_t, int64_t);
+BiasSigmoidBlock bias_sigmoid_block() {
+  const GemmIsa isa = gemm_isa();
+  return isa == GemmIsa::avx512 ? bias_sigmoid_block_avx512
+         : isa == GemmIsa::avx2 ? bias_sigmoid_block_avx2
+                                : bias_sigmoid_block_portable;
 }
 
 }  // namespace
@@ -115,6 +153,16 @@ namespace {
 
 // Elements the epilogue takes at a time: the bias's add and the activation then run over data in L1.
 constexpr int64_t kEpilogueChunk = 4096;
+
+// A bias repeated over whole vectors of 16 floats, at least 64 of them, is this wide (a multiple of the
+// channels); the epilogue's sigmoid takes rows of it when it is at most kMaxVectorRow.
+constexpr int64_t kMaxVectorRow = 256;
+int64_t vector_row_width(int64_t channels) {
+  if (channels < 1) return kMaxVectorRow + 1;  // no row: there are no elements either
+  int64_t width = std::lcm(channels, int64_t{16});
+  while (width < 64) width *= 2;
+  return width;
+}
 
 // The activation of `count` elements in place, as relu's and sigmoid's own kernels compute it.
 template <typename T>
@@ -141,9 +189,22 @@ void bias_activation(const Tensor& y, const BiasActivation& epilogue, int64_t fi
   dispatch_floating(y.dtype(), "conv2d_bias_activation", [&]<typename T>() {
     T* out = y.mutable_data<T>() + first * channels;
     const int64_t n = (end - first) * channels;
+    if (n == 0) return;
     const T* bias = epilogue.bias != nullptr ? epilogue.bias->data<T>().data() : nullptr;
     std::array<T, 2 * kRepeatedRow> buffer;
     const auto [row, width] = bias != nullptr ? repeated_row(bias, channels, buffer) : std::pair{bias, channels};
+    if constexpr (std::is_same_v<T, float>) {
+      if (bias != nullptr && epilogue.activation == Activation::sigmoid) {
+        // The add in the sigmoid's own pass, over rows of the bias repeated to whole vectors where it fits.
+        std::array<float, kMaxVectorRow> vector_row;
+        const int64_t vectors_wide = vector_row_width(channels);
+        if (vectors_wide <= kMaxVectorRow) {
+          for (int64_t j = 0; j < vectors_wide; ++j) vector_row[static_cast<size_t>(j)] = bias[j % channels];
+          return bias_sigmoid_block()(out, vector_row.data(), vectors_wide, n);
+        }
+        return bias_sigmoid_block()(out, row, width, n);
+      }
+    }
     const int64_t chunk = std::max<int64_t>(1, kEpilogueChunk / width) * width;  // whole rows of the bias
     const SigmoidBlock float_sigmoid = epilogue.activation == Activation::sigmoid ? sigmoid_block() : nullptr;
     for (int64_t o = 0; o < n; o += chunk) {
@@ -184,7 +245,7 @@ namespace {
 constexpr int64_t kMaxSumLanes = 256;
 
 int64_t sum_lanes(int64_t channels) {
-  if (channels >= 32) return channels;
+  if (channels >= 32 || channels < 1) return channels;
   int64_t lanes = std::lcm(channels, int64_t{8});
   while (lanes < 32) lanes *= 2;
   return lanes;
@@ -196,6 +257,7 @@ int64_t sum_lanes(int64_t channels) {
 template <typename T>
 [[gnu::always_inline]] inline void image_gradient_loop(const T* dy, const T* y, Activation activation, int64_t elements,
                                                        int64_t channels, T* dz, double* sums) {
+  if (channels < 1) return;  // no elements, no sums
   const int64_t lanes = sum_lanes(channels);
   std::array<double, kMaxSumLanes> local;
   double* acc = lanes <= kMaxSumLanes ? local.data() : sums;

@@ -974,6 +974,11 @@ TEST_CASE("conv2d_bias_activation: the bits of conv2d, add and the activation, f
       {"one output channel, 2 threads' worth of work", {64, 32, 32, 8}, {3, 3, 8, 1}, {.padding = Padding::same()}},
       {"stride 2 (im2col and gemm)", {2, 9, 9, 2}, {3, 3, 2, 3}, {.strides = 2}},
       {"NaN, -0 and infinities in the bias", {2, 6, 6, 2}, {3, 3, 2, 4}, {}, true},
+      {"no images", {0, 6, 6, 2}, {3, 3, 2, 3}, {.padding = Padding::same()}},
+      {"100 output channels (a bias too wide to repeat over whole vectors)",
+       {2, 5, 5, 3},
+       {3, 3, 3, 100},
+       {.padding = Padding::same()}},
   };
   const int threads = num_threads();
   Generator generator(44);
