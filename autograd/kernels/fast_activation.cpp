@@ -191,20 +191,20 @@ void bias_activation(const Tensor& y, const BiasActivation& epilogue, int64_t fi
     const int64_t n = (end - first) * channels;
     if (n == 0) return;
     const T* bias = epilogue.bias != nullptr ? epilogue.bias->data<T>().data() : nullptr;
-    std::array<T, 2 * kRepeatedRow> buffer;
-    const auto [row, width] = bias != nullptr ? repeated_row(bias, channels, buffer) : std::pair{bias, channels};
     if constexpr (std::is_same_v<T, float>) {
       if (bias != nullptr && epilogue.activation == Activation::sigmoid) {
         // The add in the sigmoid's own pass, over rows of the bias repeated to whole vectors where it fits.
-        std::array<float, kMaxVectorRow> vector_row;
         const int64_t vectors_wide = vector_row_width(channels);
         if (vectors_wide <= kMaxVectorRow) {
-          for (int64_t j = 0; j < vectors_wide; ++j) vector_row[static_cast<size_t>(j)] = bias[j % channels];
+          std::array<float, kMaxVectorRow> vector_row;
+          for (int64_t j = 0; j < vectors_wide; j += channels) std::copy_n(bias, channels, vector_row.data() + j);
           return bias_sigmoid_block()(out, vector_row.data(), vectors_wide, n);
         }
-        return bias_sigmoid_block()(out, row, width, n);
+        return bias_sigmoid_block()(out, bias, channels, n);
       }
     }
+    std::array<T, 2 * kRepeatedRow> buffer;
+    const auto [row, width] = bias != nullptr ? repeated_row(bias, channels, buffer) : std::pair{bias, channels};
     const int64_t chunk = std::max<int64_t>(1, kEpilogueChunk / width) * width;  // whole rows of the bias
     const SigmoidBlock float_sigmoid = epilogue.activation == Activation::sigmoid ? sigmoid_block() : nullptr;
     for (int64_t o = 0; o < n; o += chunk) {
@@ -313,8 +313,7 @@ void image_gradient_portable(const float* dy, const float* y, Activation activat
   image_gradient_loop(dy, y, activation, elements, channels, dz, sums);
 }
 
-}  // namespace
-
+// One image of activation_backward_with_bias, in the build for gemm's instruction set (float32).
 void activation_gradient_of_image(const float* dy, const float* y, Activation activation, int64_t elements,
                                   int64_t channels, float* dz, double* sums) {
   const GemmIsa isa = gemm_isa();
@@ -329,6 +328,7 @@ void activation_gradient_of_image(const double* dy, const double* y, Activation 
   image_gradient_loop(dy, y, activation, elements, channels, dz, sums);
 }
 
+// dbias[c] = the sum over images of image_sums[image][c], images in order.
 void add_image_sums(const double* image_sums, int64_t images, int64_t channels, const Tensor& dbias) {
   dispatch_floating(dbias.dtype(), "conv2d_bias_activation", [&]<typename T>() {
     T* out = dbias.mutable_data<T>();
@@ -339,6 +339,8 @@ void add_image_sums(const double* image_sums, int64_t images, int64_t channels, 
     }
   });
 }
+
+}  // namespace
 
 void activation_backward_with_bias(const Tensor& dy, const Tensor& y, Activation activation, const Tensor& dz,
                                    const Tensor& dbias) {

@@ -57,11 +57,10 @@ T* thread_buffer(size_t count) {
   if (buffer.size() < count) buffer.resize(count);
   return buffer.data();
 }
-struct Columns;        // im2col's columns, the direct kernels' planes or padded images
-struct Sums;           // direct_backward_filter's partial sums
-struct TurnedKernel;   // direct_backward_input's kernel turned half a turn
-struct InputKernel;    // direct_correlate_by_inputs's kernel, HWOI
-struct ImageGradient;  // direct_backward_filter_by_planes's dy of one image, times the activation's gradient
+struct Columns;       // im2col's columns, the direct kernels' planes or padded images
+struct Sums;          // direct_backward_filter's partial sums
+struct TurnedKernel;  // direct_backward_input's kernel turned half a turn
+struct InputKernel;   // direct_correlate_by_inputs's kernel, HWOI
 
 // Rows of the column matrix for images [first, first + count): row (n, oh, ow) holds the taps the
 // kernel sees there, zeros where they fall in the padding.
@@ -631,10 +630,7 @@ const float* sum_over_image_groups(int64_t batch, int64_t image_floats, int64_t 
 // dK[kh][kw][c][o] = sum over images and positions of the input planes at tap (kh, kw, c) times dy's
 // plane o. Work items are blocks of (taps, output channels), each run over every image's planes (one
 // thread makes an image's planes at a time), the images in the fixed groups of sum_over_image_groups.
-// Given `from` (an activation's output), dy is first multiplied by the activation's gradient one image at a
-// time, each image's bias sums into image_sums (images x out_channels), as activation_backward_with_bias.
-void direct_backward_filter_by_planes(const float* x, const float* dy, float* dk, const ConvGeometry& g,
-                                      const ActivationGradient& from = {}, double* image_sums = nullptr) {
+void direct_backward_filter_by_planes(const float* x, const float* dy, float* dk, const ConvGeometry& g) {
   const PlaneLayout l(g.out_height, g.out_width, (g.kernel_height - 1) * g.dilation_h + 1,
                       (g.kernel_width - 1) * g.dilation_w + 1, g.pad_top, g.pad_left);
   const int64_t c = g.in_channels, o = g.out_channels, taps = g.kernel_height * g.kernel_width * c;
@@ -667,15 +663,7 @@ void direct_backward_filter_by_planes(const float* x, const float* dy, float* dk
       sum_over_image_groups(g.batch, image_floats, sum_floats, parallel, [&](int64_t n, bool first, float* group_sums) {
         float* planes = plane_buffer(image_floats);  // this thread's
         to_planes(x + n * g.in_height * g.in_width * c, g.in_height, g.in_width, c, l, planes);
-        const int64_t dy_floats = g.out_height * g.out_width * o;
-        const float* dy_image = dy + n * dy_floats;
-        if (from.output != nullptr) {
-          float* dz = from.activation == Activation::linear ? nullptr : thread_buffer<float, ImageGradient>(dy_floats);
-          activation_gradient_of_image(dy_image, from.output->data<float>().data() + n * dy_floats, from.activation,
-                                       dy_floats, o, dz, image_sums + n * o);
-          if (dz != nullptr) dy_image = dz;
-        }
-        to_output_planes(dy_image, g.out_height, g.out_width, o, l, planes + in_floats);
+        to_output_planes(dy + n * g.out_height * g.out_width * o, g.out_height, g.out_width, o, l, planes + in_floats);
         const conv_direct::FilterSums w{planes, offsets.data(), planes + in_floats, l.out_plane, l.vectors, first};
         for (const Item& item : items) {
           conv_direct::filter_sums(w, item.first_tap, item.taps, item.first_out, item.outs, group_sums + item.sums);
@@ -914,22 +902,7 @@ void conv2d_backward_input(const Tensor& dy, const Tensor& kernel, const Tensor&
   });
 }
 
-void conv2d_backward_filter(const Tensor& x, const Tensor& dy, const Tensor& dkernel, const ConvGeometry& g,
-                            const ActivationGradient& from) {
-  if (from.output != nullptr) {
-    if (use_direct(g, x.dtype()) && !filter_by_channels(g)) {
-      // dy times the activation's gradient made image by image as the planes are: never written whole.
-      std::vector<double> image_sums(static_cast<size_t>(g.batch * g.out_channels));
-      direct_backward_filter_by_planes(x.data<float>().data(), dy.data<float>().data(), dkernel.mutable_data<float>(),
-                                       g, from, image_sums.data());
-      add_image_sums(image_sums.data(), g.batch, g.out_channels, *from.dbias);
-      return;
-    }
-    const Tensor dz = from.activation == Activation::linear ? dy : Tensor::empty(dy.shape(), dy.dtype());
-    activation_backward_with_bias(dy, *from.output, from.activation, dz, *from.dbias);
-    conv2d_backward_filter(x, dz, dkernel, g);
-    return;
-  }
+void conv2d_backward_filter(const Tensor& x, const Tensor& dy, const Tensor& dkernel, const ConvGeometry& g) {
   if (use_direct(g, x.dtype())) {
     direct_backward_filter(x.data<float>().data(), dy.data<float>().data(), dkernel.mutable_data<float>(), g);
     return;

@@ -226,20 +226,9 @@ void conv2d_forward(const Tensor& x, const Tensor& kernel, const Tensor& y, cons
 /// dx (NHWC) from dy (NHWC) and kernel (HWIO): dy times the kernel transposed, folded back (col2im); direct
 /// in float32 on AVX-512 with stride 1 or a 1x1 kernel.
 void conv2d_backward_input(const Tensor& dy, const Tensor& kernel, const Tensor& dx, const ConvGeometry& g);
-/// What conv2d_backward_filter takes dy for when it is given an activation's output (conv2d_bias_activation's
-/// backward): dy times the activation's gradient, the bias's gradient written on the way, with the bits of
-/// activation_backward_with_bias. None by default: dy as it is.
-struct ActivationGradient {
-  const Tensor* output = nullptr;  ///< the activation's output, y of conv2d_bias_activation
-  Activation activation = Activation::linear;
-  const Tensor* dbias = nullptr;  ///< (out_channels), written when output is given
-};
-
 /// dkernel (HWIO) from x (NHWC) and dy (NHWC): the columns transposed times dy; direct in float32 on AVX-512
-/// with stride 1, a 1x1 kernel, or output channels in vectors. Given an activation's output (`from`), dy
-/// times its gradient, without writing that whole where the direct kernel goes by planes.
-void conv2d_backward_filter(const Tensor& x, const Tensor& dy, const Tensor& dkernel, const ConvGeometry& g,
-                            const ActivationGradient& from = {});
+/// with stride 1, a 1x1 kernel, or output channels in vectors.
+void conv2d_backward_filter(const Tensor& x, const Tensor& dy, const Tensor& dkernel, const ConvGeometry& g);
 
 /// The reference of conv2d_forward: the formula as loops, the yardstick the fast kernel is tested against.
 void conv2d_forward_reference(const Tensor& x, const Tensor& kernel, const Tensor& y, const ConvGeometry& g);
@@ -292,18 +281,10 @@ void relu_backward(const Tensor& dy, const Tensor& x, const Tensor& dx);
 /// The backward of an activation and a bias before it (conv2d_bias_activation's), in one pass: dz = dy
 /// times the activation's gradient read from its output y (sigmoid: y (1 - y); relu: y > 0; linear: 1,
 /// and dz is not written), with the bits of sigmoid_backward and relu_backward; and dbias (channels,
-/// y's last axis) = dz summed over y's images (its first axis) and pixels, each image's sum made by
-/// activation_gradient_of_image and the images' sums added in order: the same bits for any thread count.
+/// y's last axis) = dz summed over y's images (its first axis) and pixels, each image's sum in double
+/// in a fixed order and then the images' sums in order: the same bits for any thread count.
 void activation_backward_with_bias(const Tensor& dy, const Tensor& y, Activation activation, const Tensor& dz,
                                    const Tensor& dbias);
-/// One image of activation_backward_with_bias: dz of its `elements` (pixels x channels), and its
-/// channels' sums into sums (channels doubles). For linear, dz may be null.
-void activation_gradient_of_image(const float* dy, const float* y, Activation activation, int64_t elements,
-                                  int64_t channels, float* dz, double* sums);
-void activation_gradient_of_image(const double* dy, const double* y, Activation activation, int64_t elements,
-                                  int64_t channels, double* dz, double* sums);
-/// dbias[c] = the sum over images of image_sums[image][c], images in order.
-void add_image_sums(const double* image_sums, int64_t images, int64_t channels, const Tensor& dbias);
 
 /// The sizes of a batch normalization: x viewed as (rows, channels), channels its last axis.
 struct BatchNormGeometry {

@@ -149,21 +149,12 @@ constexpr const char* kConv2DBiasActivation = "conv2d_bias_activation";
 
 namespace {
 // conv2d_bias_activation's gradients when no tape records its backward: the activation's gradient and
-// the bias's in one pass (kernels::activation_backward_with_bias), or, when only the kernel's and the
-// bias's are wanted, inside the kernel gradient's own pass over the images.
+// the bias's in one pass (kernels::activation_backward_with_bias), then the convolution's.
 Grads conv2d_bias_activation_gradients(const BackwardArgs& args, Activation activation, const Conv2DOptions& options) {
   const Tensor& x = args.input(0);
   const Tensor& kernel = args.input(1);
   const Tensor& y = args.output;
-  const int64_t channels = y.shape()[-1];
-  Tensor dbias = Tensor::empty(Shape{channels}, y.dtype());
-  const auto geom = geometry(x.shape(), kernel.shape(), options, kConv2DBiasActivation);
-  if (!args.needs(0) && args.needs(1)) {
-    Tensor dkernel = Tensor::empty(kernel.shape(), x.dtype());
-    kernels::conv2d_backward_filter(x, args.grad, dkernel, geom,
-                                    {.output = &y, .activation = activation, .dbias = &dbias});
-    return {Tensor{}, std::move(dkernel), args.needs(2) ? std::move(dbias) : Tensor{}};
-  }
+  Tensor dbias = Tensor::empty(Shape{y.shape()[-1]}, y.dtype());
   const Tensor dz = activation == Activation::linear ? args.grad : Tensor::empty(y.shape(), y.dtype());
   kernels::activation_backward_with_bias(args.grad, y, activation, dz, dbias);
   return {args.needs(0) ? conv2d_backprop_input(dz, kernel, x.shape(), options) : Tensor{},
