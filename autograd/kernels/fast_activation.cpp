@@ -154,8 +154,8 @@ namespace {
 // Elements the epilogue takes at a time: the bias's add and the activation then run over data in L1.
 constexpr int64_t kEpilogueChunk = 4096;
 
-// A bias repeated over whole vectors of 16 floats, at least 64 of them, is this wide (a multiple of the
-// channels); the epilogue's sigmoid takes rows of it when it is at most kMaxVectorRow.
+// A bias repeated over whole vectors of 16 floats, 64 floats or more, is this wide (a multiple of the
+// channels); the epilogue's sigmoid takes rows of it when it is at most kMaxVectorRow floats.
 constexpr int64_t kMaxVectorRow = 256;
 int64_t vector_row_width(int64_t channels) {
   if (channels < 1) return kMaxVectorRow + 1;  // no row: there are no elements either
@@ -239,9 +239,9 @@ void sigmoid_backward(const Tensor& dy, const Tensor& y, const Tensor& dx) {
 
 namespace {
 
-// An image's channel sums are spread over this many lanes at most, a multiple of the channels and of 8
-// (a vector of doubles) and 32 or more when the channels are fewer, so that the additions run in
-// several independent chains: a single chain per channel waits on every addition.
+// An image's channel sums are spread over lanes: below 32 channels a multiple of them and of 8 (a vector
+// of doubles), 32 or more, so that the additions run in several independent chains (a single chain per
+// channel waits on every addition); else one lane a channel, kept in the caller's sums past kMaxSumLanes.
 constexpr int64_t kMaxSumLanes = 256;
 
 int64_t sum_lanes(int64_t channels) {

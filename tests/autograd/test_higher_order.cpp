@@ -250,6 +250,33 @@ TEST_CASE("higher order: nested tapes through conv2d, pooling, matmul and the so
     check_second_order([options](const Inputs& in) { return sum(tanh(conv2d(in[0], in[1], options))); },
                        {normal({1, 5, 4, 2}), normal({3, 2, 2, 2}) * 0.5}, 1);
   }
+  SUBCASE("conv2d_bias_activation: its fused backward and its differentiable one agree, and nest") {
+    const Inputs inputs{normal({2, 4, 4, 2}), normal({3, 3, 2, 3}) * 0.5, normal({3})};
+    for (const Activation activation : {Activation::sigmoid, Activation::relu, Activation::linear}) {
+      INFO(activation_name(activation));
+      const auto f = [activation](const Inputs& in) {
+        return sum(tanh(conv2d_bias_activation(in[0], in[1], in[2], activation, {.padding = Padding::same()})));
+      };
+      // Without an outer tape the backward runs fused (kernels::activation_backward_with_bias); one that
+      // watches the inputs records it as differentiable ops.
+      const Inputs fused = first_derivative(f, inputs);
+      Inputs recorded;
+      {
+        GradientTape outer;
+        for (const Tensor& x : inputs) outer.watch(x);
+        recorded = first_derivative(f, inputs);
+        CHECK_FALSE(outer.entries().empty());
+      }
+      for (size_t i = 0; i < inputs.size(); ++i) {
+        for (int64_t j = 0; j < inputs[i].numel(); ++j) {
+          INFO("input ", i, ", element ", j);
+          CHECK(fused[i].flat(j) == doctest::Approx(recorded[i].flat(j)).epsilon(1e-13));
+        }
+      }
+      // relu's kinks would catch the differences' steps.
+      if (activation != Activation::relu) check_second_order(f, inputs, 3);
+    }
+  }
   SUBCASE("max_pool2d, overlapping 3x3 windows, 'same', scaled per channel") {
     Pool2DOptions options;
     options.pool_size = {3, 3};
