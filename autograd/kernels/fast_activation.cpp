@@ -15,7 +15,6 @@
 #include <numeric>
 #include <type_traits>
 #include <utility>
-#include <vector>
 
 namespace tapegrad::kernels {
 
@@ -117,21 +116,37 @@ void bias_sigmoid_block_portable(float* y, const float* row, int64_t width, int6
   bias_sigmoid_loop(y, row, width, count);
 }
 
-// The sigmoid block built for the instruction set gemm uses (TAPEGRAD_ISA, see gemm.hpp).
+// Of a function's three builds, the one for the instruction set gemm uses (TAPEGRAD_ISA, see gemm.hpp).
+template <typename F>
+F build_for_gemm_isa(F avx512, F avx2, F portable) {
+  const GemmIsa isa = gemm_isa();
+  return isa == GemmIsa::avx512 ? avx512 : isa == GemmIsa::avx2 ? avx2 : portable;
+}
+
 using SigmoidBlock = void (*)(const float*, float*, int64_t);
 SigmoidBlock sigmoid_block() {
-  const GemmIsa isa = gemm_isa();
-  return isa == GemmIsa::avx512 ? sigmoid_block_avx512
-         : isa == GemmIsa::avx2 ? sigmoid_block_avx2
-                                : sigmoid_block_portable;
+  return build_for_gemm_isa<SigmoidBlock>(sigmoid_block_avx512, sigmoid_block_avx2, sigmoid_block_portable);
 }
 
 using BiasSigmoidBlock = void (*)(float*, const float*, int64_t, int64_t);
 BiasSigmoidBlock bias_sigmoid_block() {
-  const GemmIsa isa = gemm_isa();
-  return isa == GemmIsa::avx512 ? bias_sigmoid_block_avx512
-         : isa == GemmIsa::avx2 ? bias_sigmoid_block_avx2
-                                : bias_sigmoid_block_portable;
+  return build_for_gemm_isa<BiasSigmoidBlock>(bias_sigmoid_block_avx512, bias_sigmoid_block_avx2,
+                                              bias_sigmoid_block_portable);
+}
+
+// `channels` repeated to a row of whole vectors of `vector` elements, `least` elements or more: the
+// least common multiple, doubled until it is that long.
+int64_t whole_vectors_row(int64_t channels, int64_t vector, int64_t least) {
+  int64_t width = std::lcm(channels, vector);
+  while (width < least) width *= 2;
+  return width;
+}
+
+// Sigmoid's gradient at one element from its output y, as sigmoid_backward and
+// activation_backward_with_bias compute it: the same bits.
+template <typename T>
+[[gnu::always_inline]] inline T sigmoid_gradient(T g, T y) {
+  return g * (y * (T{1} - y));
 }
 
 }  // namespace
@@ -159,9 +174,7 @@ constexpr int64_t kEpilogueChunk = 4096;
 constexpr int64_t kMaxVectorRow = 256;
 int64_t vector_row_width(int64_t channels) {
   if (channels < 1) return kMaxVectorRow + 1;  // no row: there are no elements either
-  int64_t width = std::lcm(channels, int64_t{16});
-  while (width < 64) width *= 2;
-  return width;
+  return whole_vectors_row(channels, 16, 64);
 }
 
 // The activation of `count` elements in place, as relu's and sigmoid's own kernels compute it.
@@ -230,7 +243,7 @@ void sigmoid_backward(const Tensor& dy, const Tensor& y, const Tensor& dx) {
     T* result = dx.mutable_data<T>();
     for_blocks(y.numel(), [&](int64_t begin, int64_t end) {
 #pragma omp simd
-      for (int64_t i = begin; i < end; ++i) result[i] = grad[i] * (out[i] * (T{1} - out[i]));
+      for (int64_t i = begin; i < end; ++i) result[i] = sigmoid_gradient(grad[i], out[i]);
     });
   });
 }
@@ -246,14 +259,12 @@ constexpr int64_t kMaxSumLanes = 256;
 
 int64_t sum_lanes(int64_t channels) {
   if (channels >= 32 || channels < 1) return channels;
-  int64_t lanes = std::lcm(channels, int64_t{8});
-  while (lanes < 32) lanes *= 2;
-  return lanes;
+  return whole_vectors_row(channels, 8, 32);
 }
 
 // dz and the channel sums of one image, `lanes` elements at a time: element i into lane i % lanes, the
-// lanes of a channel then added in order. dz's bits are sigmoid_backward's and relu_backward's (a
-// product of products, no sum a compiler could fuse), whatever the instruction set.
+// lanes of a channel then added in order. dz's bits are sigmoid_backward's and relu_backward's (their
+// products, no sum a compiler could fuse), whatever the instruction set.
 template <typename T>
 [[gnu::always_inline]] inline void image_gradient_loop(const T* dy, const T* y, Activation activation, int64_t elements,
                                                        int64_t channels, T* dz, double* sums) {
@@ -271,7 +282,7 @@ template <typename T>
       case Activation::sigmoid:
 #pragma omp simd
         for (int64_t i = 0; i < count; ++i) {
-          const T v = g[i] * (out[i] * (T{1} - out[i]));
+          const T v = sigmoid_gradient(g[i], out[i]);
           z[i] = v;
           acc[i] += static_cast<double>(v);
         }
@@ -279,7 +290,7 @@ template <typename T>
       case Activation::relu:
 #pragma omp simd
         for (int64_t i = 0; i < count; ++i) {
-          const T mask = out[i] > T{0} ? T{1} : T{0};
+          const T mask = out[i] > T{0} ? T{1} : T{0};  // relu_backward's product, the same bits
           const T v = g[i] * mask;
           z[i] = v;
           acc[i] += static_cast<double>(v);
@@ -316,17 +327,16 @@ void image_gradient_portable(const float* dy, const float* y, Activation activat
 // One image of activation_backward_with_bias, in the build for gemm's instruction set (float32).
 void activation_gradient_of_image(const float* dy, const float* y, Activation activation, int64_t elements,
                                   int64_t channels, float* dz, double* sums) {
-  const GemmIsa isa = gemm_isa();
-  const auto image_gradient = isa == GemmIsa::avx512 ? image_gradient_avx512
-                              : isa == GemmIsa::avx2 ? image_gradient_avx2
-                                                     : image_gradient_portable;
-  image_gradient(dy, y, activation, elements, channels, dz, sums);
+  build_for_gemm_isa(image_gradient_avx512, image_gradient_avx2, image_gradient_portable)(dy, y, activation, elements,
+                                                                                          channels, dz, sums);
 }
 
 void activation_gradient_of_image(const double* dy, const double* y, Activation activation, int64_t elements,
                                   int64_t channels, double* dz, double* sums) {
   image_gradient_loop(dy, y, activation, elements, channels, dz, sums);
 }
+
+struct ImageSums;  // thread_buffer's use: activation_backward_with_bias's sums, images x channels
 
 // dbias[c] = the sum over images of image_sums[image][c], images in order.
 void add_image_sums(const double* image_sums, int64_t images, int64_t channels, const Tensor& dbias) {
@@ -346,17 +356,17 @@ void activation_backward_with_bias(const Tensor& dy, const Tensor& y, Activation
                                    const Tensor& dbias) {
   const int64_t images = y.shape()[0], channels = y.shape()[-1];
   const int64_t elements = images == 0 ? 0 : y.numel() / images;
-  std::vector<double> sums(static_cast<size_t>(images * channels));
+  double* sums = thread_buffer<double, ImageSums>(static_cast<size_t>(images * channels));
   dispatch_floating(y.dtype(), "conv2d_bias_activation", [&]<typename T>() {
     const T* grad = dy.data<T>().data();
     const T* out = y.data<T>().data();
     T* result = activation == Activation::linear ? nullptr : dz.mutable_data<T>();
     parallel_for(images, y.numel(), [&](int64_t n) {
       activation_gradient_of_image(grad + n * elements, out + n * elements, activation, elements, channels,
-                                   result == nullptr ? nullptr : result + n * elements, sums.data() + n * channels);
+                                   result == nullptr ? nullptr : result + n * elements, sums + n * channels);
     });
   });
-  add_image_sums(sums.data(), images, channels, dbias);
+  add_image_sums(sums, images, channels, dbias);
 }
 
 // ---- ReLU's gradient ----

@@ -49,14 +49,7 @@ int64_t images_per_chunk(const ConvGeometry& g, size_t element_bytes) {
   return std::clamp<int64_t>(kColumnBytes / per_image, 1, std::max<int64_t>(g.batch, 1));
 }
 
-// The calling thread's buffer for one use (a tag type: Columns, Sums, TurnedKernel), kept between
-// calls: first touch of fresh memory is slow. Each use has its own, so a caller can hold several.
-template <typename T, typename Use>
-T* thread_buffer(size_t count) {
-  thread_local std::vector<T> buffer;
-  if (buffer.size() < count) buffer.resize(count);
-  return buffer.data();
-}
+// Uses of thread_buffer (parallel.hpp):
 struct Columns;       // im2col's columns, the direct kernels' planes or padded images
 struct Sums;          // direct_backward_filter's partial sums
 struct TurnedKernel;  // direct_backward_input's kernel turned half a turn

@@ -8,9 +8,20 @@
 
 #include <tapegrad/autograd/threads.hpp>
 
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace tapegrad {
+
+/// The calling thread's buffer of at least `count` elements for one use (a tag type, one per use, so a
+/// caller can hold several), kept between calls: first touch of fresh memory is slow.
+template <typename T, typename Use>
+T* thread_buffer(size_t count) {
+  thread_local std::vector<T> buffer;
+  if (buffer.size() < count) buffer.resize(count);
+  return buffer.data();
+}
 
 /// Elements of work below which a kernel's loop stays on the calling thread.
 inline constexpr int64_t kParallelElements = int64_t{1} << 16;

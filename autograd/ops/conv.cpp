@@ -181,8 +181,7 @@ Tensor conv2d_bias_activation(const Tensor& x, const Tensor& kernel, const Tenso
       [](const BackwardArgs& args) -> Grads {
         const auto& attrs = args.attrs<ConvActivationAttrs>();
         const Conv2DOptions options = attrs.conv.options();
-        if (!any_tape_tracks(args.grad) && !any_tape_tracks(args.output) && !any_tape_tracks(args.input(0)) &&
-            !any_tape_tracks(args.input(1))) {
+        if (!any_tape_tracks({args.grad, args.output, args.input(0), args.input(1)})) {
           return conv2d_bias_activation_gradients(args, attrs.activation, options);
         }
         // NOTE: an outer tape records this backward (a gradient of a gradient): the same gradients as

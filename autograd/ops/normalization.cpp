@@ -68,7 +68,7 @@ BatchNormTrainingResult batch_norm_training(const Tensor& x, const Tensor& gamma
         const Tensor& x = args.input(0);
         const Tensor& gamma = args.input(1);
         const double epsilon = args.attrs<BatchNormAttrs>().epsilon;
-        if (!any_tape_tracks(args.grad) && !any_tape_tracks(x) && !any_tape_tracks(gamma)) {
+        if (!any_tape_tracks({args.grad, x, gamma})) {
           // No tape records this backward: the gradients in two fused passes.
           const int64_t channels = x.shape()[-1];
           const Tensor dx = args.needs(0) ? Tensor::empty(x.shape(), x.dtype()) : Tensor{};

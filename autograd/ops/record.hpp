@@ -137,4 +137,13 @@ Tensor record(const char* op, InputList inputs, Tensor output, BackwardFn backwa
 Tensor record(const char* op, std::span<const Tensor> inputs, Tensor output, BackwardFn backward,
               const Attrs& attrs = {}, InputUse input_use = InputUse::values);
 
+/// True when a recording tape tracks one of `tensors`: a backward that reads them is then itself
+/// recorded (a gradient of a gradient), so a fused kernel in its place would cut the outer tape's chain.
+inline bool any_tape_tracks(InputList tensors) {
+  for (const Tensor& t : tensors) {
+    if (any_tape_tracks(t)) return true;
+  }
+  return false;
+}
+
 }  // namespace tapegrad
