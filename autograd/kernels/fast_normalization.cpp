@@ -4,7 +4,8 @@
 // Training takes two passes forward (the sums, then y) and two backward (the sums, then dx), each
 // reading x (and dy) once. The row loops are built for AVX-512, AVX2 and any x86-64 (the one
 // gemm_isa() names runs), each keeping a group of channels' sums and constants in registers over a
-// block's rows. The references (batch_norm_*_reference, dropout_forward_reference) are in
+// block's rows; channels too few to fill a vector (LeNet's 6) are read flat, in chunks whose lanes each
+// hold one channel. The references (batch_norm_*_reference, dropout_forward_reference) are in
 // reference.cpp.
 
 #include "autograd/kernels/gemm.hpp"
@@ -15,6 +16,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <numeric>
 #include <vector>
 
 namespace tapegrad::kernels {
@@ -224,6 +226,180 @@ template <typename T, int K>
   }
 }
 
+// Channels that do not fill whole vectors (LeNet's 6) would leave every element to the scalar loops.
+// Their rows are read flat instead, in chunks of L = lcm(channels, lanes) elements: a block starts at a
+// row, so lane l of every chunk is channel l % channels, and each channel's constants repeat over the
+// chunk's vectors. The number of vectors in a chunk, or 0 when the channels fill vectors or a chunk
+// would take more than 4 of them (too many registers).
+template <typename T>
+constexpr int pattern_vectors(int64_t channels) {
+  constexpr int64_t kLanes = 64 / sizeof(T);
+  if (channels < 1 || channels % kLanes == 0) return 0;
+  const int64_t chunk = std::lcm(channels, kLanes);
+  return chunk <= 4 * kLanes ? static_cast<int>(chunk / kLanes) : 0;
+}
+
+// out[k] = the per-channel values over the lanes of a chunk's vector k.
+template <typename T, int V>
+[[gnu::always_inline]] inline void repeat_over_chunk(const T* per_channel, int64_t channels,
+                                                     typename Vector64<T>::type (&out)[V]) {
+  constexpr int64_t kLanes = 64 / sizeof(T);
+  T lanes[V * kLanes];
+  for (int64_t l = 0; l < V * kLanes; ++l) lanes[l] = per_channel[l % channels];
+  std::memcpy(out, lanes, sizeof(lanes));
+}
+
+// sum_rows for channels in chunks of V vectors (pattern_vectors): chunks in two halves side by side, a
+// chunk's lanes then folded into their channels, lanes in order; the rows past the last whole chunk
+// one element at a time into the same lanes.
+template <typename T, int V>
+[[gnu::always_inline]] inline void sum_chunks(const T* a, const T* a0, const T* b, const T* b0, RowRange rows, T* s1,
+                                              T* s2) {
+  using Vec = typename Vector64<T>::type;
+  constexpr int64_t kLanes = 64 / sizeof(T), kChunk = V * kLanes;
+  const int64_t channels = rows.channels;
+  const T* pa = a + rows.begin * channels;
+  const T* pb = b + rows.begin * channels;
+  const int64_t elements = (rows.end - rows.begin) * channels, chunks = elements / kChunk, half = chunks / 2;
+  Vec ca[V], cb[V], t1[V], t2[V], u1[V], u2[V];
+  repeat_over_chunk<T, V>(a0, channels, ca);
+  repeat_over_chunk<T, V>(b0, channels, cb);
+  TAPEGRAD_UNROLL for (int k = 0; k < V; ++k) t1[k] = t2[k] = u1[k] = u2[k] = Vec{} * 0;
+  const auto add_chunk = [&](int64_t i, Vec * sum1, Vec * sum2) __attribute__((always_inline)) {
+    TAPEGRAD_UNROLL for (int k = 0; k < V; ++k) {
+      Vec va, vb;
+      std::memcpy(&va, pa + i * kChunk + k * kLanes, sizeof(Vec));
+      std::memcpy(&vb, pb + i * kChunk + k * kLanes, sizeof(Vec));
+      const Vec p = va - ca[k];
+      sum1[k] += p;
+      sum2[k] += p * (vb - cb[k]);
+    }
+  };
+  for (int64_t i = 0; i < half; ++i) {
+    add_chunk(i, t1, t2);
+    add_chunk(i + half, u1, u2);
+  }
+  if (2 * half < chunks) add_chunk(2 * half, u1, u2);  // an odd count's last chunk
+  TAPEGRAD_UNROLL for (int k = 0; k < V; ++k) {
+    t1[k] += u1[k];
+    t2[k] += u2[k];
+  }
+  T lane1[kChunk], lane2[kChunk];
+  std::memcpy(lane1, t1, sizeof(lane1));
+  std::memcpy(lane2, t2, sizeof(lane2));
+  for (int64_t j = chunks * kChunk; j < elements; ++j) {
+    const int64_t l = j - chunks * kChunk, c = l % channels;
+    const T p = pa[j] - a0[c];
+    lane1[l] += p;
+    lane2[l] += p * (pb[j] - b0[c]);
+  }
+  for (int64_t l = 0; l < kChunk; ++l) {
+    s1[l % channels] += lane1[l];
+    s2[l % channels] += lane2[l];
+  }
+}
+
+// normalize_rows for channels in chunks of V vectors (pattern_vectors).
+template <typename T, int V>
+[[gnu::always_inline]] inline void normalize_chunks(const T* x, const T* mean, const T* factor, const T* offset,
+                                                    RowRange rows, T* y) {
+  using Vec = typename Vector64<T>::type;
+  constexpr int64_t kLanes = 64 / sizeof(T), kChunk = V * kLanes;
+  const int64_t channels = rows.channels;
+  const T* in = x + rows.begin * channels;
+  T* out = y + rows.begin * channels;
+  const int64_t elements = (rows.end - rows.begin) * channels, whole = elements / kChunk * kChunk;
+  Vec m[V], f[V], o[V];
+  repeat_over_chunk<T, V>(mean, channels, m);
+  repeat_over_chunk<T, V>(factor, channels, f);
+  repeat_over_chunk<T, V>(offset, channels, o);
+  for (int64_t i = 0; i < whole; i += kChunk) {
+    TAPEGRAD_UNROLL for (int k = 0; k < V; ++k) {
+      Vec v;
+      std::memcpy(&v, in + i + k * kLanes, sizeof(Vec));
+      const Vec result = (v - m[k]) * f[k] + o[k];
+      std::memcpy(out + i + k * kLanes, &result, sizeof(Vec));
+    }
+  }
+  for (int64_t j = whole; j < elements; ++j) {
+    const int64_t c = j % channels;
+    out[j] = (in[j] - mean[c]) * factor[c] + offset[c];
+  }
+}
+
+// gradient_rows for channels in chunks of V vectors (pattern_vectors).
+template <typename T, int V>
+[[gnu::always_inline]] inline void gradient_chunks(const T* dy, const T* x, const T* mean, const T* k1, const T* k2,
+                                                   const T* k3, RowRange rows, T* dx) {
+  using Vec = typename Vector64<T>::type;
+  constexpr int64_t kLanes = 64 / sizeof(T), kChunk = V * kLanes;
+  const int64_t channels = rows.channels, first = rows.begin * channels;
+  const int64_t elements = (rows.end - rows.begin) * channels, whole = elements / kChunk * kChunk;
+  Vec m[V], v1[V], v2[V], v3[V];
+  repeat_over_chunk<T, V>(mean, channels, m);
+  repeat_over_chunk<T, V>(k1, channels, v1);
+  repeat_over_chunk<T, V>(k2, channels, v2);
+  repeat_over_chunk<T, V>(k3, channels, v3);
+  for (int64_t i = first; i < first + whole; i += kChunk) {
+    TAPEGRAD_UNROLL for (int k = 0; k < V; ++k) {
+      Vec g, v;
+      std::memcpy(&g, dy + i + k * kLanes, sizeof(Vec));
+      std::memcpy(&v, x + i + k * kLanes, sizeof(Vec));
+      const Vec result = v1[k] * g + v2[k] * (v - m[k]) + v3[k];
+      std::memcpy(dx + i + k * kLanes, &result, sizeof(Vec));
+    }
+  }
+  for (int64_t j = whole; j < elements; ++j) {
+    const int64_t i = first + j, c = j % channels;
+    dx[i] = k1[c] * dy[i] + k2[c] * (x[i] - mean[c]) + k3[c];
+  }
+}
+
+// body.template operator()<V>() for the chunk's V vectors (1 to 4) of pattern_vectors.
+template <typename Body>
+[[gnu::always_inline]] inline void with_pattern_vectors(int vectors, Body&& body) {
+  switch (vectors) {
+    case 1: return body.template operator()<1>();
+    case 2: return body.template operator()<2>();
+    case 3: return body.template operator()<3>();
+    default: return body.template operator()<4>();
+  }
+}
+
+// The row loops of a block: in chunks where the channels do not fill vectors and a chunk's do
+// (pattern_vectors), else in groups of K vectors of channels.
+template <typename T, int K>
+[[gnu::always_inline]] inline void block_sums(const T* a, const T* a0, const T* b, const T* b0, RowRange rows, T* s1,
+                                              T* s2) {
+  if (const int vectors = pattern_vectors<T>(rows.channels); vectors > 0) {
+    return with_pattern_vectors(
+        vectors, [&]<int V>() __attribute__((always_inline)) { sum_chunks<T, V>(a, a0, b, b0, rows, s1, s2); });
+  }
+  sum_rows<T, K>(a, a0, b, b0, rows, s1, s2);
+}
+
+template <typename T, int K>
+[[gnu::always_inline]] inline void block_normalize(const T* x, const T* mean, const T* factor, const T* offset,
+                                                   RowRange rows, T* y) {
+  if (const int vectors = pattern_vectors<T>(rows.channels); vectors > 0) {
+    return with_pattern_vectors(
+        vectors, [&]<int V>()
+                     __attribute__((always_inline)) { normalize_chunks<T, V>(x, mean, factor, offset, rows, y); });
+  }
+  normalize_rows<T, K>(x, mean, factor, offset, rows, y);
+}
+
+template <typename T, int K>
+[[gnu::always_inline]] inline void block_gradient(const T* dy, const T* x, const T* mean, const T* k1, const T* k2,
+                                                  const T* k3, RowRange rows, T* dx) {
+  if (const int vectors = pattern_vectors<T>(rows.channels); vectors > 0) {
+    return with_pattern_vectors(
+        vectors, [&]<int V>()
+                     __attribute__((always_inline)) { gradient_chunks<T, V>(dy, x, mean, k1, k2, k3, rows, dx); });
+  }
+  gradient_rows<T, K>(dy, x, mean, k1, k2, k3, rows, dx);
+}
+
 #undef TAPEGRAD_UNROLL
 
 // The three row loops, each built for one instruction set: groups of 4 vectors (64 floats) on
@@ -238,46 +414,46 @@ struct RowLoops {
 template <typename T>
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void sums_avx512(const T* a, const T* a0, const T* b, const T* b0,
                                                                       RowRange rows, T* s1, T* s2) {
-  sum_rows<T, 4>(a, a0, b, b0, rows, s1, s2);
+  block_sums<T, 4>(a, a0, b, b0, rows, s1, s2);
 }
 template <typename T>
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void normalize_avx512(const T* x, const T* mean, const T* factor,
                                                                            const T* offset, RowRange rows, T* y) {
-  normalize_rows<T, 4>(x, mean, factor, offset, rows, y);
+  block_normalize<T, 4>(x, mean, factor, offset, rows, y);
 }
 template <typename T>
 __attribute__((target("avx512f,avx512vl,avx2,fma"))) void gradient_avx512(const T* dy, const T* x, const T* mean,
                                                                           const T* k1, const T* k2, const T* k3,
                                                                           RowRange rows, T* dx) {
-  gradient_rows<T, 4>(dy, x, mean, k1, k2, k3, rows, dx);
+  block_gradient<T, 4>(dy, x, mean, k1, k2, k3, rows, dx);
 }
 template <typename T>
 __attribute__((target("avx2,fma"))) void sums_avx2(const T* a, const T* a0, const T* b, const T* b0, RowRange rows,
                                                    T* s1, T* s2) {
-  sum_rows<T, 1>(a, a0, b, b0, rows, s1, s2);
+  block_sums<T, 1>(a, a0, b, b0, rows, s1, s2);
 }
 template <typename T>
 __attribute__((target("avx2,fma"))) void normalize_avx2(const T* x, const T* mean, const T* factor, const T* offset,
                                                         RowRange rows, T* y) {
-  normalize_rows<T, 1>(x, mean, factor, offset, rows, y);
+  block_normalize<T, 1>(x, mean, factor, offset, rows, y);
 }
 template <typename T>
 __attribute__((target("avx2,fma"))) void gradient_avx2(const T* dy, const T* x, const T* mean, const T* k1, const T* k2,
                                                        const T* k3, RowRange rows, T* dx) {
-  gradient_rows<T, 1>(dy, x, mean, k1, k2, k3, rows, dx);
+  block_gradient<T, 1>(dy, x, mean, k1, k2, k3, rows, dx);
 }
 template <typename T>
 void sums_portable(const T* a, const T* a0, const T* b, const T* b0, RowRange rows, T* s1, T* s2) {
-  sum_rows<T, 1>(a, a0, b, b0, rows, s1, s2);
+  block_sums<T, 1>(a, a0, b, b0, rows, s1, s2);
 }
 template <typename T>
 void normalize_portable(const T* x, const T* mean, const T* factor, const T* offset, RowRange rows, T* y) {
-  normalize_rows<T, 1>(x, mean, factor, offset, rows, y);
+  block_normalize<T, 1>(x, mean, factor, offset, rows, y);
 }
 template <typename T>
 void gradient_portable(const T* dy, const T* x, const T* mean, const T* k1, const T* k2, const T* k3, RowRange rows,
                        T* dx) {
-  gradient_rows<T, 1>(dy, x, mean, k1, k2, k3, rows, dx);
+  block_gradient<T, 1>(dy, x, mean, k1, k2, k3, rows, dx);
 }
 
 // The row loops of the instruction set gemm_isa() names (TAPEGRAD_ISA holds the tests to one).

@@ -316,6 +316,12 @@ TEST_CASE("batch normalization kernels: the fast ones against the reference loop
       {"NHWC 2x16x16x64: LeNet-like, 512 rows in two blocks", {2, 16, 16, 64}},
       {"NHWC 3x5x5x20: one AVX2 or SSE group of 16 floats and a remainder", {3, 5, 5, 20}},
       {"NHWC 2x6x6x48: float32's single AVX-512 vectors, no whole group of four", {2, 6, 6, 48}},
+      {"NHWC 8x24x24x6: LeNet's 6 channels read flat in chunks of 48 floats, two blocks and a partial chunk",
+       {8, 24, 24, 6}},
+      {"NHWC 3x5x5x12 and an odd count of chunks", {3, 5, 5, 12}},
+      {"NHWC 5x7x7x2: chunks of one vector", {5, 7, 7, 2}},
+      {"NHWC 4x9x9x24: float32 chunks of 3 vectors, float64's whole vectors", {4, 9, 9, 24}},
+      {"Dense 1000x84: 84 channels, past chunks of 4 vectors", {1000, 84}},
   };
   for (const Case& c : cases) {
     for (const DType dtype : {DType::float32, DType::float64}) {
