@@ -333,25 +333,28 @@ template <typename T, int V>
                                                    const T* k3, RowRange rows, T* dx) {
   using Vec = typename Vector64<T>::type;
   constexpr int64_t kLanes = 64 / sizeof(T), kChunk = V * kLanes;
-  const int64_t channels = rows.channels, first = rows.begin * channels;
+  const int64_t channels = rows.channels;
+  const T* grad = dy + rows.begin * channels;
+  const T* in = x + rows.begin * channels;
+  T* out = dx + rows.begin * channels;
   const int64_t elements = (rows.end - rows.begin) * channels, whole = elements / kChunk * kChunk;
   Vec m[V], v1[V], v2[V], v3[V];
   repeat_over_chunk<T, V>(mean, channels, m);
   repeat_over_chunk<T, V>(k1, channels, v1);
   repeat_over_chunk<T, V>(k2, channels, v2);
   repeat_over_chunk<T, V>(k3, channels, v3);
-  for (int64_t i = first; i < first + whole; i += kChunk) {
+  for (int64_t i = 0; i < whole; i += kChunk) {
     TAPEGRAD_UNROLL for (int k = 0; k < V; ++k) {
       Vec g, v;
-      std::memcpy(&g, dy + i + k * kLanes, sizeof(Vec));
-      std::memcpy(&v, x + i + k * kLanes, sizeof(Vec));
+      std::memcpy(&g, grad + i + k * kLanes, sizeof(Vec));
+      std::memcpy(&v, in + i + k * kLanes, sizeof(Vec));
       const Vec result = v1[k] * g + v2[k] * (v - m[k]) + v3[k];
-      std::memcpy(dx + i + k * kLanes, &result, sizeof(Vec));
+      std::memcpy(out + i + k * kLanes, &result, sizeof(Vec));
     }
   }
   for (int64_t j = whole; j < elements; ++j) {
-    const int64_t i = first + j, c = j % channels;
-    dx[i] = k1[c] * dy[i] + k2[c] * (x[i] - mean[c]) + k3[c];
+    const int64_t c = j % channels;
+    out[j] = k1[c] * grad[j] + k2[c] * (in[j] - mean[c]) + k3[c];
   }
 }
 
