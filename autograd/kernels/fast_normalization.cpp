@@ -4,9 +4,9 @@
 // Training takes two passes forward (the sums, then y) and two backward (the sums, then dx), each
 // reading x (and dy) once. The row loops are built for AVX-512, AVX2 and any x86-64 (the one
 // gemm_isa() names runs), each keeping a group of channels' sums and constants in registers over a
-// block's rows; channels too few to fill a vector (LeNet's 6) are read flat, in chunks whose lanes each
-// hold one channel. The references (batch_norm_*_reference, dropout_forward_reference) are in
-// reference.cpp.
+// block's rows; channel counts that would leave some of them to a scalar loop (LeNet's 6) are read
+// flat where they can, in chunks whose lanes each hold one channel. The references (batch_norm_*_reference,
+// dropout_forward_reference) are in reference.cpp.
 
 #include "autograd/kernels/gemm.hpp"
 #include "autograd/kernels/kernels.hpp"
@@ -226,18 +226,23 @@ template <typename T, int K>
   }
 }
 
-// Channels that do not fill whole vectors (LeNet's 6) would leave every element to the scalar loops.
-// Their rows are read flat instead, in chunks of L = lcm(channels, lanes) elements: a block starts at a
-// row, so lane l of every chunk is channel l % channels, and each channel's constants repeat over the
-// chunk's vectors. The number of vectors in a chunk, or 0 when the channels fill vectors or a chunk
-// would take more than 4 of them (too many registers).
+// Channels that are not a whole number of vectors leave the channels past the last whole vector to the
+// scalar loops: all of LeNet's 6. Such rows are read flat instead where they can be, in chunks of
+// lcm(channels, lanes) elements: a block starts at a row, so lane l of every chunk is channel
+// l % channels, and each channel's constants repeat over the chunk's vectors. A chunk is
+// channels / gcd(channels, lanes) vectors, an odd number; it is taken when that is 1 or 3 (float32:
+// 1, 2, 3, 4, 6, 8, 12 or 24 channels), which keeps the sums in AVX-512's registers. The number of
+// vectors, or 0 for the groups of whole vectors and the scalar loop.
 template <typename T>
 constexpr int pattern_vectors(int64_t channels) {
   constexpr int64_t kLanes = 64 / sizeof(T);
   if (channels < 1 || channels % kLanes == 0) return 0;
-  const int64_t chunk = std::lcm(channels, kLanes);
-  return chunk <= 4 * kLanes ? static_cast<int>(chunk / kLanes) : 0;
+  const int64_t vectors = channels / std::gcd(channels, kLanes);
+  return vectors == 1 || vectors == 3 ? static_cast<int>(vectors) : 0;
 }
+static_assert(pattern_vectors<float>(6) == 3 && pattern_vectors<float>(24) == 3 && pattern_vectors<float>(8) == 1);
+static_assert(pattern_vectors<float>(16) == 0 && pattern_vectors<float>(5) == 0 && pattern_vectors<float>(40) == 0);
+static_assert(pattern_vectors<double>(6) == 3 && pattern_vectors<double>(24) == 0 && pattern_vectors<double>(1) == 1);
 
 // out[k] = the per-channel values over the lanes of a chunk's vector k.
 template <typename T, int V>
@@ -358,19 +363,15 @@ template <typename T, int V>
   }
 }
 
-// body.template operator()<V>() for the chunk's V vectors (1 to 4) of pattern_vectors.
+// body.template operator()<V>() for the chunk's V vectors (1 or 3) of pattern_vectors.
 template <typename Body>
 [[gnu::always_inline]] inline void with_pattern_vectors(int vectors, Body&& body) {
-  switch (vectors) {
-    case 1: return body.template operator()<1>();
-    case 2: return body.template operator()<2>();
-    case 3: return body.template operator()<3>();
-    default: return body.template operator()<4>();
-  }
+  if (vectors == 1) return body.template operator()<1>();
+  body.template operator()<3>();
 }
 
-// The row loops of a block: in chunks where the channels do not fill vectors and a chunk's do
-// (pattern_vectors), else in groups of K vectors of channels.
+// The row loops of a block: in chunks of whole vectors where pattern_vectors takes the channels, else
+// in groups of K vectors of channels (and the scalar loop past them).
 template <typename T, int K>
 [[gnu::always_inline]] inline void block_sums(const T* a, const T* a0, const T* b, const T* b0, RowRange rows, T* s1,
                                               T* s2) {

@@ -316,12 +316,15 @@ TEST_CASE("batch normalization kernels: the fast ones against the reference loop
       {"NHWC 2x16x16x64: LeNet-like, 512 rows in two blocks", {2, 16, 16, 64}},
       {"NHWC 3x5x5x20: one AVX2 or SSE group of 16 floats and a remainder", {3, 5, 5, 20}},
       {"NHWC 2x6x6x48: float32's single AVX-512 vectors, no whole group of four", {2, 6, 6, 48}},
-      {"NHWC 8x24x24x6: LeNet's 6 channels read flat in chunks of 48 floats, two blocks and a partial chunk",
+      {"NHWC 8x24x24x6: LeNet's 6 channels read flat in chunks of 3 vectors, five blocks of whole chunks",
        {8, 24, 24, 6}},
-      {"NHWC 3x5x5x12 and an odd count of chunks", {3, 5, 5, 12}},
+      {"NHWC 3x5x5x12: a partial chunk (float64: an odd count of chunks)", {3, 5, 5, 12}},
       {"NHWC 5x7x7x2: chunks of one vector", {5, 7, 7, 2}},
       {"NHWC 4x9x9x24: float32 chunks of 3 vectors, float64's whole vectors", {4, 9, 9, 24}},
-      {"Dense 1000x84: 84 channels, past chunks of 4 vectors", {1000, 84}},
+      {"Dense 1000x84: 84 channels, no chunks (one would be 21 vectors)", {1000, 84}},
+      {"12001x6: twelve blocks on both threads, the last ending in a partial chunk", {12001, 6}},
+      {"3001x24: five blocks on both threads, the last ending in a partial float32 chunk", {3001, 24}},
+      {"one channel, 70,001 rows: a partial chunk of one element after 68 blocks", {70001, 1}},
   };
   for (const Case& c : cases) {
     for (const DType dtype : {DType::float32, DType::float64}) {
