@@ -116,13 +116,6 @@ void bias_sigmoid_block_portable(float* y, const float* row, int64_t width, int6
   bias_sigmoid_loop(y, row, width, count);
 }
 
-// Of a function's three builds, the one for the instruction set gemm uses (TAPEGRAD_ISA, see gemm.hpp).
-template <typename F>
-F build_for_gemm_isa(F avx512, F avx2, F portable) {
-  const GemmIsa isa = gemm_isa();
-  return isa == GemmIsa::avx512 ? avx512 : isa == GemmIsa::avx2 ? avx2 : portable;
-}
-
 using SigmoidBlock = void (*)(const float*, float*, int64_t);
 SigmoidBlock sigmoid_block() {
   return build_for_gemm_isa<SigmoidBlock>(sigmoid_block_avx512, sigmoid_block_avx2, sigmoid_block_portable);
@@ -210,7 +203,7 @@ void bias_activation(const Tensor& y, const BiasActivation& epilogue, int64_t fi
         const int64_t vectors_wide = vector_row_width(channels);
         if (vectors_wide <= kMaxVectorRow) {
           std::array<float, kMaxVectorRow> vector_row;
-          for (int64_t j = 0; j < vectors_wide; j += channels) std::copy_n(bias, channels, vector_row.data() + j);
+          repeat_row(bias, channels, vectors_wide, vector_row.data());
           return bias_sigmoid_block()(out, vector_row.data(), vectors_wide, n);
         }
         return bias_sigmoid_block()(out, bias, channels, n);
@@ -324,16 +317,20 @@ void image_gradient_portable(const float* dy, const float* y, Activation activat
   image_gradient_loop(dy, y, activation, elements, channels, dz, sums);
 }
 
-// One image of activation_backward_with_bias, in the build for gemm's instruction set (float32).
-void activation_gradient_of_image(const float* dy, const float* y, Activation activation, int64_t elements,
-                                  int64_t channels, float* dz, double* sums) {
-  build_for_gemm_isa(image_gradient_avx512, image_gradient_avx2, image_gradient_portable)(dy, y, activation, elements,
-                                                                                          channels, dz, sums);
+void image_gradient_double(const double* dy, const double* y, Activation activation, int64_t elements, int64_t channels,
+                           double* dz, double* sums) {
+  image_gradient_loop(dy, y, activation, elements, channels, dz, sums);
 }
 
-void activation_gradient_of_image(const double* dy, const double* y, Activation activation, int64_t elements,
-                                  int64_t channels, double* dz, double* sums) {
-  image_gradient_loop(dy, y, activation, elements, channels, dz, sums);
+// The build of image_gradient_loop that activation_backward_with_bias runs for T: float32's for gemm's
+// instruction set.
+template <typename T>
+auto image_gradient_build() {
+  if constexpr (std::is_same_v<T, float>) {
+    return build_for_gemm_isa(image_gradient_avx512, image_gradient_avx2, image_gradient_portable);
+  } else {
+    return image_gradient_double;
+  }
 }
 
 struct ImageSums;  // thread_buffer's use: activation_backward_with_bias's sums, images x channels
@@ -361,9 +358,10 @@ void activation_backward_with_bias(const Tensor& dy, const Tensor& y, Activation
     const T* grad = dy.data<T>().data();
     const T* out = y.data<T>().data();
     T* result = activation == Activation::linear ? nullptr : dz.mutable_data<T>();
+    const auto image_gradient = image_gradient_build<T>();
     parallel_for(images, y.numel(), [&](int64_t n) {
-      activation_gradient_of_image(grad + n * elements, out + n * elements, activation, elements, channels,
-                                   result == nullptr ? nullptr : result + n * elements, sums + n * channels);
+      image_gradient(grad + n * elements, out + n * elements, activation, elements, channels,
+                     result == nullptr ? nullptr : result + n * elements, sums + n * channels);
     });
   });
   add_image_sums(sums, images, channels, dbias);

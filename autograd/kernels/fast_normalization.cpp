@@ -250,7 +250,7 @@ template <typename T, int V>
                                                      typename Vector64<T>::type (&out)[V]) {
   constexpr int64_t kLanes = 64 / sizeof(T);
   T lanes[V * kLanes];
-  for (int64_t l = 0; l < V * kLanes; ++l) lanes[l] = per_channel[l % channels];
+  repeat_row(per_channel, channels, V * kLanes, lanes);
   std::memcpy(out, lanes, sizeof(lanes));
 }
 
@@ -463,11 +463,9 @@ void gradient_portable(const T* dy, const T* x, const T* mean, const T* k1, cons
 // The row loops of the instruction set gemm_isa() names (TAPEGRAD_ISA holds the tests to one).
 template <typename T>
 RowLoops<T> row_loops() {
-  switch (gemm_isa()) {
-    case GemmIsa::avx512: return {sums_avx512<T>, normalize_avx512<T>, gradient_avx512<T>};
-    case GemmIsa::avx2: return {sums_avx2<T>, normalize_avx2<T>, gradient_avx2<T>};
-    default: return {sums_portable<T>, normalize_portable<T>, gradient_portable<T>};
-  }
+  return build_for_gemm_isa<RowLoops<T>>({sums_avx512<T>, normalize_avx512<T>, gradient_avx512<T>},
+                                         {sums_avx2<T>, normalize_avx2<T>, gradient_avx2<T>},
+                                         {sums_portable<T>, normalize_portable<T>, gradient_portable<T>});
 }
 
 // Two sums per channel over all rows, as `sums` adds them: each block's in T, the blocks' added in

@@ -46,6 +46,13 @@ void force_gemm_isa(GemmIsa isa);
 /// have a build for each. Throws Error (at every call) when TAPEGRAD_ISA holds a bad value.
 GemmIsa gemm_isa();
 
+/// Of a kernel's three builds (AVX-512, AVX2, any x86-64), the one for gemm_isa().
+template <typename F>
+F build_for_gemm_isa(F avx512, F avx2, F portable) {
+  const GemmIsa isa = gemm_isa();
+  return isa == GemmIsa::avx512 ? avx512 : isa == GemmIsa::avx2 ? avx2 : portable;
+}
+
 /// The instruction set a value of TAPEGRAD_ISA names: avx512, avx2, portable, or automatic (also
 /// for ""). Throws Error naming the variable for any other value, or for one this CPU lacks.
 GemmIsa isa_from_variable(std::string_view value);

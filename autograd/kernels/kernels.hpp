@@ -88,6 +88,12 @@ inline int64_t suffix_repeat(const Shape& shape, const Shape& to) {
 /// Rows shorter than this are repeated up to it before a loop runs over them (see repeated_row).
 inline constexpr int64_t kRepeatedRow = 64;
 
+/// out[i] = row[i % inner] for i < width: `row` (of `inner` elements) repeated.
+template <typename T>
+void repeat_row(const T* row, int64_t inner, int64_t width, T* out) {
+  for (int64_t i = 0; i < width; ++i) out[i] = row[i % inner];
+}
+
 /// `row` (of `inner` elements) as a longer row of whole copies, at least kRepeatedRow long when it
 /// is shorter, in `buffer`: a loop over a bias of 6 channels then runs over 66 elements at a time,
 /// which the compiler vectorizes. Returns the row to use and its length.
@@ -95,7 +101,7 @@ template <typename T>
 std::pair<const T*, int64_t> repeated_row(const T* row, int64_t inner, std::array<T, 2 * kRepeatedRow>& buffer) {
   if (inner >= kRepeatedRow) return {row, inner};
   const int64_t width = (kRepeatedRow + inner - 1) / inner * inner;  // < 2 * kRepeatedRow
-  for (int64_t i = 0; i < width; ++i) buffer[static_cast<size_t>(i)] = row[i % inner];
+  repeat_row(row, inner, width, buffer.data());
   return {buffer.data(), width};
 }
 

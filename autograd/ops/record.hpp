@@ -8,6 +8,7 @@
 #include "autograd/detail/small_vector.hpp"
 #include "autograd/ops/attrs.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
@@ -140,10 +141,7 @@ Tensor record(const char* op, std::span<const Tensor> inputs, Tensor output, Bac
 /// True when a recording tape tracks one of `tensors`: a backward that reads them is then itself
 /// recorded (a gradient of a gradient), so a fused kernel in its place would cut the outer tape's chain.
 inline bool any_tape_tracks(InputList tensors) {
-  for (const Tensor& t : tensors) {
-    if (any_tape_tracks(t)) return true;
-  }
-  return false;
+  return std::ranges::any_of(tensors, [](const Tensor& t) { return any_tape_tracks(t); });
 }
 
 }  // namespace tapegrad
