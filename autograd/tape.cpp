@@ -13,6 +13,7 @@
 #include <tapegrad/autograd/ops.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <optional>
 #include <thread>
@@ -81,12 +82,6 @@ TapeStack& live_tapes() {
   return stack;
 }
 
-// True when some tape of this thread records now (inside a backward sweep or a StopRecording, none
-// does): ops check this before they gather what an entry needs.
-bool any_recording() {
-  return std::ranges::any_of(live_tapes().storages, [](const detail::TapeStorage* tape) { return tape->paused == 0; });
-}
-
 }  // namespace
 
 std::span<GradientTape* const> active_tapes() { return live_tapes().tapes; }
@@ -119,6 +114,11 @@ GradientTape::~GradientTape() {
   }
   if (storage_->owner.load(std::memory_order_relaxed) == Owner::thread_gone) return;  // destroyed at thread exit
   TapeStack& stack = tape_stack();
+  if (!stack.tapes.empty() && stack.tapes.back() == this && stack.pauses.empty()) {  // the innermost, as most are
+    stack.tapes.pop_back();
+    stack.storages.pop_back();
+    return;
+  }
   const auto it = std::find(stack.tapes.begin(), stack.tapes.end(), this);
   if (it != stack.tapes.end()) stack.remove(static_cast<size_t>(it - stack.tapes.begin()));
 }
@@ -175,26 +175,46 @@ int32_t detail::TapeInternals::node(const TapeStorage& tape, uint64_t id) { retu
 
 const detail::TapeStorage& detail::TapeInternals::storage(const GradientTape& tape) { return *tape.storage_; }
 
-void detail::TapeInternals::append(TapeStorage& tape, const char* op, std::span<const TapeInput> inputs,
-                                   const Tensor& output, BackwardFn backward, const Attrs& attrs, InputUse input_use) {
-  SmallVector<int32_t, 3> input_nodes;
+namespace {
+// One input of an op being recorded: the caller's tensor, and the id the tape knows it by (the
+// tensor's own, or the variable's for a variable read).
+struct InputRef {
+  const Tensor* tensor;
+  uint64_t id;
+};
+
+// Appends `output = op(inputs)` to `tape` when it tracks one of the `count` inputs, `input_at(i)`
+// giving input i as an InputRef. The entry is built where it stays: a TapeEntry holds several small
+// vectors, and moving one costs as much as a small op. `output` must be a handle only this thread
+// reaches (the entry copies it with Tensor::copy_of_own).
+template <typename InputAt>
+void append_entry(detail::TapeStorage& tape, const char* op, size_t count, InputAt input_at, const Tensor& output,
+                  BackwardFn backward, const Attrs& attrs, InputUse input_use) {
+  // The nodes of the first inputs are kept from the lookup that decides whether to record; any
+  // further input's (concat's) is looked up again.
+  constexpr size_t kKeptNodes = 4;
+  std::array<int32_t, kKeptNodes> kept_nodes{};
   bool tracked = false;
-  for (const TapeInput& input : inputs) tracked |= input_nodes.emplace_back(tape.node(input.id)) >= 0;
-  if (!tracked) return;
-  // Built where it stays: a TapeEntry holds several small vectors, and moving one costs as much
-  // as a small op.
-  TapeEntry& entry = tape.entries.emplace_back(op, backward);
-  entry.inputs.reserve(inputs.size());
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    const Tensor& t = *inputs[i].tensor;
-    entry.inputs.emplace_back(input_use == InputUse::values ? Tensor(t) : Tensor{}, inputs[i].id, input_nodes[i],
-                              t.dtype(), t.shape());
+  for (size_t i = 0; i < count; ++i) {
+    const int32_t node = tape.node(input_at(i).id);
+    if (i < kKeptNodes) kept_nodes[i] = node;
+    tracked |= node >= 0;
   }
-  entry.output = output.copy_of_own();  // see TapeInternals::append in ops/record.hpp
+  if (!tracked) return;
+  TapeEntry& entry = tape.entries.emplace_back(op, backward);
+  entry.inputs.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    const InputRef input = input_at(i);
+    const Tensor& t = *input.tensor;
+    entry.inputs.emplace_back(input_use == InputUse::values ? Tensor(t) : Tensor{}, input.id,
+                              i < kKeptNodes ? kept_nodes[i] : tape.node(input.id), t.dtype(), t.shape());
+  }
+  entry.output = output.copy_of_own();
   entry.output_node = tape.add_node(output.id());
   entry.attrs = attrs;
   tape.nodes[static_cast<size_t>(entry.output_node)].producer = static_cast<int32_t>(tape.entries.size() - 1);
 }
+}  // namespace
 
 namespace {
 Grads identity_backward(const BackwardArgs& args) { return {args.grad_if_needed(0)}; }
@@ -209,8 +229,8 @@ void detail::TapeInternals::record_read(const Variable& variable, const Tensor& 
       watch_variable(*tape, variable);
     }
     if (tracks(*tape, value.id())) continue;  // this value was read already: one entry is enough
-    const TapeInput input{&value, variable.id()};
-    append(*tape, "read_variable", {&input, 1}, value, identity_backward, {}, InputUse::shapes);
+    const InputRef input{&value, variable.id()};
+    append_entry(*tape, "read_variable", 1, [&](size_t) { return input; }, value, identity_backward, {}, InputUse::shapes);
   }
 }
 
@@ -229,13 +249,14 @@ template <typename Tensors>
 template <typename Tensors>
 Tensor record_on_tapes(const char* op, const Tensors& inputs, Tensor output, BackwardFn backward, const Attrs& attrs,
                        InputUse input_use) {
-  if (is_floating(output.dtype()) && any_recording()) {
-    SmallVector<TapeInput, 3> list;
-    for (const Tensor& t : inputs) list.push_back({&t, t.id()});
-    for (detail::TapeStorage* tape : tape_stack().storages) {
-      if (tape->paused == 0) {
-        detail::TapeInternals::append(*tape, op, {list.data(), list.size()}, output, backward, attrs, input_use);
-      }
+  if (is_floating(output.dtype())) {
+    const auto input_at = [&](size_t i) {
+      const Tensor& t = inputs.begin()[i];
+      return InputRef{&t, t.id()};
+    };
+    for (detail::TapeStorage* tape : live_tapes().storages) {
+      // Inside a backward sweep or a StopRecording a tape is paused.
+      if (tape->paused == 0) append_entry(*tape, op, inputs.size(), input_at, output, backward, attrs, input_use);
     }
   }
   if (detail::anomaly_scopes_anywhere()) [[unlikely]]
@@ -383,37 +404,40 @@ void GradientTape::compute(const Tensor& target, std::span<const Source> sources
     ~Resume() { --paused; }
   } resume{s.paused};
 
+  // Local views: the vectors' sizes and data are read once, not reloaded after every store.
   s.sweep.assign(s.nodes.size(), {});
+  const std::span<detail::TapeStorage::NodeState> state = s.sweep;
+  const std::span<const TapeEntry> entries = s.entries;
   SmallVector<int32_t, 1> source_nodes;
   for (const Source& source : sources) {
     const int32_t n = source_nodes.emplace_back(s.node(source.id()));
-    if (n >= 0) s.sweep[n].is_source = s.sweep[n].reaches_source = true;
+    if (n >= 0) state[n].is_source = state[n].reaches_source = true;
   }
-  // Forward over the entries: which lie on a path from a source.
-  s.on_path.assign(s.entries.size(), 0);
-  for (size_t e = 0; e < s.entries.size(); ++e) {
-    const TapeEntry& entry = s.entries[e];
-    for (const EntryInput& input : entry.inputs) {
-      if (input.node >= 0 && s.sweep[input.node].reaches_source) s.on_path[e] = 1;
-    }
-    if (s.on_path[e] != 0) s.sweep[entry.output_node].reaches_source = true;
+  // Forward over the entries: which nodes depend on a source.
+  const auto reaches_source = [&](const EntryInput& input) { return input.node >= 0 && state[input.node].reaches_source; };
+  for (const TapeEntry& entry : entries) {
+    if (std::ranges::any_of(entry.inputs, reaches_source)) state[entry.output_node].reaches_source = true;
   }
 
   // Backward: entries in reverse execution order are a topological order. No recursion.
-  if (const int32_t t = s.node(target.id()); t >= 0) s.sweep[t].grad = std::move(seed);
+  if (const int32_t t = s.node(target.id()); t >= 0) state[t].grad = std::move(seed);
   SmallVector<char, 4> needed;
-  for (size_t e = s.entries.size(); e-- > 0;) {
-    if (s.on_path[e] == 0) continue;
-    const TapeEntry& entry = s.entries[e];
-    Tensor& out_grad = s.sweep[entry.output_node].grad;
+  for (size_t e = entries.size(); e-- > 0;) {
+    const TapeEntry& entry = entries[e];
+    Tensor& out_grad = state[entry.output_node].grad;
     if (!out_grad.defined()) continue;
-    // A source's gradient stays for the results; any other is consumed here, and freed early.
-    Tensor upstream = s.sweep[entry.output_node].is_source ? out_grad : std::move(out_grad);
-
+    // Only the inputs that depend on a source need a gradient; an entry with none is off the path.
     needed.clear();
+    bool on_path = false;
     for (const EntryInput& input : entry.inputs) {
-      needed.push_back(input.node >= 0 && s.sweep[input.node].reaches_source ? 1 : 0);
+      const bool need = reaches_source(input);
+      needed.push_back(need ? 1 : 0);
+      on_path |= need;
     }
+    if (!on_path) continue;
+    // A source's gradient stays for the results; any other is consumed here, and freed early.
+    Tensor upstream = state[entry.output_node].is_source ? out_grad : std::move(out_grad);
+
     const BackwardArgs args{
         upstream, {entry.inputs.data(), entry.inputs.size()}, entry.output, {needed.data(), needed.size()}, entry.attrs,
         entry.op, observer != nullptr ? nullptr : &upstream};  // an observer reads upstream afterwards
@@ -425,7 +449,7 @@ void GradientTape::compute(const Tensor& target, std::span<const Source> sources
     for (size_t i = 0; i < input_grads.size(); ++i) {
       Tensor& g = input_grads[i];
       if (needed[i] == 0 || !g.defined()) continue;
-      Tensor& slot = s.sweep[entry.inputs[i].node].grad;
+      Tensor& slot = state[entry.inputs[i].node].grad;
       slot = slot.defined() ? slot + g : std::move(g);  // the first gradient is handed over, not copied
     }
     if (observer != nullptr) observer->added(e, s.sweep);
@@ -433,11 +457,11 @@ void GradientTape::compute(const Tensor& target, std::span<const Source> sources
 
   for (size_t i = 0; i < sources.size(); ++i) {
     const int32_t n = source_nodes[i];
-    if (n >= 0 && s.sweep[n].grad.defined()) {
+    if (n >= 0 && state[n].grad.defined()) {
       // Handed over, unless the same source is listed again further on.
       const auto later = sources.subspan(i + 1);
       const bool again = std::ranges::any_of(later, [&](const Source& other) { return other.id() == sources[i].id(); });
-      results[i] = again ? s.sweep[n].grad : std::move(s.sweep[n].grad);
+      results[i] = again ? state[n].grad : std::move(state[n].grad);
     } else if (options.unconnected_gradients == UnconnectedGradients::zero) {
       results[i] = zeros(sources[i].shape(), sources[i].dtype());
     } else {

@@ -61,7 +61,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   size_t block_bytes = 0;
   void* block = allocate(kHeaderBytes + data_bytes, &block_bytes);
   return Tensor(new (block) detail::TensorImpl{
-      {1}, dtype, shape, next_id(), block_bytes, static_cast<char*>(block) + kHeaderBytes});
+      {1}, dtype, shape, shape.numel(), next_id(), block_bytes, static_cast<char*>(block) + kHeaderBytes});
 }
 
 namespace {
@@ -106,6 +106,10 @@ void Tensor::free_block(detail::TensorImpl* impl) noexcept {
   const size_t block_bytes = impl->block_bytes;
   impl->~TensorImpl();
   deallocate(impl, block_bytes);
+}
+
+void Tensor::fail_dtype(const char* member, DType asked) const {
+  fail("Tensor::{}: tensor is {}, asked for {}", member, dtype_name(dtype()), dtype_name(asked));
 }
 
 void Tensor::fail_undefined() { fail("Tensor: used an undefined tensor (for example an unconnected gradient)"); }

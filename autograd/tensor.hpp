@@ -63,6 +63,7 @@ struct TensorImpl {
   std::atomic<int32_t> refcount{1};
   DType dtype;
   Shape shape;
+  int64_t numel;  // shape.numel(), kept: kernels ask for it on every call
   uint64_t id;
   size_t block_bytes;
   void* data;
@@ -123,7 +124,7 @@ class Tensor {
   // The last handle frees its block without a locked instruction: when the count reads 1, no other
   // handle exists that could change it meanwhile (the acquire load pairs with the release of the
   // handles dropped before). Most tensors are temporaries, dropped while unique.
-  ~Tensor() {
+  [[gnu::always_inline]] ~Tensor() {
     if (impl_ == nullptr) return;
     if (impl_->refcount.load(std::memory_order_acquire) == 1 ||
         impl_->refcount.fetch_sub(1, std::memory_order_acq_rel) == 1) {
@@ -140,7 +141,7 @@ class Tensor {
   /// The number of dimensions.
   int rank() const { return shape().rank(); }
   /// The number of elements.
-  int64_t numel() const { return shape().numel(); }
+  int64_t numel() const { return checked().numel; }
   /// A number unique to this tensor among all tensors of the process; tapes key on it.
   uint64_t id() const { return checked().id; }
   /// True when no other handle shares this tensor's elements.
@@ -158,16 +159,16 @@ class Tensor {
   /// The elements, typed; T must match dtype().
   template <typename T>
   std::span<const T> data() const {
-    if (dtype_of<T>() != dtype())
-      fail("Tensor::data: tensor is {}, asked for {}", dtype_name(dtype()), dtype_name(dtype_of<T>()));
-    return {static_cast<const T*>(impl_->data), static_cast<size_t>(numel())};
+    if (dtype_of<T>() != dtype()) [[unlikely]]
+      fail_dtype("data", dtype_of<T>());
+    return {static_cast<const T*>(impl_->data), static_cast<size_t>(impl_->numel)};
   }
   /// Writable elements, for a kernel filling a tensor it just made with `empty`; fails when another
   /// handle shares the tensor (its values never change once shared).
   template <typename T>
   T* mutable_data() const {
-    if (dtype_of<T>() != dtype())
-      fail("Tensor::mutable_data: tensor is {}, asked for {}", dtype_name(dtype()), dtype_name(dtype_of<T>()));
+    if (dtype_of<T>() != dtype()) [[unlikely]]
+      fail_dtype("mutable_data", dtype_of<T>());
     return static_cast<T*>(mutable_raw_data());
   }
   /// The raw element bytes.
@@ -204,6 +205,8 @@ class Tensor {
     return *impl_;
   }
   [[noreturn]] static void fail_undefined();
+  // The error of data<T> or mutable_data<T> (`member`) asked for another dtype than the tensor's.
+  [[noreturn, gnu::cold]] void fail_dtype(const char* member, DType asked) const;
   static void free_block(detail::TensorImpl* impl) noexcept;
   explicit Tensor(detail::TensorImpl* impl) : impl_(impl) {}
   detail::TensorImpl* impl_ = nullptr;

@@ -42,10 +42,8 @@ struct detail::TapeStorage {
     bool is_source = false;
     bool reaches_source = false;
   };
-  /// Scratch of the sweep, kept to reuse its memory: per node, and per entry whether it lies on a
-  /// path from a source.
+  /// Scratch of the sweep, per node, kept to reuse its memory.
   std::vector<NodeState> sweep;
-  std::vector<char> on_path;  ///< see `sweep`
 
   /// Who frees this storage. The tape and its thread's stack of active tapes both reach it: the
   /// tape owns it (`shared`) until the tape is destroyed on another thread (`tape_gone`: the tape's

@@ -93,13 +93,6 @@ struct TapeEntry {
   Attrs attrs;                        ///< the op's attributes (none for most ops)
 };
 
-/// An input of an op being recorded (internal): the caller's tensor, and the id the tape knows it
-/// by (the tensor's own, or the variable's for a variable read).
-struct TapeInput {
-  const Tensor* tensor;
-  uint64_t id;
-};
-
 namespace detail {
 /// A tape's internals that op definitions and Variable reach (defined in tape.cpp).
 struct TapeInternals {
@@ -107,11 +100,6 @@ struct TapeInternals {
   static int32_t node(const TapeStorage& tape, uint64_t id);
   /// True when the tape records ops on the tensor with `id`.
   static bool tracks(const TapeStorage& tape, uint64_t id) { return node(tape, id) >= 0; }
-  /// Appends `output = op(inputs)` when the tape tracks one of the inputs; the entry is built in
-  /// place. `output` must be a handle only this thread reaches (the entry copies it with
-  /// Tensor::copy_of_own).
-  static void append(TapeStorage& tape, const char* op, std::span<const TapeInput> inputs, const Tensor& output,
-                     BackwardFn backward, const Attrs& attrs, InputUse input_use);
   /// Records a read of `variable` on each recording tape of this thread that watches it (or, with
   /// watch_accessed_variables, any trainable variable); `value` is the reader's own handle to the
   /// variable's value.
