@@ -16,7 +16,6 @@
 #include <array>
 #include <atomic>
 #include <optional>
-#include <thread>
 
 namespace tapegrad {
 
@@ -64,6 +63,11 @@ namespace {
 
 using detail::TapeStack;
 
+// A thread's identity for its tapes: the address of its own copy of this variable, read without
+// the library call std::this_thread::get_id() makes (tapes check it on every member call).
+thread_local const char thread_marker = 0;
+const void* this_thread() { return &thread_marker; }
+
 TapeStack& tape_stack() {
   thread_local TapeStack stack;
   return stack;
@@ -93,7 +97,7 @@ bool any_tape_tracks(const Tensor& tensor) {
 }
 
 GradientTape::GradientTape(TapeOptions options)
-    : options_(options), thread_(std::this_thread::get_id()), storage_(detail::take_tape_storage()) {
+    : options_(options), thread_(this_thread()), storage_(detail::take_tape_storage()) {
   storage_->owner.store(Owner::shared, std::memory_order_relaxed);
   storage_->paused = 0;
   storage_->watch_accessed_variables = options.watch_accessed_variables;
@@ -106,7 +110,7 @@ GradientTape::GradientTape(TapeOptions options)
 // back to the pool; on another, it hands the storage to its thread's stack, or frees it when that
 // thread has ended. Either way no other thread's stack is touched.
 GradientTape::~GradientTape() {
-  if (std::this_thread::get_id() != thread_) {
+  if (this_thread() != thread_) {
     if (storage_->owner.exchange(Owner::tape_gone, std::memory_order_acq_rel) != Owner::thread_gone) {
       (void)storage_.release();  // the stack frees it
     }
@@ -124,7 +128,7 @@ GradientTape::~GradientTape() {
 }
 
 void GradientTape::check_thread(const char* member) const {
-  if (std::this_thread::get_id() != thread_) [[unlikely]] {
+  if (this_thread() != thread_) [[unlikely]] {
     fail("GradientTape::{}: called on another thread than the one that made the tape; a tape belongs to its "
          "thread, which alone records on it and uses it (make a tape on each thread that computes gradients)",
          member);

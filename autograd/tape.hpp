@@ -12,7 +12,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -183,7 +182,7 @@ class GradientTape {
   void compute(const Tensor& target, std::span<const Source> sources, const GradientOptions& options,
                std::span<Tensor> results, detail::SweepObserver* observer = nullptr);
   TapeOptions options_;
-  std::thread::id thread_;  // the thread that made the tape, the only one that may use it
+  const void* thread_;  // the thread that made the tape, the only one that may use it (see tape.cpp)
   // Shared with the thread's stack of active tapes, which outlives the tape when another thread
   // destroys it (see detail/tape_storage.hpp).
   std::unique_ptr<detail::TapeStorage, detail::RecycleTapeStorage> storage_;

@@ -12,7 +12,7 @@ namespace tapegrad::detail {
 class IdIndex {
  public:
   /// Empty, with 16 slots.
-  IdIndex() : slots_(16) {}
+  IdIndex() : slots_(16), mask_(15) {}
   /// The node of `id`, or -1.
   int32_t find(uint64_t id) const {
     for (size_t i = hash(id);; i = (i + 1) & mask()) {
@@ -46,7 +46,7 @@ class IdIndex {
   bool empty(const Slot& s) const { return s.generation != generation_; }
   // The node of `id`'s slot, claimed for it (node -1) when absent.
   int32_t& slot(uint64_t id) {
-    if (2 * (count_ + 1) > slots_.size()) grow();
+    if (2 * (count_ + 1) > mask_ + 1) grow();
     size_t i = hash(id);
     while (!empty(slots_[i]) && slots_[i].id != id) i = (i + 1) & mask();
     if (empty(slots_[i])) {
@@ -55,12 +55,13 @@ class IdIndex {
     }
     return slots_[i].node;
   }
-  size_t mask() const { return slots_.size() - 1; }
+  size_t mask() const { return mask_; }
   size_t hash(uint64_t id) const { return static_cast<size_t>((id * 0x9e3779b97f4a7c15ULL) >> 17) & mask(); }
   void grow() {
     std::vector<Slot> old = std::move(slots_);
     const uint32_t old_generation = generation_;
     slots_.assign(2 * old.size(), Slot{});
+    mask_ = slots_.size() - 1;
     generation_ = 1;
     count_ = 0;
     for (const Slot& s : old) {
@@ -68,6 +69,7 @@ class IdIndex {
     }
   }
   std::vector<Slot> slots_;
+  size_t mask_;  // slots_.size() - 1, the size being a power of two
   size_t count_ = 0;
   uint32_t generation_ = 1;
 };

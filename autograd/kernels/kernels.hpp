@@ -114,7 +114,10 @@ Tensor zip(const Tensor& a, const Tensor& b, const char* op, F f) {
     fail("{}: dtypes differ ({} {} and {} {}); expected one dtype (convert with .to())", op, a.shape(),
          dtype_name(a.dtype()), b.shape(), dtype_name(b.dtype()));
   }
-  const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
+  // Most operands share a shape: then no broadcast shape is worked out (nor copied).
+  const bool same_shape = a.shape() == b.shape();
+  const Shape broadcast = same_shape ? Shape{} : broadcast_shapes(a.shape(), b.shape(), op);
+  const Shape& shape = same_shape ? a.shape() : broadcast;
   const auto kernel = [&]<typename T>() {
     Tensor out = Tensor::empty(shape, a.dtype());
     const T* pa = a.data<T>().data();
