@@ -234,7 +234,8 @@ void detail::TapeInternals::record_read(const Variable& variable, const Tensor& 
     }
     if (tracks(*tape, value.id())) continue;  // this value was read already: one entry is enough
     const InputRef input{&value, variable.id()};
-    append_entry(*tape, "read_variable", 1, [&](size_t) { return input; }, value, identity_backward, {}, InputUse::shapes);
+    append_entry(
+        *tape, "read_variable", 1, [&](size_t) { return input; }, value, identity_backward, {}, InputUse::shapes);
   }
 }
 
@@ -418,38 +419,44 @@ void GradientTape::compute(const Tensor& target, std::span<const Source> sources
     if (n >= 0) state[n].is_source = state[n].reaches_source = true;
   }
   // Forward over the entries: which nodes depend on a source.
-  const auto reaches_source = [&](const EntryInput& input) { return input.node >= 0 && state[input.node].reaches_source; };
+  const auto reaches_source = [&](const EntryInput& input) {
+    return input.node >= 0 && state[input.node].reaches_source;
+  };
   for (const TapeEntry& entry : entries) {
     if (std::ranges::any_of(entry.inputs, reaches_source)) state[entry.output_node].reaches_source = true;
   }
 
   // Backward: entries in reverse execution order are a topological order. No recursion.
   if (const int32_t t = s.node(target.id()); t >= 0) state[t].grad = std::move(seed);
-  SmallVector<char, 4> needed;
+  // Per entry, which inputs need a gradient: on the stack for the usual few inputs.
+  constexpr size_t kInlineInputs = 8;
+  std::array<char, kInlineInputs> needed_inline{};
+  std::vector<char> needed_heap;
   for (size_t e = entries.size(); e-- > 0;) {
     const TapeEntry& entry = entries[e];
     Tensor& out_grad = state[entry.output_node].grad;
     if (!out_grad.defined()) continue;
     // Only the inputs that depend on a source need a gradient; an entry with none is off the path.
-    needed.clear();
+    const size_t input_count = entry.inputs.size();
+    if (input_count > kInlineInputs) needed_heap.resize(input_count);
+    const std::span<char> needed(input_count > kInlineInputs ? needed_heap.data() : needed_inline.data(), input_count);
     bool on_path = false;
-    for (const EntryInput& input : entry.inputs) {
-      const bool need = reaches_source(input);
-      needed.push_back(need ? 1 : 0);
-      on_path |= need;
+    for (size_t i = 0; i < input_count; ++i) {
+      needed[i] = reaches_source(entry.inputs[i]) ? 1 : 0;
+      on_path |= needed[i] != 0;
     }
     if (!on_path) continue;
     // A source's gradient stays for the results; any other is consumed here, and freed early.
     Tensor upstream = state[entry.output_node].is_source ? out_grad : std::move(out_grad);
 
     const BackwardArgs args{
-        upstream, {entry.inputs.data(), entry.inputs.size()}, entry.output, {needed.data(), needed.size()}, entry.attrs,
+        upstream, {entry.inputs.data(), entry.inputs.size()}, entry.output, needed, entry.attrs,
         entry.op, observer != nullptr ? nullptr : &upstream};  // an observer reads upstream afterwards
     Grads input_grads = entry.backward(args);
-    fit_to_inputs(input_grads, entry, {needed.data(), needed.size()});
+    fit_to_inputs(input_grads, entry, needed);
     if (detail::anomaly_scopes_anywhere()) [[unlikely]]
       detail::check_backward(*this, e, {input_grads.data(), input_grads.size()});
-    if (observer != nullptr) observer->step(e, upstream, input_grads, {needed.data(), needed.size()});
+    if (observer != nullptr) observer->step(e, upstream, input_grads, needed);
     for (size_t i = 0; i < input_grads.size(); ++i) {
       Tensor& g = input_grads[i];
       if (needed[i] == 0 || !g.defined()) continue;

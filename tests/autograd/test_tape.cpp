@@ -7,6 +7,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -590,6 +592,32 @@ TEST_CASE("GradientTape: pausing and what is never watched") {
     for (const std::vector<double>& r : results) CHECK(r == std::vector<double>{4, 5});
     check_values(shared.value(), {1, 2});
   }
+  SUBCASE("tapes leave the stack in any order, and a pause forgets a tape that ends inside it") {
+    const Tensor x = f64({1, 2});
+    auto outer = std::make_unique<GradientTape>();
+    GradientTape inner;
+    outer->watch(x);
+    outer.reset();  // not the innermost: taken from the middle of the stack
+    REQUIRE(active_tapes().size() == 1);
+    CHECK(active_tapes()[0] == &inner);
+    std::optional<GradientTape> later;
+    {
+      auto paused = std::make_unique<GradientTape>();
+      StopRecording pause;
+      CHECK_FALSE(paused->recording());
+      paused.reset();   // the innermost, but a pause is open: the pause must drop it
+      later.emplace();  // may take the ended tape's storage back from the pool
+      CHECK(later->recording());
+    }  // the pause resumes what it paused, not `later`
+    CHECK(later->recording());
+    CHECK(inner.recording());
+    later->watch(x);
+    inner.watch(x);
+    const Tensor y = x * x;
+    CHECK(later->entries().size() == 1);
+    check_values(later->gradient(y, x), {2, 4});
+    check_values(inner.gradient(y, x), {2, 4});
+  }
   SUBCASE("a failed op leaves the tape usable") {
     const Tensor x = f64({1, 2});
     GradientTape tape;
@@ -631,6 +659,28 @@ TEST_CASE("GradientTape: several sources at once") {
     const auto grads = tape.gradient(y, std::span<const Source>(sources));
     check_values(grads[0], {1, 2});
     check_values(grads[1], {5, 6});
+  }
+}
+
+TEST_CASE("GradientTape: an op of many inputs, only some of which lead to a source") {
+  // Twelve inputs: more than the sweep keeps on the stack for an entry's needed inputs.
+  std::vector<Tensor> parts;
+  for (int i = 0; i < 12; ++i) parts.push_back(f64({1.0 * i, 2.0 * i}));
+  GradientTape tape;
+  for (int i = 0; i < 12; i += 3) tape.watch(parts[static_cast<size_t>(i)]);
+  const Tensor joined = concat(parts);
+  const Tensor y = sum(joined * joined);
+  std::vector<Source> sources;
+  for (const Tensor& part : parts) sources.emplace_back(part);
+  const auto grads = tape.gradient(y, std::span<const Source>(sources));
+  REQUIRE(grads.size() == 12);
+  for (size_t i = 0; i < 12; ++i) {
+    INFO("input ", i);
+    if (i % 3 == 0) {
+      check_values(grads[i], {2.0 * static_cast<double>(i), 4.0 * static_cast<double>(i)});  // d(x^2)/dx = 2x
+    } else {
+      CHECK_FALSE(grads[i].defined());  // never watched: not on any path
+    }
   }
 }
 
