@@ -66,7 +66,7 @@ using detail::TapeStack;
 // A thread's identity for its tapes: the address of its own copy of this variable, read without
 // the library call std::this_thread::get_id() makes (tapes check it on every member call).
 thread_local const char thread_marker = 0;
-const void* this_thread() { return &thread_marker; }
+const void* thread_identity() { return &thread_marker; }
 
 TapeStack& tape_stack() {
   thread_local TapeStack stack;
@@ -97,7 +97,7 @@ bool any_tape_tracks(const Tensor& tensor) {
 }
 
 GradientTape::GradientTape(TapeOptions options)
-    : options_(options), thread_(this_thread()), storage_(detail::take_tape_storage()) {
+    : options_(options), thread_(thread_identity()), storage_(detail::take_tape_storage()) {
   storage_->owner.store(Owner::shared, std::memory_order_relaxed);
   storage_->paused = 0;
   storage_->watch_accessed_variables = options.watch_accessed_variables;
@@ -110,7 +110,7 @@ GradientTape::GradientTape(TapeOptions options)
 // back to the pool; on another, it hands the storage to its thread's stack, or frees it when that
 // thread has ended. Either way no other thread's stack is touched.
 GradientTape::~GradientTape() {
-  if (this_thread() != thread_) {
+  if (thread_identity() != thread_) {
     if (storage_->owner.exchange(Owner::tape_gone, std::memory_order_acq_rel) != Owner::thread_gone) {
       (void)storage_.release();  // the stack frees it
     }
@@ -128,7 +128,7 @@ GradientTape::~GradientTape() {
 }
 
 void GradientTape::check_thread(const char* member) const {
-  if (this_thread() != thread_) [[unlikely]] {
+  if (thread_identity() != thread_) [[unlikely]] {
     fail("GradientTape::{}: called on another thread than the one that made the tape; a tape belongs to its "
          "thread, which alone records on it and uses it (make a tape on each thread that computes gradients)",
          member);
@@ -194,9 +194,9 @@ struct InputRef {
 template <typename InputAt>
 void append_entry(detail::TapeStorage& tape, const char* op, size_t count, InputAt input_at, const Tensor& output,
                   BackwardFn backward, const Attrs& attrs, InputUse input_use) {
-  // The nodes of the first inputs are kept from the lookup that decides whether to record; any
-  // further input's (concat's) is looked up again.
-  constexpr size_t kKeptNodes = 4;
+  // The nodes of the first inputs (up to batch normalization's five) are kept from the lookup that
+  // decides whether to record; any further input's (concat's) is looked up again.
+  constexpr size_t kKeptNodes = 5;
   std::array<int32_t, kKeptNodes> kept_nodes{};
   bool tracked = false;
   for (size_t i = 0; i < count; ++i) {
@@ -428,35 +428,31 @@ void GradientTape::compute(const Tensor& target, std::span<const Source> sources
 
   // Backward: entries in reverse execution order are a topological order. No recursion.
   if (const int32_t t = s.node(target.id()); t >= 0) state[t].grad = std::move(seed);
-  // Per entry, which inputs need a gradient: on the stack for the usual few inputs.
-  constexpr size_t kInlineInputs = 8;
-  std::array<char, kInlineInputs> needed_inline{};
-  std::vector<char> needed_heap;
+  SmallVector<char, 8> needed;
   for (size_t e = entries.size(); e-- > 0;) {
     const TapeEntry& entry = entries[e];
     Tensor& out_grad = state[entry.output_node].grad;
     if (!out_grad.defined()) continue;
     // Only the inputs that depend on a source need a gradient; an entry with none is off the path.
-    const size_t input_count = entry.inputs.size();
-    if (input_count > kInlineInputs) needed_heap.resize(input_count);
-    const std::span<char> needed(input_count > kInlineInputs ? needed_heap.data() : needed_inline.data(), input_count);
+    needed.clear();
     bool on_path = false;
-    for (size_t i = 0; i < input_count; ++i) {
-      needed[i] = reaches_source(entry.inputs[i]) ? 1 : 0;
-      on_path |= needed[i] != 0;
+    for (const EntryInput& input : entry.inputs) {
+      const bool need = reaches_source(input);
+      needed.push_back(need ? 1 : 0);
+      on_path |= need;
     }
     if (!on_path) continue;
     // A source's gradient stays for the results; any other is consumed here, and freed early.
     Tensor upstream = state[entry.output_node].is_source ? out_grad : std::move(out_grad);
 
     const BackwardArgs args{
-        upstream, {entry.inputs.data(), entry.inputs.size()}, entry.output, needed, entry.attrs,
+        upstream, {entry.inputs.data(), entry.inputs.size()}, entry.output, {needed.data(), needed.size()}, entry.attrs,
         entry.op, observer != nullptr ? nullptr : &upstream};  // an observer reads upstream afterwards
     Grads input_grads = entry.backward(args);
-    fit_to_inputs(input_grads, entry, needed);
+    fit_to_inputs(input_grads, entry, {needed.data(), needed.size()});
     if (detail::anomaly_scopes_anywhere()) [[unlikely]]
       detail::check_backward(*this, e, {input_grads.data(), input_grads.size()});
-    if (observer != nullptr) observer->step(e, upstream, input_grads, needed);
+    if (observer != nullptr) observer->step(e, upstream, input_grads, {needed.data(), needed.size()});
     for (size_t i = 0; i < input_grads.size(); ++i) {
       Tensor& g = input_grads[i];
       if (needed[i] == 0 || !g.defined()) continue;
