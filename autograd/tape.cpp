@@ -218,9 +218,7 @@ void append_entry(detail::TapeStorage& tape, const char* op, size_t count, Input
   entry.attrs = attrs;
   tape.nodes[static_cast<size_t>(entry.output_node)].producer = static_cast<int32_t>(tape.entries.size() - 1);
 }
-}  // namespace
 
-namespace {
 Grads identity_backward(const BackwardArgs& args) { return {args.grad_if_needed(0)}; }
 }  // namespace
 

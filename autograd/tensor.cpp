@@ -50,8 +50,9 @@ uint64_t next_id() {
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype) {
+  const int64_t numel = shape.numel();
   size_t data_bytes = 0;
-  if (__builtin_mul_overflow(static_cast<size_t>(shape.numel()), dtype_size(dtype), &data_bytes) ||
+  if (__builtin_mul_overflow(static_cast<size_t>(numel), dtype_size(dtype), &data_bytes) ||
       data_bytes > SIZE_MAX - kHeaderBytes) [[unlikely]] {
     fail("Tensor: {} {} has more bytes than memory addresses", shape, dtype_name(dtype));
   }
@@ -61,7 +62,7 @@ Tensor Tensor::empty(const Shape& shape, DType dtype) {
   size_t block_bytes = 0;
   void* block = allocate(kHeaderBytes + data_bytes, &block_bytes);
   return Tensor(new (block) detail::TensorImpl{
-      {1}, dtype, shape, shape.numel(), next_id(), block_bytes, static_cast<char*>(block) + kHeaderBytes});
+      {1}, dtype, shape, numel, next_id(), block_bytes, static_cast<char*>(block) + kHeaderBytes});
 }
 
 namespace {

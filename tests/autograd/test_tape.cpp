@@ -662,7 +662,8 @@ TEST_CASE("GradientTape: several sources at once") {
 }
 
 TEST_CASE("GradientTape: an op of many inputs, only some of which lead to a source") {
-  // Twelve inputs: more than the sweep keeps on the stack for an entry's needed inputs.
+  // Twelve inputs: more than recording keeps the nodes of (five) and than the sweep's needed flags
+  // hold inline (eight).
   std::vector<Tensor> parts;
   for (int i = 0; i < 12; ++i) parts.push_back(f64({1.0 + i, 2.0 + i}));
   GradientTape tape;
