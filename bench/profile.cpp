@@ -2,7 +2,9 @@
 // iteration is one step on the next batch (batch 256 of the 60,000 training images, as the examples
 // train), run one layer at a time: every layer under a tape of its own (watching its input and its
 // variables), its output handed on detached, then the backward pass layer by layer from the loss down
-// (each tape's gradient with the upstream gradient as its seed), then the optimizer's update. The same
+// (each tape's gradient with the upstream gradient as its seed), then the optimizer's update. A layer
+// below which no layer has variables (the dropout MLP's first Dense, after Flatten) is asked for no
+// input gradient, as the example's own step computes none. The same
 // iteration also times the example's own training step whole (one tape) on the same batch, so the
 // table shows what the split costs. Counters per row, medians over the steps (a benchmark of one
 // repetition): forward and backward seconds on the wall clock and on the process's CPU clock, their
@@ -10,8 +12,9 @@
 // they must move at least (activations, pooling, the loss, the update, the batch's conversion from
 // bytes: read against the copy bandwidth); the label names the rows. bench/report.py prints the table.
 //
-// A model is an entry of `models()`: its name, its layers (from the example's own header) and its
-// optimizer; the table covers every entry.
+// A model is an entry of `models()`: its name, its layers (from the example's own header), its
+// optimizer and its batch; the table covers every entry. ResNet's rows are its stem's layers, its six
+// residual blocks (each a row: two convolutions, two batch normalizations, the shortcut) and its head.
 
 #include <tapegrad/data.hpp>
 #include <tapegrad/nn.hpp>
@@ -21,6 +24,7 @@
 #include "examples/batchnorm_lenet_model.hpp"
 #include "examples/dropout_mlp_model.hpp"
 #include "examples/lenet/lenet_model.hpp"
+#include "examples/resnet_model.hpp"
 
 #include <benchmark/benchmark.h>
 #include <fmt/format.h>
@@ -39,7 +43,6 @@ namespace {
 using namespace tapegrad;
 using Clock = std::chrono::steady_clock;
 
-constexpr int64_t kBatch = 256;
 constexpr int64_t kSteps = 40;  // per thread count; the table gives each row's median step
 
 // An example model as the profile runs it.
@@ -47,16 +50,21 @@ struct ExampleModel {
   const char* name;                                                   // the table's name for it
   std::function<void(nn::Sequential&)> add_layers;                    // the example's own layers
   std::function<std::unique_ptr<optim::Optimizer>()> make_optimizer;  // as the example trains it
+  int64_t batch;                                                      // as the example trains it
+  int64_t steps = kSteps;                                             // per thread count
 };
 
 const std::vector<ExampleModel>& models() {
   static const std::vector<ExampleModel> list = {
       {"lenet", [](nn::Sequential& net) { examples::add_lenet_layers(net, examples::LeNetVariant::book); },
-       [] { return std::make_unique<optim::SGD>(0.9); }},
+       [] { return std::make_unique<optim::SGD>(0.9); }, 256},
       {"batchnorm_lenet", [](nn::Sequential& net) { examples::add_batchnorm_lenet_layers(net); },
-       [] { return std::make_unique<optim::SGD>(1.0); }},
+       [] { return std::make_unique<optim::SGD>(1.0); }, 256},
       {"dropout_mlp", [](nn::Sequential& net) { examples::add_dropout_mlp_layers(net); },
-       [] { return std::make_unique<optim::SGD>(0.5); }},
+       [] { return std::make_unique<optim::SGD>(0.5); }, 256},
+      // bench/resnet.cpp's settings (widths 16-32-64, batch 128); a step takes a fifth of a second.
+      {"resnet", [](nn::Sequential& net) { examples::add_resnet_layers(net, 16); },
+       [] { return std::make_unique<optim::SGD>(0.05, optim::SGDOptions{.momentum = 0.9}); }, 128, 12},
   };
   return list;
 }
@@ -84,6 +92,19 @@ Work layer_work(const nn::Module& layer, const Shape& in, const Shape& out, bool
     const bool bias = layer.trainable_variables().size() > 1;
     work.forward_flops = products + (bias ? n_out : 0);
     work.backward_flops = products * (input_gradient ? 2 : 1) + (bias ? n_out : 0);
+  } else if (type == "residual") {
+    // examples/resnet_model.hpp's block: each of its convolutions (two 3x3, the 1x1 shortcut) outputs
+    // at the block's resolution, so it does the output's positions times its kernel's multiply-adds;
+    // the batch normalizations, the ReLUs and the sum move bytes, and are left out of the FLOPs.
+    const double positions = n_out / static_cast<double>(out[-1]);
+    for (const nn::Module* sub : layer.submodules()) {
+      if (sub->class_name() != "Conv2D") continue;
+      const auto& conv = static_cast<const nn::Conv2D&>(*sub);
+      const double products = 2 * positions * static_cast<double>(conv.kernel().shape().numel());
+      const double bias = conv.trainable_variables().size() > 1 ? n_out : 0;
+      work.forward_flops += products + bias;
+      work.backward_flops += products * (input_gradient ? 2 : 1) + bias;
+    }
   } else if (type == "Flatten") {
     // A reshape: no element moves.
   } else if (type == "Sigmoid" || type == "ReLU" || type == "Tanh") {
@@ -157,11 +178,14 @@ void profile_step(benchmark::State& state, const ExampleModel& model) {
   }
   const std::vector<Variable> variables = net.trainable_variables();
   const std::unique_ptr<optim::Optimizer> optimizer = model.make_optimizer();
-  data::Dataset batches = data.dataset.shuffle(1).batch(kBatch, /*drop_remainder=*/true);
+  data::Dataset batches = data.dataset.shuffle(1).batch(model.batch, /*drop_remainder=*/true);
 
   const size_t layers = net.size();
   std::vector<std::vector<Variable>> layer_variables(layers);
   for (size_t i = 0; i < layers; ++i) layer_variables[i] = net.layer(i).trainable_variables();
+  // Layer i's backward computes d(input) only when a layer below it has variables to update.
+  std::vector<char> input_gradient(layers, 0);
+  for (size_t i = 1; i < layers; ++i) input_gradient[i] = input_gradient[i - 1] || !layer_variables[i - 1].empty();
 
   // Rows: the batch's conversion, each layer, the loss, the update.
   std::vector<Row> rows(layers + 3);
@@ -185,7 +209,7 @@ void profile_step(benchmark::State& state, const ExampleModel& model) {
     inputs[0] = batch->features;
     for (size_t i = 0; i < layers; ++i) {
       tapes[i] = std::make_unique<GradientTape>(TapeOptions{.watch_accessed_variables = false});
-      if (i > 0) tapes[i]->watch(inputs[i]);
+      if (input_gradient[i]) tapes[i]->watch(inputs[i]);
       for (const Variable& v : layer_variables[i]) tapes[i]->watch(v);
       start = now();
       outputs[i] = net.layer(i)(inputs[i], /*training=*/true);
@@ -206,18 +230,22 @@ void profile_step(benchmark::State& state, const ExampleModel& model) {
     size_t next_gradient = variables.size();
     for (size_t i = layers; i-- > 0;) {
       std::vector<Source> sources;
-      if (i > 0) sources.emplace_back(inputs[i]);
+      if (input_gradient[i]) sources.emplace_back(inputs[i]);
       for (const Variable& v : layer_variables[i]) sources.emplace_back(v);
+      if (sources.empty()) {  // below the last layer with variables: nothing to compute
+        tapes[i].reset();
+        continue;
+      }
       GradientOptions seed;
       seed.output_gradients = upstream;
       start = now();
       std::vector<Tensor> grads = tapes[i]->gradient(outputs[i], sources, seed);
       tapes[i].reset();
       rows[i + 1].backward.add(start);
-      const size_t first = i > 0 ? 1 : 0;
+      const size_t first = input_gradient[i] ? 1 : 0;
       next_gradient -= layer_variables[i].size();
       for (size_t k = first; k < grads.size(); ++k) gradients[next_gradient + k - first] = std::move(grads[k]);
-      upstream = i > 0 ? std::move(grads[0]) : Tensor{};
+      upstream = input_gradient[i] ? std::move(grads[0]) : Tensor{};
     }
     start = now();
     optimizer->apply_gradients(gradients, variables);
@@ -229,7 +257,7 @@ void profile_step(benchmark::State& state, const ExampleModel& model) {
       for (size_t i = 0; i < layers; ++i) {
         const nn::Module& layer = net.layer(i);
         rows[i + 1].name = fmt::format("{:2} {} -> {}", i + 1, layer.class_name(), outputs[i].shape());
-        rows[i + 1].work = layer_work(layer, inputs[i].shape(), outputs[i].shape(), i > 0, dtype);
+        rows[i + 1].work = layer_work(layer, inputs[i].shape(), outputs[i].shape(), input_gradient[i] != 0, dtype);
       }
       const auto pixels = static_cast<double>(inputs[0].numel());
       rows[0].work.forward_bytes = pixels * (1 + size);  // bytes in, floats out
@@ -271,13 +299,13 @@ void profile_step(benchmark::State& state, const ExampleModel& model) {
   state.counters["rows"] = static_cast<double>(rows.size());
   state.counters["step_s"] = median(whole_step.wall);
   state.counters["step_cpu_s"] = median(whole_step.cpu);
-  state.counters["flop_per_example"] = flops / kBatch;
+  state.counters["flop_per_example"] = flops / static_cast<double>(model.batch);
   // Past the first steps, what a step takes fresh beyond the caching allocator's reuse (about 0).
   state.counters["fresh_bytes_per_step"] = median(fresh_bytes);
   state.counters["fresh_bytes_max"] =
       fresh_bytes.size() > 2 ? *std::max_element(fresh_bytes.begin() + 2, fresh_bytes.end()) : -1;
   state.SetLabel(fmt::format("{}|{}|{}|batch {}|{}", model.name, threads, data.real ? "Fashion-MNIST" : "synthetic",
-                             kBatch, names));
+                             model.batch, names));
   set_num_threads(threads_before);
 }
 
@@ -289,7 +317,7 @@ void profile_step(benchmark::State& state, const ExampleModel& model) {
         ->ArgName("threads")
         ->Arg(1)
         ->Arg(2)
-        ->Iterations(kSteps)
+        ->Iterations(model.steps)
         ->Repetitions(1)  // even under ./dev bench's 9: the medians are over the steps
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();

@@ -393,8 +393,9 @@ def lenet_targets(row, profiles, lenet, p1, p1_cpu):
                 def share(p):
                     return p["flop_per_example"] * int(p["batch"].split()[-1]) / p["step"] / (peak * 1e9)
                 ratio = share(base) / share(other)
+                than = f"{ratio:.1f}x less" if ratio >= 1 else f"{1 / ratio:.1f}x more"
                 row(f"{model} step: share of its FLOP limit, 1 thread, CPU time",
-                    f"{100 * share(other):.0f}% (lenet {100 * share(base):.0f}%, {ratio:.1f}x less)",
+                    f"{100 * share(other):.0f}% (lenet {100 * share(base):.0f}%, {than})",
                     f"within 1.5x of lenet's: {verdict(ratio <= 1.5)}")
 
 

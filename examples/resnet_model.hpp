@@ -90,6 +90,26 @@ class ResNet : public tapegrad::nn::Module {
   tapegrad::nn::Dense dense_;
 };
 
+/// The same network as ResNet(width), as a stack of layers (the residual blocks among them), for
+/// bench/profile.cpp's layer-by-layer profile; tests/examples/test_lenet_step.cpp checks that both
+/// compute the same logits and gradients from the same seed.
+inline void add_resnet_layers(tapegrad::nn::Sequential& net, int64_t width) {
+  using namespace tapegrad::nn;
+  net.add<Conv2D>(width, 3, conv_options(1, tapegrad::Padding::same(), "stem_conv2d"));
+  net.add<BatchNormalization>(BatchNormalizationOptions{.name = "stem_batch_normalization"});
+  net.add<ReLU>();
+  int64_t number = 0;
+  for (int64_t stage = 0; stage < 3; ++stage) {
+    const int64_t channels = width << stage;
+    for (int64_t block = 0; block < 2; ++block) {
+      const bool first_of_smaller = stage > 0 && block == 0;
+      net.add<Residual>(channels, first_of_smaller, first_of_smaller ? 2 : 1, fmt::format("block_{}", ++number));
+    }
+  }
+  net.add<GlobalAveragePooling2D>();
+  net.add<Dense>(10);
+}
+
 /// Floating-point operations of one image's training step through ResNet(width) at 28x28: the
 /// multiply-adds of the convolutions and the dense layer, twice (a multiply and an add), forward and
 /// backward (the input and the kernel gradients; the stem's input needs none). Biases, batch
