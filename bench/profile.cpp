@@ -1,16 +1,16 @@
 // Issue 17's profile: where one training step of each example model goes, layer by layer. Each
-// iteration is one step on the next batch (batch 256 of the 60,000 training images, as the examples
-// train), run one layer at a time: every layer under a tape of its own (watching its input and its
-// variables), its output handed on detached, then the backward pass layer by layer from the loss down
-// (each tape's gradient with the upstream gradient as its seed), then the optimizer's update. A layer
-// below which no layer has variables (the dropout MLP's first Dense, after Flatten) is asked for no
-// input gradient, as the example's own step computes none. The same
-// iteration also times the example's own training step whole (one tape) on the same batch, so the
-// table shows what the split costs. Counters per row, medians over the steps (a benchmark of one
-// repetition): forward and backward seconds on the wall clock and on the process's CPU clock, their
-// FLOPs (convolutions and dense layers with their biases: read against the FMA peak) and the bytes
-// they must move at least (activations, pooling, the loss, the update, the batch's conversion from
-// bytes: read against the copy bandwidth); the label names the rows. bench/report.py prints the table.
+// iteration is one step on the next batch of the 60,000 training images (of the model's batch size, as
+// its example trains), run one layer at a time: every layer under a tape of its own (watching its
+// input and its variables), its output handed on detached, then the backward pass layer by layer from
+// the loss down (each tape's gradient with the upstream gradient as its seed), then the optimizer's
+// update. A layer below which no layer has variables (the dropout MLP's first Dense, after Flatten) is
+// asked for no input gradient, as the example's own step computes none. The same iteration also times
+// the example's own training step whole (one tape) on the same batch, so the table shows what the
+// split costs. Counters per row, medians over the steps (a benchmark of one repetition): forward and
+// backward seconds on the wall clock and on the process's CPU clock, their FLOPs (convolutions and
+// dense layers with their biases: read against the FMA peak) and the bytes they must move at least
+// (activations, pooling, the loss, the update, the batch's conversion from bytes: read against the
+// copy bandwidth); the label names the rows. bench/report.py prints the table.
 //
 // A model is an entry of `models()`: its name, its layers (from the example's own header), its
 // optimizer and its batch; the table covers every entry. ResNet's rows are its stem's layers, its six
@@ -95,7 +95,8 @@ Work layer_work(const nn::Module& layer, const Shape& in, const Shape& out, bool
   } else if (type == "residual") {
     // examples/resnet_model.hpp's block: each of its convolutions (two 3x3, the 1x1 shortcut) outputs
     // at the block's resolution, so it does the output's positions times its kernel's multiply-adds;
-    // the batch normalizations, the ReLUs and the sum move bytes, and are left out of the FLOPs.
+    // the batch normalizations, the ReLUs and the sum move bytes, and are left out of the FLOPs. Every
+    // block sits above the stem's variables, so each convolution also computes its input's gradient.
     const double positions = n_out / static_cast<double>(out[-1]);
     for (const nn::Module* sub : layer.submodules()) {
       if (sub->class_name() != "Conv2D") continue;
@@ -103,7 +104,7 @@ Work layer_work(const nn::Module& layer, const Shape& in, const Shape& out, bool
       const double products = 2 * positions * static_cast<double>(conv.kernel().shape().numel());
       const double bias = conv.trainable_variables().size() > 1 ? n_out : 0;
       work.forward_flops += products + bias;
-      work.backward_flops += products * (input_gradient ? 2 : 1) + bias;
+      work.backward_flops += 2 * products + bias;
     }
   } else if (type == "Flatten") {
     // A reshape: no element moves.

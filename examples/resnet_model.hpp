@@ -91,7 +91,7 @@ class ResNet : public tapegrad::nn::Module {
 };
 
 /// The same network as ResNet(width), as a stack of layers (the residual blocks among them), for
-/// bench/profile.cpp's layer-by-layer profile; tests/examples/test_lenet_step.cpp checks that both
+/// bench/profile.cpp's layer-by-layer profile; tests/examples/test_resnet_layers.cpp checks that both
 /// compute the same logits and gradients from the same seed.
 inline void add_resnet_layers(tapegrad::nn::Sequential& net, int64_t width) {
   using namespace tapegrad::nn;

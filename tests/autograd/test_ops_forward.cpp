@@ -1009,7 +1009,8 @@ TEST_CASE("conv2d_bias_activation: the bits of conv2d, add and the activation, f
         };
         const std::vector<Tensor> unfused = run(false, true);
         std::vector<double> db_on_one_thread;
-        for (const std::pair<int, bool>& threads_and_dx : {std::pair{1, true}, {2, true}, {1, false}, {2, false}}) {
+        for (const std::pair<int, bool>& threads_and_dx :
+             {std::pair{1, true}, {2, true}, {3, true}, {1, false}, {2, false}, {3, false}}) {
           // NOTE: plain variables, not a structured binding: clang 16 cannot capture one (INFO does).
           const int t = threads_and_dx.first;
           const bool input_gradient = threads_and_dx.second;
