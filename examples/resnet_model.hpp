@@ -52,6 +52,20 @@ class Residual : public tapegrad::nn::Module {
   tapegrad::nn::Add add_;
 };
 
+/// Makes ResNet(width)'s six residual blocks in order, each by `make(channels, use_1x1conv, strides,
+/// name)`: three stages of two, the second and third starting with strides 2 and twice the channels.
+template <typename Make>
+void make_residual_blocks(int64_t width, Make make) {
+  int64_t number = 0;
+  for (int64_t stage = 0; stage < 3; ++stage) {
+    const int64_t channels = width << stage;
+    for (int64_t block = 0; block < 2; ++block) {
+      const bool first_of_smaller = stage > 0 && block == 0;  // halves the image, doubles the channels
+      make(channels, first_of_smaller, first_of_smaller ? 2 : 1, fmt::format("block_{}", ++number));
+    }
+  }
+}
+
 /// The network: stem (3x3 convolution, batch normalization, ReLU), three stages of two residual
 /// blocks (width, 2 width and 4 width channels; the second and third stages start with strides 2),
 /// global average pooling and Dense(10) (logits).
@@ -62,15 +76,9 @@ class ResNet : public tapegrad::nn::Module {
         stem_conv_(width, 3, conv_options(1, tapegrad::Padding::same(), "stem_conv2d")),
         stem_bn_(tapegrad::nn::BatchNormalizationOptions{.name = "stem_batch_normalization"}),
         dense_(10) {
-    int64_t number = 0;
-    for (int64_t stage = 0; stage < 3; ++stage) {
-      const int64_t channels = width << stage;
-      for (int64_t block = 0; block < 2; ++block) {
-        const bool first_of_smaller = stage > 0 && block == 0;  // halves the image, doubles the channels
-        blocks_.push_back(std::make_unique<Residual>(channels, first_of_smaller, first_of_smaller ? 2 : 1,
-                                                     fmt::format("block_{}", ++number)));
-      }
-    }
+    make_residual_blocks(width, [&](int64_t channels, bool use_1x1conv, int64_t strides, std::string name) {
+      blocks_.push_back(std::make_unique<Residual>(channels, use_1x1conv, strides, std::move(name)));
+    });
   }
   /// The residual blocks, in order.
   const std::vector<std::unique_ptr<Residual>>& blocks() const { return blocks_; }
@@ -98,14 +106,9 @@ inline void add_resnet_layers(tapegrad::nn::Sequential& net, int64_t width) {
   net.add<Conv2D>(width, 3, conv_options(1, tapegrad::Padding::same(), "stem_conv2d"));
   net.add<BatchNormalization>(BatchNormalizationOptions{.name = "stem_batch_normalization"});
   net.add<ReLU>();
-  int64_t number = 0;
-  for (int64_t stage = 0; stage < 3; ++stage) {
-    const int64_t channels = width << stage;
-    for (int64_t block = 0; block < 2; ++block) {
-      const bool first_of_smaller = stage > 0 && block == 0;
-      net.add<Residual>(channels, first_of_smaller, first_of_smaller ? 2 : 1, fmt::format("block_{}", ++number));
-    }
-  }
+  make_residual_blocks(width, [&](int64_t channels, bool use_1x1conv, int64_t strides, std::string name) {
+    net.add<Residual>(channels, use_1x1conv, strides, std::move(name));
+  });
   net.add<GlobalAveragePooling2D>();
   net.add<Dense>(10);
 }
